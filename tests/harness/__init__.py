@@ -1,0 +1,1 @@
+"""Test harness: local Kubernetes control planes, controller simulators, module runner."""
