@@ -104,7 +104,7 @@ def parse_recap(stdout: str) -> dict:
             in_recap = True
             continue
         if in_recap and ":" in line and "=" in line:
-            host, _, counts = line.partition(":")
+            host, counts = line.split(":", 1)
             recap[host.strip()] = {k: int(v) for k, v in
                                    (item.split("=") for item in counts.split())}
     return recap

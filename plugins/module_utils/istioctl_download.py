@@ -1,0 +1,134 @@
+# -*- coding: utf-8 -*-
+# Copyright: gloomesh.multicluster contributors
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+"""Pure rules for downloading the Solo istioctl: platform names, URLs, archive members.
+
+Nothing here touches the network or the file system, so every rule is unit-tested on its own
+(facts.md section 6).
+"""
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import posixpath
+import re
+from urllib.parse import urlsplit
+
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
+
+DEFAULT_BASE_URL = "https://storage.googleapis.com"
+
+URL_SCHEMES = ("http", "https", "ftp")
+
+# Values the Solo buckets use, in the order error messages list them.
+SUPPORTED_OS = ("linux", "osx")
+SUPPORTED_ARCH = ("amd64", "arm64", "armv7")
+
+# `uname` / `uname -m` spellings -> bucket names, as the procedure's sed expressions map them
+# (macOS `uname -m` already says arm64, FreeBSD says amd64).
+_OS_ALIASES = {"linux": "linux", "darwin": "osx"}
+_ARCH_ALIASES = {
+    "x86_64": "amd64",
+    "amd64": "amd64",
+    "aarch64": "arm64",
+    "arm64": "arm64",
+    "armv7l": "armv7",
+}
+
+# From Istio 1.29 Solo publishes the full distribution in one public bucket (no REPO_KEY).
+_FIRST_RELEASE_BUCKET_MINOR = (1, 29)
+
+_CHECKSUM_RE = re.compile(r"^sha256:([0-9a-fA-F]{64})$")
+_CLIENT_VERSION_RE = re.compile(r"^\s*client version:\s*(\S+)\s*$", re.MULTILINE | re.IGNORECASE)
+
+
+def detect_os(system):
+    """Map `uname` output (platform.system()) to the bucket's OS name."""
+    name = _OS_ALIASES.get((system or "").strip().lower())
+    if name is None:
+        raise GloomeshError(
+            "unsupported operating system %r: istioctl is published for %s; set os to one of them "
+            "if this host can run such a binary" % (system, ", ".join(SUPPORTED_OS)),
+            option="os", detected=system, allowed=list(SUPPORTED_OS))
+    return name
+
+
+def detect_arch(machine):
+    """Map `uname -m` output (platform.machine()) to the bucket's architecture name."""
+    name = _ARCH_ALIASES.get((machine or "").strip().lower())
+    if name is None:
+        raise GloomeshError(
+            "unsupported architecture %r: istioctl is published for %s; set arch to one of them "
+            "if this host can run such a binary" % (machine, ", ".join(SUPPORTED_ARCH)),
+            option="arch", detected=machine, allowed=list(SUPPORTED_ARCH))
+    return name
+
+
+def uses_release_bucket(version):
+    """True when `version` (IstioVersion) is published in the public `soloio-istio-binaries` bucket."""
+    return (version.major, version.minor) >= _FIRST_RELEASE_BUCKET_MINOR
+
+
+def build_url(version, os_name, arch, repo_key=None, base_url=None):
+    """Download URL of the istioctl tarball for `version` (IstioVersion; image = `<version>-solo`).
+
+    Up to 1.28: {base}/istio-binaries-{REPO_KEY}/{image}/istioctl-{image}-{os}-{arch}.tar.gz
+    From 1.29:  {base}/soloio-istio-binaries/release/{image}/istio-{image}-{os}-{arch}.tar.gz
+    """
+    base = (base_url or DEFAULT_BASE_URL).rstrip("/")
+    image = version.solo
+    if uses_release_bucket(version):
+        return "%s/soloio-istio-binaries/release/%s/istio-%s-%s-%s.tar.gz" % (base, image, image, os_name, arch)
+    if not repo_key:
+        raise GloomeshError(
+            "repo_key is required for Istio %d.%d: Solo publishes 1.28 and older under "
+            "istio-binaries-<REPO_KEY> (ask Solo support for the key of this minor version), "
+            "or give the full url" % (version.major, version.minor),
+            option="repo_key")
+    return "%s/istio-binaries-%s/%s/istioctl-%s-%s-%s.tar.gz" % (base, repo_key, image, image, os_name, arch)
+
+
+def binary_members(version):
+    """Archive paths of the istioctl binary for `version`, the one of its layout first.
+
+    The other layout's path is accepted too, so a `url` override pointing at a differently
+    packaged mirror copy still works.
+    """
+    root, full = "istioctl", "istio-%s/bin/istioctl" % version.solo
+    return (full, root) if uses_release_bucket(version) else (root, full)
+
+
+def member_path(name):
+    """Normalised archive path of a tar member, or raise when it could leave the target folder."""
+    if name.startswith("/"):
+        raise GloomeshError("archive member %r has an absolute path; refusing the archive" % name,
+                            member=name)
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise GloomeshError("archive member %r escapes the archive root; refusing the archive" % name,
+                            member=name)
+    return posixpath.join(*parts) if parts else ""
+
+
+def check_url(value, option):
+    """Reject a url/base_url that is not an absolute http(s) or ftp URL, naming the option."""
+    parts = urlsplit(value or "")
+    if parts.scheme not in URL_SCHEMES or not parts.netloc:
+        raise GloomeshError("%s must be an absolute URL starting with %s, got %r"
+                            % (option, " or ".join(s + "://" for s in URL_SCHEMES), value), option=option)
+    return value
+
+
+def parse_checksum(checksum):
+    """`sha256:<64 hex>` -> lower-case hex digest."""
+    match = _CHECKSUM_RE.match((checksum or "").strip())
+    if not match:
+        raise GloomeshError("checksum must be 'sha256:' followed by 64 hex digits, got %r" % checksum,
+                            option="checksum")
+    return match.group(1).lower()
+
+
+def parse_client_version(output):
+    """Version from `istioctl version --remote=false` output (`client version: 1.25.2-solo`)."""
+    match = _CLIENT_VERSION_RE.search(output or "")
+    return match.group(1) if match else None

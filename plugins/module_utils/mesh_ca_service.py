@@ -1,0 +1,410 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, gloomesh.multicluster contributors
+# Apache License 2.0 (see LICENSE)
+"""What mesh_ca does: load or create the shared root on the controller, then keep this
+cluster's ``cacerts`` Secret holding an intermediate signed by that root.
+
+Key material never leaves this file in a result, a diff or an error: diffs are built from
+certificate summaries, and every private key PEM (and its base64 form) is registered in
+``module.no_log_values`` so Ansible masks it should it show up anywhere.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import base64
+import datetime
+import os
+import stat
+
+from ansible_collections.gloomesh.multicluster.plugins.module_utils import pki
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.eastwest_gateway_service import (
+    ISTIOD_DEPLOYMENTS,
+)
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s_apply import (
+    MANAGED_BY,
+    apply_object,
+    delete_object,
+    ensure_namespace,
+    get_object,
+)
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s_client import get_k8s_client
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.root_key_files import (
+    exclusive_lock,
+    write_atomic,
+)
+
+SECRET_NAME = "cacerts"
+# Shown instead of fingerprints of certificates a check-mode run only pretends to issue.
+NOT_YET_ISSUED = "(issued when applied)"
+# Check mode issues throw-away certificates for the server-side dry run only: fast keys suffice.
+DRY_RUN_KEY_TYPE = "ecdsa-p256"
+
+
+# ---------------------------------------------------------------- validation
+
+def validate(params):
+    """Reject bad input before anything is read or written."""
+    for option in ("root_validity_days", "intermediate_validity_days"):
+        if params[option] < 1:
+            raise GloomeshError("%s must be at least 1 (days), got %d" % (option, params[option]))
+    if not 0 <= params["renew_before"] < params["intermediate_validity_days"]:
+        raise GloomeshError(
+            "renew_before must be between 0 and intermediate_validity_days - 1 (%d), got %d; a "
+            "larger value would reissue the intermediate on every run"
+            % (params["intermediate_validity_days"] - 1, params["renew_before"]))
+    if params["state"] == "absent" or params["intermediate_cert"]:
+        return
+    missing = [option for option in ("root_key_path", "cluster") if not params[option]]
+    if missing:
+        raise GloomeshError("%s must be set to issue this cluster's intermediate (or give "
+                            "intermediate_cert and intermediate_key instead)" % " and ".join(missing))
+
+
+# ---------------------------------------------------------------- the root on the controller
+
+def _read(path):
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
+def _load_root(module, cert_path, key_path, passphrase):
+    try:
+        certs = pki.load_certs(_read(cert_path), "root_cert_path %s" % cert_path)
+        if len(certs) != 1:
+            raise ValueError("root_cert_path %s holds %d certificates, expected exactly the root"
+                             % (cert_path, len(certs)))
+        cert = certs[0]
+        key = None
+        if key_path:
+            key_bytes = _read(key_path)
+            _mask(module, key_bytes.decode("utf-8", "replace"))
+            key = pki.load_key(key_bytes, "root_key_path %s" % key_path, passphrase)
+            if not pki.key_matches(cert, key):
+                raise ValueError("root_key_path %s is not the key of root_cert_path %s" % (key_path, cert_path))
+            if stat.S_IMODE(os.stat(key_path).st_mode) & 0o077:
+                module.warn("root_key_path %s is accessible to group or others; chmod 0600 it" % key_path)
+    except (OSError, ValueError) as exc:
+        raise GloomeshError(str(exc), root_cert_path=cert_path)
+    if not (pki.is_ca(cert) and pki.issued_by(cert, cert)):
+        raise GloomeshError("root_cert_path %s is not a self-signed CA certificate" % cert_path,
+                            root_cert_path=cert_path)
+    return cert, key
+
+
+def _root_state(cert_path, key_path):
+    """'present', 'absent', or an error for a half-written root (never completed by generating)."""
+    cert_exists = os.path.exists(cert_path)
+    key_exists = key_path is not None and os.path.exists(key_path)
+    if cert_exists and (key_exists or key_path is None):
+        return "present"
+    if cert_exists or key_exists:
+        raise GloomeshError(
+            "only one of root_cert_path %s and root_key_path %s exists; refusing to generate a new "
+            "root over half of an existing one: restore the missing file (or remove both to start a "
+            "new root of trust, which every cluster must then receive)" % (cert_path, key_path),
+            root_cert_path=cert_path, root_key_path=key_path)
+    return "absent"
+
+
+def load_or_create_root(module, params):
+    """(cert, key, created). Generated under an exclusive lock so concurrent hosts make one root.
+
+    In check mode nothing is locked or written; (None, None, True) means "would be generated".
+    """
+    cert_path, key_path = params["root_cert_path"], params["root_key_path"]
+    passphrase = params["root_key_passphrase"]
+    if module.check_mode:
+        if _root_state(cert_path, key_path) == "present":
+            return _load_root(module, cert_path, key_path, passphrase) + (False,)
+        return None, None, True
+    directory = os.path.dirname(os.path.abspath(key_path))
+    if not os.path.isdir(directory):
+        os.makedirs(directory, 0o700)
+    try:
+        with exclusive_lock(key_path + ".lock"):
+            if _root_state(cert_path, key_path) == "present":
+                return _load_root(module, cert_path, key_path, passphrase) + (False,)
+            key = pki.generate_key(params["root_key_type"])
+            subject = params["root_subject"]
+            cert = pki.build_root(key, subject["organization"], subject["common_name"],
+                                  params["root_validity_days"])
+            key_text = pki.key_pem(key, passphrase)
+            _mask(module, key_text)
+            # Key first: a crash in between leaves a key without a certificate, which
+            # _root_state reports instead of silently starting another root.
+            write_atomic(key_path, key_text.encode("ascii"), 0o600)
+            write_atomic(cert_path, pki.cert_pem(cert).encode("ascii"), 0o644)
+            return cert, key, True
+    except (OSError, TimeoutError) as exc:
+        raise GloomeshError("cannot create the root CA files: %s" % exc,
+                            root_cert_path=cert_path, root_key_path=key_path)
+
+
+def _mask(module, key_text):
+    """Have Ansible mask a private key (and its base64, as stored in Secret data) in all output."""
+    no_log_values = getattr(module, "_module", module).no_log_values  # AnsibleK8SModule wraps AnsibleModule
+    no_log_values.add(key_text)
+    no_log_values.add(base64.b64encode(key_text.encode("utf-8")).decode("ascii"))
+
+
+# ---------------------------------------------------------------- the cacerts Secret
+
+def decode_secret(secret):
+    """Secret data as {entry: text}."""
+    data = {}
+    for entry, value in ((secret or {}).get("data") or {}).items():
+        try:
+            data[entry] = base64.b64decode(value).decode("utf-8", "replace")
+        except (TypeError, ValueError):
+            data[entry] = ""
+    return data
+
+
+def _fingerprints(certs):
+    return [pki.fingerprint(c) for c in certs]
+
+
+def _view(data, placeholders=()):
+    """--diff view of a bundle: certificate summaries per entry, the key only as a verdict."""
+    if data is None:
+        return None
+    report = pki.inspect_bundle(data)
+    view = {"secret": SECRET_NAME}
+    for entry in ("root-cert.pem", "ca-cert.pem", "cert-chain.pem"):
+        try:
+            certs = pki.load_certs(data[entry], entry) if data.get(entry) else []
+        except ValueError as exc:
+            view[entry] = str(exc)
+            continue
+        summaries = [pki.summary(c) for c in certs]
+        for summary in summaries:
+            if summary["fingerprint_sha256"] in placeholders:
+                summary.update(fingerprint_sha256=NOT_YET_ISSUED, serial_number=NOT_YET_ISSUED)
+        view[entry] = summaries
+    if not data.get("ca-key.pem"):
+        view["ca-key.pem"] = "(missing)"
+    else:
+        view["ca-key.pem"] = "(private key, matches ca-cert.pem)" if report["key_matches"] else \
+            "(private key, does not match ca-cert.pem)"
+    return view
+
+
+def _prefer_existing(existing, desired):
+    """Keep each existing entry's text when it encodes the same thing (openssl's PKCS#1 keys,
+    comments, line endings): rewriting equivalent text would look like a change and ask for an
+    istiod restart for nothing."""
+    merged = dict(desired)
+    for entry, text in desired.items():
+        old = existing.get(entry)
+        if not old:
+            continue
+        try:
+            if entry == "ca-key.pem":
+                same = pki.same_key(pki.load_key(old, entry), pki.load_key(text, entry))
+            else:
+                same = _fingerprints(pki.load_certs(old, entry)) == _fingerprints(pki.load_certs(text, entry))
+        except ValueError:
+            same = False
+        if same:
+            merged[entry] = old
+    return merged
+
+
+def _reasons_to_reissue(report, root_cert, params, now):
+    """Why the intermediate in ``report`` (a Secret signed by our root) cannot be kept; [] to keep it."""
+    reasons = []
+    ca_chain, ca_key = report["ca_chain"], report["ca_key"]
+    if not ca_chain:
+        reasons.append("ca-cert.pem is missing or unreadable")
+    elif not pki.issued_by(ca_chain[0], root_cert):
+        reasons.append("ca-cert.pem is not signed by the current root")
+    if ca_key is None:
+        reasons.append("ca-key.pem is missing or unreadable")
+    elif ca_chain and not pki.key_matches(ca_chain[0], ca_key):
+        reasons.append("ca-key.pem does not match ca-cert.pem")
+    if ca_chain and not reasons:
+        expires = pki.not_after(ca_chain[0])
+        renew_at = expires - datetime.timedelta(days=params["renew_before"])
+        # Only renew when a new intermediate would actually live longer (it never outlives the root).
+        if renew_at <= now and pki.intermediate_not_after(
+                root_cert, params["intermediate_validity_days"], now) > expires:
+            reasons.append("ca-cert.pem expires on %s, within renew_before (%d days)"
+                           % (pki.iso(expires), params["renew_before"]))
+    return reasons
+
+
+def _supplied_bundle(module, params, root_cert, now):
+    """cacerts entries from the user's intermediate_cert/intermediate_key, verified against the root."""
+    try:
+        chain = pki.load_certs(params["intermediate_cert"], "intermediate_cert")
+        key = pki.load_key(params["intermediate_key"], "intermediate_key")
+    except ValueError as exc:
+        raise GloomeshError(str(exc))
+    if pki.fingerprint(chain[-1]) == pki.fingerprint(root_cert) and len(chain) > 1:
+        chain = chain[:-1]
+    problems = pki.chain_problems(chain, root_cert, now)
+    if not pki.key_matches(chain[0], key):
+        problems.append("intermediate_key does not match the first certificate of intermediate_cert")
+    if problems:
+        raise GloomeshError("the supplied intermediate cannot be used with root %s: %s"
+                            % (pki.fingerprint(root_cert), "; ".join(problems)), problems=problems)
+    expires = pki.not_after(chain[0])
+    if expires - datetime.timedelta(days=params["renew_before"]) <= now:
+        module.warn("intermediate_cert expires on %s, within renew_before (%d days); supply a renewed one"
+                    % (pki.iso(expires), params["renew_before"]))
+    data = pki.bundle_data(chain, key, root_cert)
+    data["ca-key.pem"] = params["intermediate_key"].strip() + "\n"
+    _mask(module, data["ca-key.pem"])
+    return data
+
+
+def _issue(module, root_cert, root_key, params, now):
+    """(entries, fingerprints of certificates that only exist for a check-mode dry run)."""
+    placeholders = []
+    if root_key is None:  # check mode, root not generated yet
+        root_key = pki.generate_key(DRY_RUN_KEY_TYPE)
+        subject = params["root_subject"]
+        root_cert = pki.build_root(root_key, subject["organization"], subject["common_name"],
+                                   params["root_validity_days"], now)
+        placeholders.append(pki.fingerprint(root_cert))
+    key = pki.generate_key(DRY_RUN_KEY_TYPE if module.check_mode else params["intermediate_key_type"])
+    cert = pki.build_intermediate(root_cert, root_key, key, params["cluster"],
+                                  params["intermediate_validity_days"], now)
+    if module.check_mode:
+        placeholders.append(pki.fingerprint(cert))
+    data = pki.bundle_data([cert], key, root_cert)
+    _mask(module, data["ca-key.pem"])
+    return data, tuple(placeholders)
+
+
+def _secret(namespace, data):
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": {"name": SECRET_NAME, "namespace": namespace, "labels": dict(MANAGED_BY)},
+        "data": dict((entry, base64.b64encode(text.encode("utf-8")).decode("ascii"))
+                     for entry, text in sorted(data.items())),
+    }
+
+
+def _foreign_root_error(existing_roots, root_cert, namespace):
+    theirs = ", ".join(_fingerprints(existing_roots))
+    return GloomeshError(
+        "Secret %s/%s holds a different root (root-cert.pem SHA-256 %s) than ours (%s, %s); "
+        "replacing it breaks trust with every workload of this cluster. Set force=true to replace it."
+        % (namespace, SECRET_NAME, theirs, pki.fingerprint(root_cert), pki.summary(root_cert)["subject"]),
+        existing_root_fingerprints=_fingerprints(existing_roots),
+        root_fingerprint=pki.fingerprint(root_cert))
+
+
+def _istiod_running(client, namespace):
+    return [name for name in ISTIOD_DEPLOYMENTS
+            if get_object(client, "apps/v1", "Deployment", name, namespace) is not None]
+
+
+def _restart(module, client, namespace, changed):
+    running = _istiod_running(client, namespace) if changed else []
+    if running:
+        module.warn("Secret %s/%s changed while istiod (Deployment %s) is running: restart istiod, then "
+                    "roll out the workloads, for the new certificates to be used"
+                    % (namespace, SECRET_NAME, ", ".join(running)))
+    return bool(running)
+
+
+def _present(module, client, params):
+    namespace = params["namespace"]
+    now = pki.utcnow()
+    supplied = bool(params["intermediate_cert"])
+    if supplied:
+        if not os.path.exists(params["root_cert_path"]):
+            raise GloomeshError("root_cert_path %s does not exist; it must hold the root that signed "
+                                "intermediate_cert" % params["root_cert_path"])
+        root_cert, root_key = _load_root(module, params["root_cert_path"], None, None)
+        root_created = False
+    else:
+        root_cert, root_key, root_created = load_or_create_root(module, params)
+    if root_cert is not None and pki.not_after(root_cert) - datetime.timedelta(days=params["renew_before"]) <= now:
+        module.warn("the root CA expires on %s; plan a root rotation" % pki.iso(pki.not_after(root_cert)))
+    # Supplied certificates are verified before the first write to the cluster.
+    supplied_data = _supplied_bundle(module, params, root_cert, now) if supplied else None
+
+    namespace_result = ensure_namespace(client, namespace, module.check_mode)
+    existing_secret = get_object(client, "v1", "Secret", SECRET_NAME, namespace)
+    existing = decode_secret(existing_secret) if existing_secret is not None else None
+    report = pki.inspect_bundle(existing or {}, now)
+
+    if existing and report["root_certs"] and root_cert is not None and \
+            _fingerprints(report["root_certs"]) != [pki.fingerprint(root_cert)] and not params["force"]:
+        raise _foreign_root_error(report["root_certs"], root_cert, namespace)
+
+    reasons, placeholders = [], ()
+    if supplied:
+        desired = supplied_data
+    else:
+        if existing is None:
+            reasons = ["Secret %s/%s does not exist" % (namespace, SECRET_NAME)]
+        elif root_cert is None or not report["root_certs"] or \
+                _fingerprints(report["root_certs"]) != [pki.fingerprint(root_cert)]:
+            reasons = ["root-cert.pem is not the current root"]
+        else:
+            reasons = _reasons_to_reissue(report, root_cert, params, now)
+        if reasons:
+            desired, placeholders = _issue(module, root_cert, root_key, params, now)
+        else:
+            desired = pki.bundle_data(report["ca_chain"][:1], report["ca_key"], root_cert)
+            _mask(module, desired["ca-key.pem"])
+    desired = _prefer_existing(existing or {}, desired)
+
+    result = apply_object(client, _secret(namespace, desired), module.check_mode, force_conflicts=True)
+    changed = result.changed or namespace_result.changed or root_created
+    intermediate = pki.load_certs(desired["ca-cert.pem"], "ca-cert.pem")[0]
+    new_fingerprint = pki.fingerprint(intermediate)
+    out = {
+        "changed": changed,
+        "action": result.action,
+        "namespace": namespace,
+        "root_created": root_created,
+        "root_fingerprint": pki.fingerprint(root_cert) if root_cert is not None else None,
+        "intermediate_fingerprint": None if new_fingerprint in placeholders else new_fingerprint,
+        "not_after": pki.iso(pki.not_after(intermediate)),
+        "reissued": bool(reasons),
+        "reasons": reasons,
+        "restart_required": _restart(module, client, namespace, result.changed),
+    }
+    if module._diff:
+        out["diff"] = {"before": _view(existing) or {}, "after": _view(desired, placeholders)}
+    return out
+
+
+def _absent(module, client, params):
+    namespace = params["namespace"]
+    existing_secret = get_object(client, "v1", "Secret", SECRET_NAME, namespace)
+    existing = decode_secret(existing_secret) if existing_secret is not None else None
+    if existing and os.path.exists(params["root_cert_path"]) and not params["force"]:
+        root_cert, _key = _load_root(module, params["root_cert_path"], None, None)
+        roots = pki.inspect_bundle(existing)["root_certs"]
+        if roots and _fingerprints(roots) != [pki.fingerprint(root_cert)]:
+            raise _foreign_root_error(roots, root_cert, namespace)
+    result = delete_object(client, "v1", "Secret", SECRET_NAME, namespace, module.check_mode)
+    out = {
+        "changed": result.changed,
+        "action": result.action,
+        "namespace": namespace,
+        "restart_required": _restart(module, client, namespace, result.changed),
+    }
+    if module._diff:
+        out["diff"] = {"before": _view(existing) or {}, "after": {}}
+    return out
+
+
+def mesh_ca(module):
+    params = module.params
+    validate(params)
+    client = get_k8s_client(module)
+    if params["state"] == "absent":
+        return _absent(module, client, params)
+    return _present(module, client, params)

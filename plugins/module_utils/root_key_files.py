@@ -1,0 +1,78 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, gloomesh.multicluster contributors
+# Apache License 2.0 (see LICENSE)
+"""Files of the root CA on the controller: atomic writes and the lock shared by concurrent runs.
+
+Each inventory host runs mesh_ca in its own process (Ansible forks). The root must be
+created once, so "does it exist? -> generate -> write" runs under an exclusive
+``fcntl.flock`` on ``<root_key_path>.lock``; the second process waits, then finds and
+loads the root the first one wrote.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import contextlib
+import errno
+import fcntl
+import os
+import tempfile
+import time
+
+
+def write_atomic(path, data, mode):
+    """Write ``data`` (bytes) to ``path`` so readers see the old file or the whole new one.
+
+    The temp file lives in the same directory (rename stays atomic) and is created 0600
+    by mkstemp, so key bytes are never readable by others, not even briefly.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.rename(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_directory(directory)
+
+
+def _fsync_directory(directory):
+    # Makes the rename itself durable across a crash.
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def exclusive_lock(path, timeout=300, poll=0.1):
+    """Hold an exclusive flock on ``path`` (created 0600, left in place on purpose: removing
+    a lock file lets two processes lock two different inodes). TimeoutError names the file."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise TimeoutError("timed out after %ss waiting for lock %s (held by another "
+                                       "mesh_ca run)" % (timeout, path))
+                time.sleep(poll)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)

@@ -1,0 +1,297 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, gloomesh.multicluster contributors
+# Apache License 2.0 (see LICENSE)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: mesh_ca
+short_description: Give a cluster Istio's plug-in CA (Secret cacerts) from a root shared by the mesh
+version_added: 0.1.0
+description:
+  - Keeps Secret C(cacerts) (type C(Opaque)) in I(namespace) with C(ca-cert.pem) (this cluster's
+    intermediate CA), C(ca-key.pem) (its key), C(root-cert.pem) and C(cert-chain.pem)
+    (intermediate, then root), as Istio's plug-in CA expects. Every cluster of a multicluster mesh
+    must get an intermediate of the same root.
+  - Runs on the controller (C(connection=local) or C(delegate_to=localhost)); the root files are
+    controller paths.
+  - The root is generated when neither I(root_cert_path) nor I(root_key_path) exists, with
+    Istio's reference defaults (O=Istio, CN=Root CA, 3650 days, RSA 4096, SHA-256,
+    C(basicConstraints) critical CA:true, C(keyUsage) critical digitalSignature, nonRepudiation,
+    keyEncipherment, keyCertSign), or loaded when both exist (your own PKI). A root is never
+    regenerated once it exists; when only one of the two files exists the module fails.
+  - Safe for many hosts at once. Ansible runs each inventory host in its own process, so the
+    check for the root, its generation and its writing happen under an exclusive C(flock) on
+    C(<root_key_path>.lock) (left in place on purpose). The first host generates the root; the
+    others wait and load it. C(run_once) is not needed.
+  - The key file is written atomically (temporary file in the same directory created with mode
+    0600, fsync, rename); the certificate file gets mode 0644. A missing directory is created with
+    mode 0700.
+  - The intermediate (O=Istio, CN=Intermediate CA, L=I(cluster), C(basicConstraints) critical
+    CA:true pathlen:0, the root's keyUsage, SAN C(DNS:istiod.istio-system.svc), SHA-256) is issued
+    only when the Secret is missing, its root is not ours, its intermediate is not signed by the
+    root, its key does not match, or it expires within I(renew_before) days. Otherwise the Secret
+    is left as it is and a re-run sends no write request.
+  - A C(cacerts) whose C(root-cert.pem) is another root is never replaced (the error names both
+    SHA-256 fingerprints) unless I(force=true).
+  - Whenever the Secret changes while istiod runs (Deployment C(istiod-gloo) or C(istiod) in
+    I(namespace)), RV(restart_required) is true and a warning says so, since istiod reads C(cacerts) at
+    start-up only.
+  - With I(intermediate_cert) and I(intermediate_key) (for example from Vault), no root key is
+    needed; the supplied intermediate is verified against I(root_cert_path) and stored.
+  - Check mode and C(--diff) show subjects, issuers, SHA-256 fingerprints and validity dates of
+    the certificates, never key material; the Secret write is a server-side dry run.
+author:
+  - gloomesh.multicluster maintainers
+extends_documentation_fragment:
+  - kubernetes.core.k8s_auth_options
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Nothing is written, neither the root files nor the Secret (server-side dry run). A root or
+        intermediate that would be issued shows C((issued when applied)) instead of its fingerprint.
+  diff_mode:
+    support: full
+    details:
+      - Certificate summaries of the Secret's entries before and after; the key only as
+        C((private key, matches ca-cert.pem)).
+options:
+  state:
+    description:
+      - C(present) makes sure the Secret holds a valid intermediate of the root.
+      - C(absent) deletes the Secret (refused when it holds another root than I(root_cert_path),
+        unless I(force)). The root files are never deleted.
+    type: str
+    choices: [present, absent]
+    default: present
+  namespace:
+    description:
+      - Namespace of Secret C(cacerts), where istiod runs. Created when missing.
+    type: str
+    default: istio-system
+  cluster:
+    description:
+      - Name of this cluster, written as the intermediate's C(L=) (locality) attribute.
+      - Required to issue an intermediate (not with I(intermediate_cert)).
+    type: str
+  root_cert_path:
+    description:
+      - Root certificate (PEM) on the controller. Generated when it and I(root_key_path) are both
+        missing.
+    type: path
+    required: true
+  root_key_path:
+    description:
+      - Root private key (PEM) on the controller. Required unless I(intermediate_cert) is given.
+      - The lock file C(<root_key_path>.lock) is created beside it.
+    type: path
+  root_key_passphrase:
+    description:
+      - Passphrase of the root key; a generated key is written encrypted with it.
+    type: str
+  root_key_type:
+    description:
+      - Key type of a generated root. Ignored when the root exists.
+      - RSA 4096 (Istio's default) takes seconds to generate.
+    type: str
+    choices: [rsa2048, rsa3072, rsa4096, ecdsa-p256, ecdsa-p384]
+    default: rsa4096
+  root_validity_days:
+    description:
+      - Validity of a generated root, in days.
+    type: int
+    default: 3650
+  root_subject:
+    description:
+      - Subject of a generated root. The intermediate takes the root's organization.
+    type: dict
+    default: {}
+    suboptions:
+      organization:
+        description: C(O=) attribute.
+        type: str
+        default: Istio
+      common_name:
+        description: C(CN=) attribute.
+        type: str
+        default: Root CA
+  intermediate_key_type:
+    description:
+      - Key type of an issued intermediate.
+    type: str
+    choices: [rsa2048, rsa3072, rsa4096, ecdsa-p256, ecdsa-p384]
+    default: rsa4096
+  intermediate_validity_days:
+    description:
+      - Validity of an issued intermediate, in days; it never extends past the root's expiry.
+      - Changing it does not reissue a valid intermediate; it applies to the next one.
+    type: int
+    default: 3650
+  renew_before:
+    description:
+      - Reissue the intermediate when it expires within this many days (only when the new one
+        would expire later). With I(intermediate_cert), a warning instead.
+      - Must be smaller than I(intermediate_validity_days).
+    type: int
+    default: 30
+  intermediate_cert:
+    description:
+      - PEM B(content) (not a path; use C(lookup('file', ...)) for a file) of this cluster's
+        intermediate CA certificate, optionally followed by the certificates between it and the
+        root (for example a Vault issuing CA). Requires I(intermediate_key).
+      - The module then never uses a root key; it verifies the chain against I(root_cert_path),
+        that the key matches, and stores them.
+    type: str
+  intermediate_key:
+    description:
+      - PEM B(content) of the private key of I(intermediate_cert), unencrypted.
+    type: str
+  force:
+    description:
+      - Replace (or with I(state=absent), delete) a C(cacerts) Secret whose root differs from ours.
+        Every workload of that cluster then needs new certificates.
+      - Does not reissue an intermediate that is still valid.
+    type: bool
+    default: false
+notes:
+  - C(cacerts) must exist before istiod first starts; run this module before installing the
+    ServiceMeshController.
+  - An extra entry such as C(ca-crl.pem) in an existing Secret is kept.
+seealso:
+  - module: gloomesh.multicluster.mesh_ca_info
+  - name: Istio plug-in CA certificates
+    description: Istio's documentation of the cacerts Secret.
+    link: https://istio.io/latest/docs/tasks/security/cert-management/plugin-ca-cert/
+"""
+
+EXAMPLES = r"""
+- name: One root for the mesh, one intermediate per cluster (hosts are clusters)
+  gloomesh.multicluster.mesh_ca:
+    context: "{{ inventory_hostname }}"
+    cluster: "{{ inventory_hostname }}"
+    root_cert_path: "{{ playbook_dir }}/pki/root-cert.pem"
+    root_key_path: "{{ playbook_dir }}/pki/root-key.pem"
+  delegate_to: localhost
+  register: ca
+
+- name: Restart istiod when its CA changed
+  ansible.builtin.debug:
+    msg: "istiod in {{ inventory_hostname }} must be restarted"
+  when: ca.restart_required
+
+- name: Smaller, faster keys and a one-year intermediate renewed 60 days before expiry
+  gloomesh.multicluster.mesh_ca:
+    context: cluster1
+    cluster: cluster1
+    root_cert_path: /etc/mesh-pki/root-cert.pem
+    root_key_path: /etc/mesh-pki/root-key.pem
+    root_key_type: ecdsa-p384
+    intermediate_key_type: ecdsa-p256
+    intermediate_validity_days: 365
+    renew_before: 60
+
+- name: Store an intermediate issued by Vault (no root key on the controller)
+  gloomesh.multicluster.mesh_ca:
+    context: cluster2
+    root_cert_path: /etc/mesh-pki/root-cert.pem
+    intermediate_cert: "{{ vault_issued.data.certificate }}\n{{ vault_issued.data.issuing_ca }}"
+    intermediate_key: "{{ vault_issued.data.private_key }}"
+
+- name: Remove the plug-in CA
+  gloomesh.multicluster.mesh_ca:
+    context: cluster1
+    root_cert_path: /etc/mesh-pki/root-cert.pem
+    state: absent
+"""
+
+RETURN = r"""
+action:
+  description: What happened to Secret C(cacerts).
+  returned: always
+  type: str
+  choices: [created, updated, unchanged, deleted, absent]
+namespace:
+  description: Namespace of the Secret.
+  returned: always
+  type: str
+  sample: istio-system
+root_created:
+  description: Whether this run generated the root (check mode, would generate).
+  returned: when I(state=present)
+  type: bool
+root_fingerprint:
+  description: SHA-256 fingerprint of the root, upper-case hex pairs joined by colons.
+  returned: when I(state=present); null in check mode when the root would be generated
+  type: str
+  sample: "3A:5F:...:9C"
+intermediate_fingerprint:
+  description: SHA-256 fingerprint of the intermediate in the Secret.
+  returned: when I(state=present); null in check mode when it would be issued
+  type: str
+not_after:
+  description: Expiry of the intermediate (UTC, ISO 8601).
+  returned: when I(state=present)
+  type: str
+  sample: "2036-11-25T18:30:00Z"
+reissued:
+  description: Whether a new intermediate was issued (check mode, would be).
+  returned: when I(state=present)
+  type: bool
+reasons:
+  description: Why the intermediate was issued; empty when it was kept or supplied.
+  returned: when I(state=present)
+  type: list
+  elements: str
+  sample: ["ca-cert.pem expires on 2026-12-01T00:00:00Z, within renew_before (30 days)"]
+restart_required:
+  description:
+    - True when the Secret changed while istiod runs in I(namespace); istiod must be restarted
+      and workloads rolled out.
+  returned: always
+  type: bool
+diff:
+  description:
+    - With C(--diff), certificate summaries (subject, issuer, fingerprint, serial number, validity)
+      of each Secret entry before and after. No key material.
+  returned: when diff mode is on
+  type: dict
+"""
+
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import run_and_exit
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s_client import gloomesh_module
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.mesh_ca_service import mesh_ca
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.pki import KEY_TYPES
+
+ARGUMENT_SPEC = dict(
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+    namespace=dict(type="str", default="istio-system"),
+    cluster=dict(type="str"),
+    root_cert_path=dict(type="path", required=True),
+    root_key_path=dict(type="path"),
+    root_key_passphrase=dict(type="str", no_log=True),
+    root_key_type=dict(type="str", choices=list(KEY_TYPES), default="rsa4096"),
+    root_validity_days=dict(type="int", default=3650),
+    root_subject=dict(type="dict", default={}, options=dict(
+        organization=dict(type="str", default="Istio"),
+        common_name=dict(type="str", default="Root CA"),
+    )),
+    intermediate_key_type=dict(type="str", choices=list(KEY_TYPES), default="rsa4096"),
+    intermediate_validity_days=dict(type="int", default=3650),
+    renew_before=dict(type="int", default=30),
+    intermediate_cert=dict(type="str"),
+    intermediate_key=dict(type="str", no_log=True),
+    force=dict(type="bool", default=False),
+)
+
+
+def main():
+    run_and_exit(gloomesh_module(ARGUMENT_SPEC, required_together=[("intermediate_cert", "intermediate_key")]),
+                 mesh_ca)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,237 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: gloomesh.multicluster contributors
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: mesh_link
+short_description: Link a cluster to its multicluster mesh peers with istio-remote Gateways
+version_added: 0.1.0
+description:
+  - Runs against one cluster, the source, and writes into it one Gateway
+    C(istio-remote-peer-<peer cluster>) of class C(istio-remote) per peer in O(peers), as
+    C(istioctl multicluster link) does. The source's istiod then peers with those clusters and
+    its workloads can reach them.
+  - Each peer Gateway goes into the peer's east-west namespace, carries the peer's topology
+    labels (network, cluster, region, zone), the annotations
+    C(gateway.istio.io/service-account) and C(gateway.istio.io/trust-domain), the peer's
+    east-west address in C(spec.addresses) (type C(IPAddress) or C(Hostname)) and the
+    listeners C(cross-network) (15008, HBONE) and C(xds-tls) (15012, TLS). It is labelled
+    C(app.kubernetes.io/managed-by=gloomesh.multicluster).
+  - A full mesh is every cluster linked to all the others (N*(N-1) Gateways); an asymmetric link
+    lists only the peers the source may reach.
+  - Before any write, it refuses a peer that is the source cluster, a peer listed twice, a peer
+    without address or network, and an C(istio-remote) Gateway for a listed peer that
+    gloomesh.multicluster does not manage (unless O(adopt=true)), since two peer Gateways for one
+    cluster break peering.
+  - Re-running with nothing to change sends no write request.
+author:
+  - gloomesh.multicluster maintainers
+extends_documentation_fragment:
+  - kubernetes.core.k8s_auth_options
+attributes:
+  check_mode:
+    support: full
+    details: Server-side dry run; no wait.
+  diff_mode:
+    support: full
+    details: One before/after pair per Gateway that changes.
+options:
+  peers:
+    description:
+      - The clusters to link to (C(state=present)) or unlink from (C(state=absent)), as the
+        RV(eastwest_gateway_info#module:peer) descriptors of
+        M(gloomesh.multicluster.eastwest_gateway_info).
+      - With C(state=absent) only O(peers[].cluster) and O(peers[].namespace) are used.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      cluster:
+        description: The peer's cluster name; the Gateway is named C(istio-remote-peer-<cluster>).
+        type: str
+        required: true
+      network:
+        description: The peer's network (label C(topology.istio.io/network)). Required to link.
+        type: str
+      address:
+        description: The peer's east-west address, an IP address or a hostname. Required to link.
+        type: str
+      address_type:
+        description: Type of O(peers[].address); derived from the address when omitted and must match it.
+        type: str
+        choices: [IPAddress, Hostname]
+      trust_domain:
+        description: The peer's trust domain.
+        type: str
+        default: cluster.local
+      service_account:
+        description: The peer's east-west service account (its Service's name).
+        type: str
+        default: istio-eastwest
+      namespace:
+        description: The peer's east-west namespace; the Gateway goes into this namespace of the source.
+        type: str
+        default: istio-eastwest
+      region:
+        description: Optional label C(topology.kubernetes.io/region).
+        type: str
+      zone:
+        description: Optional label C(topology.kubernetes.io/zone).
+        type: str
+  cluster:
+    description:
+      - Name of the source cluster, used to refuse linking a cluster to itself.
+      - Defaults to istiod's C(CLUSTER_ID) (Deployment C(istiod-gloo), else C(istiod), in
+        O(install_namespace)); an error when neither is known and O(state=present).
+    type: str
+  install_namespace:
+    description:
+      - Namespace of the source cluster's istiod, read to discover O(cluster).
+    type: str
+    default: istio-system
+  state:
+    description:
+      - C(present) creates or updates the listed peers' Gateways; C(absent) removes them.
+    type: str
+    choices: [present, absent]
+    default: present
+  exclusive:
+    description:
+      - With C(state=present), also remove the peer Gateways managed by gloomesh.multicluster
+        whose cluster is not in O(peers) (unlink clusters dropped from the list).
+      - Gateways it does not manage are never removed this way.
+    type: bool
+    default: false
+  adopt:
+    description:
+      - Take over C(istio-remote) Gateways for listed peers that gloomesh.multicluster does not
+        manage (for example created by automatic peering), instead of failing. The one named
+        C(istio-remote-peer-<cluster>) in the peer's namespace is applied over (taking over
+        conflicting fields); any other for the same cluster is deleted so exactly one remains.
+      - With C(state=absent), also removes such Gateways.
+    type: bool
+    default: false
+  wait:
+    description:
+      - Wait (watching each Gateway) until istiod reports condition C(gloo.solo.io/PeerConnected=True)
+        on every linked peer's Gateway.
+    type: bool
+    default: false
+  wait_timeout:
+    description:
+      - Seconds to wait for all peers together; the error on timeout names the peer and what was missing.
+    type: int
+    default: 300
+notes:
+  - Link both directions for a bi-directional mesh (run the module against every cluster).
+seealso:
+  - module: gloomesh.multicluster.eastwest_gateway
+  - module: gloomesh.multicluster.eastwest_gateway_info
+"""
+
+EXAMPLES = r"""
+- name: Read every cluster's peer descriptor
+  gloomesh.multicluster.eastwest_gateway_info:
+    context: "{{ item }}"
+  loop: [cluster1, cluster2, cluster3]
+  register: east_west
+
+- name: Full mesh - link every cluster to all the others
+  gloomesh.multicluster.mesh_link:
+    context: "{{ item }}"
+    cluster: "{{ item }}"
+    peers: "{{ east_west.results | map(attribute='peer') | rejectattr('cluster', 'eq', item) }}"
+    exclusive: true
+    wait: true
+  loop: [cluster1, cluster2, cluster3]
+
+- name: Asymmetric - cluster1 may reach cluster2, not the other way round
+  gloomesh.multicluster.mesh_link:
+    context: cluster1
+    peers:
+      - cluster: cluster2
+        network: cluster2
+        address: 172.18.255.20
+
+- name: Unlink cluster3 from cluster1
+  gloomesh.multicluster.mesh_link:
+    context: cluster1
+    state: absent
+    peers:
+      - cluster: cluster3
+"""
+
+RETURN = r"""
+peers:
+  description: One entry per peer Gateway handled, including those removed by O(exclusive) or O(adopt).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    cluster:
+      description: The peer cluster the Gateway describes.
+      type: str
+      sample: cluster2
+    name:
+      description: Gateway name.
+      type: str
+      sample: istio-remote-peer-cluster2
+    namespace:
+      description: Gateway namespace.
+      type: str
+      sample: istio-eastwest
+    action:
+      description: What happened to the Gateway.
+      type: str
+      choices: [created, updated, unchanged, removed]
+cluster:
+  description: The source cluster's name (given or discovered); null when not needed (C(state=absent)).
+  returned: always
+  type: str
+  sample: cluster1
+diff:
+  description: Before and after of every Gateway that changed, with C(--diff).
+  returned: when diff mode is on
+  type: list
+  elements: dict
+"""
+
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import run_and_exit
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s_client import gloomesh_module
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.mesh_link_service import mesh_link
+
+PEER_SPEC = dict(
+    cluster=dict(type="str", required=True),
+    network=dict(type="str"),
+    address=dict(type="str"),
+    address_type=dict(type="str", choices=["IPAddress", "Hostname"]),
+    trust_domain=dict(type="str", default="cluster.local"),
+    service_account=dict(type="str", default="istio-eastwest"),
+    namespace=dict(type="str", default="istio-eastwest"),
+    region=dict(type="str"),
+    zone=dict(type="str"),
+)
+
+ARGUMENT_SPEC = dict(
+    peers=dict(type="list", elements="dict", required=True, options=PEER_SPEC),
+    cluster=dict(type="str"),
+    install_namespace=dict(type="str", default="istio-system"),
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+    exclusive=dict(type="bool", default=False),
+    adopt=dict(type="bool", default=False),
+    wait=dict(type="bool", default=False),
+    wait_timeout=dict(type="int", default=300),
+)
+
+
+def main():
+    run_and_exit(gloomesh_module(ARGUMENT_SPEC), mesh_link)
+
+
+if __name__ == "__main__":
+    main()

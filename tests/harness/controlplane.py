@@ -1,0 +1,586 @@
+"""Real local Kubernetes clusters for tests: one etcd and one kube-apiserver per cluster.
+
+Binaries follow controller-runtime envtest's convention: the folder named by
+KUBEBUILDER_ASSETS when set, else ``$GLOOMESH_CACHE/assets`` (default
+``~/.cache/gloomesh/assets``), filled by ``make assets`` (hack/build-control-plane.sh).
+
+Every cluster shares the etcd under its own ``--etcd-prefix``, listens on 127.0.0.1 only and
+writes an audit log, so tests can count the write requests the collection (user ``admin``)
+sent to one cluster. Simulators authenticate as ``gloomesh-simulator`` and are not counted.
+There is no controller-manager, scheduler or kubelet: no garbage collection, namespaces stay
+Terminating, and pods exist only when a simulator creates them.
+"""
+from __future__ import annotations
+
+import atexit
+import base64
+import contextlib
+import ctypes
+import datetime
+import ipaddress
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+ADMIN_USER = "admin"
+SIMULATOR_USER = "gloomesh-simulator"
+MUTATING_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
+DEFAULT_NAMES = ("cluster1", "cluster2", "mgmt")
+SERVICE_CLUSTER_IP_RANGE = "10.96.0.0/16"
+_SYNC_PARAM = "gloomesh-audit-sync"
+_BIND_ERRORS = ("address already in use", "bind: address")
+
+AUDIT_POLICY = {
+    "apiVersion": "audit.k8s.io/v1",
+    "kind": "Policy",
+    # One line per request (ResponseComplete; ResponseStarted for watches) keeps the log small.
+    "omitStages": ["RequestReceived"],
+    "rules": [{"level": "Metadata"}],
+}
+
+
+class ControlPlaneError(RuntimeError):
+    """The local control plane cannot start or answer."""
+
+
+def cache_dir() -> str:
+    return os.environ.get("GLOOMESH_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "gloomesh")
+
+
+def find_assets(assets: str | None = None) -> str:
+    """Folder with executable kube-apiserver and etcd, or a ControlPlaneError saying how to get them."""
+    folder = assets or os.environ.get("KUBEBUILDER_ASSETS") or os.path.join(cache_dir(), "assets")
+    missing = [b for b in ("kube-apiserver", "etcd") if not os.access(os.path.join(folder, b), os.X_OK)]
+    if missing:
+        raise ControlPlaneError(
+            f"no executable {' and '.join(missing)} in {folder}: run `make assets` "
+            "(hack/build-control-plane.sh builds them once into ~/.cache/gloomesh/assets), "
+            "or set KUBEBUILDER_ASSETS to a folder holding kube-apiserver and etcd")
+    return folder
+
+
+def binary_version(path: str) -> tuple[int, int]:
+    """(major, minor) printed by `kube-apiserver --version` ("Kubernetes v1.20.2")."""
+    out = subprocess.run([path, "--version"], capture_output=True, text=True, check=True).stdout
+    match = re.search(r"v(\d+)\.(\d+)", out)
+    if not match:
+        raise ControlPlaneError(f"cannot read the version of {path}: {out!r}")
+    return int(match.group(1)), int(match.group(2))
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _die_with_parent() -> None:
+    # PR_SET_PDEATHSIG: the servers get SIGTERM if the test process is killed outright.
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+
+
+def _pem_key(key) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+def _certificate(subject_cn, public_key, issuer_cn, signing_key, ca, sans=()):
+    now = datetime.datetime.now(datetime.timezone.utc)
+    builder = (x509.CertificateBuilder()
+               .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject_cn)]))
+               .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer_cn)]))
+               .public_key(public_key)
+               .serial_number(x509.random_serial_number())
+               .not_valid_before(now - datetime.timedelta(minutes=5))
+               .not_valid_after(now + datetime.timedelta(days=30))
+               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName(list(sans)), critical=False)
+    return builder.sign(signing_key, hashes.SHA256())
+
+
+class _Process:
+    """One server process whose command line depends on ports chosen at (re)start."""
+
+    def __init__(self, name, log_path, argv_for_ports, port_count):
+        self.name = name
+        self.log_path = log_path
+        self._argv_for_ports = argv_for_ports
+        self._port_count = port_count
+        self.ports: list[int] = []
+        self.proc: subprocess.Popen | None = None
+        self.restarts = 0
+
+    def spawn(self):
+        self.ports = [free_port() for _ in range(self._port_count)]
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(self._argv_for_ports(self.ports), stdout=log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+
+    def log_tail(self, lines=25) -> str:
+        return _tail(self.log_path, lines)
+
+    def respawn_after_port_race(self) -> bool:
+        """Another process took a port between free_port() and bind(): try new ports (twice at most)."""
+        tail = self.log_tail(50).lower()
+        if self.restarts >= 2 or not any(marker in tail for marker in _BIND_ERRORS):
+            return False
+        self.restarts += 1
+        self.spawn()
+        return True
+
+    def stop(self, timeout=10.0):
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class LocalControlPlane:
+    """etcd + one kube-apiserver per cluster name, on 127.0.0.1, with a kubeconfig per user."""
+
+    def __init__(self, names=DEFAULT_NAMES, workdir=None, assets=None):
+        if not names or len(set(names)) != len(names):
+            raise ValueError(f"cluster names must be unique and non-empty, got {names!r}")
+        self.names = tuple(names)
+        self._assets = assets
+        self._own_workdir = workdir is None
+        self.workdir = workdir
+        self._tokens = {ADMIN_USER: secrets.token_hex(16), SIMULATOR_USER: secrets.token_hex(16)}
+        self._etcd: _Process | None = None
+        self._servers: dict[str, _Process] = {}
+        self._ca_pem = b""
+        self.kubeconfig_path = ""
+        self.simulator_kubeconfig_path = ""
+        self.startup_seconds = 0.0
+        self.simulators = None  # set by callers that run controller simulators against us
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def start(self, timeout=180.0):
+        began = time.monotonic()
+        assets = find_assets(self._assets)
+        apiserver = os.path.join(assets, "kube-apiserver")
+        version = binary_version(apiserver)
+        if self.workdir is None:
+            # tmpfs when available: etcd fsyncs every write.
+            shm = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
+            self.workdir = tempfile.mkdtemp(prefix="gloomesh-cp-", dir=shm)
+        os.makedirs(self.workdir, exist_ok=True)
+        atexit.register(self.stop)
+        try:
+            self._write_shared_files()
+            self._etcd = _Process("etcd", os.path.join(self.workdir, "etcd.log"),
+                                  self._etcd_argv(os.path.join(assets, "etcd")), 2)
+            self._etcd.spawn()
+            self._wait_ready([self._etcd], began + timeout)
+            for name in self.names:
+                self._servers[name] = _Process(name, os.path.join(self.workdir, name, "apiserver.log"),
+                                               self._apiserver_argv(apiserver, name, version), 1)
+            for server in self._servers.values():
+                server.spawn()
+            self._wait_ready(list(self._servers.values()), began + timeout)
+            self._write_kubeconfigs()
+        except BaseException:
+            self.stop()
+            raise
+        self.startup_seconds = time.monotonic() - began
+        return self
+
+    def stop(self):
+        """Stop the simulators, every process this control plane started (by PID), remove its temp workdir."""
+        if self.simulators is not None:
+            self.simulators.stop()
+            self.simulators = None
+        for proc in list(self._servers.values()) + ([self._etcd] if self._etcd else []):
+            proc.stop()
+        atexit.unregister(self.stop)
+        if self._own_workdir and self.workdir and os.path.isdir(self.workdir):
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def pids(self) -> list[int]:
+        """PIDs of every process started (etcd and the API servers)."""
+        procs = list(self._servers.values()) + ([self._etcd] if self._etcd else [])
+        return [p.proc.pid for p in procs if p.proc is not None]
+
+    # -- access ----------------------------------------------------------------------------------
+    @property
+    def contexts(self) -> tuple[str, ...]:
+        return self.names
+
+    def server_url(self, context: str) -> str:
+        return f"https://127.0.0.1:{self._servers[context].ports[0]}"
+
+    def api_client(self, context: str, simulator: bool = False):
+        """A kubernetes python client ApiClient for one cluster, as admin or as the simulator user."""
+        from kubernetes import config
+
+        path = self.simulator_kubeconfig_path if simulator else self.kubeconfig_path
+        return config.new_client_from_config(config_file=path, context=context)
+
+    # -- audit -----------------------------------------------------------------------------------
+    def audit_mark(self) -> dict:
+        """Current end of every audit log; pass it to writes_since()."""
+        return {name: self._audit_size(name) for name in self.names}
+
+    def events_since(self, mark: dict, context: str | None = None) -> list[dict]:
+        """Every audit event (ResponseComplete) logged since the mark, each tagged with its 'context'."""
+        events = []
+        for name in ([context] if context else self.names):
+            for event in self._read_audit(name, mark.get(name, 0)):
+                if event.get("stage") == "ResponseComplete":
+                    event["context"] = name
+                    events.append(event)
+        return events
+
+    def writes_since(self, mark: dict, context: str | None = None) -> list[dict]:
+        """Mutating requests by `admin` since the mark, dry runs excluded (one event per request)."""
+        return [e for e in self.events_since(mark, context)
+                if e.get("verb") in MUTATING_VERBS
+                and e.get("user", {}).get("username") == ADMIN_USER
+                and "dryRun=" not in e.get("requestURI", "")]
+
+    def _audit_path(self, name):
+        return os.path.join(self.workdir, name, "audit.log")
+
+    def _audit_size(self, name):
+        try:
+            return os.path.getsize(self._audit_path(name))
+        except FileNotFoundError:
+            return 0
+
+    def _read_audit(self, name, offset):
+        # The server writes an event after it sends the response, so a request the test just
+        # saw complete may not be logged yet. A marker request sent now is logged after it:
+        # read until the marker shows up.
+        token = uuid.uuid4().hex
+        self._request(name, f"/version?{_SYNC_PARAM}={token}")
+        deadline = time.monotonic() + 10
+        while True:
+            with open(self._audit_path(name), "rb") as fh:
+                fh.seek(offset)
+                lines = fh.read().decode("utf-8", errors="replace").splitlines()
+            events = [json.loads(line) for line in lines if line.strip()]
+            if any(token in e.get("requestURI", "") for e in events):
+                return [e for e in events if _SYNC_PARAM not in e.get("requestURI", "")]
+            if time.monotonic() > deadline:
+                raise ControlPlaneError(f"audit log of {name} did not record the sync request within 10s")
+            time.sleep(0.02)
+
+    # -- internals -------------------------------------------------------------------------------
+    def _request(self, name, path, timeout=2.0) -> tuple[int, str]:
+        req = urllib.request.Request(self.server_url(name) + path,
+                                     headers={"Authorization": f"Bearer {self._tokens[ADMIN_USER]}"})
+        ctx = ssl.create_default_context(cadata=self._ca_pem.decode())
+        try:
+            with urllib.request.urlopen(req, timeout=timeout, context=ctx) as resp:
+                return resp.status, resp.read().decode()
+        except urllib.error.HTTPError as err:
+            return err.code, err.read().decode(errors="replace")
+
+    def _ready(self, proc: _Process) -> bool:
+        try:
+            if proc is self._etcd:
+                with urllib.request.urlopen(f"http://127.0.0.1:{proc.ports[0]}/health", timeout=1) as resp:
+                    return json.loads(resp.read()).get("health") == "true"
+            return self._request(proc.name, "/readyz", timeout=1)[0] == 200
+        except (OSError, ValueError):
+            return False
+
+    def _wait_ready(self, procs: list[_Process], deadline: float):
+        pending = list(procs)
+        delay = 0.05
+        while pending:
+            for proc in list(pending):
+                if proc.proc.poll() is not None:
+                    if proc.respawn_after_port_race():
+                        continue
+                    raise ControlPlaneError(
+                        f"{proc.name} exited with code {proc.proc.returncode} while starting; "
+                        f"log {proc.log_path} ends with:\n{proc.log_tail()}")
+                if self._ready(proc):
+                    pending.remove(proc)
+            if not pending:
+                return
+            if time.monotonic() > deadline:
+                raise ControlPlaneError(
+                    "not ready in time: " + ", ".join(p.name for p in pending) + "\n"
+                    + "\n".join(f"--- {p.log_path} ends with:\n{p.log_tail()}" for p in pending))
+            time.sleep(delay)
+            delay = min(delay * 1.5, 0.5)
+
+    def _write_shared_files(self):
+        ca_key = ec.generate_private_key(ec.SECP256R1())
+        ca = _certificate("gloomesh-harness-ca", ca_key.public_key(), "gloomesh-harness-ca", ca_key, True)
+        self._ca_pem = ca.public_bytes(serialization.Encoding.PEM)
+        sans = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+        for name in self.names:
+            cert_dir = os.path.join(self.workdir, name, "certs")
+            os.makedirs(cert_dir, exist_ok=True)
+            key = ec.generate_private_key(ec.SECP256R1())
+            cert = _certificate(f"kube-apiserver-{name}", key.public_key(), "gloomesh-harness-ca", ca_key, False, sans)
+            _write(os.path.join(cert_dir, "apiserver.key"), _pem_key(key))
+            _write(os.path.join(cert_dir, "apiserver.crt"), cert.public_bytes(serialization.Encoding.PEM))
+        sa_key = ec.generate_private_key(ec.SECP256R1())
+        _write(os.path.join(self.workdir, "sa.key"), _pem_key(sa_key))
+        _write(os.path.join(self.workdir, "sa.pub"), sa_key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+        _write(os.path.join(self.workdir, "tokens.csv"), "".join(
+            f'{token},{user},{user},"system:masters"\n' for user, token in self._tokens.items()).encode())
+        _write(os.path.join(self.workdir, "audit-policy.yaml"), yaml.safe_dump(AUDIT_POLICY).encode())
+
+    def _etcd_argv(self, etcd):
+        data_dir = os.path.join(self.workdir, "etcd-data")
+
+        def argv(ports):
+            client, peer = (f"http://127.0.0.1:{p}" for p in ports)
+            return [etcd, "--name", "harness", "--data-dir", data_dir,
+                    "--listen-client-urls", client, "--advertise-client-urls", client,
+                    "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+                    "--initial-cluster", f"harness={peer}", "--logger", "zap", "--log-level", "warn"]
+        return argv
+
+    def _apiserver_argv(self, apiserver, name, version):
+        wd = self.workdir
+        cert_dir = os.path.join(wd, name, "certs")
+
+        def argv(ports):
+            args = [
+                apiserver,
+                f"--etcd-servers=http://127.0.0.1:{self._etcd.ports[0]}",
+                f"--etcd-prefix=/{name}",
+                "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
+                f"--secure-port={ports[0]}",
+                # serves cert-dir/apiserver.{crt,key}: ours, signed by the CA in the kubeconfigs
+                f"--cert-dir={cert_dir}",
+                f"--token-auth-file={wd}/tokens.csv",
+                "--authorization-mode=RBAC",
+                f"--service-account-issuer=https://kubernetes.default.svc/{name}",
+                f"--service-account-signing-key-file={wd}/sa.key",
+                f"--service-account-key-file={wd}/sa.pub",
+                f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
+                # No controller-manager creates the `default` ServiceAccount: let simulators create pods.
+                "--disable-admission-plugins=ServiceAccount",
+                "--allow-privileged=true",
+                # The `kubernetes` Service cannot point at loopback; skip its endpoint reconciler.
+                "--endpoint-reconciler-type=none",  # istio-cni and ztunnel pod templates are privileged
+                f"--audit-policy-file={wd}/audit-policy.yaml",
+                f"--audit-log-path={wd}/{name}/audit.log",
+                "--audit-log-mode=blocking",
+                "--profiling=false",
+            ]
+            if version < (1, 24):
+                args.append("--insecure-port=0")  # 1.20 also listens on 127.0.0.1:8080 by default
+            return args
+        return argv
+
+    def _write_kubeconfigs(self):
+        self.kubeconfig_path = os.path.join(self.workdir, "kubeconfig")
+        self.simulator_kubeconfig_path = os.path.join(self.workdir, "kubeconfig-simulator")
+        _write(self.kubeconfig_path, yaml.safe_dump(self.kubeconfig(ADMIN_USER)).encode())
+        _write(self.simulator_kubeconfig_path, yaml.safe_dump(self.kubeconfig(SIMULATOR_USER)).encode())
+
+    def kubeconfig(self, user: str = ADMIN_USER) -> dict:
+        """Kubeconfig document with one context per cluster, authenticated as `user`."""
+        ca_data = base64.b64encode(self._ca_pem).decode()
+        return {
+            "apiVersion": "v1", "kind": "Config", "preferences": {},
+            "clusters": [{"name": n, "cluster": {"server": self.server_url(n),
+                                                 "certificate-authority-data": ca_data}} for n in self.names],
+            "users": [{"name": user, "user": {"token": self._tokens[user]}}],
+            "contexts": [{"name": n, "context": {"cluster": n, "user": user}} for n in self.names],
+            "current-context": self.names[0],
+        }
+
+
+def _write(path, data: bytes):
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+
+
+def start_environment(names=DEFAULT_NAMES, simulators=True, install_operator=True, workdir=None):
+    """What tests, molecule and the demo run against: clusters, CRDs, simulators, a simulated gloo-operator."""
+    from .crds import install_crds
+
+    cp = LocalControlPlane(names, workdir).start()
+    # Set-up writes go as the simulator user: audit counts of `admin` are the collection's alone.
+    try:
+        for name in cp.names:
+            with cp.api_client(name, simulator=True) as client:
+                install_crds(client)
+        if simulators:
+            from .simulators import Simulators
+
+            cp.simulators = Simulators(cp.simulator_kubeconfig_path, list(cp.names))
+            cp.simulators.start()
+        if install_operator:
+            from .simulators import install_gloo_operator
+
+            for name in cp.names:
+                with cp.api_client(name, simulator=True) as client:
+                    install_gloo_operator(client)
+    except BaseException:
+        cp.stop()
+        raise
+    return cp
+
+
+# -- a control plane in a background process (molecule create/destroy, make demo / demo-down) ------
+STATE_FILE = "state.json"
+
+
+def read_state(state_dir: str) -> dict | None:
+    try:
+        with open(os.path.join(state_dir, STATE_FILE), encoding="utf-8") as fh:
+            return json.load(fh)
+    except FileNotFoundError:
+        return None
+
+
+def _running(pid: int, argv0: str) -> bool:
+    """True while `pid` is a live (not zombie) process started as `argv0` (guards against PID reuse)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as fh:
+            if fh.read().rsplit(")", 1)[1].split()[0] == "Z":
+                return False
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read().split(b"\0")[0].decode() == argv0
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+
+
+def _argv0(pid: int) -> str:
+    with open(f"/proc/{pid}/cmdline", "rb") as fh:
+        return fh.read().split(b"\0")[0].decode()
+
+
+def serve(state_dir: str, names=DEFAULT_NAMES, simulators=True):
+    """Body of the background process: start everything, publish state.json, run until SIGTERM."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # unwinds into cp.stop() below
+    cp = start_environment(names, simulators=simulators, install_operator=simulators)
+    try:
+        kubeconfig = os.path.join(state_dir, "kubeconfig")
+        shutil.copyfile(cp.kubeconfig_path, kubeconfig)
+        os.chmod(kubeconfig, 0o600)
+        state = {
+            "pid": os.getpid(),
+            "processes": [{"pid": pid, "argv0": _argv0(pid)} for pid in [os.getpid()] + cp.pids()],
+            "kubeconfig": kubeconfig,
+            "simulator_kubeconfig": cp.simulator_kubeconfig_path,
+            "contexts": list(cp.names),
+            "servers": {name: cp.server_url(name) for name in cp.names},
+            "lb_addresses": {name: cp.simulators.lb_address(name) for name in cp.names} if simulators else {},
+            "workdir": cp.workdir,
+            "startup_seconds": round(cp.startup_seconds, 2),
+        }
+        tmp = os.path.join(state_dir, STATE_FILE + ".tmp")
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(state, fh, indent=2)
+        os.replace(tmp, os.path.join(state_dir, STATE_FILE))
+        while True:
+            signal.pause()
+    finally:
+        cp.stop()
+
+
+def start_background(state_dir: str, names=DEFAULT_NAMES, simulators=True, timeout=180.0) -> dict:
+    """Run serve() in a detached process and return its state once everything is ready.
+
+    Already running in this state dir: returns the running one's state.
+    """
+    from .collection_path import REPO_ROOT
+
+    state_dir = os.path.abspath(state_dir)
+    state = read_state(state_dir)
+    if state and _running(state["pid"], state["processes"][0]["argv0"]):
+        return state
+    os.makedirs(state_dir, exist_ok=True)
+    for stale in (STATE_FILE, "kubeconfig"):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(state_dir, stale))
+    log_path = os.path.join(state_dir, "harness.log")
+    argv = [sys.executable, "-m", "tests.harness", "serve", "--state-dir", state_dir,
+            "--clusters", ",".join(names)] + ([] if simulators else ["--no-simulators"])
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(argv, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + timeout
+    while (state := read_state(state_dir)) is None:
+        if proc.poll() is not None:
+            raise ControlPlaneError(f"the background control plane exited with code {proc.returncode}; "
+                                    f"{log_path} ends with:\n{_tail(log_path)}")
+        if time.monotonic() > deadline:
+            proc.terminate()
+            proc.wait(30)
+            raise ControlPlaneError(f"the background control plane was not ready after {timeout:.0f}s; "
+                                    f"{log_path} ends with:\n{_tail(log_path)}")
+        time.sleep(0.1)
+    return state
+
+
+def stop_background(state_dir: str, timeout=30.0) -> bool:
+    """Stop what start_background() started, by PID, and wait until every process is gone.
+
+    Returns False when nothing was running there.
+    """
+    state = read_state(os.path.abspath(state_dir))
+    if state is None:
+        return False
+    procs = state["processes"]
+    daemon = procs[0]
+    if _running(daemon["pid"], daemon["argv0"]):
+        os.kill(daemon["pid"], signal.SIGTERM)
+    left = _wait_gone(procs, timeout)
+    for p in left:
+        os.kill(p["pid"], signal.SIGKILL)
+    if _wait_gone(left, 5.0):
+        raise ControlPlaneError(f"processes still running after SIGKILL: {left}")
+    for name in (STATE_FILE, "kubeconfig"):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(state_dir, name))
+    return True
+
+
+def _wait_gone(procs: list[dict], timeout: float) -> list[dict]:
+    """Wait until none of procs runs; return those still running at the timeout."""
+    deadline = time.monotonic() + timeout
+    while (alive := [p for p in procs if _running(p["pid"], p["argv0"])]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return alive
+
+
+def _tail(path, lines=30) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            return "".join(fh.readlines()[-lines:])
+    except OSError:
+        return "(no log)"

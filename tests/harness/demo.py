@@ -1,0 +1,86 @@
+"""`make demo`: three local clusters with simulators, the demo playbooks, a short report.
+
+    python -m tests.harness.demo           # start, run, report, stop everything
+    python -m tests.harness.demo --keep    # leave the clusters up for kubectl (make demo-down stops them)
+    python -m tests.harness.demo --down    # stop a kept-up demo
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+from .collection_path import REPO_ROOT
+from .controlplane import ControlPlaneError, start_background, stop_background
+from .module_runner import run_playbook
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+# What the demo runs, in order, against the inventory below.
+PLAYBOOKS = (os.path.join(HERE, "demo_smoke.yml"),)
+STATE_DIR = os.path.join(REPO_ROOT, ".tmp", "demo")
+GROUPS = {"workload_clusters": ("cluster1", "cluster2"), "management_cluster": ("mgmt",)}
+
+
+def inventory(state: dict) -> dict:
+    """Hosts are the clusters: connection local, one kube_context per host."""
+    def host(name):
+        return {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+                "kube_context": name, "cluster_name": name, "kubeconfig": state["kubeconfig"]}
+
+    return {"all": {"children": {group: {"hosts": {name: host(name) for name in names}}
+                                 for group, names in GROUPS.items()}}}
+
+
+def report(state: dict, results: list[tuple[str, dict]], seconds: float) -> str:
+    lines = ["", "== gloomesh demo =="]
+    for group, names in GROUPS.items():
+        for name in names:
+            lb = state["lb_addresses"].get(name, "-")
+            lines.append(f"  {name:<9} {group:<19} {state['servers'][name]}  east-west LB {lb}")
+    for playbook, result in results:
+        lines.append(f"  {os.path.relpath(playbook, REPO_ROOT)}: rc={result['rc']}")
+        for host, counts in sorted(result["recap"].items()):
+            lines.append(f"    {host:<9} " + " ".join(f"{k}={v}" for k, v in counts.items()))
+    lines += [f"  took {seconds:.1f}s (clusters ready in {state['startup_seconds']}s)",
+              f"  kubeconfig: {state['kubeconfig']}",
+              f"  try: kubectl --kubeconfig {state['kubeconfig']} --context cluster1 get gateways -A"]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.harness.demo", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--keep", action="store_true", help="leave the clusters running (stop with --down)")
+    parser.add_argument("--down", action="store_true", help="stop clusters kept up by --keep")
+    args = parser.parse_args(argv)
+    if args.down:
+        print("demo clusters stopped" if stop_background(STATE_DIR) else "no demo clusters running")
+        return 0
+
+    began = time.monotonic()
+    names = tuple(n for group in GROUPS.values() for n in group)
+    try:
+        state = start_background(STATE_DIR, names)
+    except ControlPlaneError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    results = []
+    try:
+        for playbook in PLAYBOOKS:
+            result = run_playbook(playbook, inventory(state))
+            print(result["stdout"], result["stderr"], sep="", end="")
+            results.append((playbook, result))
+            if result["rc"] != 0:
+                break
+        print(report(state, results, time.monotonic() - began))
+    finally:
+        if args.keep:
+            print("  clusters kept up: make demo-down stops them")
+        else:
+            stop_background(STATE_DIR)
+            print("  clusters stopped (use --keep to leave them up)")
+    return max(r["rc"] for _, r in results)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,161 @@
+"""Simulators for the closed-source controllers a multicluster Gloo mesh relies on.
+
+The Gloo Operator, istiod's gateway deployer and automatic peering, and the Gloo management
+plane cannot run offline (closed source, images we cannot pull), and the local test clusters
+have no controller-manager or kubelet. These small watch-based controllers do what the real
+ones are documented to do (facts.md §1-§5), so the collection meets realistic cluster
+behaviour:
+
+- workloads.py         kwok-style pods and Deployment/DaemonSet status
+- operator.py          Gloo Operator (ServiceMeshController) + what its Helm chart installs
+- eastwest.py          istiod as controller of GatewayClasses istio-eastwest and istio-remote
+- peering.py           istiod's automatic local peer Gateway (PEERING_AUTOMATIC_LOCAL_GATEWAY)
+- management_plane.py  Gloo management plane ConfigDistribution of peer Gateways
+
+Usage::
+
+    sims = Simulators(kubeconfig_path, ["cluster1", "cluster2", "mgmt"], operator_delay=0.3)
+    sims.start()                 # returns once every cache is synced
+    sims.management_plane(True, mgmt_context="mgmt")
+    sims.lb_address("cluster2")  # "198.51.100.11"
+    sims.stop()                  # every thread ends within 2 s
+
+The kubeconfig's contexts should authenticate as user `gloomesh-simulator` (the local control
+plane's `simulator_kubeconfig_path`), so audit counts of the collection's writes exclude them.
+Everything the simulators write carries label `simulator.gloomesh.io/component` and annotation
+`simulator.gloomesh.io/owner`, and is server-side applied with a field manager `gloomesh-sim-*`.
+"""
+from __future__ import annotations
+
+import threading
+import time
+
+from kubernetes import client as k8s_client
+from kubernetes import config as k8s_config
+
+from . import peering, workloads
+from .base import (COMPONENT_LABEL, CONFIGMAPS, CRDS, DAEMONSETS, DEPLOYMENTS, GATEWAYCLASSES, GATEWAYS,
+                   MUTATING_WEBHOOKS, NAMESPACES, OWNER_ANNOTATION, PODS, SERVICEACCOUNTS, SERVICES, SMCS, Cluster,
+                   Kube)
+from .eastwest import IstiodSimulator
+from .management_plane import ManagementPlaneSimulator
+from .operator import SMC_CRD_PATH, OperatorSimulator, install_gloo_operator
+
+__all__ = ["Simulators", "install_gloo_operator", "SMC_CRD_PATH", "COMPONENT_LABEL", "OWNER_ANNOTATION",
+           "AUTOMATIC_PEERING_LABEL", "LB_NETWORK"]
+
+AUTOMATIC_PEERING_LABEL = peering.AUTOMATIC_LABEL
+LB_NETWORK = "198.51.100."  # TEST-NET-2 (RFC 5737): documentation addresses, never routed
+_MARKED = f"{COMPONENT_LABEL}"  # label-exists selector: only objects a simulator wrote
+# Changes that can alter what another cluster's simulators must do (peer addresses, trust
+# domains, distributed Gateways, target namespaces).
+_CROSS_CLUSTER = (GATEWAYS, CONFIGMAPS, NAMESPACES)
+
+
+class Simulators:
+    """Controller simulators for a set of clusters: one worker and one watch per resource type each."""
+
+    def __init__(self, kubeconfig_path: str, contexts, operator_delay: float = 0.3):
+        self.kubeconfig_path = kubeconfig_path
+        self.contexts = tuple(contexts)
+        self.operator_delay = operator_delay
+        self.stop_event = threading.Event()
+        self._clusters: dict[str, Cluster] = {}
+        self._operator = OperatorSimulator(operator_delay)
+        self._istiod = IstiodSimulator(self)
+        self._mgmt: ManagementPlaneSimulator | None = None
+        self._mgmt_setting = (False, "mgmt")
+
+    # -- public API ------------------------------------------------------------------------------
+    def lb_address(self, context: str) -> str:
+        """The load-balancer IP the east-west Service of `context` gets (198.51.100.10 + index)."""
+        return f"{LB_NETWORK}{10 + self.contexts.index(context)}"
+
+    def management_plane(self, enabled: bool = True, mgmt_context: str = "mgmt"):
+        """Switch the Gloo management-plane simulator (ConfigDistribution) on or off."""
+        if enabled and mgmt_context not in self.contexts:
+            raise ValueError(f"management cluster {mgmt_context!r} is not one of {list(self.contexts)}")
+        self._mgmt_setting = (enabled, mgmt_context)
+        if self._mgmt is not None:
+            self._mgmt.switch(enabled, mgmt_context)
+
+    def start(self, timeout: float = 30.0):
+        """Start watching every cluster; returns once every cache holds the current state."""
+        if self._clusters:
+            raise RuntimeError("simulators already started")
+        self.stop_event = threading.Event()
+        for index, name in enumerate(self.contexts):
+            cluster = Cluster(name, index, Kube(self._api_client(name), name), self.stop_event, self._changed)
+            for res in (CRDS, NAMESPACES, CONFIGMAPS, DEPLOYMENTS, DAEMONSETS, MUTATING_WEBHOOKS,
+                        GATEWAYS, GATEWAYCLASSES, SMCS):
+                cluster.watch(res)
+            for res in (SERVICES, SERVICEACCOUNTS):
+                cluster.watch(res, _MARKED)
+            cluster.watch(PODS, workloads.POD_SELECTOR)
+            cluster.reconcilers = [self._operator.reconcile, workloads.reconcile, self._istiod.reconcile,
+                                   peering.reconcile]
+            self._clusters[name] = cluster
+        self._mgmt = ManagementPlaneSimulator(self)
+        self._mgmt.switch(*self._mgmt_setting)
+        for cluster in self._clusters.values():
+            for informer in cluster.informers.values():
+                informer.thread.start()
+        deadline = time.monotonic() + timeout
+        for cluster in self._clusters.values():
+            for informer in cluster.informers.values():
+                if not informer.synced.wait(max(deadline - time.monotonic(), 0)):
+                    self.stop()
+                    raise TimeoutError(f"simulator cache of {informer.res.plural} in {cluster.name} "
+                                       f"not synced after {timeout:.0f}s")
+        for cluster in self._clusters.values():
+            cluster.worker.start()
+        self._mgmt.thread.start()
+        return self
+
+    def stop(self, timeout: float = 2.0):
+        """Stop every thread (watches are shut down, not waited out) and close the connections."""
+        self.stop_event.set()
+        for cluster in self._clusters.values():
+            cluster.interrupt()
+        if self._mgmt is not None:
+            self._mgmt.interrupt()
+        deadline = time.monotonic() + timeout
+        for thread in self.threads():
+            if thread.ident is not None:
+                thread.join(max(deadline - time.monotonic(), 0.05))
+        for cluster in self._clusters.values():
+            cluster.kube.api_client.close()
+        self._clusters = {}
+        self._mgmt = None
+
+    def threads(self) -> list[threading.Thread]:
+        """Every thread these simulators run (for tests asserting a clean stop)."""
+        found = []
+        for cluster in self._clusters.values():
+            found += [i.thread for i in cluster.informers.values()] + [cluster.worker]
+        if self._mgmt is not None:
+            found.append(self._mgmt.thread)
+        return found
+
+    def clusters(self) -> list[Cluster]:
+        return list(self._clusters.values())
+
+    def cluster(self, context: str) -> Cluster:
+        return self._clusters[context]
+
+    # -- internals -------------------------------------------------------------------------------
+    def _api_client(self, context):
+        configuration = k8s_client.Configuration()
+        k8s_config.load_kube_config(config_file=self.kubeconfig_path, context=context,
+                                    client_configuration=configuration, persist_config=False)
+        # One long-lived connection per watch plus a few for writes.
+        configuration.connection_pool_maxsize = 32
+        return k8s_client.ApiClient(configuration)
+
+    def _changed(self, cluster: Cluster, res):
+        if res in _CROSS_CLUSTER:
+            for other in self._clusters.values():
+                if other is not cluster:
+                    other.wake()
+            if self._mgmt is not None:
+                self._mgmt.wake()

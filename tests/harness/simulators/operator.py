@@ -1,0 +1,400 @@
+"""Gloo Operator simulator, and what the gloo-operator Helm chart installs.
+
+Stands in for Solo.io's closed-source Gloo Operator (chart gloo-operator 0.2.3, facts.md §5),
+reproducing its documented behaviour:
+
+- it runs only in clusters where the gloo-operator Deployment (label
+  app.kubernetes.io/name=gloo-operator) is available, and installs only into gloo-system,
+  gloo-mesh, istio-system or a namespace listed in its WATCH_NAMESPACES env;
+- for each ServiceMeshController, after a configurable delay (so callers' waits are real), it
+  installs Istio revision `gloo` into spec.installNamespace (created if missing, labelled
+  topology.istio.io/network=<spec.network>): Deployment istiod-gloo (istio.io/rev=gloo, env
+  CLUSTER_ID=<spec.cluster>, replicas from scalingProfile), DaemonSets istio-cni-node and
+  ztunnel (ambient components appear even for a sidecar mesh), MutatingWebhookConfiguration
+  istio-sidecar-injector-gloo, the mesh ConfigMap istio-gloo (data key `mesh`, top-level
+  trustDomain = spec.trustDomain, else spec.cluster, else cluster.local) and the GatewayClasses
+  istio-eastwest and istio-remote (as soon as the Gateway API CRDs exist);
+- once istiod, CNI and ztunnel pods are ready it reports conditions Initialized, CRDInstalled,
+  ControlPlaneDeployed, CNIDeployed, WebhookDeployed and Ready (reasons and messages of the
+  procedure's example output) with observedGeneration, and phase SUCCEEDED;
+- unsupported input ends in phase FAILED with a message and False conditions: no or an
+  unparsable version (including a `-solo` suffix, which the operator adds itself), a version
+  below 1.24.3, trafficCaptureMode InitContainer without dataplaneMode Sidecar, an install
+  namespace it does not watch, or Istio resources of someone else with onConflict Abort;
+- a new generation is reconciled again (until then the previous status stays, with the old
+  observedGeneration); env entries of ConfigMap gloo-extensions-config (key values.istiod,
+  `env:`) in the controller's namespace are applied to istiod-gloo (e.g.
+  PEERING_AUTOMATIC_LOCAL_GATEWAY); deleting the ServiceMeshController uninstalls what it
+  created (the namespace and its label stay).
+"""
+from __future__ import annotations
+
+import os
+import re
+import time
+
+import yaml
+
+from .base import (BY_KIND, CONFIGMAPS, CRDS, DAEMONSETS, DEPLOYMENTS, GATEWAYCLASSES, MUTATING_WEBHOOKS,
+                   SERVICEACCOUNTS, SMCS, Kube, component_of, marked, merge_conditions, owner_of, redact)
+
+SMC_CRD_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                            "fixtures", "crds", "servicemeshcontroller.yaml")
+COMPONENT = "gloo-operator"
+MANAGER = "gloomesh-sim-gloo-operator"
+OPERATOR_LABEL = ("app.kubernetes.io/name", "gloo-operator")
+DEFAULT_WATCHED = ("gloo-system", "gloo-mesh", "istio-system")
+REVISION = "gloo"
+ISTIOD = "istiod-gloo"
+WEBHOOK = "istio-sidecar-injector-gloo"
+MESH_CONFIGMAP = "istio-gloo"
+EXTENSIONS_CONFIGMAP = "gloo-extensions-config"
+NETWORK_LABEL = "topology.istio.io/network"
+MIN_VERSION = (1, 24, 3)
+DEFAULT_REPOSITORY = "us-docker.pkg.dev/soloio-img/istio"
+GATEWAY_CLASSES = {"istio-eastwest": "istio.io/eastwest-controller", "istio-remote": "istio.io/unmanaged-gateway"}
+SCALING = {  # istiod replicas and resources per scalingProfile (reference table), canonical quantities
+    "Default": (2, {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "2Gi"}}),
+    "Demo": (1, {"requests": {"cpu": "250m"}}),
+    "Large": (4, {"requests": {"cpu": "4", "memory": "4Gi"}, "limits": {"cpu": "4", "memory": "4Gi"}}),
+}
+SUCCESS = [  # (type, reason, message) as in the procedure's `kubectl describe` example
+    ("Initialized", "ManifestsInitialized", "Manifests initialized"),
+    ("CRDInstalled", "CRDInstalled", "CRDs installed"),
+    ("ControlPlaneDeployed", "DeploymentSucceeded", "Deployment succeeded"),
+    ("CNIDeployed", "DeploymentSucceeded", "Deployment succeeded"),
+    ("WebhookDeployed", "DeploymentSucceeded", "Deployment succeeded"),
+    ("Ready", "SystemReady", "All conditions are met"),
+]
+
+
+# -- pure parts --------------------------------------------------------------------------------
+def parse_version(text) -> tuple[int, int, int] | None:
+    match = re.fullmatch(r"(\d+)\.(\d+)\.(\d+)", str(text or ""))
+    return tuple(int(p) for p in match.groups()) if match else None
+
+
+def install_namespace(spec: dict) -> str:
+    return spec.get("installNamespace") or "istio-system"
+
+
+def trust_domain(spec: dict) -> str:
+    return spec.get("trustDomain") or spec.get("cluster") or "cluster.local"
+
+
+def validate(spec: dict, watched: set[str]) -> str | None:
+    """Why the operator refuses this spec, or None."""
+    version = spec.get("version")
+    if not version:
+        return "spec.version is required"
+    parsed = parse_version(version)
+    if parsed is None:
+        return (f'unsupported version "{version}": expected an Istio patch version such as 1.25.2 '
+                "(written without -solo; the operator adds it)")
+    if parsed < MIN_VERSION:
+        return f"unsupported version {version}: the Gloo Operator installs Istio 1.24.3 or later"
+    if spec.get("trafficCaptureMode") == "InitContainer" and spec.get("dataplaneMode", "Ambient") != "Sidecar":
+        return "trafficCaptureMode InitContainer can only be used when dataplaneMode is Sidecar"
+    namespace = install_namespace(spec)
+    if namespace not in watched:
+        return (f"installNamespace {namespace} is not watched by the operator: install it with "
+                f"manager.env.WATCH_NAMESPACES={namespace}")
+    return None
+
+
+def extension_env(configmap: dict | None) -> dict[str, str]:
+    """istiod env from gloo-extensions-config's `values.istiod` document (`env:` map or list)."""
+    text = ((configmap or {}).get("data") or {}).get("values.istiod")
+    try:
+        doc = yaml.safe_load(text) if text else None
+    except yaml.YAMLError:
+        return {}
+    env = (doc or {}).get("env") if isinstance(doc, dict) else None
+    if isinstance(env, dict):
+        return {str(k): str(v) for k, v in env.items()}
+    if isinstance(env, list):
+        return {str(e["name"]): str(e.get("value", "")) for e in env if isinstance(e, dict) and "name" in e}
+    return {}
+
+
+def _images(spec: dict) -> dict[str, str]:
+    repo = ((spec.get("image") or {}).get("repository") or DEFAULT_REPOSITORY).rstrip("/")
+    tag = f"{spec['version']}-solo" + ("-fips" if spec.get("distribution") == "FIPS" else "")
+    return {name: f"{repo}/{name}:{tag}" for name in ("pilot", "install-cni", "ztunnel", "proxyv2")}
+
+
+def _pull_secrets(spec: dict) -> list[dict]:
+    return [{"name": s} for s in (spec.get("image") or {}).get("secrets") or []]
+
+
+def _workload(kind, name, namespace, labels, container, spec, replicas=None) -> dict:
+    pod_spec = {"serviceAccountName": container.pop("serviceAccount"), "containers": [container]}
+    if _pull_secrets(spec):
+        pod_spec["imagePullSecrets"] = _pull_secrets(spec)
+    body = {"selector": {"matchLabels": dict(labels)},
+            "template": {"metadata": {"labels": dict(labels)}, "spec": pod_spec}}
+    if replicas is not None:
+        body = {"replicas": replicas, **body}
+    return {"apiVersion": "apps/v1", "kind": kind,
+            "metadata": {"name": name, "namespace": namespace, "labels": dict(labels)}, "spec": body}
+
+
+def desired_objects(smc: dict, ext_env: dict[str, str]) -> list[dict]:
+    """Every object the operator creates for a valid ServiceMeshController (unmarked)."""
+    spec = smc.get("spec") or {}
+    ns = install_namespace(spec)
+    images = _images(spec)
+    replicas, resources = SCALING[spec.get("scalingProfile") or "Default"]
+    cluster = spec.get("cluster") or "Kubernetes"  # istiod's CLUSTER_ID default
+    env = {"REVISION": REVISION, "CLUSTER_ID": cluster, "PILOT_ENABLE_AMBIENT": "true"}
+    env.update(ext_env)
+    istiod_labels = {"app": "istiod", "istio": "pilot", "istio.io/rev": REVISION}
+    mesh = {"trustDomain": trust_domain(spec), "rootNamespace": ns,
+            "defaultConfig": {"discoveryAddress": f"{ISTIOD}.{ns}.svc:15012"}}
+    objects = [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": ns}}
+        for name in (ISTIOD, "istio-cni", "ztunnel")
+    ]
+    objects += [
+        {"apiVersion": "v1", "kind": "ConfigMap",
+         "metadata": {"name": MESH_CONFIGMAP, "namespace": ns, "labels": {"istio.io/rev": REVISION}},
+         "data": {"mesh": yaml.safe_dump(mesh, sort_keys=False), "meshNetworks": "networks: {}\n"}},
+        _workload("Deployment", ISTIOD, ns, istiod_labels, {
+            "name": "discovery", "image": images["pilot"], "serviceAccount": ISTIOD,
+            "ports": [{"containerPort": 15012, "name": "grpc-xds"}, {"containerPort": 15017, "name": "https-webhooks"}],
+            "env": [{"name": k, "value": v} for k, v in env.items()], "resources": resources,
+        }, spec, replicas),
+        _workload("DaemonSet", "istio-cni-node", ns, {"k8s-app": "istio-cni-node"}, {
+            "name": "install-cni", "image": images["install-cni"], "serviceAccount": "istio-cni",
+        }, spec),
+        _workload("DaemonSet", "ztunnel", ns, {"app": "ztunnel"}, {
+            "name": "istio-proxy", "image": images["ztunnel"], "serviceAccount": "ztunnel",
+            "env": [{"name": "CLUSTER_ID", "value": cluster}],
+        }, spec),
+        {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
+         "metadata": {"name": WEBHOOK, "labels": {"istio.io/rev": REVISION, "app": "sidecar-injector"}},
+         "webhooks": [{
+             "name": "rev.namespace.sidecar-injector.istio.io",
+             "clientConfig": {"service": {"name": ISTIOD, "namespace": ns, "path": "/inject", "port": 443}},
+             "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"]}],
+             "namespaceSelector": {"matchExpressions": [{"key": "istio.io/rev", "operator": "In", "values": [REVISION]}]},
+             # Ignore (the real one fails closed): nothing answers behind this Service here.
+             "failurePolicy": "Ignore", "timeoutSeconds": 2,
+             "sideEffects": "None", "admissionReviewVersions": ["v1"],
+         }]},
+    ]
+    return objects
+
+
+def gateway_classes() -> list[dict]:
+    return [{"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass", "metadata": {"name": name},
+             "spec": {"controllerName": controller, "description": "The Istio GatewayClass " + name}}
+            for name, controller in GATEWAY_CLASSES.items()]
+
+
+def success_status(smc: dict) -> dict:
+    gen = smc["metadata"].get("generation", 1)
+    version = (smc.get("spec") or {}).get("version")
+    conditions = [{"type": t, "status": "True", "reason": r, "message": m, "observedGeneration": gen}
+                  for t, r, m in SUCCESS]
+    return {"phase": "SUCCEEDED", "message": f"Istio {version}-solo installed", "observedGeneration": gen,
+            "conditions": merge_conditions((smc.get("status") or {}).get("conditions"), conditions)}
+
+
+def failed_status(smc: dict, reason: str, message: str) -> dict:
+    gen = smc["metadata"].get("generation", 1)
+    conditions = [
+        {"type": "Initialized", "status": "False", "reason": reason, "message": message, "observedGeneration": gen},
+        {"type": "Ready", "status": "False", "reason": "InstallFailed", "message": message, "observedGeneration": gen},
+    ]
+    return {"phase": "FAILED", "message": message, "observedGeneration": gen,
+            "conditions": merge_conditions((smc.get("status") or {}).get("conditions"), conditions)}
+
+
+def owner_id(smc: dict) -> str:
+    return f"ServiceMeshController/{smc['metadata']['namespace']}/{smc['metadata']['name']}"
+
+
+# -- controller --------------------------------------------------------------------------------
+_OWNED_KINDS = (DEPLOYMENTS, DAEMONSETS, CONFIGMAPS, SERVICEACCOUNTS, MUTATING_WEBHOOKS, GATEWAYCLASSES)
+
+
+class OperatorSimulator:
+    def __init__(self, delay: float):
+        self.delay = delay
+        self._seen: dict[tuple[str, str], tuple[int, float]] = {}  # (cluster, uid) -> (generation, first seen)
+
+    @staticmethod
+    def operator(cluster) -> dict | None:
+        """The available gloo-operator Deployment of this cluster, if any."""
+        key, value = OPERATOR_LABEL
+        for dep in cluster.items(DEPLOYMENTS):
+            if ((dep["metadata"].get("labels") or {}).get(key) == value
+                    and ((dep.get("status") or {}).get("availableReplicas") or 0) >= 1):
+                return dep
+        return None
+
+    @staticmethod
+    def watched_namespaces(operator: dict) -> set[str]:
+        watched = set(DEFAULT_WATCHED)
+        for container in operator["spec"]["template"]["spec"].get("containers") or []:
+            for env in container.get("env") or []:
+                if env.get("name") == "WATCH_NAMESPACES":
+                    watched.update(n.strip() for n in (env.get("value") or "").split(",") if n.strip())
+        return watched
+
+    def reconcile(self, cluster) -> float | None:
+        operator = self.operator(cluster)
+        if operator is None or not cluster.served(SMCS):
+            return None
+        watched = self.watched_namespaces(operator)
+        live, desired, next_due = set(), {}, None
+        now = time.monotonic()
+        for smc in cluster.items(SMCS):
+            if smc["metadata"].get("deletionTimestamp"):
+                continue
+            owner = owner_id(smc)
+            live.add(owner)
+            gen = smc["metadata"].get("generation", 1)
+            status = smc.get("status") or {}
+            if status.get("observedGeneration") == gen and status.get("phase") in ("SUCCEEDED", "FAILED"):
+                if status["phase"] == "SUCCEEDED":
+                    desired[owner] = self._install(cluster, smc, takeover=False)
+                continue
+            seen_key = (cluster.name, smc["metadata"]["uid"])
+            seen = self._seen.get(seen_key)
+            if seen is None or seen[0] != gen:
+                seen = self._seen[seen_key] = (gen, now)
+            remaining = seen[1] + self.delay - now
+            if remaining > 0:
+                next_due = remaining if next_due is None else min(next_due, remaining)
+                continue
+            error = validate(smc.get("spec") or {}, watched)
+            if error:
+                cluster.ensure_status(smc, failed_status(smc, "InvalidConfiguration", error), MANAGER)
+                continue
+            conflict = self._conflict(cluster, smc)
+            if conflict and (smc.get("spec") or {}).get("onConflict") != "Force":
+                cluster.ensure_status(smc, failed_status(smc, "ConflictDetected", conflict), MANAGER)
+                continue
+            desired[owner] = self._install(cluster, smc, takeover=True)
+            if self._workloads_ready(cluster, install_namespace(smc.get("spec") or {})):
+                cluster.ensure_status(smc, success_status(smc), MANAGER)
+        self._cleanup(cluster, live, desired)
+        return next_due
+
+    def _ext_env(self, cluster, smc) -> dict[str, str]:
+        return extension_env(cluster.cached(CONFIGMAPS, EXTENSIONS_CONFIGMAP, smc["metadata"]["namespace"]))
+
+    def _install(self, cluster, smc, takeover: bool) -> set[tuple[str, str, str]]:
+        """Apply what this controller installs; returns the (kind, namespace, name) it owns."""
+        owner = owner_id(smc)
+        spec = smc.get("spec") or {}
+        ns = install_namespace(spec)
+        namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}
+        if spec.get("network"):
+            namespace["metadata"]["labels"] = {NETWORK_LABEL: spec["network"]}
+        cluster.ensure(namespace, MANAGER)
+        objects = desired_objects(smc, self._ext_env(cluster, smc))
+        if cluster.served(GATEWAYCLASSES):
+            objects += gateway_classes()
+        keys = set()
+        for obj in objects:
+            meta = obj["metadata"]
+            key = (obj["kind"], meta.get("namespace", ""), meta["name"])
+            current = cluster.cached(BY_KIND[obj["kind"]], meta["name"], meta.get("namespace", ""))
+            current_owner = owner_of(current) if current else None
+            if not takeover and current_owner not in (None, owner):
+                continue  # another controller took it over with onConflict: Force
+            cluster.ensure(marked(obj, COMPONENT, owner), MANAGER)
+            keys.add(key)
+        return keys
+
+    @staticmethod
+    def _conflict(cluster, smc) -> str | None:
+        owner = owner_id(smc)
+        ns = install_namespace(smc.get("spec") or {})
+        for res, name, namespace in ((DEPLOYMENTS, ISTIOD, ns), (MUTATING_WEBHOOKS, WEBHOOK, "")):
+            current = cluster.cached(res, name, namespace)
+            if current is not None and owner_of(current) != owner:
+                where = f"{namespace}/{name}" if namespace else name
+                return (f"conflicting Istio resources: {res.kind} {where} is not managed by this "
+                        "ServiceMeshController (set onConflict: Force to take it over)")
+        return None
+
+    @staticmethod
+    def _workloads_ready(cluster, ns) -> bool:
+        istiod = cluster.cached(DEPLOYMENTS, ISTIOD, ns)
+        if istiod is None:
+            return False
+        status = istiod.get("status") or {}
+        if status.get("observedGeneration") != istiod["metadata"].get("generation") or \
+                (status.get("availableReplicas") or 0) < istiod["spec"].get("replicas", 1):
+            return False
+        for name in ("istio-cni-node", "ztunnel"):
+            ds = cluster.cached(DAEMONSETS, name, ns)
+            if ds is None or ((ds.get("status") or {}).get("numberReady") or 0) < 1:
+                return False
+        return True
+
+    @staticmethod
+    def _cleanup(cluster, live: set[str], desired: dict[str, set]):
+        for res in _OWNED_KINDS:
+            if not cluster.served(res):
+                continue
+            for obj in cluster.items(res):
+                owner = owner_of(obj)
+                if component_of(obj) != COMPONENT or not (owner or "").startswith("ServiceMeshController/"):
+                    continue
+                meta = obj["metadata"]
+                key = (res.kind, meta.get("namespace", ""), meta["name"])
+                if owner not in live or (owner in desired and key not in desired[owner]):
+                    cluster.remove(res, meta["name"], meta.get("namespace", ""))
+
+
+def servicemeshcontroller_crd() -> dict:
+    with open(SMC_CRD_PATH, encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+# -- what the Helm chart installs ----------------------------------------------------------------
+def install_gloo_operator(api_client, namespace="gloo-mesh", env=None):
+    """Create what `helm install gloo-operator ... -n <namespace> --create-namespace` creates.
+
+    The namespace, the ServiceMeshController CRD (when missing), ServiceAccount and Deployment
+    `gloo-operator` (label app.kubernetes.io/name=gloo-operator) whose manager container carries
+    `env` (a {name: value} dict or a list of EnvVar dicts, e.g. SOLO_ISTIO_LICENSE_KEY or
+    WATCH_NAMESPACES). Its pod and status come from the running simulators (there is no kubelet).
+    Env values never appear in errors or logs. Idempotent (server-side apply, manager `helm`).
+    """
+    kube = Kube(api_client)
+    if isinstance(env, dict):
+        env = [{"name": str(k), "value": str(v)} for k, v in env.items()]
+    env = list(env or [])
+    labels = {"app.kubernetes.io/name": "gloo-operator", "app.kubernetes.io/instance": "gloo-operator"}
+    chart_labels = {**labels, "app.kubernetes.io/managed-by": "Helm", "helm.sh/chart": "gloo-operator-0.2.3"}
+    container = {"name": "manager", "image": "us-docker.pkg.dev/solo-public/gloo-operator/gloo-operator:0.2.3",
+                 "args": ["--metrics-bind-address=:8080"], "ports": [{"containerPort": 8080, "name": "metrics"}]}
+    if env:
+        container["env"] = env
+    objects = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
+        {"apiVersion": "v1", "kind": "ServiceAccount",
+         "metadata": {"name": "gloo-operator", "namespace": namespace, "labels": chart_labels}},
+        {"apiVersion": "apps/v1", "kind": "Deployment",
+         "metadata": {"name": "gloo-operator", "namespace": namespace, "labels": chart_labels,
+                      "annotations": {"meta.helm.sh/release-name": "gloo-operator",
+                                      "meta.helm.sh/release-namespace": namespace}},
+         "spec": {"replicas": 1, "selector": {"matchLabels": labels},
+                  "template": {"metadata": {"labels": labels},
+                               "spec": {"serviceAccountName": "gloo-operator", "containers": [container]}}}},
+    ]
+    crd = servicemeshcontroller_crd()
+    if kube.get(CRDS, crd["metadata"]["name"]) is None:
+        objects.insert(0, crd)
+    for obj in objects:
+        try:
+            kube.apply(obj, "helm")
+        except Exception as err:  # the message may quote the object: mask the env values
+            raise RuntimeError(f"install_gloo_operator: {obj['kind']} {obj['metadata']['name']}: "
+                               f"{redact(str(err), env and {'env': env})}") from None

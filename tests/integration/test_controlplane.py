@@ -1,0 +1,197 @@
+"""The local control plane: real API servers, kubernetes.core and the Python client, audit counting, clean stop."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+
+import pytest
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+from tests.harness import crds
+from tests.harness.collection_path import REPO_ROOT
+from tests.harness.controlplane import ControlPlaneError, LocalControlPlane, read_state
+from tests.harness.demo import PLAYBOOKS, inventory
+from tests.harness.module_runner import run_playbook
+
+SMOKE_PLAYBOOK = os.path.join(REPO_ROOT, "tests", "harness", "demo_smoke.yml")
+EXTERNAL = bool(os.environ.get("GLOOMESH_TEST_KUBECONFIG"))
+
+
+def _namespace(api_client) -> str:
+    """A namespace of this test (namespaces are never deleted: nothing would finalize them)."""
+    name = f"harness-{uuid.uuid4().hex[:8]}"
+    client.CoreV1Api(api_client).create_namespace({"metadata": {"name": name}})
+    return name
+
+
+def _alive(pid: int) -> bool:
+    """The process exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_three_api_servers_answer_separately(control_plane):
+    assert len(control_plane.contexts) >= 3
+    if getattr(control_plane, "startup_seconds", None):
+        print(f"\n{len(control_plane.contexts)} local clusters ready in {control_plane.startup_seconds:.1f}s")
+    marker = f"only-in-{control_plane.contexts[0]}-{uuid.uuid4().hex[:6]}"
+    for index, context in enumerate(control_plane.contexts):
+        with control_plane.api_client(context) as api:
+            assert client.VersionApi(api).get_code().git_version.startswith("v1.")
+            names = [ns.metadata.name for ns in client.CoreV1Api(api).list_namespace().items]
+            assert "default" in names
+            if index == 0:
+                client.CoreV1Api(api).create_namespace({"metadata": {"name": marker}})
+            else:
+                assert marker not in names, "clusters must not share objects (one etcd prefix each)"
+
+
+def test_gateway_api_crds_accept_the_collections_gateways(control_plane):
+    with control_plane.api_client("cluster1") as api:
+        names = {c.metadata.name for c in client.ApiextensionsV1Api(api).list_custom_resource_definition().items}
+        assert {"gateways.gateway.networking.k8s.io", "gatewayclasses.gateway.networking.k8s.io"} <= names
+        ns = _namespace(api)
+        listeners = [{"name": "cross-network", "port": 15008, "protocol": "HBONE", "tls": {"mode": "Passthrough"}},
+                     {"name": "xds-tls", "port": 15012, "protocol": "TLS", "tls": {"mode": "Passthrough"}}]
+        # A class no simulator handles: this test checks the schema, not a controller.
+        gateway = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+                   "metadata": {"name": "istio-remote-peer-cluster2", "namespace": ns,
+                                "labels": {"topology.istio.io/network": "cluster2"}},
+                   "spec": {"gatewayClassName": "harness-test-class", "listeners": listeners,
+                            "addresses": [{"type": "IPAddress", "value": "172.18.0.10"}]}}
+        created = client.CustomObjectsApi(api).create_namespaced_custom_object(
+            "gateway.networking.k8s.io", "v1", ns, "gateways", gateway)
+    assert created["spec"]["addresses"] == gateway["spec"]["addresses"]
+    assert created["spec"]["listeners"][1]["tls"] == {"mode": "Passthrough"}
+
+
+def test_python_client_create_and_server_side_apply_are_counted_per_cluster(control_plane, audit):
+    with control_plane.api_client("cluster1") as api:
+        core = client.CoreV1Api(api)
+        ns = _namespace(api)
+        mark = audit.mark()
+        core.create_namespaced_config_map(ns, {"metadata": {"name": "created"}, "data": {"a": "1"}})
+        applied = core.patch_namespaced_config_map(
+            "applied", ns, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "applied"},
+                            "data": {"b": "2"}},
+            field_manager="harness-test", _content_type="application/apply-patch+yaml")
+
+    assert applied.data == {"b": "2"}
+    assert [(m.manager, m.operation) for m in applied.metadata.managed_fields] == [("harness-test", "Apply")]
+    writes = audit.writes(mark, "cluster1")
+    assert [(w["verb"], w["objectRef"]["name"]) for w in writes] == [("create", "created"), ("patch", "applied")]
+    assert all(w["context"] == "cluster1" for w in writes)
+    assert audit.writes(mark, "cluster2") == []
+
+
+def test_audit_ignores_dry_runs_reads_and_the_simulator_user(control_plane, audit):
+    with control_plane.api_client("cluster2") as api:
+        ns = _namespace(api)
+    mark = audit.mark()
+    with control_plane.api_client("cluster2") as api:
+        core = client.CoreV1Api(api)
+        core.create_namespaced_config_map(ns, {"metadata": {"name": "dry"}}, dry_run="All")
+        core.list_namespaced_config_map(ns)
+        with pytest.raises(ApiException) as missing:
+            core.read_namespaced_config_map("dry", ns)
+        assert missing.value.status == 404, "a dry run stores nothing"
+    with control_plane.api_client("cluster2", simulator=True) as sim:
+        client.CoreV1Api(sim).create_namespaced_config_map(ns, {"metadata": {"name": "by-simulator"}})
+    assert audit.writes(mark) == []
+
+    with control_plane.api_client("cluster2") as api:
+        client.CoreV1Api(api).delete_namespaced_config_map("by-simulator", ns)
+    (write,) = audit.writes(mark)
+    assert (write["verb"], write["context"], write["user"]["username"]) == ("delete", "cluster2", "admin")
+
+
+def test_kubernetes_core_playbook_creates_with_server_side_apply(control_plane, audit):
+    assert SMOKE_PLAYBOOK in PLAYBOOKS
+    hosts = inventory({"kubeconfig": control_plane.kubeconfig_path})
+    mark = audit.mark()
+
+    first = run_playbook(SMOKE_PLAYBOOK, hosts)
+
+    assert first["rc"] == 0, first["stdout"][-3000:] + first["stderr"][-2000:]
+    assert set(first["recap"]) == {"cluster1", "cluster2", "mgmt"}
+    assert all(counts["failed"] == 0 for counts in first["recap"].values())
+    for context in ("cluster1", "cluster2", "mgmt"):
+        with control_plane.api_client(context) as api:
+            cm = client.CoreV1Api(api).read_namespaced_config_map("gloomesh-demo", "default")
+        assert cm.data["cluster"] == context
+        assert ("gloomesh-demo", "Apply") in {(m.manager, m.operation) for m in cm.metadata.managed_fields}
+        applies = [w for w in audit.writes(mark, context) if w["objectRef"].get("name") == "gloomesh-demo"]
+        assert applies and all(w["verb"] == "patch" and "fieldManager=gloomesh-demo" in w["requestURI"]
+                                for w in applies)
+
+    second = run_playbook(SMOKE_PLAYBOOK, hosts)
+    assert second["rc"] == 0
+    assert all(counts["changed"] == 0 for counts in second["recap"].values()), second["stdout"][-3000:]
+
+
+def test_stop_leaves_no_process_and_no_workdir(make_control_plane):
+    cp = make_control_plane(names=("solo",), simulators=False)
+    pids = cp.pids()
+    assert len(pids) == 2 and all(_alive(pid) for pid in pids)
+
+    cp.stop()
+
+    assert not any(_alive(pid) for pid in pids)
+    assert not os.path.exists(cp.workdir)
+    cp.stop()  # idempotent: the fixture's teardown calls it again
+
+
+def test_missing_binaries_name_the_folder_and_make_assets(tmp_path, monkeypatch):
+    monkeypatch.setenv("KUBEBUILDER_ASSETS", str(tmp_path))
+    with pytest.raises(ControlPlaneError, match=r"kube-apiserver and etcd in .*make assets"):
+        LocalControlPlane(("solo",)).start()
+
+
+@pytest.mark.clusters
+@pytest.mark.skipif(EXTERNAL, reason="starts local clusters; GLOOMESH_TEST_KUBECONFIG is set")
+def test_cli_up_and_down_in_the_background(tmp_path):
+    state_dir = str(tmp_path / "state")
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "tests.harness", *args, "--state-dir", state_dir],
+                              cwd=REPO_ROOT, capture_output=True, text=True, timeout=180, check=False)
+
+    up = cli("up", "--clusters", "solo", "--no-simulators")
+    try:
+        assert up.returncode == 0, up.stderr
+        state = read_state(state_dir)
+        assert up.stdout.strip() == state["kubeconfig"] == os.path.join(state_dir, "kubeconfig")
+        assert state["contexts"] == ["solo"]
+        assert len(state["processes"]) == 3  # the background process, etcd, one API server
+        assert all(_alive(p["pid"]) for p in state["processes"])
+        from kubernetes import config
+        with config.new_client_from_config(config_file=state["kubeconfig"], context="solo") as api:
+            assert "gateways.gateway.networking.k8s.io" in {
+                c.metadata.name for c in client.ApiextensionsV1Api(api).list_custom_resource_definition().items}
+        again = cli("up", "--clusters", "solo", "--no-simulators")
+        assert again.returncode == 0 and read_state(state_dir)["pid"] == state["pid"], "up is idempotent"
+    finally:
+        down = cli("down")
+    assert down.returncode == 0, down.stderr
+    assert not any(_alive(p["pid"]) for p in state["processes"])
+    assert not os.path.exists(os.path.join(state_dir, "state.json"))
+    assert not os.path.exists(state["workdir"])
+    assert json.loads(json.dumps(state))  # state.json was plain JSON for molecule to read
+
+
+def test_transformed_gateway_api_file_is_accepted_by_the_local_servers(control_plane, tmp_path):
+    """The air-gapped file role tests hand to the collection passes a server-side dry-run apply as is."""
+    path = crds.transformed_gateway_api_file(str(tmp_path / "gateway-api.yaml"))
+    with control_plane.api_client("cluster1") as api:
+        ext = client.ApiextensionsV1Api(api)
+        for doc in crds.load_documents(path):
+            ext.patch_custom_resource_definition(doc["metadata"]["name"], doc, dry_run="All", force=True,
+                                                 field_manager=crds.FIELD_MANAGER,
+                                                 _content_type="application/apply-patch+yaml")

@@ -1,0 +1,528 @@
+"""eastwest_gateway and eastwest_gateway_info against real API servers and the istiod simulator.
+
+Every test uses its own east-west namespace (and its own mesh cluster names where the name
+matters), so the shared session clusters keep nothing of it that another test could see:
+Gateways are deleted at the end, and the istiod simulator then removes what it deployed.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+import yaml
+from kubernetes import client as k8s
+from kubernetes.client.rest import ApiException
+
+from tests.harness.module_runner import run_module
+
+GW_GROUP, GW_VERSION, GW_PLURAL = "gateway.networking.k8s.io", "v1", "gateways"
+SMC_GROUP, SMC_VERSION, SMC_PLURAL = "operator.gloo.solo.io", "v1", "servicemeshcontrollers"
+CONTEXTS = ("cluster1", "cluster2", "mgmt")
+MANAGED_BY = {"app.kubernetes.io/managed-by": "gloomesh.multicluster"}
+LISTENERS = [
+    {"name": "cross-network", "port": 15008, "protocol": "HBONE", "tls": {"mode": "Passthrough"}},
+    {"name": "xds-tls", "port": 15012, "protocol": "TLS", "tls": {"mode": "Passthrough"}},
+]
+TEST_SMC = "gloomesh-gateway-tests"
+
+
+def unique(prefix: str) -> str:
+    return "%s-%s" % (prefix, uuid.uuid4().hex[:6])
+
+
+# --- cluster helpers (test set-up and assertions talk to the API directly, not through the collection)
+
+def api(control_plane, context):
+    return control_plane.api_client(context)
+
+
+def get_gateway(control_plane, context, namespace, name="istio-eastwest"):
+    try:
+        return k8s.CustomObjectsApi(api(control_plane, context)).get_namespaced_custom_object(
+            GW_GROUP, GW_VERSION, namespace, GW_PLURAL, name)
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+def list_gateways(control_plane, context, namespace):
+    return k8s.CustomObjectsApi(api(control_plane, context)).list_namespaced_custom_object(
+        GW_GROUP, GW_VERSION, namespace, GW_PLURAL)["items"]
+
+
+def delete_gateways(control_plane, context, namespace):
+    custom = k8s.CustomObjectsApi(api(control_plane, context))
+    for gateway in list_gateways(control_plane, context, namespace):
+        try:
+            custom.delete_namespaced_custom_object(GW_GROUP, GW_VERSION, namespace, GW_PLURAL,
+                                                   gateway["metadata"]["name"])
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+
+def ensure_test_namespace(control_plane, context, name, labels=None):
+    core = k8s.CoreV1Api(api(control_plane, context))
+    try:
+        core.create_namespace({"metadata": {"name": name, "labels": labels or {}}})
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
+
+
+def fake_istiod(control_plane, context, namespace, name="istiod-gloo", cluster_id="cluster-x"):
+    """An istiod Deployment to discover CLUSTER_ID from. replicas 0: the simulators never treat it as
+    a running istiod (they look for an available istiod-gloo)."""
+    apps = k8s.AppsV1Api(api(control_plane, context))
+    labels = {"app": "fake-istiod"}
+    env = [{"name": "REVISION", "value": "gloo"}]
+    if cluster_id is not None:
+        env.append({"name": "CLUSTER_ID", "value": cluster_id})
+    apps.create_namespaced_deployment(namespace, {
+        "metadata": {"name": name, "labels": labels},
+        "spec": {"replicas": 0, "selector": {"matchLabels": labels},
+                 "template": {"metadata": {"labels": labels},
+                              "spec": {"containers": [{"name": "discovery", "image": "pilot:test", "env": env}]}}}})
+
+
+def wait_until(what, check, timeout=30.0):
+    """Test set-up only: the modules under test never poll."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for " + what)
+        time.sleep(0.1)
+
+
+def _istiod_in_istio_system(control_plane, context):
+    try:
+        dep = k8s.AppsV1Api(api(control_plane, context)).read_namespaced_deployment("istiod-gloo", "istio-system")
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+    return dep if (dep.status.available_replicas or 0) >= 1 else None
+
+
+def _gateway_classes(control_plane, context):
+    items = k8s.CustomObjectsApi(api(control_plane, context)).list_cluster_custom_object(
+        GW_GROUP, GW_VERSION, "gatewayclasses")["items"]
+    return {c["metadata"]["name"] for c in items} >= {"istio-eastwest", "istio-remote"}
+
+
+@pytest.fixture(scope="module")
+def istiod(control_plane):
+    """istiod (revision gloo) in istio-system of every cluster, as the ServiceMeshController installs it.
+
+    Reuses a running one; otherwise applies a ServiceMeshController (cluster = network = context)
+    and removes it at the end of the module. Automatic peering must be off: its Gateways would
+    be foreign peers for the clusters these tests link.
+    """
+    created = []
+    for context in CONTEXTS:
+        if _istiod_in_istio_system(control_plane, context) is None:
+            k8s.CustomObjectsApi(api(control_plane, context)).create_namespaced_custom_object(
+                SMC_GROUP, SMC_VERSION, "gloo-mesh", SMC_PLURAL, {
+                    "apiVersion": "%s/%s" % (SMC_GROUP, SMC_VERSION), "kind": "ServiceMeshController",
+                    "metadata": {"name": TEST_SMC},
+                    "spec": {"cluster": context, "network": context, "version": "1.25.2",
+                             "dataplaneMode": "Ambient", "installNamespace": "istio-system",
+                             "scalingProfile": "Demo"}})
+            created.append(context)
+    for context in CONTEXTS:
+        dep = wait_until("istiod-gloo in %s" % context, lambda: _istiod_in_istio_system(control_plane, context), 60)
+        wait_until("GatewayClasses in %s" % context, lambda: _gateway_classes(control_plane, context), 30)
+        env = {e.name: e.value for c in dep.spec.template.spec.containers for e in (c.env or [])}
+        assert env.get("PEERING_AUTOMATIC_LOCAL_GATEWAY") != "true", (
+            "automatic peering is on in %s (left by another test?)" % context)
+    yield
+    for context in created:
+        k8s.CustomObjectsApi(api(control_plane, context)).delete_namespaced_custom_object(
+            SMC_GROUP, SMC_VERSION, "gloo-mesh", SMC_PLURAL, TEST_SMC)
+    # The next module must not mistake the istiod being uninstalled for a running one.
+    for context in created:
+        wait_until("istiod-gloo removed from %s" % context,
+                   lambda: _istiod_in_istio_system(control_plane, context) is None, 30)
+
+
+def lb_address(control_plane, context, namespace):
+    """The address the east-west Service of `namespace` got from the (simulated) load balancer."""
+    if control_plane.simulators is not None:
+        return control_plane.simulators.lb_address(context)
+    service = k8s.CoreV1Api(api(control_plane, context)).read_namespaced_service("istio-eastwest", namespace)
+    ingress = service.status.load_balancer.ingress[0]
+    return ingress.ip or ingress.hostname
+
+
+def delete_test_objects(control_plane, context, namespace):
+    """What a test created in one of its namespaces (the namespace itself never goes away here)."""
+    delete_gateways(control_plane, context, namespace)
+    core = k8s.CoreV1Api(api(control_plane, context))
+    apps = k8s.AppsV1Api(api(control_plane, context))
+    services = core.list_namespaced_service(namespace, label_selector="istio.io/expose-istiod").items
+    deletions = [(core.delete_namespaced_service, s.metadata.name) for s in services
+                 if "simulator.gloomesh.io/component" not in (s.metadata.labels or {})]
+    deletions += [(apps.delete_namespaced_deployment, name) for name in ("istiod", "istiod-gloo")]
+    for delete, name in deletions:
+        try:
+            delete(name, namespace)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+
+@pytest.fixture
+def scratch(control_plane):
+    """Unique namespace names; what the test created in them is deleted when it ends."""
+    used = []
+
+    def make(prefix, contexts=CONTEXTS):
+        name = unique(prefix)
+        used.extend((context, name) for context in contexts)
+        return name
+
+    yield make
+    for context, namespace in used:
+        delete_test_objects(control_plane, context, namespace)
+
+
+def trust_domain_of(control_plane, context, install_namespace="istio-system"):
+    """What the mesh ConfigMap of a cluster says, read independently of the collection."""
+    core = k8s.CoreV1Api(api(control_plane, context))
+    for name in ("istio-gloo", "istio"):
+        try:
+            configmap = core.read_namespaced_config_map(name, install_namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                continue
+            raise
+        return (yaml.safe_load(configmap.data["mesh"]) or {}).get("trustDomain") or "cluster.local"
+    return "cluster.local"
+
+
+# --- module runners -----------------------------------------------------------------------------
+
+def ew(kubeconfig, context, check_mode=False, diff=False, **args):
+    return run_module("eastwest_gateway", dict(args, kubeconfig=kubeconfig, context=context),
+                      check_mode=check_mode, diff=diff)
+
+
+def info(kubeconfig, context, check_mode=False, **args):
+    return run_module("eastwest_gateway_info", dict(args, kubeconfig=kubeconfig, context=context),
+                      check_mode=check_mode)
+
+
+def assert_no_writes(audit, mark, context):
+    writes = audit.writes(mark, context)
+    assert writes == [], [(w["verb"], w["requestURI"]) for w in writes]
+
+
+# --- eastwest_gateway: kubernetes.core's checklist ----------------------------------------------
+
+def test_eastwest_gateway_checklist(kubeconfig, control_plane, audit, istiod, scratch):
+    context = "cluster1"
+    ns = scratch("ew-life", [context])
+    args = {"namespace": ns, "network": "net-a", "cluster": "life-a"}
+
+    # create, check mode: reported, nothing written (not even the namespace)
+    mark = audit.mark()
+    result = ew(kubeconfig, context, check_mode=True, diff=True, **args)
+    assert (result["changed"], result["action"]) == (True, "created")
+    assert result["diff"]["before"] == {}
+    assert result["diff"]["after"]["metadata"]["labels"]["topology.istio.io/network"] == "net-a"
+    assert_no_writes(audit, mark, context)
+    assert get_gateway(control_plane, context, ns) is None
+
+    # create: namespace + Gateway, then waits for Programmed and an address
+    mark = audit.mark()
+    started = time.monotonic()
+    result = ew(kubeconfig, context, diff=True, **args)
+    latency = time.monotonic() - started
+    assert not result.get("failed"), result
+    assert (result["changed"], result["action"], result["programmed"]) == (True, "created", True)
+    assert result["address"] == lb_address(control_plane, context, ns)
+    assert (result["network"], result["cluster"]) == ("net-a", "life-a")
+    assert len(audit.writes(mark, context)) == 2  # namespace, Gateway
+    live = get_gateway(control_plane, context, ns)
+    assert live["metadata"]["labels"] == {
+        "istio.io/expose-istiod": "15012", "topology.istio.io/network": "net-a",
+        "topology.istio.io/cluster": "life-a", **MANAGED_BY}
+    assert "annotations" not in live["metadata"] or not live["metadata"]["annotations"]
+    assert live["spec"] == {"gatewayClassName": "istio-eastwest", "listeners": LISTENERS}
+    assert result["resource"]["status"]["addresses"][0]["value"] == result["address"]
+    print("\neastwest_gateway create + wait for Programmed and address: %.2fs" % latency)
+
+    # create again: nothing to do, zero writes, in check mode and for real
+    for check_mode in (True, False):
+        mark = audit.mark()
+        result = ew(kubeconfig, context, check_mode=check_mode, diff=True, **args)
+        assert (result["changed"], result["action"]) == (False, "unchanged"), result
+        assert result["programmed"] is True and result["address"]
+        assert result["diff"]["before"] == result["diff"]["after"]
+        assert_no_writes(audit, mark, context)
+
+    # modify: region, zone and an advertised address
+    modified = dict(args, region="eu-west-1", zone="eu-west-1a", address="203.0.113.7")
+    mark = audit.mark()
+    result = ew(kubeconfig, context, check_mode=True, diff=True, **modified)
+    assert (result["changed"], result["action"]) == (True, "updated")
+    assert result["diff"]["after"]["metadata"]["annotations"] == {"istio.io/expose-istiod-address": "203.0.113.7"}
+    assert "managedFields" not in result["diff"]["after"]["metadata"]
+    assert_no_writes(audit, mark, context)
+    assert "topology.kubernetes.io/region" not in get_gateway(control_plane, context, ns)["metadata"]["labels"]
+
+    mark = audit.mark()
+    result = ew(kubeconfig, context, **modified)
+    assert (result["changed"], result["action"]) == (True, "updated")
+    assert len(audit.writes(mark, context)) == 1
+    live = get_gateway(control_plane, context, ns)
+    assert live["metadata"]["labels"]["topology.kubernetes.io/region"] == "eu-west-1"
+    assert live["metadata"]["labels"]["topology.kubernetes.io/zone"] == "eu-west-1a"
+    assert live["metadata"]["annotations"]["istio.io/expose-istiod-address"] == "203.0.113.7"
+
+    # modify again: nothing to do
+    for check_mode in (True, False):
+        mark = audit.mark()
+        result = ew(kubeconfig, context, check_mode=check_mode, **modified)
+        assert (result["changed"], result["action"]) == (False, "unchanged")
+        assert_no_writes(audit, mark, context)
+
+    # options dropped again: our labels and annotation are removed, not left behind
+    result = ew(kubeconfig, context, **args)
+    assert (result["changed"], result["action"]) == (True, "updated")
+    live = get_gateway(control_plane, context, ns)
+    assert "topology.kubernetes.io/region" not in live["metadata"]["labels"]
+    assert "istio.io/expose-istiod-address" not in (live["metadata"].get("annotations") or {})
+
+    # delete, check mode: reported, still there
+    mark = audit.mark()
+    result = ew(kubeconfig, context, check_mode=True, diff=True, state="absent", namespace=ns)
+    assert (result["changed"], result["action"]) == (True, "deleted")
+    assert result["diff"]["after"] == {}
+    assert_no_writes(audit, mark, context)
+    assert get_gateway(control_plane, context, ns) is not None
+
+    # delete
+    mark = audit.mark()
+    result = ew(kubeconfig, context, state="absent", namespace=ns)
+    assert (result["changed"], result["action"], result["resource"]) == (True, "deleted", {})
+    assert len(audit.writes(mark, context)) == 1
+    assert get_gateway(control_plane, context, ns) is None
+
+    # delete a missing Gateway: nothing to do
+    for check_mode in (True, False):
+        mark = audit.mark()
+        result = ew(kubeconfig, context, check_mode=check_mode, state="absent", namespace=ns)
+        assert (result["changed"], result["action"]) == (False, "absent")
+        assert_no_writes(audit, mark, context)
+
+
+def test_generate_returns_the_gateway_and_writes_nothing(kubeconfig, control_plane, audit):
+    ns = unique("ew-gen")
+    mark = audit.mark()
+    result = ew(kubeconfig, "cluster1", namespace=ns, network="n1", cluster="c1", zone="z1",
+                address="ew.example.test", generate=True)
+    assert (result["changed"], result["action"]) == (False, "generated")
+    assert result["resource"] == {
+        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+        "metadata": {"name": "istio-eastwest", "namespace": ns,
+                     "labels": {"istio.io/expose-istiod": "15012", "topology.istio.io/network": "n1",
+                                "topology.istio.io/cluster": "c1", "topology.kubernetes.io/zone": "z1",
+                                **MANAGED_BY},
+                     "annotations": {"istio.io/expose-istiod-address": "ew.example.test"}},
+        "spec": {"gatewayClassName": "istio-eastwest", "listeners": LISTENERS}}
+    assert_no_writes(audit, mark, "cluster1")
+    with pytest.raises(ApiException):
+        k8s.CoreV1Api(api(control_plane, "cluster1")).read_namespace(ns)
+
+
+# --- eastwest_gateway: network and cluster from the cluster ---------------------------------------
+
+def test_network_and_cluster_are_discovered(kubeconfig, control_plane, audit, scratch):
+    context = "cluster2"
+    install_ns = scratch("istiod-disc", [context])
+    ensure_test_namespace(control_plane, context, install_ns, {"topology.istio.io/network": "net-disc"})
+    fake_istiod(control_plane, context, install_ns, "istiod-gloo", cluster_id="disc-1")
+    mark = audit.mark()
+    result = ew(kubeconfig, context, install_namespace=install_ns, generate=True)
+    assert (result["network"], result["cluster"]) == ("net-disc", "disc-1")
+    labels = result["resource"]["metadata"]["labels"]
+    assert (labels["topology.istio.io/network"], labels["topology.istio.io/cluster"]) == ("net-disc", "disc-1")
+    # a given value wins over the discovered one
+    result = ew(kubeconfig, context, install_namespace=install_ns, cluster="given", generate=True)
+    assert (result["network"], result["cluster"]) == ("net-disc", "given")
+    assert_no_writes(audit, mark, context)
+
+
+def test_cluster_falls_back_to_istiod_deployment(kubeconfig, control_plane, scratch):
+    context = "cluster2"
+    install_ns = scratch("istiod-plain", [context])
+    ensure_test_namespace(control_plane, context, install_ns, {"topology.istio.io/network": "net-plain"})
+    fake_istiod(control_plane, context, install_ns, "istiod", cluster_id="plain-1")
+    result = ew(kubeconfig, context, install_namespace=install_ns, generate=True)
+    assert result["cluster"] == "plain-1"
+
+
+def test_undiscoverable_topology_names_both_options(kubeconfig, control_plane, audit, scratch):
+    context = "cluster2"
+    install_ns = scratch("istiod-none", [context])
+    ensure_test_namespace(control_plane, context, install_ns)
+    # CLUSTER_ID=Kubernetes is istiod's default: it means "not set"
+    fake_istiod(control_plane, context, install_ns, "istiod-gloo", cluster_id="Kubernetes")
+    ns = unique("ew-none")
+    mark = audit.mark()
+    result = ew(kubeconfig, context, install_namespace=install_ns, namespace=ns)
+    assert result["failed"]
+    assert result["missing"] == ["network", "cluster"]
+    assert "network is not set and namespace %s has no label topology.istio.io/network" % install_ns in result["msg"]
+    assert "cluster is not set and no Deployment istiod-gloo or istiod" in result["msg"]
+    assert "set options network and cluster" in result["msg"]
+    # one known, the other not: only the missing one is named
+    result = ew(kubeconfig, context, install_namespace=install_ns, namespace=ns, network="n1")
+    assert result["failed"] and result["missing"] == ["cluster"]
+    assert "set option cluster " in result["msg"]
+    assert_no_writes(audit, mark, context)
+
+
+# --- eastwest_gateway: input rejected before any request that writes --------------------------------
+
+@pytest.mark.parametrize("args, option, words", [
+    ({"namespace": "East_West"}, "namespace", "namespace name"),
+    ({"cluster": "Cluster_1"}, "cluster", "lowercase"),
+    ({"network": "net/1"}, "network", "label value"),
+    ({"region": "eu west"}, "region", "label value"),
+    ({"zone": "-a"}, "zone", "label value"),
+    ({"address": "http://lb.example"}, "address", "IPv4/IPv6 address or a lowercase DNS hostname"),
+    ({"install_namespace": "Istio"}, "install_namespace", "namespace name"),
+    ({"state": "gone"}, "state", "present, absent"),
+])
+def test_eastwest_gateway_rejects_bad_input(kubeconfig, audit, args, option, words):
+    mark = audit.mark()
+    base = {"namespace": unique("ew-bad"), "network": "n1", "cluster": "c1"}
+    result = ew(kubeconfig, "cluster1", **dict(base, **args))
+    assert result["failed"]
+    assert option in result["msg"] and words in result["msg"], result["msg"]
+    assert_no_writes(audit, mark, "cluster1")
+
+
+def test_wait_timeout_names_what_is_missing(make_control_plane):
+    # A cluster without istiod: the Gateway is never programmed.
+    cp = make_control_plane(("gwwait",), simulators=False)
+    started = time.monotonic()
+    result = ew(cp.kubeconfig_path, "gwwait", namespace="istio-eastwest", network="n", cluster="c",
+                wait_timeout=2)
+    assert time.monotonic() - started < 10
+    assert result["failed"]
+    assert result["msg"].startswith("timed out after 2s waiting for Gateway istio-eastwest/istio-eastwest "
+                                    "to be programmed with an address: condition Programmed not True; "
+                                    "no address in status.addresses")
+    # the Gateway was applied: a later run with a working istiod picks it up
+    assert get_gateway(cp, "gwwait", "istio-eastwest") is not None
+
+
+# --- eastwest_gateway_info -------------------------------------------------------------------------
+
+def test_info_returns_the_peer_descriptor(kubeconfig, control_plane, audit, istiod, scratch):
+    context = "cluster2"
+    ns = scratch("ew-info", [context])
+    made = ew(kubeconfig, context, namespace=ns, network="net-i", cluster="info-1", region="r1", zone="z1")
+    assert made["programmed"], made
+    for check_mode in (False, True):
+        mark = audit.mark()
+        result = info(kubeconfig, context, check_mode=check_mode, namespace=ns)
+        assert result["changed"] is False and not result.get("failed"), result
+        assert result["peer"] == {
+            "cluster": "info-1", "network": "net-i",
+            "address": lb_address(control_plane, context, ns), "address_type": "IPAddress",
+            "trust_domain": trust_domain_of(control_plane, context),
+            "service_account": "istio-eastwest", "namespace": ns, "region": "r1", "zone": "z1"}
+        assert result["trust_domain_source"] in ("ConfigMap istio-system/istio-gloo", "ConfigMap istio-system/istio")
+        assert_no_writes(audit, mark, context)
+
+
+def test_info_prefers_the_advertised_address(kubeconfig, control_plane, istiod, scratch):
+    context = "cluster2"
+    ns = scratch("ew-addr", [context])
+    made = ew(kubeconfig, context, namespace=ns, network="net-h", cluster="host-1", address="ew.cluster2.example")
+    assert made["programmed"], made
+    peer = info(kubeconfig, context, namespace=ns)["peer"]
+    assert (peer["address"], peer["address_type"]) == ("ew.cluster2.example", "Hostname")
+
+
+def labelled_service(namespace, labels, annotations=None, name="istio-eastwest"):
+    return {"metadata": {"name": name, "namespace": namespace, "annotations": annotations or {},
+                         "labels": dict({"istio.io/expose-istiod": "15012"}, **labels)},
+            "spec": {"type": "ClusterIP", "ports": [{"name": "tls-xds", "port": 15012}]}}
+
+
+def test_info_not_ready_to_link(kubeconfig, control_plane, audit, scratch):
+    context = "cluster2"
+    ns = scratch("ew-early", [context])
+    ensure_test_namespace(control_plane, context, ns)
+    mark = audit.mark()
+    # no east-west Service at all
+    result = info(kubeconfig, context, namespace=ns)
+    assert result["failed"] and result["missing"] == "service"
+    assert "is not ready to link: no Service labelled istio.io/expose-istiod in namespace %s" % ns in result["msg"]
+    # a Service whose load balancer has no address yet
+    k8s.CoreV1Api(api(control_plane, context)).create_namespaced_service(ns, labelled_service(
+        ns, {"topology.istio.io/network": "net-e", "topology.istio.io/cluster": "early-1"}))
+    result = info(kubeconfig, context, namespace=ns)
+    assert result["failed"] and result["missing"] == "address" and result["cluster"] == "early-1"
+    assert result["msg"] == (
+        "cluster early-1 is not ready to link: Service %s/istio-eastwest has no "
+        "istio.io/expose-istiod-address annotation and no status.loadBalancer.ingress address yet "
+        "(is its load balancer provisioned?)" % ns)
+    assert_no_writes(audit, mark, context)
+
+
+def test_info_trust_domain_and_topology_fallbacks(kubeconfig, control_plane, scratch):
+    context = "cluster1"
+    install_ns = scratch("istiod-td", [context])
+    ns = scratch("ew-td", [context])
+    ensure_test_namespace(control_plane, context, install_ns, {"topology.istio.io/network": "net-td"})
+    ensure_test_namespace(control_plane, context, ns)
+    fake_istiod(control_plane, context, install_ns, "istiod-gloo", cluster_id="td-1")
+    core = k8s.CoreV1Api(api(control_plane, context))
+    # An older release: the Service has neither network nor cluster label.
+    core.create_namespaced_service(ns, labelled_service(ns, {}, {"istio.io/expose-istiod-address": "10.9.8.7"}))
+
+    result = info(kubeconfig, context, namespace=ns, install_namespace=install_ns)
+    assert result["peer"]["trust_domain"] == "cluster.local" and result["trust_domain_source"] is None
+    assert any("assuming trust domain cluster.local" in w for w in result.get("warnings", []))
+    assert (result["peer"]["network"], result["peer"]["cluster"]) == ("net-td", "td-1")
+    assert (result["peer"]["address"], result["peer"]["address_type"]) == ("10.9.8.7", "IPAddress")
+
+    def mesh(name, trust_domain):
+        core.create_namespaced_config_map(install_ns, {"metadata": {"name": name}, "data": {
+            "mesh": yaml.safe_dump({"trustDomain": trust_domain, "defaultConfig": {"proxyMetadata": {}}})}})
+
+    mesh("istio", "plain.local")
+    result = info(kubeconfig, context, namespace=ns, install_namespace=install_ns)
+    assert result["peer"]["trust_domain"] == "plain.local"
+    assert result["trust_domain_source"] == "ConfigMap %s/istio" % install_ns
+    mesh("istio-gloo", "gloo.local")
+    result = info(kubeconfig, context, namespace=ns, install_namespace=install_ns)
+    assert result["peer"]["trust_domain"] == "gloo.local"
+    assert result["trust_domain_source"] == "ConfigMap %s/istio-gloo" % install_ns
+
+
+def test_info_all_namespaces_needs_one_service(kubeconfig, control_plane, scratch):
+    context = "cluster1"
+    core = k8s.CoreV1Api(api(control_plane, context))
+    first, second = scratch("ew-any", [context]), scratch("ew-any", [context])
+    for ns in (first, second):
+        ensure_test_namespace(control_plane, context, ns)
+        core.create_namespaced_service(ns, labelled_service(
+            ns, {"topology.istio.io/network": "n", "topology.istio.io/cluster": "any-1"},
+            {"istio.io/expose-istiod-address": "10.0.0.1"}))
+    result = info(kubeconfig, context, all_namespaces=True)
+    assert result["failed"]
+    assert "several Services labelled istio.io/expose-istiod in any namespace" in result["msg"]
+    assert "%s/istio-eastwest" % first in result["msg"] and "%s/istio-eastwest" % second in result["msg"]
+    assert "set option namespace" in result["msg"]

@@ -1,0 +1,254 @@
+"""servicemeshcontroller_builder: option mapping, every validation rule, the extensions ConfigMap."""
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from ansible_collections.gloomesh.multicluster.plugins.module_utils import servicemeshcontroller_builder as smcb
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.servicemeshcontroller_service import (
+    controller_ready)
+
+MANAGED = {"app.kubernetes.io/managed-by": "gloomesh.multicluster"}
+
+
+def params(**overrides):
+    """Module params as Ansible hands them over (defaults applied, unset options None)."""
+    base = {
+        "state": "present", "name": "managed-istio", "namespace": "gloo-mesh", "labels": None,
+        "cluster": "cluster1", "network": None, "dataplane_mode": "Ambient",
+        "install_namespace": "istio-system", "version": "1.25.2", "distribution": None, "image": None,
+        "on_conflict": None, "repository": None, "scaling_profile": None, "traffic_capture_mode": None,
+        "trust_domain": None, "multicluster": True, "extensions": None, "wait": True, "wait_timeout": 300,
+    }
+    base.update(overrides)
+    return base
+
+
+def error_of(**overrides):
+    with pytest.raises(GloomeshError) as err:
+        smcb.build(params(**overrides))
+    return err.value
+
+
+# --- mapping ----------------------------------------------------------------------------------
+
+def test_minimal_is_the_procedure_object():
+    plan = smcb.build(params(version="1.25.2-solo"))
+    assert plan == {
+        "controller": {
+            "apiVersion": "operator.gloo.solo.io/v1", "kind": "ServiceMeshController",
+            "metadata": {"name": "managed-istio", "namespace": "gloo-mesh",
+                         "labels": {"app.kubernetes.io/name": "managed-istio", **MANAGED}},
+            "spec": {"cluster": "cluster1", "network": "cluster1", "dataplaneMode": "Ambient",
+                     "installNamespace": "istio-system", "version": "1.25.2"},
+        },
+        "extensions": None,
+        "warnings": [],
+    }
+
+
+def test_every_option_maps_to_its_field():
+    plan = smcb.build(params(
+        name="mesh", namespace="ops", labels={"team": "net"}, cluster="c1", network="n1",
+        dataplane_mode="Sidecar", multicluster=False, install_namespace="gloo-system", version="1.23.1",
+        distribution="FIPS", image={"repository": "registry.local/istio", "secrets": ["pull"]},
+        on_conflict="Force", repository={"secrets": ["charts"], "insecure_skip_verify": True},
+        scaling_profile="Large", traffic_capture_mode="InitContainer", trust_domain="c1.example"))
+    controller = plan["controller"]
+    assert controller["metadata"] == {"name": "mesh", "namespace": "ops", "labels": {"team": "net", **MANAGED}}
+    assert controller["spec"] == {
+        "cluster": "c1", "network": "n1", "dataplaneMode": "Sidecar", "installNamespace": "gloo-system",
+        "version": "1.23.1", "distribution": "FIPS",
+        "image": {"repository": "registry.local/istio", "secrets": ["pull"]},
+        "onConflict": "Force", "repository": {"secrets": ["charts"], "insecureSkipVerify": True},
+        "scalingProfile": "Large", "trafficCaptureMode": "InitContainer", "trustDomain": "c1.example",
+    }
+
+
+def test_unset_and_empty_sub_options_are_left_out():
+    spec = smcb.build(params(image={"repository": None, "secrets": []},
+                             repository={"secrets": None, "insecure_skip_verify": None}))["controller"]["spec"]
+    assert "image" not in spec and "repository" not in spec
+    spec = smcb.build(params(repository={"secrets": None, "insecure_skip_verify": False}))["controller"]["spec"]
+    assert spec["repository"] == {"insecureSkipVerify": False}
+
+
+def test_empty_labels_keep_only_managed_by():
+    assert smcb.build(params(labels={}))["controller"]["metadata"]["labels"] == MANAGED
+
+
+def test_traffic_capture_auto_is_fine_with_ambient():
+    assert smcb.build(params(traffic_capture_mode="Auto"))["controller"]["spec"]["trafficCaptureMode"] == "Auto"
+
+
+# --- rules ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("option", ["cluster", "version"])
+def test_required_when_present(option):
+    err = error_of(**{option: None})
+    assert err.message == "%s is required when state=present" % option and err.details == {"option": option}
+
+
+@pytest.mark.parametrize("version", ["1.24.2", "1.20.0-solo"])
+def test_multicluster_minimum_version(version):
+    err = error_of(version=version)
+    assert err.message.startswith("version: multicluster requires Istio 1.24.3 or later, except 1.26.0 and 1.26.1")
+
+
+@pytest.mark.parametrize("version", ["1.26.0", "1.26.1-solo"])
+def test_multicluster_refused_versions(version):
+    assert "is refused for multicluster" in error_of(version=version).message
+
+
+def test_old_versions_allowed_without_multicluster():
+    assert smcb.build(params(version="1.22.0", multicluster=False))["controller"]["spec"]["version"] == "1.22.0"
+
+
+def test_garbage_version_names_the_option():
+    err = error_of(version="latest", multicluster=False)
+    assert err.message.startswith("version: 'latest' is not an Istio version") and "1.25.2-solo" in err.message
+
+
+def test_multicluster_requires_ambient():
+    err = error_of(dataplane_mode="Sidecar")
+    assert err.message.startswith("dataplane_mode: multicluster=true requires Ambient")
+    assert "Allowed: Ambient" in err.message and err.details == {"option": "dataplane_mode"}
+    assert smcb.build(params(dataplane_mode="Sidecar", multicluster=False))["controller"]["spec"][
+        "dataplaneMode"] == "Sidecar"
+
+
+def test_init_container_only_with_sidecar():
+    err = error_of(traffic_capture_mode="InitContainer")
+    assert err.message == ("traffic_capture_mode: InitContainer can only be used with dataplane_mode=Sidecar "
+                           "(got dataplane_mode=Ambient); allowed here: Auto")
+    err = error_of(traffic_capture_mode="InitContainer", multicluster=False)
+    assert err.details == {"option": "traffic_capture_mode"}
+
+
+@pytest.mark.parametrize("option, value", [
+    ("name", "Managed_Istio"), ("name", ""), ("namespace", "gloo.mesh"), ("namespace", "x" * 64),
+    ("install_namespace", "Istio-System"),
+])
+def test_invalid_names(option, value):
+    err = error_of(**{option: value})
+    assert err.message.startswith("%s: %r is not a DNS-1123" % (option, value))
+
+
+def test_name_may_be_a_subdomain():
+    assert smcb.build(params(name="mesh.v2"))["controller"]["metadata"]["name"] == "mesh.v2"
+
+
+@pytest.mark.parametrize("namespace, warned", [
+    ("istio-system", False), ("gloo-mesh", False), ("gloo-system", False), ("mesh-system", True)])
+def test_install_namespace_outside_watched_set_warns(namespace, warned):
+    warnings = smcb.build(params(install_namespace=namespace))["warnings"]
+    if warned:
+        assert warnings == ["install_namespace mesh-system is not one of gloo-system, gloo-mesh, istio-system: "
+                            "the Gloo Operator only installs there when its manager.env.WATCH_NAMESPACES "
+                            "includes it"]
+    else:
+        assert warnings == []
+
+
+# --- extensions -------------------------------------------------------------------------------
+
+def test_no_extensions_means_no_configmap():
+    assert smcb.build(params(extensions=None))["extensions"] is None
+    assert smcb.build(params(extensions={"stable": None, "beta": {}, "istiod_values": None,
+                                         "peering": "manual"}))["extensions"] is None
+
+
+def test_peering_shortcut_is_the_procedure_configmap():
+    cm = smcb.build(params(extensions={"stable": None, "beta": None, "istiod_values": None,
+                                       "peering": "automatic"}))["extensions"]
+    assert cm["apiVersion"] == "v1" and cm["kind"] == "ConfigMap"
+    assert cm["metadata"] == {"name": "gloo-extensions-config", "namespace": "gloo-mesh", "labels": MANAGED}
+    assert set(cm["data"]) == {"beta", "values.istiod"}
+    assert yaml.safe_load(cm["data"]["beta"]) == {"serviceMeshController": {"multiClusterMode": "Peering"}}
+    assert yaml.safe_load(cm["data"]["values.istiod"]) == {"env": {"PEERING_AUTOMATIC_LOCAL_GATEWAY": "true"}}
+    # "true" stays a string in the YAML text (istiod env values are strings)
+    assert "'true'" in cm["data"]["values.istiod"]
+
+
+def test_peering_merges_with_user_documents():
+    ext = {"stable": {"serviceMeshController": {"istiod": {"discoverySelectors": [{"matchLabels": {"foo": "bar"}}]}}},
+           "beta": {"serviceMeshController": {"cni": {"confDir": "/foo/bar"}}},
+           "istiod_values": {"env": {"OTHER": "1"}, "pilot": {"replicaCount": 2}},
+           "peering": "automatic"}
+    data = smcb.build(params(namespace="ops", extensions=ext))["extensions"]["data"]
+    assert yaml.safe_load(data["stable"]) == ext["stable"]
+    assert yaml.safe_load(data["beta"]) == {"serviceMeshController": {"cni": {"confDir": "/foo/bar"},
+                                                                      "multiClusterMode": "Peering"}}
+    assert yaml.safe_load(data["values.istiod"]) == {"env": {"OTHER": "1", "PEERING_AUTOMATIC_LOCAL_GATEWAY": "true"},
+                                                     "pilot": {"replicaCount": 2}}
+    # the caller's dicts are not modified
+    assert ext["beta"] == {"serviceMeshController": {"cni": {"confDir": "/foo/bar"}}}
+
+
+def test_peering_same_value_given_explicitly_is_fine():
+    ext = {"beta": {"serviceMeshController": {"multiClusterMode": "Peering"}}, "peering": "automatic"}
+    assert "beta" in smcb.build(params(extensions=ext))["extensions"]["data"]
+
+
+@pytest.mark.parametrize("ext, words", [
+    ({"beta": {"serviceMeshController": {"multiClusterMode": "Manual"}}},
+     "extensions.beta.serviceMeshController.multiClusterMode: 'Manual' conflicts with extensions.peering=automatic"),
+    ({"istiod_values": {"env": {"PEERING_AUTOMATIC_LOCAL_GATEWAY": "false"}}},
+     "extensions.istiod_values.env.PEERING_AUTOMATIC_LOCAL_GATEWAY: 'false' conflicts"),
+    ({"istiod_values": {"env": ["x"]}}, "extensions.istiod_values.env: must be a mapping"),
+])
+def test_peering_conflicts_are_errors(ext, words):
+    ext = dict(ext, peering="automatic")
+    err = error_of(extensions=ext)
+    assert words in err.message and err.details == {"option": "extensions"}
+
+
+def test_manual_peering_writes_user_documents_only():
+    data = smcb.build(params(extensions={"istiod_values": {"env": {"A": "b"}}, "peering": "manual"}))[
+        "extensions"]["data"]
+    assert data == {"values.istiod": "env:\n  A: b\n"}
+
+
+def test_yaml_text_is_stable():
+    ext = {"stable": {"b": 1, "a": {"d": 2, "c": 3}}, "peering": "manual"}
+    first = smcb.build(params(extensions=ext))["extensions"]["data"]["stable"]
+    assert first == "a:\n  c: 3\n  d: 2\nb: 1\n"
+
+
+# --- readiness predicate (pure) -------------------------------------------------------------
+
+def smc(generation=1, **status):
+    return {"metadata": {"name": "managed-istio", "namespace": "gloo-mesh", "generation": generation},
+            "status": status}
+
+
+OK = [{"type": "Initialized", "status": "True"}, {"type": "Ready", "status": "True"}]
+
+
+def test_ready_needs_phase_and_all_conditions():
+    assert controller_ready(None) == (False, "the ServiceMeshController does not exist")
+    assert controller_ready(smc()) == (False, "phase is not reported yet, not SUCCEEDED; no status conditions reported yet")
+    assert controller_ready(smc(phase="SUCCEEDED", conditions=OK, observedGeneration=1)) == (True, "")
+    assert controller_ready(smc(phase="INSTALLING", conditions=OK)) == (False, "phase is INSTALLING, not SUCCEEDED")
+    pending = OK[:1] + [{"type": "CNIDeployed", "status": "False", "message": "waiting for istio-cni-node"}]
+    assert controller_ready(smc(phase="SUCCEEDED", conditions=pending)) == (
+        False, "conditions not True: CNIDeployed=False (waiting for istio-cni-node)")
+
+
+def test_ready_ignores_status_of_an_older_generation():
+    stale = smc(generation=3, phase="SUCCEEDED", conditions=OK, observedGeneration=2)
+    assert controller_ready(stale) == (
+        False, "the operator has not reconciled generation 3 yet (status is for generation 2)")
+    stale_failure = smc(generation=3, phase="FAILED", message="old", observedGeneration=2)
+    assert controller_ready(stale_failure)[0] is False
+
+
+def test_failed_phase_raises_with_the_operator_message():
+    failed = smc(phase="FAILED", message="unsupported version 1.2.3", observedGeneration=1,
+                 conditions=[{"type": "Ready", "status": "False", "message": "install failed"}])
+    with pytest.raises(GloomeshError) as err:
+        controller_ready(failed)
+    assert err.value.message == ("ServiceMeshController gloo-mesh/managed-istio failed (phase FAILED): "
+                                 "unsupported version 1.2.3; conditions not True: Ready=False (install failed)")
+    assert err.value.details["phase"] == "FAILED"
