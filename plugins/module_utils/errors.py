@@ -7,6 +7,11 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+try:
+    from urllib3.exceptions import HTTPError as TransportError
+except ImportError:  # no kubernetes client (and so no urllib3): nothing to catch
+    TransportError = ()
+
 
 class GloomeshError(Exception):
     """A failure to report to the user: a message plus structured details for the result."""
@@ -20,12 +25,14 @@ class GloomeshError(Exception):
 def run_and_exit(module, service):
     """Run ``service(module) -> result dict`` and exit the module with it.
 
-    GloomeshError becomes fail_json(msg=..., **details). Other exceptions are left to
-    Ansible's own traceback handling on purpose: they are bugs, not user errors.
+    GloomeshError becomes fail_json(msg=..., **details); an unreachable API server a short
+    message. Other exceptions are left to Ansible's traceback handling on purpose: they are bugs.
     """
     try:
         result = service(module)
     except GloomeshError as exc:
         module.fail_json(msg=exc.message, **exc.details)
+    except TransportError as exc:
+        module.fail_json(msg="cannot reach the Kubernetes API server: %s" % exc)
     else:
         module.exit_json(**result)

@@ -15,6 +15,7 @@ from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s_client i
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.mesh_ca_service import (
     SECRET_NAME,
     decode_secret,
+    require_cryptography,
 )
 
 
@@ -65,6 +66,7 @@ def summarize(data, expected_fingerprint=None):
 
 
 def mesh_ca_info(module):
+    require_cryptography()
     expected = expected_root(module.params)
     client = get_k8s_client(module)
     namespace = module.params["namespace"]

@@ -18,6 +18,8 @@ import datetime
 import os
 import stat
 
+from ansible.module_utils.basic import missing_required_lib
+
 from ansible_collections.gloomesh.multicluster.plugins.module_utils import pki
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.eastwest_gateway_service import (
     ISTIOD_DEPLOYMENTS,
@@ -70,28 +72,37 @@ def _read(path):
         return handle.read()
 
 
-def _load_root(module, cert_path, key_path, passphrase):
+def load_root_cert(cert_path):
+    """The root certificate: exactly one self-signed CA certificate."""
     try:
         certs = pki.load_certs(_read(cert_path), "root_cert_path %s" % cert_path)
-        if len(certs) != 1:
-            raise ValueError("root_cert_path %s holds %d certificates, expected exactly the root"
-                             % (cert_path, len(certs)))
-        cert = certs[0]
-        key = None
-        if key_path:
-            key_bytes = _read(key_path)
-            _mask(module, key_bytes.decode("utf-8", "replace"))
-            key = pki.load_key(key_bytes, "root_key_path %s" % key_path, passphrase)
-            if not pki.key_matches(cert, key):
-                raise ValueError("root_key_path %s is not the key of root_cert_path %s" % (key_path, cert_path))
-            if stat.S_IMODE(os.stat(key_path).st_mode) & 0o077:
-                module.warn("root_key_path %s is accessible to group or others; chmod 0600 it" % key_path)
     except (OSError, ValueError) as exc:
         raise GloomeshError(str(exc), root_cert_path=cert_path)
-    if not (pki.is_ca(cert) and pki.issued_by(cert, cert)):
+    if len(certs) != 1:
+        raise GloomeshError("root_cert_path %s holds %d certificates, expected exactly the root"
+                            % (cert_path, len(certs)), root_cert_path=cert_path)
+    if not (pki.is_ca(certs[0]) and pki.issued_by(certs[0], certs[0])):
         raise GloomeshError("root_cert_path %s is not a self-signed CA certificate" % cert_path,
                             root_cert_path=cert_path)
-    return cert, key
+    return certs[0]
+
+
+def load_root_key(module, params, cert):
+    """The root key, checked against the root certificate. Loaded only to issue: an RSA 4096
+    key takes a noticeable fraction of a second to load and validate."""
+    key_path = params["root_key_path"]
+    try:
+        key_bytes = _read(key_path)
+        _mask(module, key_bytes.decode("utf-8", "replace"))
+        key = pki.load_key(key_bytes, "root_key_path %s" % key_path, params["root_key_passphrase"])
+    except (OSError, ValueError) as exc:
+        raise GloomeshError(str(exc), root_key_path=key_path)
+    if not pki.key_matches(cert, key):
+        raise GloomeshError("root_key_path %s is not the key of root_cert_path %s"
+                            % (key_path, params["root_cert_path"]), root_key_path=key_path)
+    if stat.S_IMODE(os.stat(key_path).st_mode) & 0o077:
+        module.warn("root_key_path %s is accessible to group or others; chmod 0600 it" % key_path)
+    return key
 
 
 def _root_state(cert_path, key_path):
@@ -112,13 +123,13 @@ def _root_state(cert_path, key_path):
 def load_or_create_root(module, params):
     """(cert, key, created). Generated under an exclusive lock so concurrent hosts make one root.
 
-    In check mode nothing is locked or written; (None, None, True) means "would be generated".
+    ``key`` is only returned when generated now (see load_root_key). In check mode nothing is
+    locked or written; (None, None, True) means "would be generated".
     """
     cert_path, key_path = params["root_cert_path"], params["root_key_path"]
-    passphrase = params["root_key_passphrase"]
     if module.check_mode:
         if _root_state(cert_path, key_path) == "present":
-            return _load_root(module, cert_path, key_path, passphrase) + (False,)
+            return load_root_cert(cert_path), None, False
         return None, None, True
     directory = os.path.dirname(os.path.abspath(key_path))
     if not os.path.isdir(directory):
@@ -126,12 +137,12 @@ def load_or_create_root(module, params):
     try:
         with exclusive_lock(key_path + ".lock"):
             if _root_state(cert_path, key_path) == "present":
-                return _load_root(module, cert_path, key_path, passphrase) + (False,)
+                return load_root_cert(cert_path), None, False
             key = pki.generate_key(params["root_key_type"])
             subject = params["root_subject"]
             cert = pki.build_root(key, subject["organization"], subject["common_name"],
                                   params["root_validity_days"])
-            key_text = pki.key_pem(key, passphrase)
+            key_text = pki.key_pem(key, params["root_key_passphrase"])
             _mask(module, key_text)
             # Key first: a crash in between leaves a key without a certificate, which
             # _root_state reports instead of silently starting another root.
@@ -163,15 +174,24 @@ def decode_secret(secret):
     return data
 
 
+def _read_secret(module, secret):
+    """Decoded data of our Secret (None when missing), its key masked in all output."""
+    if secret is None:
+        return None
+    data = decode_secret(secret)
+    if data.get("ca-key.pem"):
+        _mask(module, data["ca-key.pem"])
+    return data
+
+
 def _fingerprints(certs):
     return [pki.fingerprint(c) for c in certs]
 
 
-def _view(data, placeholders=()):
+def _view(data, key_matches, placeholders=()):
     """--diff view of a bundle: certificate summaries per entry, the key only as a verdict."""
     if data is None:
-        return None
-    report = pki.inspect_bundle(data)
+        return {}
     view = {"secret": SECRET_NAME}
     for entry in ("root-cert.pem", "ca-cert.pem", "cert-chain.pem"):
         try:
@@ -187,12 +207,11 @@ def _view(data, placeholders=()):
     if not data.get("ca-key.pem"):
         view["ca-key.pem"] = "(missing)"
     else:
-        view["ca-key.pem"] = "(private key, matches ca-cert.pem)" if report["key_matches"] else \
-            "(private key, does not match ca-cert.pem)"
+        view["ca-key.pem"] = "(private key, %s ca-cert.pem)" % ("matches" if key_matches else "does not match")
     return view
 
 
-def _prefer_existing(existing, desired):
+def _prefer_existing(existing, existing_key, desired, desired_key):
     """Keep each existing entry's text when it encodes the same thing (openssl's PKCS#1 keys,
     comments, line endings): rewriting equivalent text would look like a change and ask for an
     istiod restart for nothing."""
@@ -201,13 +220,13 @@ def _prefer_existing(existing, desired):
         old = existing.get(entry)
         if not old:
             continue
-        try:
-            if entry == "ca-key.pem":
-                same = pki.same_key(pki.load_key(old, entry), pki.load_key(text, entry))
-            else:
+        if entry == "ca-key.pem":
+            same = existing_key is not None and pki.same_key(existing_key, desired_key)
+        else:
+            try:
                 same = _fingerprints(pki.load_certs(old, entry)) == _fingerprints(pki.load_certs(text, entry))
-        except ValueError:
-            same = False
+            except ValueError:
+                same = False
         if same:
             merged[entry] = old
     return merged
@@ -258,11 +277,11 @@ def _supplied_bundle(module, params, root_cert, now):
     data = pki.bundle_data(chain, key, root_cert)
     data["ca-key.pem"] = params["intermediate_key"].strip() + "\n"
     _mask(module, data["ca-key.pem"])
-    return data
+    return data, key
 
 
 def _issue(module, root_cert, root_key, params, now):
-    """(entries, fingerprints of certificates that only exist for a check-mode dry run)."""
+    """(entries, key, fingerprints of certificates that only exist for a check-mode dry run)."""
     placeholders = []
     if root_key is None:  # check mode, root not generated yet
         root_key = pki.generate_key(DRY_RUN_KEY_TYPE)
@@ -277,7 +296,7 @@ def _issue(module, root_cert, root_key, params, now):
         placeholders.append(pki.fingerprint(cert))
     data = pki.bundle_data([cert], key, root_cert)
     _mask(module, data["ca-key.pem"])
-    return data, tuple(placeholders)
+    return data, key, tuple(placeholders)
 
 
 def _secret(namespace, data):
@@ -323,41 +342,43 @@ def _present(module, client, params):
         if not os.path.exists(params["root_cert_path"]):
             raise GloomeshError("root_cert_path %s does not exist; it must hold the root that signed "
                                 "intermediate_cert" % params["root_cert_path"])
-        root_cert, root_key = _load_root(module, params["root_cert_path"], None, None)
-        root_created = False
+        root_cert, root_key, root_created = load_root_cert(params["root_cert_path"]), None, False
     else:
         root_cert, root_key, root_created = load_or_create_root(module, params)
     if root_cert is not None and pki.not_after(root_cert) - datetime.timedelta(days=params["renew_before"]) <= now:
         module.warn("the root CA expires on %s; plan a root rotation" % pki.iso(pki.not_after(root_cert)))
     # Supplied certificates are verified before the first write to the cluster.
-    supplied_data = _supplied_bundle(module, params, root_cert, now) if supplied else None
+    supplied_bundle = _supplied_bundle(module, params, root_cert, now) if supplied else None
 
     namespace_result = ensure_namespace(client, namespace, module.check_mode)
     existing_secret = get_object(client, "v1", "Secret", SECRET_NAME, namespace)
-    existing = decode_secret(existing_secret) if existing_secret is not None else None
+    existing = _read_secret(module, existing_secret)
     report = pki.inspect_bundle(existing or {}, now)
+    ours = [pki.fingerprint(root_cert)] if root_cert is not None else None
 
-    if existing and report["root_certs"] and root_cert is not None and \
-            _fingerprints(report["root_certs"]) != [pki.fingerprint(root_cert)] and not params["force"]:
+    if existing and report["root_certs"] and ours and _fingerprints(report["root_certs"]) != ours \
+            and not params["force"]:
         raise _foreign_root_error(report["root_certs"], root_cert, namespace)
 
     reasons, placeholders = [], ()
     if supplied:
-        desired = supplied_data
+        desired, desired_key = supplied_bundle
     else:
         if existing is None:
             reasons = ["Secret %s/%s does not exist" % (namespace, SECRET_NAME)]
-        elif root_cert is None or not report["root_certs"] or \
-                _fingerprints(report["root_certs"]) != [pki.fingerprint(root_cert)]:
+        elif _fingerprints(report["root_certs"]) != ours:
             reasons = ["root-cert.pem is not the current root"]
         else:
             reasons = _reasons_to_reissue(report, root_cert, params, now)
         if reasons:
-            desired, placeholders = _issue(module, root_cert, root_key, params, now)
+            if root_key is None and root_cert is not None:
+                root_key = load_root_key(module, params, root_cert)
+            desired, desired_key, placeholders = _issue(module, root_cert, root_key, params, now)
         else:
-            desired = pki.bundle_data(report["ca_chain"][:1], report["ca_key"], root_cert)
+            desired_key = report["ca_key"]
+            desired = pki.bundle_data(report["ca_chain"][:1], desired_key, root_cert)
             _mask(module, desired["ca-key.pem"])
-    desired = _prefer_existing(existing or {}, desired)
+    desired = _prefer_existing(existing or {}, report["ca_key"], desired, desired_key)
 
     result = apply_object(client, _secret(namespace, desired), module.check_mode, force_conflicts=True)
     changed = result.changed or namespace_result.changed or root_created
@@ -376,19 +397,20 @@ def _present(module, client, params):
         "restart_required": _restart(module, client, namespace, result.changed),
     }
     if module._diff:
-        out["diff"] = {"before": _view(existing) or {}, "after": _view(desired, placeholders)}
+        out["diff"] = {"before": _view(existing, report["key_matches"]),
+                       "after": _view(desired, True, placeholders)}
     return out
 
 
 def _absent(module, client, params):
     namespace = params["namespace"]
     existing_secret = get_object(client, "v1", "Secret", SECRET_NAME, namespace)
-    existing = decode_secret(existing_secret) if existing_secret is not None else None
-    if existing and os.path.exists(params["root_cert_path"]) and not params["force"]:
-        root_cert, _key = _load_root(module, params["root_cert_path"], None, None)
-        roots = pki.inspect_bundle(existing)["root_certs"]
-        if roots and _fingerprints(roots) != [pki.fingerprint(root_cert)]:
-            raise _foreign_root_error(roots, root_cert, namespace)
+    existing = _read_secret(module, existing_secret)
+    report = pki.inspect_bundle(existing or {})
+    if existing and report["root_certs"] and os.path.exists(params["root_cert_path"]) and not params["force"]:
+        root_cert = load_root_cert(params["root_cert_path"])
+        if _fingerprints(report["root_certs"]) != [pki.fingerprint(root_cert)]:
+            raise _foreign_root_error(report["root_certs"], root_cert, namespace)
     result = delete_object(client, "v1", "Secret", SECRET_NAME, namespace, module.check_mode)
     out = {
         "changed": result.changed,
@@ -397,12 +419,18 @@ def _absent(module, client, params):
         "restart_required": _restart(module, client, namespace, result.changed),
     }
     if module._diff:
-        out["diff"] = {"before": _view(existing) or {}, "after": {}}
+        out["diff"] = {"before": _view(existing, report["key_matches"]), "after": {}}
     return out
+
+
+def require_cryptography():
+    if pki.CRYPTOGRAPHY_IMPORT_ERROR:
+        raise GloomeshError(missing_required_lib("cryptography"), exception=pki.CRYPTOGRAPHY_IMPORT_ERROR)
 
 
 def mesh_ca(module):
     params = module.params
+    require_cryptography()
     validate(params)
     client = get_k8s_client(module)
     if params["state"] == "absent":

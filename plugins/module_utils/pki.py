@@ -14,12 +14,19 @@ __metaclass__ = type
 
 import datetime
 import re
+import traceback
 
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import NameOID
+try:
+    from cryptography import x509
+    from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from cryptography.x509.oid import NameOID
+except ImportError:
+    # Modules check CRYPTOGRAPHY_IMPORT_ERROR first and fail with missing_required_lib().
+    CRYPTOGRAPHY_IMPORT_ERROR = traceback.format_exc()
+else:
+    CRYPTOGRAPHY_IMPORT_ERROR = None
 
 KEY_TYPES = ("rsa2048", "rsa3072", "rsa4096", "ecdsa-p256", "ecdsa-p384")
 ROOT_ORGANIZATION = "Istio"
@@ -31,10 +38,14 @@ BUNDLE_KEYS = ("ca-cert.pem", "ca-key.pem", "root-cert.pem", "cert-chain.pem")
 # Certificates start a little in the past so clusters whose clocks lag the controller accept them.
 BACKDATE = datetime.timedelta(minutes=5)
 
-_CA_KEY_USAGE = x509.KeyUsage(
-    digital_signature=True, content_commitment=True, key_encipherment=True,
-    data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=False,
-    encipher_only=False, decipher_only=False)
+
+def _ca_key_usage():
+    """Istio's CA keyUsage: digitalSignature, nonRepudiation, keyEncipherment, keyCertSign."""
+    return x509.KeyUsage(
+        digital_signature=True, content_commitment=True, key_encipherment=True,
+        data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=False,
+        encipher_only=False, decipher_only=False)
+
 
 _PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----.*?(-----END \1-----|$)", re.S)
 
@@ -75,7 +86,7 @@ def build_root(key, organization=ROOT_ORGANIZATION, common_name=ROOT_COMMON_NAME
             .not_valid_before(now - BACKDATE)
             .not_valid_after(now + datetime.timedelta(days=validity_days))
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(_CA_KEY_USAGE, critical=True)
+            .add_extension(_ca_key_usage(), critical=True)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
             .sign(key, hashes.SHA256()))
 
@@ -97,7 +108,7 @@ def build_intermediate(root_cert, root_key, key, cluster, validity_days=3650, no
             .not_valid_before(now - BACKDATE)
             .not_valid_after(intermediate_not_after(root_cert, validity_days, now))
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(_CA_KEY_USAGE, critical=True)
+            .add_extension(_ca_key_usage(), critical=True)
             .add_extension(x509.SubjectAlternativeName([x509.DNSName(ISTIOD_DNS_NAME)]), critical=False)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()),

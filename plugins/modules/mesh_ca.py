@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, gloomesh.multicluster contributors
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import absolute_import, division, print_function
 
@@ -45,16 +45,18 @@ description:
   - Check mode and C(--diff) show subjects, issuers, SHA-256 fingerprints and validity dates of
     the certificates, never key material; the Secret write is a server-side dry run.
 author:
-  - gloomesh.multicluster maintainers
+  - gloomesh.multicluster maintainers (@gloomesh)
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
 attributes:
   check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
     details:
       - Nothing is written, neither the root files nor the Secret (server-side dry run). A root or
         intermediate that would be issued shows C((issued when applied)) instead of its fingerprint.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details:
       - Certificate summaries of the Secret's entries before and after; the key only as

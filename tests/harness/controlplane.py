@@ -186,6 +186,11 @@ class LocalControlPlane:
         self.stop()
 
     def start(self, timeout=180.0):
+        """Start etcd, then every API server in parallel; returns once all answer /readyz.
+
+        Call it from a thread that outlives the clusters (e.g. the main thread): the servers get
+        SIGTERM when the thread that started them ends, so a killed test run leaves nothing behind.
+        """
         began = time.monotonic()
         assets = find_assets(self._assets)
         apiserver = os.path.join(assets, "kube-apiserver")
@@ -221,6 +226,10 @@ class LocalControlPlane:
             self.simulators.stop()
             self.simulators = None
         for proc in list(self._servers.values()) + ([self._etcd] if self._etcd else []):
+            if proc.proc is not None and proc.proc.poll() is not None:
+                # Died on its own: say so, or later connection errors in tests look like our bugs.
+                sys.stderr.write(f"{proc.name} had exited with code {proc.proc.returncode} before stop(); "
+                                 f"{proc.log_path} ends with:\n{proc.log_tail()}\n")
             proc.stop()
         atexit.unregister(self.stop)
         if self._own_workdir and self.workdir and os.path.isdir(self.workdir):
@@ -358,10 +367,10 @@ class LocalControlPlane:
         _write(os.path.join(self.workdir, "audit-policy.yaml"), yaml.safe_dump(AUDIT_POLICY).encode())
 
     def _etcd_argv(self, etcd):
-        data_dir = os.path.join(self.workdir, "etcd-data")
-
         def argv(ports):
             client, peer = (f"http://127.0.0.1:{p}" for p in ports)
+            # A data dir per attempt: one written before a failed bind names the old peer URL.
+            data_dir = os.path.join(self.workdir, f"etcd-data-{ports[0]}")
             return [etcd, "--name", "harness", "--data-dir", data_dir,
                     "--listen-client-urls", client, "--advertise-client-urls", client,
                     "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
@@ -515,13 +524,16 @@ def serve(state_dir: str, names=DEFAULT_NAMES, simulators=True):
 def start_background(state_dir: str, names=DEFAULT_NAMES, simulators=True, timeout=180.0) -> dict:
     """Run serve() in a detached process and return its state once everything is ready.
 
-    Already running in this state dir: returns the running one's state.
+    When the same clusters already run from this state dir, returns their state.
     """
     from .collection_path import REPO_ROOT
 
     state_dir = os.path.abspath(state_dir)
     state = read_state(state_dir)
     if state and _running(state["pid"], state["processes"][0]["argv0"]):
+        if state["contexts"] != list(names):
+            raise ControlPlaneError(f"{state_dir} already runs clusters {state['contexts']}; stop them first "
+                                    f"(python -m tests.harness down --state-dir {state_dir})")
         return state
     os.makedirs(state_dir, exist_ok=True)
     for stale in (STATE_FILE, "kubeconfig"):

@@ -43,7 +43,8 @@ def read_secret(control_plane, context, namespace):
             if exc.status == 404:
                 return None
             raise
-    return {key: base64.b64decode(value) for key, value in (secret.data or {}).items()}, secret.type
+    assert secret.type == "Opaque"
+    return {key: base64.b64decode(value) for key, value in (secret.data or {}).items()}
 
 
 def namespace_exists(control_plane, context, namespace):
@@ -133,7 +134,7 @@ def test_three_clusters_share_one_root_with_istio_defaults(control_plane, audit,
         root_cert = load_root(pki_dir)
         assert root_cert.subject.rfc4514_string() == "CN=Root CA,O=Istio"
         assert root_cert.public_key().key_size == 4096
-        assert (pki_dir and mode_of(os.path.join(pki_dir, "root-key.pem"))) == 0o600
+        assert mode_of(os.path.join(pki_dir, "root-key.pem")) == 0o600
         assert mode_of(os.path.join(pki_dir, "root-cert.pem")) == 0o644
         assert sorted(os.listdir(pki_dir)) == ["root-cert.pem", "root-key.pem", "root-key.pem.lock"]
 
@@ -142,8 +143,7 @@ def test_three_clusters_share_one_root_with_istio_defaults(control_plane, audit,
             assert result["changed"] and result["action"] == "created"
             assert result["root_fingerprint"] == pki.fingerprint(root_cert)
             assert result["reasons"] == ["Secret istio-system/cacerts does not exist"]
-            data, secret_type = read_secret(control_plane, context, "istio-system")
-            assert secret_type == "Opaque"
+            data = read_secret(control_plane, context, "istio-system")
             intermediate = verify_bundle(data, root_cert)
             assert intermediate.public_key().key_size == 4096
             assert intermediate.subject.get_attributes_for_oid(NameOID.LOCALITY_NAME)[0].value == context
@@ -246,6 +246,19 @@ def test_bad_input_rejected_before_any_write(control_plane, audit, mesh_ca, pki_
     assert not os.path.exists(pki_dir)
 
 
+def test_encrypted_root_key(mesh_ca, pki_dir):
+    """A passphrase-protected root: written encrypted, needed (and checked) to issue."""
+    first = mesh_ca(namespace=new_namespace(), root_key_passphrase="correct horse", **FAST)
+    assert first["changed"] and first["root_created"]
+    with open(os.path.join(pki_dir, "root-key.pem")) as fh:
+        assert fh.read().startswith("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    second = mesh_ca("cluster2", namespace=new_namespace(), root_key_passphrase="correct horse", **FAST)
+    assert second["changed"] and second["root_fingerprint"] == first["root_fingerprint"]
+    wrong = mesh_ca("mgmt", namespace=new_namespace(), root_key_passphrase="not-it-42", **FAST)
+    assert wrong["failed"] and "root_key_path" in wrong["msg"] and "passphrase is wrong" in wrong["msg"]
+    assert "correct horse" not in json.dumps(wrong)
+
+
 def test_half_root_is_never_completed(mesh_ca, pki_dir):
     os.makedirs(pki_dir)
     with open(os.path.join(pki_dir, "root-key.pem"), "w") as fh:
@@ -266,6 +279,13 @@ def test_expiring_intermediate_is_renewed(control_plane, audit, mesh_ca, pki_dir
     assert not kept["changed"] and kept["intermediate_fingerprint"] == short["intermediate_fingerprint"]
     assert audit.writes(mark) == []
 
+    planned = mesh_ca(namespace=namespace, renew_before=30, check_mode=True, **FAST)
+    assert planned["changed"] and planned["action"] == "updated" and planned["reissued"]
+    assert planned["intermediate_fingerprint"] is None
+    assert planned["diff"]["after"]["ca-cert.pem"][0]["fingerprint_sha256"] == "(issued when applied)"
+    assert planned["diff"]["before"]["ca-cert.pem"][0]["fingerprint_sha256"] == short["intermediate_fingerprint"]
+    assert audit.writes(mark) == []
+
     renewed = mesh_ca(namespace=namespace, renew_before=30, **FAST)
     assert renewed["changed"] and renewed["action"] == "updated" and renewed["reissued"]
     assert renewed["reasons"] == ["ca-cert.pem expires on %s, within renew_before (30 days)" % short["not_after"]]
@@ -275,7 +295,7 @@ def test_expiring_intermediate_is_renewed(control_plane, audit, mesh_ca, pki_dir
     diff = renewed["diff"]
     assert diff["before"]["ca-cert.pem"][0]["fingerprint_sha256"] == short["intermediate_fingerprint"]
     assert diff["after"]["ca-cert.pem"][0]["fingerprint_sha256"] == renewed["intermediate_fingerprint"]
-    data, _ = read_secret(control_plane, "cluster1", namespace)
+    data = read_secret(control_plane, "cluster1", namespace)
     assert pki.fingerprint(verify_bundle(data, load_root(pki_dir))) == renewed["intermediate_fingerprint"]
     assert len(audit.writes(mark)) == 1  # the Secret apply, nothing else
 
@@ -307,7 +327,7 @@ def test_foreign_root_refused_then_forced(control_plane, audit, mesh_ca, tmp_pat
     assert forced["root_fingerprint"] == new_root
     assert forced["reasons"] == ["root-cert.pem is not the current root"]
     assert forced["diff"]["before"]["root-cert.pem"][0]["fingerprint_sha256"] == first["root_fingerprint"]
-    data, _ = read_secret(control_plane, "cluster1", namespace)
+    data = read_secret(control_plane, "cluster1", namespace)
     verify_bundle(data, load_root(str(tmp_path / "b")))
 
     mark = audit.mark()
@@ -369,7 +389,7 @@ def test_user_supplied_intermediates(control_plane, audit, mesh_ca, mesh_ca_info
         assert result["changed"] and result["action"] == "created" and not result["reissued"]
         assert result["intermediate_fingerprint"] == pki.fingerprint(cert)
         assert result["root_fingerprint"] == pki.fingerprint(root_cert)
-        data, _ = read_secret(control_plane, context, namespace)
+        data = read_secret(control_plane, context, namespace)
         assert x509.load_pem_x509_certificates(data["cert-chain.pem"]) == [cert, issuing, root_cert]
         assert data["ca-key.pem"].decode() == pki.key_pem(key)
         info = mesh_ca_info(context, namespace=namespace, expected_root_fingerprint=pki.fingerprint(root_cert))
@@ -469,11 +489,11 @@ def test_concurrent_processes_create_one_root(kubeconfig, pki_dir):
     context = multiprocessing.get_context("fork")
     queue = context.Queue()
     processes = [context.Process(target=_concurrent_run, args=(kubeconfig, pki_dir, new_namespace(), queue))
-                 for _ in range(5)]
+                 for number in range(5)]
     start = time.monotonic()
     for process in processes:
         process.start()
-    results = [queue.get(timeout=300) for _ in processes]
+    results = [queue.get(timeout=300) for process in processes]
     for process in processes:
         process.join(60)
     elapsed = time.monotonic() - start
@@ -567,7 +587,7 @@ def test_playbook_forks_vvv_diff_show_no_key_material(control_plane, audit, kube
 def test_playbook_forks_generate_one_root(control_plane, kubeconfig, tmp_path):
     """Real ansible-playbook forks racing on a missing RSA 4096 root: one root for all hosts."""
     pki_dir = str(tmp_path / "pki")
-    playbook = _write(str(tmp_path / "ca.yml"), PLAYBOOK.split("    - name: Verify")[0])
+    playbook = _write(str(tmp_path / "ca.yml"), PLAYBOOK.split("    - name: Verify", maxsplit=1)[0])
     inventory = {"all": {"children": {"clusters": {"hosts": {
         name: {"context": name, "ansible_connection": "local", "ansible_python_interpreter": sys.executable}
         for name in CLUSTERS}}}}}
@@ -576,5 +596,5 @@ def test_playbook_forks_generate_one_root(control_plane, kubeconfig, tmp_path):
     assert run["rc"] == 0, run["stdout"][-3000:]
     root_cert = load_root(pki_dir)
     for context in CLUSTERS:
-        data, _ = read_secret(control_plane, context, extra["ns"])
+        data = read_secret(control_plane, context, extra["ns"])
         verify_bundle(data, root_cert)

@@ -39,8 +39,8 @@ def test_merge_conditions_keeps_transition_time_while_status_is_unchanged():
 
 
 def test_redact_masks_env_values():
-    obj = {"spec": {"template": {"spec": {"containers": [{"env": [{"name": "SOLO_ISTIO_LICENSE_KEY",
-                                                                    "value": "secret-license-123"}]}]}}}}
+    env = [{"name": "SOLO_ISTIO_LICENSE_KEY", "value": "secret-license-123"}]
+    obj = {"spec": {"template": {"spec": {"containers": [{"env": env}]}}}}
     text = redact('Deployment invalid: env value "secret-license-123" too long', obj)
     assert "secret-license-123" not in text and "********" in text
 

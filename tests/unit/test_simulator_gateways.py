@@ -22,8 +22,8 @@ def _remote(name="istio-remote-peer-cluster2", labels=None, addresses=("198.51.1
                          if labels is None else labels,
                          "annotations": {"gateway.istio.io/service-account": "istio-eastwest",
                                          "gateway.istio.io/trust-domain": "cluster2", **annotations}},
-            "spec": {"gatewayClassName": "istio-remote", "addresses": [{"type": "IPAddress", "value": a}
-                                                                        for a in addresses]}}
+            "spec": {"gatewayClassName": "istio-remote",
+                     "addresses": [{"type": "IPAddress", "value": a} for a in addresses]}}
 
 
 def _conditions(status):

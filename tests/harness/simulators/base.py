@@ -30,6 +30,10 @@ LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 WATCH_SECONDS = (240, 330)      # server-side watch timeout, randomised like client-go's reflector
 RETRY_SECONDS = (0.2, 5.0)      # back-off after a failed list/watch (server restarting, ...)
+# A pooled keep-alive connection the server closed fails the next request before any response:
+# retry that (applies and deletes are idempotent), never HTTP error statuses.
+_RETRIES = urllib3.Retry(total=2, connect=2, read=2, status=0, redirect=0, other=0, allowed_methods=None,
+                         backoff_factor=0.1, raise_on_status=False)
 
 
 @dataclass(frozen=True)
@@ -180,7 +184,7 @@ class Kube:
         data = json.dumps(body).encode() if body is not None else None
         resp = self._pool.request(method, self._url(path, query), body=data,
                                   headers=self._headers(method, path, content_type if data else None),
-                                  timeout=urllib3.Timeout(connect=5.0, read=timeout), retries=False)
+                                  timeout=urllib3.Timeout(connect=5.0, read=timeout), retries=_RETRIES)
         payload = resp.data
         if resp.status >= 300:
             try:
@@ -211,9 +215,12 @@ class Kube:
                             {"fieldManager": manager, "force": "true"}, obj,
                             content_type="application/apply-patch+yaml")
 
-    def delete(self, res: Resource, name, namespace=None) -> bool:
+    def delete(self, res: Resource, name, namespace=None, grace_seconds=None) -> bool:
+        options = {"propagationPolicy": "Background"}
+        if grace_seconds is not None:
+            options["gracePeriodSeconds"] = grace_seconds
         try:
-            self.request("DELETE", res.path(namespace, name), body={"propagationPolicy": "Background"})
+            self.request("DELETE", res.path(namespace, name), body=options)
             return True
         except ApiError as err:
             if err.status == 404:
@@ -406,6 +413,8 @@ class Cluster:
         self.crd_generation = 0
         self._crd_cond = threading.Condition()
         self.reconcilers = []
+        self._write_failed = False
+        self._failed_passes = 0
         self.worker = threading.Thread(target=self._work, daemon=True, name=f"gloomesh-sim-{name}-worker")
         self.passes = 0
 
@@ -445,22 +454,20 @@ class Cluster:
     def _write(self, res, body, manager, subresource=None):
         try:
             obj = self.kube.apply(body, manager, subresource)
-        except ApiError as err:
-            # e.g. a namespace a test deleted (Terminating forever here): retried on the next change
-            log.warning("%s: %s %s/%s%s not written: %s", self.name, res.kind, *key_of(body),
-                        f" ({subresource})" if subresource else "", err)
-            return None
-        except Exception as err:
+        except Exception as err:  # e.g. a namespace a test deleted (Terminating forever here)
+            self._write_failed = True
             if not self.stop_event.is_set():
-                log.warning("%s: %s %s/%s not written: %s", self.name, res.kind, *key_of(body), err)
+                log.warning("%s: %s %s/%s%s not written: %s", self.name, res.kind, *key_of(body),
+                            f" ({subresource})" if subresource else "", err)
             return None
         self.informers[res].store(obj)
         return obj
 
-    def remove(self, res: Resource, name, namespace=""):
+    def remove(self, res: Resource, name, namespace="", grace_seconds=None):
         try:
-            self.kube.delete(res, name, namespace or None)
+            self.kube.delete(res, name, namespace or None, grace_seconds)
         except Exception as err:
+            self._write_failed = True
             if not self.stop_event.is_set():
                 log.warning("%s: %s %s/%s not deleted: %s", self.name, res.kind, namespace, name, err)
             return
@@ -516,6 +523,7 @@ class Cluster:
                 self._dirty = False
                 self._due = None
             self.passes += 1
+            self._write_failed = False
             for reconciler in self.reconcilers:
                 try:
                     later = reconciler(self)
@@ -523,9 +531,14 @@ class Cluster:
                     if self.stop_event.is_set():
                         return
                     log.exception("%s: reconcile failed", self.name)
-                    later = 1.0
+                    self._write_failed = True
+                    later = None
                 if later is not None:
                     self.call_later(later)
+            # Failed writes are retried with back-off even when no watch event comes.
+            self._failed_passes = self._failed_passes + 1 if self._write_failed else 0
+            if self._failed_passes:
+                self.call_later(min(0.25 * 2 ** self._failed_passes, 30.0))
 
 
 def owned_by(obj: dict, owner: str) -> bool:

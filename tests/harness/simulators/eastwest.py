@@ -100,11 +100,11 @@ def gateway_conditions(gw: dict, desired: list[tuple[str, str, str, str]]) -> li
 
 def eastwest_status(gw: dict, lb_ip: str) -> dict:
     address = (_meta(gw).get("annotations") or {}).get(ADDRESS_ANNOTATION) or lb_ip
+    service = f"{_meta(gw)['name']}.{_meta(gw)['namespace']}.svc.cluster.local:15012"
     return {"addresses": [{"type": address_type(address), "value": address}],
             "conditions": gateway_conditions(gw, [
                 ("Accepted", "True", "Accepted", "Resource accepted"),
-                ("Programmed", "True", "Programmed", f"Resource programmed, assigned to service(s) "
-                                                     f"{_meta(gw)['name']}.{_meta(gw)['namespace']}.svc.cluster.local:15012"),
+                ("Programmed", "True", "Programmed", f"Resource programmed, assigned to service(s) {service}"),
             ])}
 
 
@@ -153,14 +153,17 @@ def remote_status(gw: dict, directory: dict[str, str], trust_domains: dict[str, 
         dataplane = ("False", "PeerNotConnected", connected[2])
     elif not annotations.get(SERVICE_ACCOUNT_ANNOTATION):
         dataplane = ("False", "MissingServiceAccount",
-                     f"annotation {SERVICE_ACCOUNT_ANNOTATION} is missing: peer workload identities cannot be verified")
+                     f"annotation {SERVICE_ACCOUNT_ANNOTATION} is missing: "
+                     "peer workload identities cannot be verified")
     elif annotations.get(TRUST_DOMAIN_ANNOTATION, "cluster.local") != trust_domains.get(target, "cluster.local"):
+        claimed = annotations.get(TRUST_DOMAIN_ANNOTATION, "cluster.local")
         dataplane = ("False", "TrustDomainMismatch",
-                     f"annotation {TRUST_DOMAIN_ANNOTATION} is {annotations.get(TRUST_DOMAIN_ANNOTATION, 'cluster.local')!r} "
+                     f"annotation {TRUST_DOMAIN_ANNOTATION} is {claimed!r} "
                      f"but cluster {target} uses trust domain {trust_domains.get(target, 'cluster.local')!r}")
     else:
         dataplane = ("True", "Programmed", f"data plane of cluster {target} programmed")
-    peering = ("True", "Succeeded", connected[2]) if connected[0] == "True" else ("False", "PeeringFailed", connected[2])
+    peering = ("True" if connected[0] == "True" else "False",
+               "Succeeded" if connected[0] == "True" else "PeeringFailed", connected[2])
     return {"addresses": addresses, "conditions": gateway_conditions(gw, [
         ("Accepted", "True", "Accepted", "Resource accepted"),
         ("Programmed", "True", "Programmed", "Remote gateway programmed"),
@@ -243,17 +246,17 @@ class IstiodSimulator:
             return
         classes = {_meta(c)["name"]: c for c in cluster.items(GATEWAYCLASSES)
                    if GATEWAY_CLASSES.get(_meta(c)["name"]) == (c.get("spec") or {}).get("controllerName")}
-        live = set()
+        gateways = [g for g in cluster.items(GATEWAYS) if not _meta(g).get("deletionTimestamp")]
+        # Deployed objects live as long as their Gateway (ownerReferences in a real cluster).
+        live = {f"Gateway/{_meta(g)['namespace']}/{_meta(g)['name']}" for g in gateways if _class(g) == EASTWEST_CLASS}
         if dep is not None:
             for gc in classes.values():
                 cluster.ensure_status(gc, {"conditions": gateway_conditions(gc, [
                     ("Accepted", "True", "Handled", "Handled by Istio controller")])}, MANAGER)
-            gateways = [g for g in cluster.items(GATEWAYS) if not _meta(g).get("deletionTimestamp")]
             if EASTWEST_CLASS in classes:
                 image = dep["spec"]["template"]["spec"]["containers"][0]["image"].replace("/pilot:", "/proxyv2:")
                 for gw in gateways:
                     if _class(gw) == EASTWEST_CLASS:
-                        live.add(f"Gateway/{_meta(gw)['namespace']}/{_meta(gw)['name']}")
                         self._eastwest(cluster, gw, image)
             if REMOTE_CLASS in classes:
                 self._remotes(cluster, [g for g in gateways if _class(g) == REMOTE_CLASS])

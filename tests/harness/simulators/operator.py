@@ -177,7 +177,8 @@ def desired_objects(smc: dict, ext_env: dict[str, str]) -> list[dict]:
              "name": "rev.namespace.sidecar-injector.istio.io",
              "clientConfig": {"service": {"name": ISTIOD, "namespace": ns, "path": "/inject", "port": 443}},
              "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"]}],
-             "namespaceSelector": {"matchExpressions": [{"key": "istio.io/rev", "operator": "In", "values": [REVISION]}]},
+             "namespaceSelector": {"matchExpressions": [
+                 {"key": "istio.io/rev", "operator": "In", "values": [REVISION]}]},
              # Ignore (the real one fails closed): nothing answers behind this Service here.
              "failurePolicy": "Ignore", "timeoutSeconds": 2,
              "sideEffects": "None", "admissionReviewVersions": ["v1"],

@@ -57,8 +57,10 @@ def reconcile(cluster) -> None:
     if not cluster.served(GATEWAYS):
         return
     dep = istiod(cluster)
+    if dep is None:
+        return  # nobody manages (or removes) automatic peers while istiod is down
     wanted = set()
-    env = istiod_env(dep) if dep is not None else {}
+    env = istiod_env(dep)
     if env.get(PEERING_ENV) == "true":
         cluster_id = env.get("CLUSTER_ID") or "Kubernetes"
         for gw in cluster.items(GATEWAYS):

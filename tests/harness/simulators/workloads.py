@@ -137,5 +137,8 @@ def reconcile(cluster) -> None:
             cluster.ensure_status(workload, status, MANAGER)
     for pod in cluster.items(PODS):
         owner = ((pod["metadata"].get("annotations") or {}).get(OWNER_ANNOTATION) or "")
-        if key_of(pod) not in wanted and owner.startswith(("Deployment/", "DaemonSet/")):
-            cluster.remove(PODS, pod["metadata"]["name"], pod["metadata"]["namespace"])
+        # A bound pod is deleted gracefully: only its kubelet would finish that, so the
+        # simulated kubelet deletes it with grace period 0 (as kwok does).
+        if pod["metadata"].get("deletionTimestamp") or (
+                key_of(pod) not in wanted and owner.startswith(("Deployment/", "DaemonSet/"))):
+            cluster.remove(PODS, pod["metadata"]["name"], pod["metadata"]["namespace"], grace_seconds=0)

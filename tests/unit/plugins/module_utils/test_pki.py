@@ -107,12 +107,12 @@ def test_intermediate_never_outlives_its_root():
 def test_rsa_root_signs_ecdsa_intermediate():
     root_key = pki.generate_key("rsa2048")
     root_cert = pki.build_root(root_key, now=NOW)
-    cert, _ = _intermediate((root_cert, root_key))
+    cert = _intermediate((root_cert, root_key))[0]
     assert pki.chain_problems([cert], root_cert, now=NOW) == []
 
 
 def test_chain_problems_detects_foreign_root_non_ca_and_expiry(root):
-    cert, _ = _intermediate(root, days=30)
+    cert = _intermediate(root, days=30)[0]
     other_key = pki.generate_key("ecdsa-p256")
     other_root = pki.build_root(other_key, now=NOW)
     assert any("is not signed by" in p for p in pki.chain_problems([cert], other_root, now=NOW))
@@ -137,8 +137,13 @@ def test_multi_level_chain_verifies(root):
     assert pki.chain_problems([cluster_cert, mid], root_cert, now=NOW) == []
     assert pki.chain_problems([cluster_cert, mid, root_cert], root_cert, now=NOW) == []
     assert pki.chain_problems([cluster_cert], root_cert, now=NOW) != []
-    data = pki.bundle_data([cluster_cert, mid], pki.generate_key("ecdsa-p256"), root_cert)
+    cluster_key = pki.generate_key("ecdsa-p256")
+    cluster_cert = pki.build_intermediate(mid, mid_key, cluster_key, "c1", 10, now=NOW)
+    data = pki.bundle_data([cluster_cert, mid], cluster_key, root_cert)
     assert pki.load_certs(data["cert-chain.pem"], "x") == [cluster_cert, mid, root_cert]
+    assert pki.load_certs(data["ca-cert.pem"], "x") == [cluster_cert]
+    report = pki.inspect_bundle(data, now=NOW)  # the issuing CA is found in cert-chain.pem
+    assert report["problems"] == [] and report["chain_verifies"] and report["key_matches"]
 
 
 def test_fingerprints():
@@ -181,8 +186,8 @@ def test_inspect_bundle_reports_problems_without_key_material(root):
     assert not report["chain_verifies"]
     assert "cert-chain.pem does not start with ca-cert.pem" in report["problems"]
 
-    partial = {"ca-cert.pem": data["ca-cert.pem"], "ca-key.pem": "-----BEGIN PRIVATE KEY-----\ngarbage\n"
-                                                                   "-----END PRIVATE KEY-----\n"}
+    garbage_key = "-----BEGIN PRIVATE KEY-----\ngarbage\n-----END PRIVATE KEY-----\n"
+    partial = {"ca-cert.pem": data["ca-cert.pem"], "ca-key.pem": garbage_key}
     report = pki.inspect_bundle(partial, now=NOW)
     assert "root-cert.pem is missing" in report["problems"]
     assert "cert-chain.pem is missing" in report["problems"]
@@ -211,7 +216,7 @@ def test_encrypted_key_round_trip():
 
 
 def test_summary_has_no_key_material(root):
-    cert, _ = _intermediate(root, "cluster9", days=10)
+    cert = _intermediate(root, "cluster9", days=10)[0]
     summary = pki.summary(cert)
     assert summary == {
         "subject": "L=cluster9,CN=Intermediate CA,O=Istio",

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Quality gate: ansible-lint (production profile, strict, config in .ansible-lint) over the whole
+# collection -- roles, playbooks, examples, extensions/molecule, galaxy.yml, meta/, changelogs --
+# and antsibull-changelog lint of the changelog fragments.
+# ansible-lint runs yamllint's rules on every YAML file it finds (rule `yaml`), so there is no
+# separate yamllint pass.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+export PATH=$ROOT/.venv/bin:$PATH
+# Playbooks and roles refer to gloomesh.multicluster.*: resolve it from the working tree.
+export ANSIBLE_COLLECTIONS_PATH=$ROOT/.tmp/collections
+if [ ! -e .tmp/collections/ansible_collections/gloomesh/multicluster ]; then
+  mkdir -p .tmp/collections/ansible_collections/gloomesh
+  ln -s ../../../.. .tmp/collections/ansible_collections/gloomesh/multicluster
+fi
+
+t0=$(date +%s)
+ansible-lint --nocolor
+echo "lint: ansible-lint passed in $(( $(date +%s) - t0 ))s"
+
+t0=$(date +%s)
+antsibull-changelog lint
+echo "lint: antsibull-changelog lint passed in $(( $(date +%s) - t0 ))s"

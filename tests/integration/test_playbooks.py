@@ -1,0 +1,347 @@
+"""The playbooks end to end on fresh local clusters with simulators (issue 5).
+
+Manual linking runs on three *workload* clusters (cluster1, cluster2, cluster3; no management
+cluster) so that a bi-directional full mesh is 3*2 = 6 peer Gateways. Automatic linking runs on
+cluster1, cluster2 (workload) and mgmt (management cluster, meshed too), with the Gloo
+management-plane simulator distributing the peers.
+
+Helm: tests/helm_standin/helm is put first on PATH. It records every call (the license value
+replaced by "<secret>") and creates what the gloo-operator chart creates. With
+GLOOMESH_TEST_REAL_HELM=1 and a real helm on PATH, that helm is used and the record checks are
+skipped.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+
+import pytest
+
+from tests.harness.collection_path import REPO_ROOT
+from tests.harness.crds import transformed_gateway_api_file
+from tests.harness.module_runner import run_playbook
+
+PLAYBOOKS = os.path.join(REPO_ROOT, "playbooks")
+STANDIN_DIR = os.path.join(REPO_ROOT, "tests", "helm_standin")
+LICENSE = "gloomesh-test-license-6f1c0a52e4b94d0c"
+ISTIO = "1.25.2"
+GATEWAY_API = ("gateway.networking.k8s.io", "v1", "gateways")
+OPERATOR_CHART = "oci://us-docker.pkg.dev/solo-public/gloo-operator-helm/gloo-operator"
+GLOO_REPO = "https://storage.googleapis.com/gloo-platform/helm-charts"
+REAL_HELM = os.environ.get("GLOOMESH_TEST_REAL_HELM") == "1" and shutil.which("helm") is not None
+TIMINGS = {}
+
+
+# -- helpers -------------------------------------------------------------------------------------
+class Run:
+    """Playbook runs against one control plane, with the stand-in helm and an audit of writes."""
+
+    def __init__(self, cp, tmp_path, workload, management=()):
+        self.cp = cp
+        self.tmp = tmp_path
+        self.workload = list(workload)
+        self.management = list(management)
+        self.helm_dir = str(tmp_path / "helm")
+        os.makedirs(self.helm_dir, exist_ok=True)
+        self.crds_file = transformed_gateway_api_file(str(tmp_path / "gateway-api.yaml"))
+        self.extra = {
+            "gloomesh_istio_version": ISTIO,
+            "gloomesh_license_key": LICENSE,
+            "gloomesh_install_istioctl": False,
+            "gloomesh_pki_dir": str(tmp_path / "pki"),
+            "gloomesh_gateway_api_crds_file": self.crds_file,
+        }
+
+    def host(self, name, **extra):
+        return {"cluster_name": name, "kube_context": name, "kubeconfig": self.cp.kubeconfig_path,
+                "ansible_connection": "local", "ansible_python_interpreter": sys.executable, **extra}
+
+    def inventory(self, workload=None, host_vars=None, linking="manual"):
+        host_vars = host_vars or {}
+        groups = {"workload_clusters": {"hosts": {n: self.host(n, **host_vars.get(n, {}))
+                                                  for n in (self.workload if workload is None else workload)}}}
+        if self.management:
+            groups["management_cluster"] = {"hosts": {n: self.host(n) for n in self.management}}
+        return {"all": {"vars": {"gloomesh_linking": linking}, "children": groups}}
+
+    def env(self):
+        env = {"GLOOMESH_HELM_STANDIN_DIR": self.helm_dir, "GLOOMESH_HELM_STANDIN_SECRET": LICENSE}
+        if not REAL_HELM:
+            env["PATH"] = os.pathsep.join([STANDIN_DIR, os.path.dirname(sys.executable), os.environ["PATH"]])
+        return env
+
+    def play(self, name, inventory=None, extra=None, check=False, verbosity=1, **kwargs):
+        """Run playbooks/<name>.yml; returns the result plus the writes it sent and its wall time."""
+        mark = self.cp.audit_mark()
+        began = time.monotonic()
+        result = run_playbook(os.path.join(PLAYBOOKS, name + ".yml"), inventory or self.inventory(),
+                              {**self.extra, **(extra or {})}, check=check, verbosity=verbosity,
+                              env=self.env(), **kwargs)
+        result["seconds"] = time.monotonic() - began
+        result["writes"] = self.cp.writes_since(mark)
+        # The license is handed to Helm but never shown, not even with -v.
+        assert LICENSE not in result["stdout"] + result["stderr"], f"license leaked in the output of {name}"
+        return result
+
+    def helm_calls(self):
+        path = os.path.join(self.helm_dir, "calls.jsonl")
+        if not os.path.exists(path):
+            return []
+        with open(path, encoding="utf-8") as fh:
+            return [json.loads(line) for line in fh if line.strip()]
+
+    def seed_release(self, context, name, version, values):
+        """A release as if Gloo Mesh had been installed before (stand-in state)."""
+        path = os.path.join(self.helm_dir, "state.json")
+        state = {"releases": {}}
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as fh:
+                state = json.load(fh)
+        state["releases"][f"{context}/gloo-mesh/{name}"] = {
+            "chart": name, "version": version, "app_version": version, "values": values,
+            "status": "deployed", "revision": 1, "updated": "2026-01-01T00:00:00+00:00"}
+        with open(path, "w", encoding="utf-8") as fh:
+            json.dump(state, fh)
+
+    # cluster reads (as admin: reads are not counted as writes)
+    def custom(self, context, group, version, plural, namespace=None):
+        from kubernetes import client
+
+        with self.cp.api_client(context) as api:
+            objs = client.CustomObjectsApi(api)
+            if namespace:
+                return objs.list_namespaced_custom_object(group, version, namespace, plural)["items"]
+            return objs.list_cluster_custom_object(group, version, plural)["items"]
+
+    def peers(self, context):
+        """{gateway name: spec address} of the istio-remote Gateways in a cluster."""
+        return {gw["metadata"]["name"]: gw["spec"]["addresses"][0]["value"]
+                for gw in self.custom(context, *GATEWAY_API)
+                if gw["spec"].get("gatewayClassName") == "istio-remote"}
+
+
+def ok(result, what):
+    assert result["rc"] == 0, f"{what} failed (rc={result['rc']}):\n{result['stdout'][-6000:]}\n{result['stderr'][-3000:]}"
+
+
+def no_change(result, what):
+    ok(result, what)
+    changed = {h: c["changed"] for h, c in result["recap"].items() if c["changed"]}
+    assert not changed, f"{what}: changed tasks on a re-run: {changed}"
+    assert result["writes"] == [], f"{what}: write requests on a re-run: " + ", ".join(
+        f"{e['context']} {e['verb']} {e['requestURI']}" for e in result["writes"])
+
+
+def full_mesh(names):
+    return {n: {f"istio-remote-peer-{p}" for p in names if p != n} for n in names}
+
+
+# -- manual linking ------------------------------------------------------------------------------
+def test_manual_link_lifecycle(make_control_plane, tmp_path):
+    names = ("cluster1", "cluster2", "cluster3")
+    cp = make_control_plane(names=names, simulators=True, install_operator=False)
+    run = Run(cp, tmp_path, names)
+
+    # 1. Preflight reports every problem of every cluster at once, before any write.
+    bad = run.inventory(host_vars={"cluster2": {"cluster_name": "cluster1"},
+                                   "cluster3": {"kube_context": "no-such-context"}})
+    result = run.play("install_manual_link", bad, extra={"gloomesh_istio_version": "1.26.1",
+                                                         "gloomesh_license_key": ""})
+    assert result["rc"] != 0
+    out = result["stdout"]
+    for problem in ("Istio 1.26.1 is refused for multicluster",
+                    "no license: set gloomesh_license_key",
+                    "cluster_name cluster1 is used by cluster1, cluster2",
+                    "context no-such-context: API server not reachable"):
+        assert problem in out, f"preflight did not report {problem!r}:\n{out[-5000:]}"
+    assert "Preflight found 4 problem(s); nothing was changed" in out
+    assert "PLAY [Deploy the mesh components" not in out
+    assert result["writes"] == []
+
+    # 2. Check mode on the fresh clusters predicts changes and writes nothing.
+    result = run.play("install_manual_link", check=True)
+    ok(result, "check mode on fresh clusters")
+    assert result["writes"] == [], [f"{e['context']} {e['verb']} {e['requestURI']}" for e in result["writes"]]
+    for host in names:
+        assert result["recap"][host]["changed"] >= 3, result["recap"]
+    assert all(not run.peers(n) for n in names)
+    assert not os.path.exists(tmp_path / "pki" / "root-key.pem"), "check mode wrote the root key"
+
+    # One cluster runs an older Gateway API bundle: only it gets the CRDs applied.
+    _set_bundle_version(cp, "cluster1", "grpcroutes.gateway.networking.k8s.io", "v1.2.1")
+
+    # 3. Full install: 6 peer Gateways, verify passes, the license went to Helm only.
+    result = run.play("install_manual_link")
+    ok(result, "install_manual_link")
+    TIMINGS["manual install (3 clusters)"] = result["seconds"]
+    assert {n: set(run.peers(n)) for n in names} == full_mesh(names)
+    assert sum(len(run.peers(n)) for n in names) == 6
+    assert "Mesh verified: 3 clusters" in result["stdout"]
+    assert "CLUSTER" in result["stdout"] and "3 problem(s)" not in result["stdout"]
+    crd_writes = [e for e in result["writes"] if "customresourcedefinitions" in e["requestURI"]]
+    assert {e["context"] for e in crd_writes} == {"cluster1"}, crd_writes
+    _assert_operator_installs(run, names)
+
+    # 4. Re-run: nothing changes, no write request at all.
+    result = run.play("install_manual_link")
+    no_change(result, "re-run of install_manual_link")
+    TIMINGS["manual no-op re-run (3 clusters)"] = result["seconds"]
+    assert len([c for c in run.helm_calls() if "upgrade" in c["argv"]]) == 3, "helm upgraded on a re-run"
+
+    # 5. Asymmetric: cluster3 may reach only cluster1; its link to cluster2 is removed.
+    asym = run.inventory(host_vars={"cluster3": {"mesh_link_peers": ["cluster1"]}})
+    result = run.play("install_manual_link", asym)
+    ok(result, "asymmetric linking")
+    assert set(run.peers("cluster3")) == {"istio-remote-peer-cluster1"}
+    assert set(run.peers("cluster1")) == {"istio-remote-peer-cluster2", "istio-remote-peer-cluster3"}
+    assert set(run.peers("cluster2")) == {"istio-remote-peer-cluster1", "istio-remote-peer-cluster3"}
+    assert "Mesh verified" in result["stdout"]
+
+    # 6. A cluster dropped from the inventory is unlinked by the others (exclusive).
+    result = run.play("install_manual_link", run.inventory(workload=["cluster1", "cluster2"]))
+    ok(result, "install without cluster3")
+    assert set(run.peers("cluster1")) == {"istio-remote-peer-cluster2"}
+    assert set(run.peers("cluster2")) == {"istio-remote-peer-cluster1"}
+
+    # Back to the full mesh.
+    ok(run.play("install_manual_link"), "full mesh again")
+    assert {n: set(run.peers(n)) for n in names} == full_mesh(names)
+
+    # 7. A peer removed by hand: verify fails and names it.
+    _delete_gateway(cp, "cluster1", "istio-eastwest", "istio-remote-peer-cluster2")
+    result = run.play("verify", verbosity=0)
+    assert result["rc"] != 0
+    assert "cluster1: no istio-remote Gateway for peer cluster2" in result["stdout"]
+    assert "Mesh verification found 1 problem(s)" in result["stdout"]
+    assert "CLUSTER" in result["stdout"] and "MISSING" in result["stdout"]
+    assert result["writes"] == []
+
+    # 8. Unlink removes every peer Gateway of ours; a second unlink does nothing.
+    ok(run.play("unlink"), "unlink")
+    assert all(not run.peers(n) for n in names)
+    no_change(run.play("unlink"), "second unlink")
+
+    # 9. Uninstall leaves nothing of ours; a second uninstall does nothing.
+    ok(run.play("uninstall"), "uninstall")
+    _assert_nothing_of_ours(run, names)
+    no_change(run.play("uninstall"), "second uninstall")
+
+
+def _set_bundle_version(cp, context, crd, version):
+    from kubernetes import client
+
+    with cp.api_client(context) as api:
+        client.ApiextensionsV1Api(api).patch_custom_resource_definition(
+            crd, {"metadata": {"annotations": {"gateway.networking.k8s.io/bundle-version": version}}})
+
+
+def _delete_gateway(cp, context, namespace, name):
+    from kubernetes import client
+
+    with cp.api_client(context) as api:
+        client.CustomObjectsApi(api).delete_namespaced_custom_object(*GATEWAY_API[:2], namespace, GATEWAY_API[2], name)
+
+
+def _assert_operator_installs(run, names):
+    if REAL_HELM:
+        return
+    installs = [c for c in run.helm_calls() if "upgrade" in c["argv"] and c.get("chart") == "gloo-operator"]
+    assert sorted(c["context"] for c in installs) == sorted(names)
+    for call in installs:
+        assert call["rc"] == 0, call
+        assert call["chart_ref"] == OPERATOR_CHART
+        assert call["version"] == "0.2.3"
+        assert call["namespace"] == "gloo-mesh"
+        assert "--create-namespace" in call["argv"]
+        assert call["secret_passed"], "the license did not reach helm"
+        assert call["values"]["manager"]["env"] == {"SOLO_ISTIO_LICENSE_KEY": "<secret>"}
+        # Passed in a values file, never on the command line.
+        assert not any("SOLO_ISTIO_LICENSE_KEY" in arg for arg in call["argv"])
+
+
+def _assert_nothing_of_ours(run, names):
+    from kubernetes import client
+
+    for name in names:
+        assert run.custom(name, *GATEWAY_API) == [], f"{name}: Gateways left"
+        assert run.custom(name, "operator.gloo.solo.io", "v1", "servicemeshcontrollers") == [], f"{name}: SMC left"
+        with run.cp.api_client(name) as api:
+            core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
+            assert [s.metadata.name for s in core.list_secret_for_all_namespaces().items
+                    if s.metadata.name == "cacerts"] == [], f"{name}: cacerts left"
+            assert [c.metadata.name for c in core.list_config_map_for_all_namespaces().items
+                    if c.metadata.name == "gloo-extensions-config"] == [], f"{name}: extensions left"
+            left = [f"{d.metadata.namespace}/{d.metadata.name}" for d in apps.list_deployment_for_all_namespaces().items
+                    if d.metadata.name in ("gloo-operator", "istiod-gloo", "istio-eastwest")]
+            assert left == [], f"{name}: Deployments left: {left}"
+    if not REAL_HELM:
+        with open(os.path.join(run.helm_dir, "state.json"), encoding="utf-8") as fh:
+            assert json.load(fh)["releases"] == {}
+
+
+# -- automatic linking ---------------------------------------------------------------------------
+def test_automatic_link(make_control_plane, tmp_path):
+    if REAL_HELM:
+        pytest.skip("needs Gloo Mesh releases seeded in the helm stand-in")
+    names = ("cluster1", "cluster2", "mgmt")
+    cp = make_control_plane(names=names, simulators=True, install_operator=False)
+    cp.simulators.management_plane(True, mgmt_context="mgmt")
+    run = Run(cp, tmp_path, ["cluster1", "cluster2"], management=["mgmt"])
+    existing = {}
+    for name in names:
+        existing[(name, "gloo-platform-crds")] = {"installEnterpriseCrds": False, "keep": {"me": name}}
+        run.seed_release(name, "gloo-platform-crds", "2.7.0", existing[(name, "gloo-platform-crds")])
+    existing[("mgmt", "gloo-platform")] = {"common": {"cluster": "mgmt"}, "licensing": {"glooMeshLicenseKey": LICENSE}}
+    run.seed_release("mgmt", "gloo-platform", "2.7.0", existing[("mgmt", "gloo-platform")])
+    inventory = run.inventory(linking="automatic")
+
+    result = run.play("install_automatic_link", inventory)
+    ok(result, "install_automatic_link")
+    TIMINGS["automatic install (3 clusters)"] = result["seconds"]
+    assert "Mesh verified: 3 clusters" in result["stdout"]
+    for name in names:
+        others = {f"istio-remote-peer-{p}" for p in names if p != name}
+        assert others <= set(run.peers(name)) <= others | {f"istio-remote-peer-{name}"}, run.peers(name)
+
+    upgrades = {(c["context"], c["chart"]): c for c in run.helm_calls()
+                if "upgrade" in c["argv"] and c.get("chart", "").startswith("gloo-platform")}
+    assert set(upgrades) == {("cluster1", "gloo-platform-crds"), ("cluster2", "gloo-platform-crds"),
+                             ("mgmt", "gloo-platform-crds"), ("mgmt", "gloo-platform")}
+    flags = {("mgmt", "gloo-platform-crds"): {"featureGates": {"ConfigDistribution": True}, "installEnterpriseCrds": True},
+             ("mgmt", "gloo-platform"): {"featureGates": {"ConfigDistribution": True}},
+             ("cluster1", "gloo-platform-crds"): {"installEnterpriseCrds": True},
+             ("cluster2", "gloo-platform-crds"): {"installEnterpriseCrds": True}}
+    for key, call in upgrades.items():
+        assert call["rc"] == 0 and call["namespace"] == "gloo-mesh" and call["context"] == key[0], call
+        assert call["chart_ref"] == key[1] and "--repo=" + GLOO_REPO in call["argv"], call["argv"]
+        assert call["version"] == "2.7.0", "the installed chart version must be kept"
+        kept = json.loads(json.dumps(existing[key]).replace(LICENSE, "<secret>"))
+        assert call["values"] == _merged(kept, flags[key]), call["values"]
+    mgmt_calls = [c for c in run.helm_calls() if c["context"] == "mgmt" and "upgrade" in c["argv"]
+                  and c["chart"].startswith("gloo-platform")]
+    assert [c["chart"] for c in mgmt_calls] == ["gloo-platform-crds", "gloo-platform"]
+
+    calls_before = len(run.helm_calls())
+    result = run.play("install_automatic_link", inventory)
+    no_change(result, "re-run of install_automatic_link")
+    TIMINGS["automatic no-op re-run (3 clusters)"] = result["seconds"]
+    assert not [c for c in run.helm_calls()[calls_before:] if "upgrade" in c["argv"]]
+
+    result = run.play("verify", inventory, verbosity=0)
+    ok(result, "verify (automatic)")
+    assert result["writes"] == []
+
+
+def _merged(base, override):
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = _merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def teardown_module(module):
+    if TIMINGS:
+        print("\nplaybook wall times: " + ", ".join(f"{k}: {v:.1f}s" for k, v in TIMINGS.items()))

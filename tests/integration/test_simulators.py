@@ -1,0 +1,367 @@
+"""The controller simulators against real local API servers.
+
+Each test starts fresh clusters: the simulators change cluster-wide state (GatewayClasses,
+webhooks, istio-system) that the session clusters' other tests rely on.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import pytest
+
+from tests.harness.simulators import Simulators, install_gloo_operator
+from tests.harness.simulators.base import (CONFIGMAPS, DAEMONSETS, DEPLOYMENTS, GATEWAYCLASSES, GATEWAYS,
+                                           MUTATING_WEBHOOKS, NAMESPACES, PODS, SERVICEACCOUNTS, SERVICES, SMCS,
+                                           ApiError, Kube, condition)
+
+LICENSE = "lic-5f1b7c0e-never-printed"
+LISTENERS = [{"name": "cross-network", "port": 15008, "protocol": "HBONE", "tls": {"mode": "Passthrough"}},
+             {"name": "xds-tls", "port": 15012, "protocol": "TLS", "tls": {"mode": "Passthrough"}}]
+
+
+def wait_for(probe, what, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(0.05)
+
+
+def kept(obj, predicate):
+    """`obj` when it exists and satisfies `predicate`, else None (for wait_for)."""
+    return obj if obj is not None and predicate(obj) else None
+
+
+def admin(cp, context) -> Kube:
+    return Kube(cp.api_client(context), context)
+
+
+def smc(name="managed-istio", namespace="gloo-mesh", **spec) -> dict:
+    return {"apiVersion": "operator.gloo.solo.io/v1", "kind": "ServiceMeshController",
+            "metadata": {"name": name, "namespace": namespace, "labels": {"app.kubernetes.io/name": name}},
+            "spec": {"dataplaneMode": "Ambient", "installNamespace": "istio-system", "version": "1.25.2", **spec}}
+
+
+def phase_of(kube, name="managed-istio", namespace="gloo-mesh", generation=None):
+    obj = kube.get(SMCS, name, namespace) or {}
+    status = obj.get("status") or {}
+    if generation is not None and status.get("observedGeneration") != generation:
+        return None
+    return status.get("phase")
+
+
+def eastwest_gateway(network, cluster, namespace="istio-eastwest", address=None) -> dict:
+    gw = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+          "metadata": {"name": "istio-eastwest", "namespace": namespace,
+                       "labels": {"istio.io/expose-istiod": "15012", "topology.istio.io/network": network,
+                                  "topology.istio.io/cluster": cluster}},
+          "spec": {"gatewayClassName": "istio-eastwest", "listeners": LISTENERS}}
+    if address:
+        gw["metadata"]["annotations"] = {"istio.io/expose-istiod-address": address}
+    return gw
+
+
+def remote_gateway(name, address=None, network="cluster2", trust_domain="cluster2") -> dict:
+    labels = {"topology.istio.io/cluster": name.replace("istio-remote-peer-", "")}
+    if network:
+        labels["topology.istio.io/network"] = network
+    spec = {"gatewayClassName": "istio-remote", "listeners": LISTENERS}
+    if address:
+        spec["addresses"] = [{"type": "IPAddress", "value": address}]
+    return {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+            "metadata": {"name": name, "namespace": "istio-eastwest", "labels": labels,
+                         "annotations": {"gateway.istio.io/service-account": "istio-eastwest",
+                                         "gateway.istio.io/trust-domain": trust_domain}},
+            "spec": spec}
+
+
+def namespace(name) -> dict:
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+
+
+def true(obj, cond_type) -> bool:
+    cond = condition(obj, cond_type)
+    return bool(cond and cond["status"] == "True")
+
+
+def programmed(kube, name="istio-eastwest", ns="istio-eastwest"):
+    gw = kube.get(GATEWAYS, name, ns)
+    return gw if gw and true(gw, "Programmed") and (gw.get("status") or {}).get("addresses") else None
+
+
+def remote_gateways(kube, ns="istio-eastwest") -> dict[str, dict]:
+    return {g["metadata"]["name"]: g for g in kube.list(GATEWAYS)["items"]
+            if g["metadata"]["namespace"] == ns and g["spec"]["gatewayClassName"] == "istio-remote"}
+
+
+def install_mesh(kube, cluster, extensions=None):
+    if extensions:
+        kube.apply({"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": "gloo-extensions-config", "namespace": "gloo-mesh"},
+                    "data": extensions}, "test")
+    kube.apply(smc(cluster=cluster, network=cluster), "test")
+
+
+def running_pods(kube, ns):
+    return sorted(p["metadata"]["name"] for p in kube.list(PODS)["items"]
+                  if p["metadata"]["namespace"] == ns and (p.get("status") or {}).get("phase") == "Running")
+
+
+def sim_threads():
+    return [t for t in threading.enumerate() if t.name.startswith("gloomesh-sim-")]
+
+
+def test_operator_needs_gloo_operator_honours_delay_reconciles_and_stops_cleanly(make_control_plane, caplog):
+    caplog.set_level(logging.DEBUG, logger="gloomesh.simulators")
+    cp = make_control_plane(("solo",), simulators=False)
+    sims = Simulators(cp.simulator_kubeconfig_path, ["solo"], operator_delay=1.0)
+    began = time.monotonic()
+    sims.start()
+    started = time.monotonic() - began
+    try:
+        kube = admin(cp, "solo")
+        kube.apply(namespace("gloo-mesh"), "test")
+        kube.apply(smc(cluster="solo", network="solo-net"), "test")
+        time.sleep(1.5)  # longer than the delay: without a gloo-operator nothing reconciles it
+        assert phase_of(kube) is None and kube.get(DEPLOYMENTS, "istiod-gloo", "istio-system") is None
+
+        # What the Helm chart creates; the simulator gives it a Running pod (no kubelet here).
+        with cp.api_client("solo") as client:
+            install_gloo_operator(client, "gloo-mesh", env={"SOLO_ISTIO_LICENSE_KEY": LICENSE})
+        operator_up = time.monotonic()
+        dep = wait_for(lambda: kept(kube.get(DEPLOYMENTS, "gloo-operator", "gloo-mesh"),
+                                    lambda d: (d.get("status") or {}).get("availableReplicas") == 1),
+                       "gloo-operator available")
+        assert dep["metadata"]["labels"]["app.kubernetes.io/name"] == "gloo-operator"
+        assert condition(dep, "Available")["status"] == "True"
+        env = dep["spec"]["template"]["spec"]["containers"][0]["env"]
+        assert {"name": "SOLO_ISTIO_LICENSE_KEY", "value": LICENSE} in env
+        pods = [p for p in kube.list(PODS)["items"]
+                if p["metadata"]["labels"].get("app.kubernetes.io/name") == "gloo-operator"]
+        assert len(pods) == 1 and pods[0]["status"]["phase"] == "Running"
+        assert true(pods[0], "Ready")
+        # The simulator's delay makes callers' waits real.
+        assert kube.get(DEPLOYMENTS, "istiod-gloo", "istio-system") is None
+        wait_for(lambda: phase_of(kube) == "SUCCEEDED", "SUCCEEDED", timeout=30)
+        assert time.monotonic() - operator_up >= 1.0
+
+        status = kube.get(SMCS, "managed-istio", "gloo-mesh")["status"]
+        assert status["observedGeneration"] == 1
+        assert [c["type"] for c in status["conditions"]] == [
+            "Initialized", "CRDInstalled", "ControlPlaneDeployed", "CNIDeployed", "WebhookDeployed", "Ready"]
+        assert all(c["status"] == "True" and c["observedGeneration"] == 1 for c in status["conditions"])
+        assert condition({"status": status}, "Ready")["reason"] == "SystemReady"
+        istiod = kube.get(DEPLOYMENTS, "istiod-gloo", "istio-system")
+        assert istiod["spec"]["template"]["metadata"]["labels"]["istio.io/rev"] == "gloo"
+        istiod_env = {e["name"]: e["value"] for e in istiod["spec"]["template"]["spec"]["containers"][0]["env"]}
+        assert istiod_env["CLUSTER_ID"] == "solo"
+        assert istiod["status"]["availableReplicas"] == 2  # scalingProfile Default
+        for name in ("istio-cni-node", "ztunnel"):
+            assert kube.get(DAEMONSETS, name, "istio-system")["status"]["numberReady"] == 1
+        pods = running_pods(kube, "istio-system")
+        assert len(pods) == 4 and sum(p.startswith("istiod-gloo-") for p in pods) == 2
+        assert kube.get(MUTATING_WEBHOOKS, "istio-sidecar-injector-gloo") is not None
+        mesh = kube.get(CONFIGMAPS, "istio-gloo", "istio-system")["data"]["mesh"]
+        assert "trustDomain: solo\n" in mesh
+        assert kube.get(NAMESPACES, "istio-system")["metadata"]["labels"]["topology.istio.io/network"] == "solo-net"
+        eastwest_class = kube.get(GATEWAYCLASSES, "istio-eastwest")
+        assert eastwest_class["spec"]["controllerName"] == "istio.io/eastwest-controller"
+        wait_for(lambda: true(kube.get(GATEWAYCLASSES, "istio-remote"), "Accepted"), "istio-remote Accepted")
+
+        # A new generation (and gloo-extensions-config) is reconciled again, after the delay.
+        kube.apply({"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": "gloo-extensions-config", "namespace": "gloo-mesh"},
+                    "data": {"values.istiod": 'env:\n  PEERING_AUTOMATIC_LOCAL_GATEWAY: "true"\n'}}, "test")
+        kube.apply(smc(cluster="solo", network="solo-net", trustDomain="solo.example", scalingProfile="Demo"),
+                   "test")
+        wait_for(lambda: phase_of(kube, generation=2) == "SUCCEEDED", "generation 2 SUCCEEDED")
+        assert "trustDomain: solo.example\n" in kube.get(CONFIGMAPS, "istio-gloo", "istio-system")["data"]["mesh"]
+        istiod = kube.get(DEPLOYMENTS, "istiod-gloo", "istio-system")
+        istiod_env = {e["name"]: e["value"] for e in istiod["spec"]["template"]["spec"]["containers"][0]["env"]}
+        assert istiod_env["PEERING_AUTOMATIC_LOCAL_GATEWAY"] == "true"
+        wait_for(lambda: sum(p.startswith("istiod-gloo-") for p in running_pods(kube, "istio-system")) == 1,
+                 "istiod rolled out to one Demo replica")
+        assert not set(pods) & {p for p in running_pods(kube, "istio-system") if p.startswith("istiod-gloo-")}
+
+        # A test deleting what the operator owns gets it back, as from a real operator.
+        kube.delete(DAEMONSETS, "ztunnel", "istio-system")
+        wait_for(lambda: kube.get(DAEMONSETS, "ztunnel", "istio-system"), "ztunnel recreated")
+
+        # Deleting the ServiceMeshController uninstalls the mesh.
+        kube.delete(SMCS, "managed-istio", "gloo-mesh")
+        wait_for(lambda: kube.get(DEPLOYMENTS, "istiod-gloo", "istio-system") is None
+                 and kube.get(MUTATING_WEBHOOKS, "istio-sidecar-injector-gloo") is None
+                 and kube.get(CONFIGMAPS, "istio-gloo", "istio-system") is None
+                 and kube.get(GATEWAYCLASSES, "istio-eastwest") is None
+                 and not running_pods(kube, "istio-system"), "the mesh removed")
+        assert [d["metadata"]["name"] for d in kube.list(DAEMONSETS)["items"]] == []
+    finally:
+        stopping = time.monotonic()
+        sims.stop()
+        stop_seconds = time.monotonic() - stopping
+    assert stop_seconds < 2.0, f"stop() took {stop_seconds:.2f}s"
+    assert not sim_threads(), [t.name for t in sim_threads()]
+    assert started < 15
+    assert not any(LICENSE in record.getMessage() for record in caplog.records)
+
+
+def test_operator_rejects_unsupported_input(make_control_plane):
+    cp = make_control_plane(("solo",), install_operator=True)
+    kube = admin(cp, "solo")
+    # The CRD's schema: enums are enforced by the API server.
+    with pytest.raises(ApiError) as err:
+        kube.apply(smc(name="bad-enum", cluster="solo", dataplaneMode="Hybrid"), "test")
+    assert err.value.status == 422
+    defaulted = kube.apply(smc(name="defaults", cluster="solo", version="1.24.2"), "test")
+    assert defaulted["spec"]["onConflict"] == "Abort" and defaulted["spec"]["scalingProfile"] == "Default"
+
+    kube.apply(smc(name="old", cluster="solo", version="1.24.2"), "test")
+    kube.apply(smc(name="solo-suffix", cluster="solo", version="1.25.2-solo"), "test")
+    kube.apply(smc(name="unwatched", cluster="solo", installNamespace="mesh-x"), "test")
+    for name, fragment in (("old", "1.24.3 or later"), ("solo-suffix", "without -solo"),
+                           ("unwatched", "WATCH_NAMESPACES=mesh-x")):
+        wait_for(lambda: phase_of(kube, name) == "FAILED", f"{name} FAILED")
+        status = kube.get(SMCS, name, "gloo-mesh")["status"]
+        assert fragment in status["message"]
+        assert condition({"status": status}, "Ready")["status"] == "False"
+    assert kube.get(DEPLOYMENTS, "istiod-gloo", "istio-system") is None
+    for name in ("defaults", "old", "solo-suffix"):
+        kube.delete(SMCS, name, "gloo-mesh")
+
+    # The Helm value WATCH_NAMESPACES lets the operator install there; a fixed spec is retried.
+    with cp.api_client("solo") as client:
+        install_gloo_operator(client, "gloo-mesh", env={"WATCH_NAMESPACES": "mesh-x"})
+    time.sleep(0.5)
+    kube.apply(smc(name="unwatched", cluster="solo", installNamespace="mesh-x", network="solo"), "test")
+    wait_for(lambda: phase_of(kube, "unwatched", generation=2) == "SUCCEEDED", "mesh-x install")
+    assert kube.get(DEPLOYMENTS, "istiod-gloo", "mesh-x") is not None
+
+    # A second controller for the same revision in the same namespace: Abort fails, Force takes over.
+    kube.apply(smc(name="second", cluster="solo", installNamespace="mesh-x"), "test")
+    wait_for(lambda: phase_of(kube, "second") == "FAILED", "conflict FAILED")
+    assert "conflicting Istio resources" in kube.get(SMCS, "second", "gloo-mesh")["status"]["message"]
+    kube.apply(smc(name="second", cluster="solo", installNamespace="mesh-x", onConflict="Force"), "test")
+    wait_for(lambda: phase_of(kube, "second", generation=2) == "SUCCEEDED", "Force SUCCEEDED")
+    owner = kube.get(DEPLOYMENTS, "istiod-gloo", "mesh-x")["metadata"]["annotations"]["simulator.gloomesh.io/owner"]
+    assert owner == "ServiceMeshController/gloo-mesh/second"
+
+
+def test_eastwest_deployer_and_remote_gateways(make_control_plane):
+    cp = make_control_plane(("cluster1", "cluster2"), install_operator=True)
+    sims = cp.simulators
+    c1, c2 = admin(cp, "cluster1"), admin(cp, "cluster2")
+    for kube in (c1, c2):
+        kube.apply(namespace("istio-eastwest"), "test")
+    # istiod deploys east-west gateways: none before the mesh is installed.
+    c2.apply(eastwest_gateway("cluster2", "cluster2", address="203.0.113.20"), "test")
+    time.sleep(1.0)
+    assert not programmed(c2) and c2.get(SERVICES, "istio-eastwest", "istio-eastwest") is None
+    install_mesh(c1, "cluster1")
+    install_mesh(c2, "cluster2")
+
+    c1.apply(eastwest_gateway("cluster1", "cluster1"), "test")
+    gw = wait_for(lambda: programmed(c1), "cluster1 east-west Programmed")
+    assert gw["status"]["addresses"] == [{"type": "IPAddress", "value": sims.lb_address("cluster1")}]
+    assert sims.lb_address("cluster1") == "198.51.100.10" and sims.lb_address("cluster2") == "198.51.100.11"
+    assert condition(gw, "Programmed")["observedGeneration"] == gw["metadata"]["generation"]
+    assert true(gw, "Accepted")
+    svc = c1.get(SERVICES, "istio-eastwest", "istio-eastwest")
+    assert svc["spec"]["type"] == "LoadBalancer"
+    assert sorted(p["port"] for p in svc["spec"]["ports"]) == [15008, 15012, 15021]
+    assert svc["metadata"]["labels"]["istio.io/expose-istiod"] == "15012"
+    assert svc["metadata"]["labels"]["topology.istio.io/network"] == "cluster1"
+    assert svc["status"]["loadBalancer"]["ingress"] == [{"ip": "198.51.100.10"}]
+    assert c1.get(SERVICEACCOUNTS, "istio-eastwest", "istio-eastwest") is not None
+    assert c1.get(DEPLOYMENTS, "istio-eastwest", "istio-eastwest") is not None
+    wait_for(lambda: running_pods(c1, "istio-eastwest"), "east-west pod Running")
+
+    # The address annotation is advertised instead of the load balancer's IP.
+    gw2 = wait_for(lambda: programmed(c2), "cluster2 east-west Programmed")
+    assert gw2["status"]["addresses"] == [{"type": "IPAddress", "value": "203.0.113.20"}]
+    svc2 = c2.get(SERVICES, "istio-eastwest", "istio-eastwest")
+    assert svc2["metadata"]["annotations"]["istio.io/expose-istiod-address"] == "203.0.113.20"
+
+    # istio-remote: linked to cluster2's advertised address -> connected.
+    c1.apply(remote_gateway("istio-remote-peer-cluster2", "203.0.113.20"), "test")
+    peer = wait_for(lambda: kept(c1.get(GATEWAYS, "istio-remote-peer-cluster2", "istio-eastwest"),
+                                 lambda g: true(g, "gloo.solo.io/PeerConnected")), "peer connected")
+    assert peer["status"]["addresses"] == [{"type": "IPAddress", "value": "203.0.113.20"}]
+    for cond_type in ("Accepted", "Programmed", "gloo.solo.io/PeeringSucceeded",
+                      "gloo.solo.io/PeerDataPlaneProgrammed"):
+        assert true(peer, cond_type), cond_type
+    # An address no cluster answers on, a missing network label, a missing spec.addresses.
+    c1.apply(remote_gateway("istio-remote-peer-nowhere", "198.51.100.99", network="nowhere"), "test")
+    c1.apply(remote_gateway("istio-remote-peer-nonet", "203.0.113.20", network=None), "test")
+    c1.apply(remote_gateway("istio-remote-peer-noaddr", None, network="x"), "test")
+
+    def reported(name, cond_type):
+        return condition(c1.get(GATEWAYS, name, "istio-eastwest"), cond_type) or {}
+    nowhere = wait_for(lambda: reported("istio-remote-peer-nowhere", "gloo.solo.io/PeerConnected"), "nowhere status")
+    assert nowhere["status"] == "False" and "198.51.100.99:15012" in nowhere["message"]
+    assert reported("istio-remote-peer-nowhere", "Accepted")["status"] == "True"
+    for name, fragment in (("istio-remote-peer-nonet", "topology.istio.io/network"),
+                           ("istio-remote-peer-noaddr", "spec.addresses")):
+        rejected = wait_for(lambda: reported(name, "Accepted").get("status") == "False"
+                            and reported(name, "Accepted"), f"{name} rejected")
+        assert fragment in rejected["message"]
+        assert reported(name, "Programmed")["status"] == "False"
+
+    # Deleting the east-west Gateway removes what istiod deployed for it.
+    c1.delete(GATEWAYS, "istio-eastwest", "istio-eastwest")
+    wait_for(lambda: c1.get(SERVICES, "istio-eastwest", "istio-eastwest") is None
+             and c1.get(DEPLOYMENTS, "istio-eastwest", "istio-eastwest") is None
+             and c1.get(SERVICEACCOUNTS, "istio-eastwest", "istio-eastwest") is None
+             and not running_pods(c1, "istio-eastwest"), "east-west resources removed")
+
+
+def test_automatic_peering_and_management_plane(make_control_plane):
+    names = ("cluster1", "cluster2", "mgmt")
+    cp = make_control_plane(names, install_operator=True)
+    sims = cp.simulators
+    kubes = {name: admin(cp, name) for name in names}
+    extensions = {"beta": "serviceMeshController:\n  multiClusterMode: Peering\n",
+                  "values.istiod": 'env:\n  PEERING_AUTOMATIC_LOCAL_GATEWAY: "true"\n'}
+    for name, kube in kubes.items():
+        kube.apply(namespace("istio-eastwest"), "test")
+        install_mesh(kube, name, extensions)
+        kube.apply(eastwest_gateway(name, name), "test")
+
+    # istiod publishes its own cluster as a peer, built from the east-west Gateway.
+    for name, kube in kubes.items():
+        peer = wait_for(lambda: kube.get(GATEWAYS, f"istio-remote-peer-{name}", "istio-eastwest"),
+                        f"automatic peer in {name}")
+        meta = peer["metadata"]
+        assert meta["labels"]["gloo.solo.io/automatic-peering"] == "true"
+        assert meta["labels"]["topology.istio.io/network"] == name
+        assert meta["annotations"]["gateway.istio.io/trust-domain"] == name
+        assert meta["annotations"]["gateway.istio.io/service-account"] == "istio-eastwest"
+        assert peer["spec"]["addresses"] == [{"type": "IPAddress", "value": sims.lb_address(name)}]
+        assert list(remote_gateways(kube)) == [f"istio-remote-peer-{name}"]  # no distribution yet
+
+    # ConfigDistribution: every cluster ends with one istio-remote Gateway per cluster (self-peer included).
+    sims.management_plane(True, mgmt_context="mgmt")
+    expected = {f"istio-remote-peer-{n}" for n in names}
+
+    def distributed():
+        return all(set(remote_gateways(k)) == expected and all(
+            true(g, "gloo.solo.io/PeerConnected") for g in remote_gateways(k).values()) for k in kubes.values())
+    wait_for(distributed, "peers distributed and connected everywhere")
+    copy = kubes["cluster1"].get(GATEWAYS, "istio-remote-peer-cluster2", "istio-eastwest")
+    assert copy["spec"]["addresses"] == [{"type": "IPAddress", "value": sims.lb_address("cluster2")}]
+    assert copy["metadata"]["labels"]["gloo.solo.io/config-distribution"] == "true"
+
+    # A cluster leaving (its east-west Gateway deleted): its peer disappears everywhere.
+    kubes["cluster2"].delete(GATEWAYS, "istio-eastwest", "istio-eastwest")
+    wait_for(lambda: all(set(remote_gateways(k)) == expected - {"istio-remote-peer-cluster2"}
+                         for n, k in kubes.items() if n != "cluster2")
+             and not remote_gateways(kubes["cluster2"]).get("istio-remote-peer-cluster2"), "cluster2 peer removed")
+
+    # Switched off: copies are withdrawn, each cluster keeps its own automatic peer.
+    sims.management_plane(False)
+    wait_for(lambda: set(remote_gateways(kubes["cluster1"])) == {"istio-remote-peer-cluster1"}
+             and set(remote_gateways(kubes["mgmt"])) == {"istio-remote-peer-mgmt"}, "copies removed")
