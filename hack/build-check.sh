@@ -22,7 +22,8 @@ t_all=$(date +%s)
 rm -rf "$BUILD"
 mkdir -p "$BUILD"
 ansible-galaxy collection build --force --output-path "$BUILD" . >/dev/null
-artifact=$(ls "$BUILD"/gloomesh-multicluster-*.tar.gz)
+built=("$BUILD"/gloomesh-multicluster-*.tar.gz)
+artifact=${built[0]}
 echo "build-check: built $(basename "$artifact") ($(du -k "$artifact" | cut -f1) KiB)"
 
 # 4. Artifact contents: nothing from the venv, scratch space, git, caches or test output.
@@ -45,7 +46,10 @@ import sys, yaml
 print(" ".join(sorted(yaml.safe_load(open(sys.argv[1]))["action_groups"]["gloomesh"])))
 EOF
 )
-read -r -a modules < <(cd "$installed/plugins/modules" && ls ./*.py | sed -e 's#^\./##' -e 's/\.py$//' | grep -v '^__init__$' | sort | tr '\n' ' ')
+modules=()
+for f in "$installed"/plugins/modules/*.py; do
+  [ "$(basename "$f")" = __init__.py ] || modules+=("$(basename "$f" .py)")
+done
 [ "${group[*]}" = "${modules[*]}" ] ||
   fail "meta/runtime.yml action group gloomesh (${group[*]}) differs from plugins/modules (${modules[*]})"
 
@@ -105,12 +109,15 @@ for p in "$installed"/playbooks/*.yml; do
   out=$(ansible-playbook --syntax-check "$COLL.$name" 2>&1) || fail "syntax check of $COLL.$name:"$'\n'"$out"
 done
 cd "$ROOT"
-echo "build-check: ${#modules[@]} modules, ${#roles[@]} roles, plugin types [${plugin_types[*]}], $(ls "$installed"/playbooks/*.yml | wc -l) playbooks OK from the artifact"
+playbooks=("$installed"/playbooks/*.yml)
+echo "build-check: ${#modules[@]} modules, ${#roles[@]} roles, plugin types [${plugin_types[*]}], ${#playbooks[@]} playbooks OK from the artifact"
 
 # 5. The execution environment definition renders into a build context.
 rm -rf .tmp/ee
 ansible-builder create -f meta/execution-environment.yml -c .tmp/ee >/dev/null
-containerfile=$(ls .tmp/ee/Containerfile .tmp/ee/Dockerfile 2>/dev/null | head -n1)
+# ansible-builder names it Containerfile for podman and Dockerfile for docker (what it found).
+containerfile=.tmp/ee/Containerfile
+[ -f "$containerfile" ] || containerfile=.tmp/ee/Dockerfile
 grep -q 'install -m 0755 .*/usr/local/bin/helm' "$containerfile" || fail "$containerfile does not install helm"
 grep -q 'kubernetes.core' .tmp/ee/_build/requirements.yml || fail "EE galaxy requirements lack kubernetes.core"
 grep -qi '^kubernetes' .tmp/ee/_build/requirements.txt || fail "EE Python requirements lack kubernetes"

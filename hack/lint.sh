@@ -15,6 +15,11 @@ if [ ! -e .tmp/collections/ansible_collections/gloomesh/multicluster ]; then
   ln -s ../../../.. .tmp/collections/ansible_collections/gloomesh/multicluster
 fi
 
+# ansible-lint puts $ANSIBLE_HOME/collections (default ~/.ansible/collections) before
+# ANSIBLE_COLLECTIONS_PATH: an old install of this collection there would shadow the working tree.
+export ANSIBLE_HOME=$ROOT/.tmp/ansible-lint-home
+mkdir -p "$ANSIBLE_HOME"
+
 t0=$(date +%s)
 ansible-lint --nocolor
 echo "lint: ansible-lint passed in $(( $(date +%s) - t0 ))s"

@@ -299,6 +299,25 @@ def _issue(module, root_cert, root_key, params, now):
     return data, key, tuple(placeholders)
 
 
+def _generated_bundle(module, params, existing, report, root_cert, root_key, now):
+    """(entries, key, reasons, placeholders): the existing intermediate when it can be kept,
+    else a new one (reasons say why)."""
+    if existing is None:
+        reasons = ["Secret %s/%s does not exist" % (params["namespace"], SECRET_NAME)]
+    elif root_cert is None or _fingerprints(report["root_certs"]) != [pki.fingerprint(root_cert)]:
+        reasons = ["root-cert.pem is not the current root"]
+    else:
+        reasons = _reasons_to_reissue(report, root_cert, params, now)
+    if not reasons:
+        data = pki.bundle_data(report["ca_chain"][:1], report["ca_key"], root_cert)
+        _mask(module, data["ca-key.pem"])
+        return data, report["ca_key"], reasons, ()
+    if root_key is None and root_cert is not None:
+        root_key = load_root_key(module, params, root_cert)
+    data, key, placeholders = _issue(module, root_cert, root_key, params, now)
+    return data, key, reasons, placeholders
+
+
 def _secret(namespace, data):
     return {
         "apiVersion": "v1",
@@ -337,6 +356,8 @@ def _restart(module, client, namespace, changed):
 def _present(module, client, params):
     namespace = params["namespace"]
     now = pki.utcnow()
+    existing = _read_secret(module, get_object(client, "v1", "Secret", SECRET_NAME, namespace))
+    report = pki.inspect_bundle(existing or {}, now)
     supplied = bool(params["intermediate_cert"])
     if supplied:
         if not os.path.exists(params["root_cert_path"]):
@@ -344,40 +365,29 @@ def _present(module, client, params):
                                 "intermediate_cert" % params["root_cert_path"])
         root_cert, root_key, root_created = load_root_cert(params["root_cert_path"]), None, False
     else:
+        if report["root_certs"] and not params["force"] and not os.path.exists(params["root_cert_path"]):
+            # A new root could only be refused below: don't create one the mesh cannot use.
+            raise GloomeshError(
+                "Secret %s/%s already holds root %s and root_cert_path %s does not exist; point "
+                "root_cert_path and root_key_path at that root, or set force=true to replace it"
+                % (namespace, SECRET_NAME, ", ".join(_fingerprints(report["root_certs"])),
+                   params["root_cert_path"]), existing_root_fingerprints=_fingerprints(report["root_certs"]))
         root_cert, root_key, root_created = load_or_create_root(module, params)
     if root_cert is not None and pki.not_after(root_cert) - datetime.timedelta(days=params["renew_before"]) <= now:
         module.warn("the root CA expires on %s; plan a root rotation" % pki.iso(pki.not_after(root_cert)))
-    # Supplied certificates are verified before the first write to the cluster.
-    supplied_bundle = _supplied_bundle(module, params, root_cert, now) if supplied else None
-
-    namespace_result = ensure_namespace(client, namespace, module.check_mode)
-    existing_secret = get_object(client, "v1", "Secret", SECRET_NAME, namespace)
-    existing = _read_secret(module, existing_secret)
-    report = pki.inspect_bundle(existing or {}, now)
     ours = [pki.fingerprint(root_cert)] if root_cert is not None else None
-
     if existing and report["root_certs"] and ours and _fingerprints(report["root_certs"]) != ours \
             and not params["force"]:
         raise _foreign_root_error(report["root_certs"], root_cert, namespace)
+    # Supplied certificates are verified before the first write to the cluster.
+    supplied_bundle = _supplied_bundle(module, params, root_cert, now) if supplied else None
+    namespace_result = ensure_namespace(client, namespace, module.check_mode)
 
-    reasons, placeholders = [], ()
     if supplied:
-        desired, desired_key = supplied_bundle
+        (desired, desired_key), reasons, placeholders = supplied_bundle, [], ()
     else:
-        if existing is None:
-            reasons = ["Secret %s/%s does not exist" % (namespace, SECRET_NAME)]
-        elif _fingerprints(report["root_certs"]) != ours:
-            reasons = ["root-cert.pem is not the current root"]
-        else:
-            reasons = _reasons_to_reissue(report, root_cert, params, now)
-        if reasons:
-            if root_key is None and root_cert is not None:
-                root_key = load_root_key(module, params, root_cert)
-            desired, desired_key, placeholders = _issue(module, root_cert, root_key, params, now)
-        else:
-            desired_key = report["ca_key"]
-            desired = pki.bundle_data(report["ca_chain"][:1], desired_key, root_cert)
-            _mask(module, desired["ca-key.pem"])
+        desired, desired_key, reasons, placeholders = _generated_bundle(
+            module, params, existing, report, root_cert, root_key, now)
     desired = _prefer_existing(existing or {}, report["ca_key"], desired, desired_key)
 
     result = apply_object(client, _secret(namespace, desired), module.check_mode, force_conflicts=True)

@@ -47,9 +47,6 @@ def _ca_key_usage():
         encipher_only=False, decipher_only=False)
 
 
-_PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----.*?(-----END \1-----|$)", re.S)
-
-
 def utcnow():
     return datetime.datetime.now(datetime.timezone.utc)
 
@@ -258,8 +255,6 @@ def iso(moment):
 
 def summary(cert):
     """What --diff and results show about a certificate: never key material."""
-    if cert is None:
-        return None
     return {
         "subject": cert.subject.rfc4514_string(),
         "issuer": cert.issuer.rfc4514_string(),
@@ -310,8 +305,3 @@ def inspect_bundle(data, now=None):
         report["chain_verifies"] = not chain_issues
         problems.extend(chain_issues)
     return report
-
-
-def redact_pem(text):
-    """Replace every PEM block in ``text`` with its label only (for messages that might echo input)."""
-    return _PEM_BLOCK.sub(lambda m: "<%s redacted>" % m.group(1), text)

@@ -13,7 +13,7 @@ short_description: Read a cluster's east-west gateway as a peer descriptor for m
 version_added: 0.1.0
 description:
   - Reads one cluster the way C(istioctl multicluster link) reads a destination cluster and
-    returns a peer descriptor that M(gloomesh.multicluster.mesh_link) accepts in its O(mesh_link#module:peers).
+    returns a peer descriptor that M(gloomesh.multicluster.mesh_link) accepts in its O(gloomesh.multicluster.mesh_link#module:peers).
   - The east-west Service is the Service labelled C(istio.io/expose-istiod) (istiod creates it
     for the Gateway of M(gloomesh.multicluster.eastwest_gateway)). Its address is its
     C(istio.io/expose-istiod-address) annotation, else the first
@@ -27,14 +27,16 @@ description:
     never a descriptor without an address.
   - Never changes anything.
 author:
-  - gloomesh.multicluster maintainers
+  - gloomesh.multicluster maintainers (@gloomesh)
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: The module only reads.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 options:
   namespace:
@@ -74,7 +76,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 peer:
-  description: Peer descriptor of this cluster, the item format of mesh_link's O(mesh_link#module:peers).
+  description: Peer descriptor of this cluster, the item format of mesh_link's O(gloomesh.multicluster.mesh_link#module:peers).
   returned: success
   type: dict
   contains:

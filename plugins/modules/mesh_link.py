@@ -30,21 +30,23 @@ description:
     cluster break peering.
   - Re-running with nothing to change sends no write request.
 author:
-  - gloomesh.multicluster maintainers
+  - gloomesh.multicluster maintainers (@gloomesh)
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Server-side dry run; no wait.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: One before/after pair per Gateway that changes.
 options:
   peers:
     description:
       - The clusters to link to (C(state=present)) or unlink from (C(state=absent)), as the
-        RV(eastwest_gateway_info#module:peer) descriptors of
+        RV(gloomesh.multicluster.eastwest_gateway_info#module:peer) descriptors of
         M(gloomesh.multicluster.eastwest_gateway_info).
       - With C(state=absent) only O(peers[].cluster) and O(peers[].namespace) are used.
     type: list

@@ -192,7 +192,7 @@ def test_fast_key_types_timing(mesh_ca, pki_dir):
         assert result["changed"]
     elapsed = time.monotonic() - start
     root_cert = load_root(pki_dir)
-    assert isinstance(root_cert.public_key().curve, type(pki.ec.SECP256R1()))
+    assert root_cert.public_key().curve.name == "secp256r1"
     print("\nMEASURE mesh_ca ecdsa-p256 root + 3 intermediates: %.2fs" % elapsed)
 
 
@@ -309,6 +309,7 @@ def test_foreign_root_refused_then_forced(control_plane, audit, mesh_ca, tmp_pat
     ours = dict(root_cert_path=str(tmp_path / "a" / "root-cert.pem"), root_key_path=str(tmp_path / "a" / "root-key.pem"))
     theirs = dict(root_cert_path=str(tmp_path / "b" / "root-cert.pem"), root_key_path=str(tmp_path / "b" / "root-key.pem"))
     first = mesh_ca(namespace=namespace, **ours, **FAST)
+    mesh_ca(namespace=new_namespace(), **theirs, **FAST)  # another mesh's root, already on disk
 
     mark = audit.mark()
     refused = mesh_ca(namespace=namespace, **theirs, **FAST)
@@ -317,6 +318,13 @@ def test_foreign_root_refused_then_forced(control_plane, audit, mesh_ca, tmp_pat
     assert first["root_fingerprint"] in refused["msg"] and new_root in refused["msg"]
     assert "force=true" in refused["msg"]
     assert refused["existing_root_fingerprints"] == [first["root_fingerprint"]]
+    assert audit.writes(mark) == []
+
+    # No root on the controller yet: refused before a root the mesh cannot use is generated.
+    nowhere = dict(root_cert_path=str(tmp_path / "c" / "root-cert.pem"), root_key_path=str(tmp_path / "c" / "root-key.pem"))
+    adopt = mesh_ca(namespace=namespace, **nowhere, **FAST)
+    assert adopt["failed"] and "already holds root %s" % first["root_fingerprint"] in adopt["msg"]
+    assert not os.path.exists(str(tmp_path / "c"))
     assert audit.writes(mark) == []
 
     refused_delete = mesh_ca(namespace=namespace, state="absent", **theirs)

@@ -12,12 +12,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from tests.harness.collection_path import install_collection_finder
-
-install_collection_finder()
-
-from ansible_collections.gloomesh.multicluster.plugins.module_utils import pki  # noqa: E402
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.root_key_files import (  # noqa: E402
+from ansible_collections.gloomesh.multicluster.plugins.module_utils import pki
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.root_key_files import (
     exclusive_lock, write_atomic)
 
 NOW = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
@@ -226,14 +222,6 @@ def test_summary_has_no_key_material(root):
         "not_before": "2025-12-31T23:55:00Z",
         "not_after": "2026-01-11T00:00:00Z",
     }
-    assert pki.summary(None) is None
-
-
-def test_redact_pem():
-    text = ("error: -----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY----- and "
-            "-----BEGIN CERTIFICATE-----\nBBBB\n-----END CERTIFICATE----- tail -----BEGIN EC PRIVATE KEY-----\nCC")
-    assert pki.redact_pem(text) == ("error: <PRIVATE KEY redacted> and <CERTIFICATE redacted> tail "
-                                    "<EC PRIVATE KEY redacted>")
 
 
 def test_write_atomic_creates_0600_and_replaces(tmp_path):
