@@ -15,14 +15,22 @@ if [ ! -e .tmp/collections/ansible_collections/gloomesh/multicluster ]; then
   mkdir -p .tmp/collections/ansible_collections/gloomesh
   ln -s ../../../.. .tmp/collections/ansible_collections/gloomesh/multicluster
 fi
-# Keep molecule's ephemeral state (cluster state dir, helm stand-in records, PKI) inside the
-# repository's scratch space, one folder per scenario.
 export ANSIBLE_NOCOLOR=1 PY_COLORS=0
+# Below, MOLECULE_EPHEMERAL_DIRECTORY keeps each scenario's state (cluster state dir, helm
+# stand-in records, PKI) inside the repository's scratch space, .tmp/molecule/<scenario>.
 
 t0=$(date +%s)
 MOLECULE_EPHEMERAL_DIRECTORY=$ROOT/.tmp/molecule/kind GLOOMESH_LICENSE_KEY=syntax-check-only \
   molecule syntax -s kind
 echo "molecule: kind syntax passed in $(( $(date +%s) - t0 ))s"
+
+# Molecule destroys after a failure too; this also covers an interrupted run (Ctrl-C, timeout).
+stop_default_clusters() {
+  if [ -f .tmp/molecule-clusters/default/state.json ]; then
+    python -m tests.harness down --state-dir .tmp/molecule-clusters/default || true
+  fi
+}
+trap stop_default_clusters EXIT
 
 for scenario in ${MOLECULE_SCENARIOS:-default}; do
   t0=$(date +%s)

@@ -43,26 +43,23 @@ def read_trust_domain(client, install_namespace):
 
 def _eastwest_service(client, namespace, install_namespace, context):
     services = list_objects(client, "v1", "Service", namespace, label_selector=gb.LABEL_EXPOSE_ISTIOD)
+    if len(services) == 1:
+        return services[0]
+    # istiod names the Service after the Gateway: among several, the standard name wins.
+    named = [s for s in services if s["metadata"]["name"] == gb.EASTWEST_NAME]
+    if len(named) == 1:
+        return named[0]
+    # Only the error messages need the cluster's name.
+    cluster = discover_cluster(client, install_namespace) or context or "(current context)"
     where = "namespace %s" % namespace if namespace else "any namespace"
-    if len(services) != 1:
-        # Only error messages need the cluster's name here.
-        cluster_hint = discover_cluster(client, install_namespace) or context or "(current context)"
     if not services:
         raise GloomeshError(
             "cluster %s is not ready to link: no Service labelled %s in %s (apply its east-west "
             "Gateway with eastwest_gateway and let istiod create the Service)"
-            % (cluster_hint, gb.LABEL_EXPOSE_ISTIOD, where), missing="service")
-    if len(services) > 1:
-        # istiod names the Service after the Gateway; prefer the standard one.
-        named = [s for s in services if s["metadata"]["name"] == gb.EASTWEST_NAME]
-        if len(named) != 1:
-            found = ", ".join(sorted("%s/%s" % (s["metadata"]["namespace"], s["metadata"]["name"])
-                                     for s in services))
-            raise GloomeshError(
-                "cluster %s has several Services labelled %s in %s (%s); set option namespace to "
-                "choose one" % (cluster_hint, gb.LABEL_EXPOSE_ISTIOD, where, found))
-        services = named
-    return services[0]
+            % (cluster, gb.LABEL_EXPOSE_ISTIOD, where), missing="service")
+    found = ", ".join(sorted("%s/%s" % (s["metadata"]["namespace"], s["metadata"]["name"]) for s in services))
+    raise GloomeshError("cluster %s has several Services labelled %s in %s (%s); set option namespace to "
+                        "choose one" % (cluster, gb.LABEL_EXPOSE_ISTIOD, where, found))
 
 
 def eastwest_gateway_info(module):

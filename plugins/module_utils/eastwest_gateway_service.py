@@ -78,7 +78,10 @@ def _programmed_with_address(gateway):
 
 
 def _report(gateway):
-    return {"address": gb.gateway_address(gateway),
+    resource = dict(gateway or {})
+    # managedFields is bookkeeping nobody reads in a task result.
+    resource["metadata"] = dict((k, v) for k, v in (resource.get("metadata") or {}).items() if k != "managedFields")
+    return {"resource": resource, "address": gb.gateway_address(gateway),
             "programmed": gb.condition_status(gateway, "Programmed") == "True"}
 
 
@@ -120,7 +123,7 @@ def eastwest_gateway(module):
                            _programmed_with_address, params["wait_timeout"],
                            "%s to be programmed with an address" % describe(gb.KIND, gb.EASTWEST_NAME, namespace))
     report = {"changed": result.changed or namespace_result.changed, "action": result.action,
-              "resource": gateway, "network": network, "cluster": cluster}
+              "network": network, "cluster": cluster}
     report.update(_report(gateway))
     if module._diff:
         report["diff"] = diff_of(result)

@@ -142,8 +142,9 @@ def test_operator_needs_gloo_operator_honours_delay_reconciles_and_stops_cleanly
         env = dep["spec"]["template"]["spec"]["containers"][0]["env"]
         assert {"name": "SOLO_ISTIO_LICENSE_KEY", "value": LICENSE} in env
         pods = [p for p in kube.list(PODS)["items"]
-                if p["metadata"]["labels"].get("app.kubernetes.io/name") == "gloo-operator"]
-        assert len(pods) == 1 and pods[0]["status"]["phase"] == "Running"
+                if (p["metadata"].get("labels") or {}).get("app.kubernetes.io/name") == "gloo-operator"]
+        assert len(pods) == 1 and pods[0]["status"]["phase"] == "Running", [
+            (p["metadata"]["name"], p["metadata"].get("labels")) for p in kube.list(PODS)["items"]]
         assert true(pods[0], "Ready")
         # The simulator's delay makes callers' waits real.
         assert kube.get(DEPLOYMENTS, "istiod-gloo", "istio-system") is None

@@ -449,7 +449,9 @@ class Cluster:
         body = {"apiVersion": current["apiVersion"], "kind": current["kind"],
                 "metadata": {"name": name, **({"namespace": namespace} if namespace else {})},
                 "status": status}
-        return self._write(BY_KIND[current["kind"]], body, manager, "status")
+        # Before 1.22 managedFields do not record the subresource: applying status as the manager
+        # that applied the object would drop its labels and spec. Status gets its own manager.
+        return self._write(BY_KIND[current["kind"]], body, manager + "-status", "status")
 
     def _write(self, res, body, manager, subresource=None):
         try:
