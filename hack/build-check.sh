@@ -102,8 +102,10 @@ import json, subprocess, sys
 out = subprocess.run(["ansible-doc", "--metadata-dump", "--no-fail-on-errors", "$COLL"],
                      capture_output=True, text=True, check=True).stdout
 dump = json.loads(out)
+# Undocumented filters and tests are allowed (as in 3c); any other error is not.
 errors = [(ptype, name, data["error"]) for ptype, plugins in dump["all"].items()
-          for name, data in plugins.items() if isinstance(data, dict) and data.get("error")]
+          for name, data in plugins.items() if isinstance(data, dict) and data.get("error")
+          and not (ptype in ("filter", "test") and data["error"].startswith("Missing documentation"))]
 for e in errors:
     print("build-check: metadata-dump error:", *e, file=sys.stderr)
 count = sum(len(p) for p in dump["all"].values())

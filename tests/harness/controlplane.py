@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import base64
+import concurrent.futures
 import contextlib
 import ctypes
 import datetime
@@ -438,14 +439,13 @@ def _write(path, data: bytes):
 
 def start_environment(names=DEFAULT_NAMES, simulators=True, install_operator=True, workdir=None):
     """What tests, molecule and the demo run against: clusters, CRDs, simulators, a simulated gloo-operator."""
-    from .crds import install_crds
-
     cp = LocalControlPlane(names, workdir).start()
     # Set-up writes go as the simulator user: audit counts of `admin` are the collection's alone.
     try:
-        for name in cp.names:
-            with cp.api_client(name, simulator=True) as client:
-                install_crds(client)
+        # Each server spends seconds on these large CRDs (OpenAPI aggregation): overlap them.
+        with concurrent.futures.ThreadPoolExecutor(len(cp.names)) as pool:
+            for future in [pool.submit(_install_crds, cp, name) for name in cp.names]:
+                future.result()
         if simulators:
             from .simulators import Simulators
 
@@ -461,6 +461,13 @@ def start_environment(names=DEFAULT_NAMES, simulators=True, install_operator=Tru
         cp.stop()
         raise
     return cp
+
+
+def _install_crds(cp: LocalControlPlane, name: str):
+    from .crds import install_crds
+
+    with cp.api_client(name, simulator=True) as client:
+        install_crds(client)
 
 
 # -- a control plane in a background process (molecule create/destroy, make demo / demo-down) ------

@@ -121,9 +121,9 @@ def test_injectors_reference_only_declared_inputs(kind, inputs_block, injectors_
         names, dotted = referenced_names(template)
         assert names - {"tower", "awx"} <= ids, f"{kind} {section}.{key} uses undeclared {names - ids}"
         for ref in dotted:
-            root, _, rest = ref.partition(".")
-            assert rest.split(".")[0] == "filename", f"{kind} {section}.{key}: unknown {ref}"
-            file_name = rest.partition(".")[2]
+            parts = ref.split(".")  # tower.filename[.<file>]
+            assert parts[1] == "filename", f"{kind} {section}.{key}: unknown {ref}"
+            file_name = ".".join(parts[2:])
             assert file_name in file_names, f"{kind} {section}.{key}: {ref} names no injected file"
 
 

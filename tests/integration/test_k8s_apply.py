@@ -265,7 +265,8 @@ def test_wait_for_missing_object(client, namespace):
 
 
 def _measure(client, namespace, name, update, predicate):
-    """Seconds between `update` returning and wait_for returning."""
+    """Seconds between sending `update` and wait_for returning (the watch event may even
+    arrive before the update's own response)."""
     returned = {}
 
     def waiter():
@@ -276,8 +277,8 @@ def _measure(client, namespace, name, update, predicate):
     thread.start()
     time.sleep(0.5)  # the waiter is now watching
     assert "at" not in returned
-    update()
     updated_at = time.monotonic()
+    update()
     thread.join(35)
     assert "at" in returned, "wait_for did not return"
     return returned["at"] - updated_at, returned["obj"]

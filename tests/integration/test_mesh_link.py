@@ -12,7 +12,8 @@ from kubernetes import client as k8s
 from tests.harness.module_runner import run_module
 from tests.integration.test_eastwest_gateway import (  # noqa: F401  (istiod, scratch: fixtures)
     CONTEXTS, GW_GROUP, GW_PLURAL, GW_VERSION, LISTENERS, MANAGED_BY, api, assert_no_writes, ensure_test_namespace,
-    ew, fake_istiod, get_gateway, info, istiod, lb_address, list_gateways, scratch, trust_domain_of, unique)
+    ew, fake_istiod, get_gateway, info, istiod, lb_address, list_gateways, scratch, spec_as_applied, trust_domain_of,
+    unique)
 
 SOURCE = "cluster1"
 PEER_CONDITIONS = ("gloo.solo.io/PeeringSucceeded", "gloo.solo.io/PeerConnected",
@@ -79,7 +80,7 @@ def test_mesh_link_checklist(kubeconfig, control_plane, audit, istiod, scratch):
                                            "topology.istio.io/cluster": p1, **MANAGED_BY}
     assert first["metadata"]["annotations"] == {"gateway.istio.io/service-account": "istio-eastwest",
                                                 "gateway.istio.io/trust-domain": "cluster.local"}
-    assert first["spec"] == {"gatewayClassName": "istio-remote",
+    assert spec_as_applied(first["spec"]) == {"gatewayClassName": "istio-remote",
                              "addresses": [{"type": "IPAddress", "value": "198.51.100.201"}],
                              "listeners": LISTENERS}
     second = get_gateway(control_plane, SOURCE, ns, "istio-remote-peer-" + p2)
@@ -234,7 +235,7 @@ def test_full_mesh_then_exclusive_unlink(kubeconfig, control_plane, audit, istio
             assert gateway["metadata"]["annotations"] == {
                 "gateway.istio.io/service-account": "istio-eastwest",
                 "gateway.istio.io/trust-domain": trust_domain_of(control_plane, peer_context)}
-            assert gateway["spec"] == {
+            assert spec_as_applied(gateway["spec"]) == {
                 "gatewayClassName": "istio-remote",
                 "addresses": [{"type": "IPAddress", "value": lb_address(control_plane, peer_context, ns)}],
                 "listeners": LISTENERS}

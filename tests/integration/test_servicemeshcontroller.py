@@ -297,10 +297,14 @@ def test_unwatched_install_namespace_warns(smc):
     assert any("WATCH_NAMESPACES" in w for w in result.get("warnings", [])), result
 
 
-def test_unreachable_api_server_is_a_short_error(tmp_path):
-    result = run_module("servicemeshcontroller", {
-        "host": "https://127.0.0.1:9", "api_key": "not-a-real-token", "validate_certs": False,
-        "cluster": "c1", "version": "1.25.2"})
-    assert result["failed"] is True
+def test_unreachable_api_server_is_a_short_error():
+    # An in-memory kubeconfig (kubeconfig given as a dict) for a server nobody listens on.
+    kubeconfig = {"apiVersion": "v1", "kind": "Config", "current-context": "nowhere",
+                  "clusters": [{"name": "nowhere", "cluster": {"server": "https://127.0.0.1:9",
+                                                               "insecure-skip-tls-verify": True}}],
+                  "users": [{"name": "gm-nobody", "user": {"token": "not-a-real-token"}}],
+                  "contexts": [{"name": "nowhere", "context": {"cluster": "nowhere", "user": "gm-nobody"}}]}
+    result = run_module("servicemeshcontroller", {"kubeconfig": kubeconfig, "cluster": "c1", "version": "1.25.2"})
+    assert result["failed"] is True, result
     assert result["msg"].startswith("cannot reach the Kubernetes API server: ")
     assert "not-a-real-token" not in str(result)
