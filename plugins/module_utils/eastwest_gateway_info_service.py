@@ -7,7 +7,11 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import yaml
+try:
+    import yaml
+except ImportError:
+    # gloomesh_module() has already failed with missing_required_lib("pyyaml"); stay importable.
+    yaml = None
 
 from ansible_collections.gloomesh.multicluster.plugins.module_utils import gateway_builder as gb
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.eastwest_gateway_service import (

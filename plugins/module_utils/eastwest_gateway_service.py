@@ -116,7 +116,7 @@ def eastwest_gateway(module):
 
     client = client or get_k8s_client(module)
     namespace_result = ensure_namespace(client, namespace, module.check_mode)
-    result = apply_object(client, desired, module.check_mode)
+    result = apply_object(client, desired, module.check_mode, force_conflicts=params["force_conflicts"])
     gateway = result.after
     if params["wait"] and not module.check_mode:
         gateway = wait_for(client, gb.API_VERSION, gb.KIND, gb.EASTWEST_NAME, namespace,

@@ -22,15 +22,10 @@ import json
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
 
 try:
-    from kubernetes.dynamic.exceptions import (
-        ConflictError,
-        DynamicApiError,
-        NotFoundError,
-        ResourceNotFoundError,
-    )
+    from kubernetes.dynamic.exceptions import DynamicApiError, ResourceNotFoundError
 except ImportError:
     # gloomesh_module() has already failed with missing_required_lib(); stay importable.
-    ConflictError = DynamicApiError = NotFoundError = ResourceNotFoundError = Exception
+    DynamicApiError = ResourceNotFoundError = Exception
 
 FIELD_MANAGER = "gloomesh"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
@@ -263,9 +258,9 @@ def api_error(exc, doing, what):
 def _get(client, resource, kind, name, namespace):
     try:
         return client.client.get(resource, name=name, namespace=namespace).to_dict()
-    except NotFoundError:
-        return None
     except DynamicApiError as exc:
+        if exc.status == 404:
+            return None
         raise api_error(exc, "reading", describe(kind, name, namespace))
 
 
@@ -322,14 +317,12 @@ def apply_object(client, desired, check_mode, force_conflicts=False):
             force_conflicts=True if force_conflicts else None,
             dry_run="All" if check_mode else None,
         ).to_dict()
-    except ConflictError as exc:
-        raise _conflict_error(exc, what)
-    except NotFoundError as exc:
-        if not (check_mode and namespace and _namespace_missing(exc, namespace)):
+    except DynamicApiError as exc:
+        if exc.status == 409:
+            raise _conflict_error(exc, what)
+        if not (exc.status == 404 and check_mode and namespace and _namespace_missing(exc, namespace)):
             raise api_error(exc, "applying", what)
         after = copy.deepcopy(desired)
-    except DynamicApiError as exc:
-        raise api_error(exc, "applying", what)
     changed = strip_noise(before) != strip_noise(after)
     if before is None:
         action = "created"
@@ -351,9 +344,9 @@ def delete_object(client, api_version, kind, name, namespace=None, check_mode=Fa
     try:
         client.client.delete(resource, name=name, namespace=namespace,
                              dry_run="All" if check_mode else None)
-    except NotFoundError:
-        return ApplyResult(False, before, None, "absent")
     except DynamicApiError as exc:
+        if exc.status == 404:  # deleted meanwhile
+            return ApplyResult(False, before, None, "absent")
         raise api_error(exc, "deleting", describe(kind, name, namespace))
     return ApplyResult(True, before, None, "deleted")
 

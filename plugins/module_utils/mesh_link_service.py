@@ -160,7 +160,7 @@ def mesh_link(module):
         namespace, name = desired["metadata"]["namespace"], desired["metadata"]["name"]
         changed = ensure_namespace(client, namespace, check_mode).changed or changed
         if adopted is None:
-            result = apply_object(client, desired, check_mode)
+            result = apply_object(client, desired, check_mode, force_conflicts=params["force_conflicts"])
         else:
             result = apply_taking_ownership(client, desired, adopted, check_mode)
         changed = changed or result.changed

@@ -11,7 +11,11 @@ __metaclass__ = type
 import copy
 import re
 
-import yaml
+try:
+    import yaml
+except ImportError:
+    # gloomesh_module() has already failed with missing_required_lib("pyyaml"); stay importable.
+    yaml = None
 
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s_apply import MANAGED_BY

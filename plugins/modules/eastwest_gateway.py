@@ -83,6 +83,12 @@ options:
       - Namespace where istiod runs, read to discover I(network) and I(cluster).
     type: str
     default: istio-system
+  force_conflicts:
+    description:
+      - Take over fields of the Gateway that another field manager set to other values (for
+        example a Gateway first created by C(istioctl multicluster expose)), instead of failing.
+    type: bool
+    default: false
   generate:
     description:
       - Return the Gateway in RV(resource) without applying it, like
@@ -180,6 +186,7 @@ ARGUMENT_SPEC = dict(
     zone=dict(type="str"),
     address=dict(type="str"),
     install_namespace=dict(type="str", default="istio-system"),
+    force_conflicts=dict(type="bool", default=False),
     generate=dict(type="bool", default=False),
 )
 ARGUMENT_SPEC.update(WAIT_ARG_SPEC)

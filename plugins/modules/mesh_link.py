@@ -118,6 +118,12 @@ options:
       - With C(state=absent), also removes such Gateways.
     type: bool
     default: false
+  force_conflicts:
+    description:
+      - Take over fields of our peer Gateways that another field manager changed to other values,
+        instead of failing.
+    type: bool
+    default: false
   wait:
     description:
       - Wait (watching each Gateway) until istiod reports condition C(gloo.solo.io/PeerConnected=True)
@@ -226,6 +232,7 @@ ARGUMENT_SPEC = dict(
     state=dict(type="str", choices=["present", "absent"], default="present"),
     exclusive=dict(type="bool", default=False),
     adopt=dict(type="bool", default=False),
+    force_conflicts=dict(type="bool", default=False),
     wait=dict(type="bool", default=False),
     wait_timeout=dict(type="int", default=300),
 )

@@ -24,15 +24,17 @@ description:
   - Every rule is checked before anything is written; errors name the option and the allowed values.
   - Re-running with nothing to change sends no write request.
 author:
-  - gloomesh.multicluster maintainers
+  - gloomesh.multicluster maintainers (@gloomesh)
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
   - gloomesh.multicluster.wait
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Server-side dry run; no wait.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: One diff per object (namespace, extensions ConfigMap, controller), without server noise.
 options:

@@ -535,3 +535,26 @@ def test_info_all_namespaces_needs_one_service(kubeconfig, control_plane, scratc
     assert "several Services labelled istio.io/expose-istiod in any namespace" in result["msg"]
     assert "%s/istio-eastwest" % first in result["msg"] and "%s/istio-eastwest" % second in result["msg"]
     assert "set option namespace" in result["msg"]
+
+
+def test_gateway_of_another_field_manager_needs_force_conflicts(kubeconfig, control_plane, audit, scratch):
+    context = "cluster1"
+    ns = scratch("ew-expose", [context])
+    ensure_test_namespace(control_plane, context, ns)
+    # as `istioctl multicluster expose` left it, with another network
+    k8s.CustomObjectsApi(api(control_plane, context)).create_namespaced_custom_object(
+        GW_GROUP, GW_VERSION, ns, GW_PLURAL, {
+            "apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+            "metadata": {"name": "istio-eastwest", "labels": {
+                "istio.io/expose-istiod": "15012", "topology.istio.io/network": "old-net"}},
+            "spec": {"gatewayClassName": "istio-eastwest", "listeners": LISTENERS}},
+        field_manager="istioctl")
+    args = {"namespace": ns, "network": "new-net", "cluster": "exp-1", "wait": False}
+    mark = audit.mark()
+    result = ew(kubeconfig, context, **args)
+    assert result["failed"] and "another field manager owns fields we set" in result["msg"]
+    assert "force_conflicts" in result["msg"]
+    assert_no_writes(audit, mark, context)
+    result = ew(kubeconfig, context, force_conflicts=True, **args)
+    assert (result["changed"], result["action"]) == (True, "updated")
+    assert get_gateway(control_plane, context, ns)["metadata"]["labels"]["topology.istio.io/network"] == "new-net"

@@ -80,9 +80,9 @@ def test_mesh_link_checklist(kubeconfig, control_plane, audit, istiod, scratch):
                                            "topology.istio.io/cluster": p1, **MANAGED_BY}
     assert first["metadata"]["annotations"] == {"gateway.istio.io/service-account": "istio-eastwest",
                                                 "gateway.istio.io/trust-domain": "cluster.local"}
-    assert spec_as_applied(first["spec"]) == {"gatewayClassName": "istio-remote",
-                             "addresses": [{"type": "IPAddress", "value": "198.51.100.201"}],
-                             "listeners": LISTENERS}
+    assert spec_as_applied(first["spec"]) == {
+        "gatewayClassName": "istio-remote", "addresses": [{"type": "IPAddress", "value": "198.51.100.201"}],
+        "listeners": LISTENERS}
     second = get_gateway(control_plane, SOURCE, ns, "istio-remote-peer-" + p2)
     assert second["metadata"]["labels"] == {"topology.istio.io/network": "net-" + p2,
                                             "topology.istio.io/cluster": p2,
@@ -189,7 +189,9 @@ def test_source_cluster_is_discovered(kubeconfig, control_plane, audit, scratch)
     result = link(kubeconfig, SOURCE, [descriptor("p1", "ew")], install_namespace=install_ns)
     assert result["failed"] and result["missing"] == ["cluster"]
     assert "set option cluster" in result["msg"]
+    assert_no_writes(audit, mark, SOURCE)
     fake_istiod(control_plane, SOURCE, install_ns, "istiod-gloo", cluster_id="src-found")
+    mark = audit.mark()
     result = link(kubeconfig, SOURCE, [descriptor("src-found", "ew")], install_namespace=install_ns)
     assert result["failed"] and "peers[0].cluster 'src-found' is the source cluster itself" in result["msg"]
     assert_no_writes(audit, mark, SOURCE)

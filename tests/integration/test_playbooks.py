@@ -57,7 +57,7 @@ class Run:
 
     def host(self, name, **extra):
         return {"cluster_name": name, "kube_context": name, "kubeconfig": self.cp.kubeconfig_path,
-                "ansible_connection": "local", "ansible_python_interpreter": sys.executable, **extra}
+                "ansible_connection": "local", "ansible_pipelining": True, "ansible_python_interpreter": sys.executable, **extra}
 
     def inventory(self, workload=None, host_vars=None, linking="manual"):
         host_vars = host_vars or {}
@@ -193,7 +193,7 @@ def test_manual_link_lifecycle(make_control_plane, tmp_path):
 
     # 5. Asymmetric: cluster3 may reach only cluster1; its link to cluster2 is removed.
     asym = run.inventory(host_vars={"cluster3": {"mesh_link_peers": ["cluster1"]}})
-    result = run.play("install_manual_link", asym)
+    result = run.play("install_manual_link", asym, tags="link,verify")
     ok(result, "asymmetric linking")
     assert set(run.peers("cluster3")) == {"istio-remote-peer-cluster1"}
     assert set(run.peers("cluster1")) == {"istio-remote-peer-cluster2", "istio-remote-peer-cluster3"}
@@ -201,13 +201,13 @@ def test_manual_link_lifecycle(make_control_plane, tmp_path):
     assert "Mesh verified" in result["stdout"]
 
     # 6. A cluster dropped from the inventory is unlinked by the others (exclusive).
-    result = run.play("install_manual_link", run.inventory(workload=["cluster1", "cluster2"]))
+    result = run.play("install_manual_link", run.inventory(workload=["cluster1", "cluster2"]), tags="link,verify")
     ok(result, "install without cluster3")
     assert set(run.peers("cluster1")) == {"istio-remote-peer-cluster2"}
     assert set(run.peers("cluster2")) == {"istio-remote-peer-cluster1"}
 
     # Back to the full mesh.
-    ok(run.play("install_manual_link"), "full mesh again")
+    ok(run.play("install_manual_link", tags="link,verify"), "full mesh again")
     assert {n: set(run.peers(n)) for n in names} == full_mesh(names)
 
     # 7. A peer removed by hand: verify fails and names it.

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.harness.simulators import Simulators, install_gloo_operator
+from tests.harness.simulators import Simulators, base, install_gloo_operator
 from tests.harness.simulators.base import (CONFIGMAPS, DAEMONSETS, DEPLOYMENTS, GATEWAYCLASSES, GATEWAYS,
                                            MUTATING_WEBHOOKS, NAMESPACES, PODS, SERVICEACCOUNTS, SERVICES, SMCS,
                                            ApiError, Kube, condition)
@@ -116,8 +116,11 @@ def sim_threads():
     return [t for t in threading.enumerate() if t.name.startswith("gloomesh-sim-")]
 
 
-def test_operator_needs_gloo_operator_honours_delay_reconciles_and_stops_cleanly(make_control_plane, caplog):
+def test_operator_needs_gloo_operator_honours_delay_reconciles_and_stops_cleanly(make_control_plane, caplog,
+                                                                                 monkeypatch):
     caplog.set_level(logging.DEBUG, logger="gloomesh.simulators")
+    # Watches the server ends every second or two: every step below also proves they resume.
+    monkeypatch.setattr(base, "WATCH_SECONDS", (1, 2))
     cp = make_control_plane(("solo",), simulators=False)
     sims = Simulators(cp.simulator_kubeconfig_path, ["solo"], operator_delay=1.0)
     began = time.monotonic()

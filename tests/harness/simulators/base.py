@@ -454,6 +454,9 @@ class Cluster:
         return self._write(BY_KIND[current["kind"]], body, manager + "-status", "status")
 
     def _write(self, res, body, manager, subresource=None):
+        namespace = key_of(body)[0]
+        if namespace and ((self.cached(NAMESPACES, namespace) or {}).get("status") or {}).get("phase") == "Terminating":
+            return None  # without a namespace controller it stays Terminating: nothing can be created there
         try:
             obj = self.kube.apply(body, manager, subresource)
         except Exception as err:  # e.g. a namespace a test deleted (Terminating forever here)

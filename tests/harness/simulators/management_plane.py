@@ -47,7 +47,7 @@ def source_of(gw: dict) -> str | None:
 
 def copy_of(gw: dict, source: str) -> dict:
     meta = gw["metadata"]
-    labels = {k: v for k, v in (meta.get("labels") or {}).items()}
+    labels = dict(meta.get("labels") or {})
     labels[DISTRIBUTED_LABEL] = "true"
     annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k != OWNER_ANNOTATION}
     body = {"apiVersion": gw["apiVersion"], "kind": "Gateway",

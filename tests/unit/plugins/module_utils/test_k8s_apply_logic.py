@@ -15,11 +15,11 @@ LISTENERS = [
 ]
 
 
-def desired_gateway(labels=None, listeners=LISTENERS):
+def desired_gateway(labels=None, listeners=None):
     return {
         "apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
         "metadata": {"name": "gw", "namespace": "ns", "labels": dict(labels or {"a": "1"})},
-        "spec": {"gatewayClassName": "istio-eastwest", "listeners": [dict(x) for x in listeners]},
+        "spec": {"gatewayClassName": "istio-eastwest", "listeners": [dict(x) for x in listeners or LISTENERS]},
     }
 
 
@@ -231,7 +231,9 @@ def test_condition_true_and_combinators():
     assert programmed(obj_with([])) == (False, "condition Programmed not reported yet")
     assert programmed(obj_with([{"type": "Programmed", "status": "False", "reason": "NoAddr"}])) == (
         False, "condition Programmed not True: Programmed=False (NoAddr)")
-    has_address = lambda o: (bool((o or {}).get("status", {}).get("addresses")), "no address in status.addresses")  # noqa: E731
+    def has_address(obj):
+        return bool((obj or {}).get("status", {}).get("addresses")), "no address in status.addresses"
+
     both = all_of(programmed, has_address)
     assert both(obj_with([{"type": "Programmed", "status": "True"}])) == (False, "no address in status.addresses")
     assert gone(None) == (True, "") and gone({}) == (False, "object still exists")
