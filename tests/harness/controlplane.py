@@ -292,12 +292,14 @@ class LocalControlPlane:
         # saw complete may not be logged yet. A marker request sent now is logged after it:
         # read until the marker shows up.
         token = uuid.uuid4().hex
-        self._request(name, f"/version?{_SYNC_PARAM}={token}")
+        self._request(name, f"/version?{_SYNC_PARAM}={token}", timeout=30)
         deadline = time.monotonic() + 10
         while True:
             with open(self._audit_path(name), "rb") as fh:
                 fh.seek(offset)
-                lines = fh.read().decode("utf-8", errors="replace").splitlines()
+                data = fh.read()
+            # Complete lines only: the server may be writing the next event right now.
+            lines = data[:data.rfind(b"\n") + 1].decode("utf-8", errors="replace").splitlines()
             events = [json.loads(line) for line in lines if line.strip()]
             if any(token in e.get("requestURI", "") for e in events):
                 return [e for e in events if _SYNC_PARAM not in e.get("requestURI", "")]

@@ -179,9 +179,14 @@ def test_cli_up_and_down_in_the_background(tmp_path):
     assert not os.path.exists(state["workdir"])
 
 
-def test_transformed_gateway_api_file_is_accepted_by_the_local_servers(control_plane, tmp_path):
-    """The air-gapped file role tests hand to the collection passes a server-side dry-run apply as is."""
-    path = crds.transformed_gateway_api_file(str(tmp_path / "gateway-api.yaml"))
+@pytest.mark.parametrize("source", ["transformed", "compact"])
+def test_gateway_api_files_are_accepted_by_the_local_servers(control_plane, tmp_path, source):
+    """The air-gapped file role tests hand to the collection, and the compact fallback fixture,
+    pass a server-side dry-run apply as they are."""
+    if source == "transformed":
+        path = crds.transformed_gateway_api_file(str(tmp_path / "gateway-api.yaml"))
+    else:
+        path = crds.COMPACT_GATEWAY_API
     with control_plane.api_client("cluster1") as api:
         ext = client.ApiextensionsV1Api(api)
         for doc in crds.load_documents(path):

@@ -554,7 +554,9 @@ def test_gateway_of_another_field_manager_needs_force_conflicts(kubeconfig, cont
     result = ew(kubeconfig, context, **args)
     assert result["failed"] and "another field manager owns fields we set" in result["msg"]
     assert "force_conflicts" in result["msg"]
-    assert_no_writes(audit, mark, context)
+    # the server refuses the apply (409): nothing changed
+    assert [w["responseStatus"]["code"] for w in audit.writes(mark, context)] == [409]
+    assert get_gateway(control_plane, context, ns)["metadata"]["labels"]["topology.istio.io/network"] == "old-net"
     result = ew(kubeconfig, context, force_conflicts=True, **args)
     assert (result["changed"], result["action"]) == (True, "updated")
     assert get_gateway(control_plane, context, ns)["metadata"]["labels"]["topology.istio.io/network"] == "new-net"

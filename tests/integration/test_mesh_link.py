@@ -10,7 +10,8 @@ import pytest
 from kubernetes import client as k8s
 
 from tests.harness.module_runner import run_module
-from tests.integration.test_eastwest_gateway import (  # noqa: F401  (istiod, scratch: fixtures)
+# istiod and scratch are fixtures: pytest finds them in this module's namespace.
+from tests.integration.test_eastwest_gateway import (  # pylint: disable=unused-import
     CONTEXTS, GW_GROUP, GW_PLURAL, GW_VERSION, LISTENERS, MANAGED_BY, api, assert_no_writes, ensure_test_namespace,
     ew, fake_istiod, get_gateway, info, istiod, lb_address, list_gateways, scratch, spec_as_applied, trust_domain_of,
     unique)

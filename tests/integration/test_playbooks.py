@@ -124,7 +124,18 @@ class Run:
 
 
 def ok(result, what):
-    assert result["rc"] == 0, f"{what} failed (rc={result['rc']}):\n{result['stdout'][-6000:]}\n{result['stderr'][-3000:]}"
+    assert result["rc"] == 0, f"{what} failed (rc={result['rc']}):\n{failures(result)}\n{result['stderr'][-3000:]}"
+
+
+def failures(result):
+    """The failed tasks of a run (task header, error and fatal lines), then the recap."""
+    lines, task, picked = result["stdout"].splitlines(), "", []
+    for line in lines:
+        if line.startswith("TASK ["):
+            task = line
+        elif line.startswith(("fatal:", "failed:", "[ERROR]")):
+            picked += [task, line[:2000]]
+    return "\n".join(picked) + "\n" + result["stdout"][-1500:]
 
 
 def no_change(result, what):

@@ -5,7 +5,6 @@ import copy
 import os
 
 import pytest
-import yaml
 
 from tests.harness import crds
 
@@ -89,8 +88,7 @@ def test_compact_fixture_is_used_when_the_shared_file_is_absent(monkeypatch):
 def test_transformed_gateway_api_file_is_the_downgraded_multi_document_yaml(tmp_path):
     out = crds.transformed_gateway_api_file(str(tmp_path / "gateway-api.yaml"))
 
-    with open(out, encoding="utf-8") as fh:
-        docs = [d for d in yaml.safe_load_all(fh) if d]
+    docs = crds.load_documents(out)
     assert docs == [crds.downgrade_crd_for_old_servers(d) for d in crds.load_documents(crds.gateway_api_path())]
     assert all(d["kind"] == "CustomResourceDefinition" for d in docs)
     assert _walk(docs, []) == []

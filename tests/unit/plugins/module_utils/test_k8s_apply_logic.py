@@ -231,6 +231,7 @@ def test_condition_true_and_combinators():
     assert programmed(obj_with([])) == (False, "condition Programmed not reported yet")
     assert programmed(obj_with([{"type": "Programmed", "status": "False", "reason": "NoAddr"}])) == (
         False, "condition Programmed not True: Programmed=False (NoAddr)")
+
     def has_address(obj):
         return bool((obj or {}).get("status", {}).get("addresses")), "no address in status.addresses"
 
