@@ -17,7 +17,6 @@ import re
 
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s_apply import (
-    FIELD_MANAGER,
     MANAGED_BY_LABEL as LABEL_MANAGED_BY,
     MANAGED_BY_VALUE as MANAGED_BY,
 )
@@ -262,25 +261,6 @@ def peer_cluster_of(gateway):
     name = metadata.get("name") or ""
     # Older releases and hand-written peers may only carry the name.
     return name[len(PEER_NAME_PREFIX):] if name.startswith(PEER_NAME_PREFIX) else None
-
-
-def is_managed(obj, field_manager=FIELD_MANAGER):
-    """Whether we manage ``obj``: our managed-by label, applied by our own field manager.
-
-    The label alone is not proof: automatic peering copies the east-west Gateway's labels
-    (ours included) onto the peer Gateways istiod creates, so ownership of the label in
-    managedFields is what tells our objects apart.
-    """
-    metadata = obj.get("metadata") or {}
-    if (metadata.get("labels") or {}).get(LABEL_MANAGED_BY) != MANAGED_BY:
-        return False
-    for entry in metadata.get("managedFields") or []:
-        if entry.get("manager") != field_manager:
-            continue
-        labels = ((entry.get("fieldsV1") or {}).get("f:metadata") or {}).get("f:labels") or {}
-        if "f:" + LABEL_MANAGED_BY in labels:
-            return True
-    return False
 
 
 def gateway_address(gateway):

@@ -58,10 +58,23 @@ class ApplyResult(object):
         return "ApplyResult(changed=%r, action=%r)" % (self.changed, self.action)
 
 
-def is_managed_by_us(obj):
-    """True when ``obj`` carries our managed-by label (we created it and may remove it)."""
-    labels = ((obj or {}).get("metadata") or {}).get("labels") or {}
-    return labels.get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE
+def is_managed_by_us(obj, manager=FIELD_MANAGER):
+    """True when we manage ``obj``: our managed-by label, applied by our own field manager.
+
+    The label alone is no proof: automatic peering copies the east-west Gateway's labels
+    (ours included) onto the peer Gateways istiod creates, so ownership of the label in
+    managedFields is what tells our objects apart.
+    """
+    metadata = (obj or {}).get("metadata") or {}
+    if (metadata.get("labels") or {}).get(MANAGED_BY_LABEL) != MANAGED_BY_VALUE:
+        return False
+    for entry in metadata.get("managedFields") or []:
+        if entry.get("manager") != manager:
+            continue
+        labels = ((entry.get("fieldsV1") or {}).get("f:metadata") or {}).get("f:labels") or {}
+        if "f:" + MANAGED_BY_LABEL in labels:
+            return True
+    return False
 
 
 def describe(kind, name, namespace=None):
@@ -295,10 +308,12 @@ def _namespace_missing(exc, namespace):
     return details.get("kind") == "namespaces" and details.get("name") == namespace
 
 
-def apply_object(client, desired, check_mode, force_conflicts=False):
+def apply_object(client, desired, check_mode, force_conflicts=False, take_ownership=False):
     """Server-side apply ``desired`` (field manager gloomesh) unless it is already in place.
 
-    Up to date: one GET and nothing else. Check mode: a server-side dry run, ``after``
+    Up to date: one GET and nothing else. ``take_ownership`` (adopting someone else's
+    object) always applies, with force, so the object becomes ours even when its values
+    already match. Check mode: a server-side dry run, ``after``
     being what the server would store (predicted from ``desired`` when the namespace does
     not exist yet, since the server cannot dry-run into a missing namespace).
     """
@@ -308,13 +323,13 @@ def apply_object(client, desired, check_mode, force_conflicts=False):
     what = describe(kind, name, namespace)
     resource = resource_for(client, api_version, kind)
     before = _get(client, resource, kind, name, namespace)
-    if before is not None and apply_needed(desired, before) is None:
+    if not take_ownership and before is not None and apply_needed(desired, before) is None:
         return ApplyResult(False, before, before, "unchanged")
     try:
         after = client.client.server_side_apply(
             resource, body=desired, name=name, namespace=namespace,
             field_manager=FIELD_MANAGER,
-            force_conflicts=True if force_conflicts else None,
+            force_conflicts=True if (force_conflicts or take_ownership) else None,
             dry_run="All" if check_mode else None,
         ).to_dict()
     except DynamicApiError as exc:
@@ -323,7 +338,7 @@ def apply_object(client, desired, check_mode, force_conflicts=False):
         if not (exc.status == 404 and check_mode and namespace and _namespace_missing(exc, namespace)):
             raise api_error(exc, "applying", what)
         after = copy.deepcopy(desired)
-    changed = strip_noise(before) != strip_noise(after)
+    changed = take_ownership or strip_noise(before) != strip_noise(after)
     if before is None:
         action = "created"
     else:

@@ -17,25 +17,16 @@ from ansible_collections.gloomesh.multicluster.plugins.module_utils.eastwest_gat
 )
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s_apply import (
-    FIELD_MANAGER,
-    ApplyResult,
-    api_error,
     apply_object,
     delete_object,
     describe,
     diff_of,
     ensure_namespace,
+    is_managed_by_us,
     list_objects,
-    resource_for,
 )
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s_client import get_k8s_client
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s_wait import condition_true, wait_for
-
-try:
-    from kubernetes.dynamic.exceptions import DynamicApiError
-except ImportError:
-    # gloomesh_module() has already failed with missing_required_lib(); stay importable.
-    DynamicApiError = Exception
 
 PEER_CONNECTED = "gloo.solo.io/PeerConnected"
 # ApplyResult actions as mesh_link reports them.
@@ -73,7 +64,7 @@ def _plan(peers, by_cluster, state, adopt, exclusive):
         listed.add(peer["cluster"])
         target = (peer["namespace"], gb.peer_gateway_name(peer["cluster"]))
         existing = by_cluster.get(peer["cluster"], [])
-        foreign = [g for g in existing if not gb.is_managed(g)]
+        foreign = [g for g in existing if not is_managed_by_us(g)]
         if foreign and not adopt:
             refusals.append(
                 "peer %s already has %s, not managed by gloomesh.multicluster (created by automatic "
@@ -91,27 +82,8 @@ def _plan(peers, by_cluster, state, adopt, exclusive):
     if exclusive and state == "present":
         for cluster, gateways in sorted(by_cluster.items()):
             if cluster not in listed:
-                deletions.extend(g for g in gateways if gb.is_managed(g))
+                deletions.extend(g for g in gateways if is_managed_by_us(g))
     return deletions, applications, refusals
-
-
-def apply_taking_ownership(client, desired, live, check_mode):
-    """Server-side apply ``desired`` over ``live``, someone else's object, taking over its fields.
-
-    apply_object writes nothing when the live values already match, but an adopted Gateway must
-    become ours (our field manager owning our label) even then, or the next run would find it
-    foreign again: so this always applies, with force_conflicts.
-    """
-    metadata = desired["metadata"]
-    resource = resource_for(client, desired["apiVersion"], desired["kind"])
-    try:
-        after = client.client.server_side_apply(
-            resource, body=desired, name=metadata["name"], namespace=metadata["namespace"],
-            field_manager=FIELD_MANAGER, force_conflicts=True, dry_run="All" if check_mode else None,
-        ).to_dict()
-    except DynamicApiError as exc:
-        raise api_error(exc, "adopting", describe(desired["kind"], metadata["name"], metadata["namespace"]))
-    return ApplyResult(True, live, after, "updated")
 
 
 def _entry(cluster, namespace, name, action):
@@ -162,7 +134,7 @@ def mesh_link(module):
         if adopted is None:
             result = apply_object(client, desired, check_mode, force_conflicts=params["force_conflicts"])
         else:
-            result = apply_taking_ownership(client, desired, adopted, check_mode)
+            result = apply_object(client, desired, check_mode, take_ownership=True)
         changed = changed or result.changed
         entries.append(_entry(peer["cluster"], namespace, name, _ACTIONS[result.action]))
         if result.changed:

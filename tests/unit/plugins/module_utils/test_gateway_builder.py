@@ -273,23 +273,6 @@ def test_trust_domain_of():
 
 # --- ownership and status ---------------------------------------------------------------------
 
-def _managed_fields(manager, labels):
-    return [{"manager": manager, "operation": "Apply", "fieldsType": "FieldsV1",
-             "fieldsV1": {"f:metadata": {"f:labels": dict(("f:" + key, {}) for key in labels)}}}]
-
-
-def test_is_managed_needs_label_applied_by_our_field_manager():
-    ours = {"metadata": {"labels": {"app.kubernetes.io/managed-by": "gloomesh.multicluster"},
-                         "managedFields": _managed_fields("gloomesh", ["app.kubernetes.io/managed-by"])}}
-    assert gb.is_managed(ours, "gloomesh")
-    # Automatic peering copies our east-west labels onto the peers istiod writes.
-    copied = copy.deepcopy(ours)
-    copied["metadata"]["managedFields"] = _managed_fields("pilot-discovery", ["app.kubernetes.io/managed-by"])
-    assert not gb.is_managed(copied, "gloomesh")
-    unlabelled = {"metadata": {"labels": {}, "managedFields": _managed_fields("gloomesh", ["x"])}}
-    assert not gb.is_managed(unlabelled, "gloomesh")
-    assert not gb.is_managed({"metadata": {}}, "gloomesh")
-
 
 def test_peer_cluster_of():
     gw = gb.peer_gateway(gb.normalize_peer(peer()))

@@ -203,8 +203,22 @@ def test_diff_of_single_key_and_missing_sides():
     assert gone_diff["before"]["data"]["key"] == "<redacted>" and gone_diff["after"] == {}
 
 
-def test_is_managed_by_us():
-    assert ka.is_managed_by_us({"metadata": {"labels": dict(ka.MANAGED_BY)}})
+def _managed_fields(manager, labels):
+    return [{"manager": manager, "operation": "Apply", "fieldsType": "FieldsV1",
+             "fieldsV1": {"f:metadata": {"f:labels": dict(("f:" + key, {}) for key in labels)}}}]
+
+
+def test_is_managed_by_us_needs_label_applied_by_our_field_manager():
+    ours = {"metadata": {"labels": {"app.kubernetes.io/managed-by": "gloomesh.multicluster"},
+                         "managedFields": _managed_fields("gloomesh", ["app.kubernetes.io/managed-by"])}}
+    assert ka.is_managed_by_us(ours)
+    # Automatic peering copies our east-west labels onto the peers istiod writes.
+    copied = copy.deepcopy(ours)
+    copied["metadata"]["managedFields"] = _managed_fields("pilot-discovery", ["app.kubernetes.io/managed-by"])
+    assert not ka.is_managed_by_us(copied)
+    unlabelled = {"metadata": {"labels": {}, "managedFields": _managed_fields("gloomesh", ["x"])}}
+    assert not ka.is_managed_by_us(unlabelled)
+    assert not ka.is_managed_by_us({"metadata": {}})
     assert not ka.is_managed_by_us({"metadata": {"labels": {"app.kubernetes.io/managed-by": "Helm"}}})
     assert not ka.is_managed_by_us(None)
 
