@@ -16,7 +16,7 @@ from .controlplane import DEFAULT_NAMES, ControlPlaneError, serve, start_backgro
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.harness", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tests.harness", description=__doc__.split("\n\n", maxsplit=1)[0])
     sub = parser.add_subparsers(dest="command", required=True)
     for name, text in (("up", "start local clusters in a background process"),
                        ("serve", "run the clusters in this process (what `up` starts in the background)")):

@@ -131,7 +131,7 @@ class _Process:
         self.restarts = 0
 
     def spawn(self):
-        self.ports = [free_port() for _ in range(self._port_count)]
+        self.ports = [free_port() for _index in range(self._port_count)]
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(self._argv_for_ports(self.ports), stdout=log, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)

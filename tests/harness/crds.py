@@ -34,8 +34,10 @@ def gateway_api_path() -> str:
 
 
 def load_documents(path: str) -> list[dict]:
+    """Every object of a multi-document YAML file; `kind: List` documents are flattened."""
     with open(path, encoding="utf-8") as fh:
-        return [doc for doc in yaml.load_all(fh, Loader=_LOADER) if doc]
+        docs = [doc for doc in yaml.load_all(fh, Loader=_LOADER) if doc]
+    return [item for doc in docs for item in (doc.get("items") or [] if doc.get("kind") == "List" else [doc])]
 
 
 def downgrade_crd_for_old_servers(doc):

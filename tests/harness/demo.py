@@ -49,7 +49,7 @@ def report(state: dict, results: list[tuple[str, dict]], seconds: float) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.harness.demo", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tests.harness.demo", description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--keep", action="store_true", help="leave the clusters running (stop with --down)")
     parser.add_argument("--down", action="store_true", help="stop clusters kept up by --keep")
     args = parser.parse_args(argv)
@@ -79,7 +79,7 @@ def main(argv=None) -> int:
         else:
             stop_background(STATE_DIR)
             print("  clusters stopped (use --keep to leave them up)")
-    return max(r["rc"] for _, r in results)
+    return max(result["rc"] for _playbook, result in results)
 
 
 if __name__ == "__main__":

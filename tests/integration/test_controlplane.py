@@ -127,8 +127,8 @@ def test_kubernetes_core_playbook_creates_with_server_side_apply(control_plane, 
                            "groups": "management_cluster" if context == "mgmt" else "workload_clusters"}
         assert ("gloomesh-demo", "Apply") in {(m.manager, m.operation) for m in cm.metadata.managed_fields}
         applies = [w for w in audit.writes(mark, context) if w["objectRef"].get("name") == "gloomesh-demo"]
-        assert applies and all(w["verb"] == "patch" and "fieldManager=gloomesh-demo" in w["requestURI"]
-                                for w in applies)
+        assert applies
+        assert all(w["verb"] == "patch" and "fieldManager=gloomesh-demo" in w["requestURI"] for w in applies)
 
 
 def test_stop_leaves_no_process_and_no_workdir(make_control_plane):
