@@ -13,12 +13,15 @@ import time
 
 from .collection_path import REPO_ROOT
 from .controlplane import ControlPlaneError, start_background, stop_background
+from .crds import transformed_gateway_api_file
 from .module_runner import run_playbook
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 # What the demo runs, in order, against the inventory below.
-PLAYBOOKS = (os.path.join(HERE, "demo_smoke.yml"),)
+PLAYBOOKS = tuple(os.path.join(REPO_ROOT, "playbooks", name) for name in ("install_manual_link.yml", "verify.yml"))
 STATE_DIR = os.path.join(REPO_ROOT, ".tmp", "demo")
+HELM_STANDIN = os.path.join(REPO_ROOT, "tests", "helm_standin")
+# Not a real license: the simulated Gloo Operator accepts any value.
+DEMO_LICENSE = "demo-license-not-a-real-key"
 GROUPS = {"workload_clusters": ("cluster1", "cluster2"), "management_cluster": ("mgmt",)}
 
 
@@ -30,6 +33,25 @@ def inventory(state: dict) -> dict:
 
     return {"all": {"children": {group: {"hosts": {name: host(name) for name in names}}
                                  for group, names in GROUPS.items()}}}
+
+
+def extra_vars() -> dict:
+    """The install's inputs: istioctl is not fetched (no internet here), the Gateway API CRDs come
+    from a local file as on an air-gapped site (in the shape Kubernetes 1.20 accepts)."""
+    return {
+        "gloomesh_istio_version": "1.25.2",
+        "gloomesh_license_key": DEMO_LICENSE,
+        "gloomesh_install_istioctl": False,
+        "gloomesh_pki_dir": os.path.join(STATE_DIR, "pki"),
+        "gloomesh_gateway_api_crds_file": transformed_gateway_api_file(os.path.join(STATE_DIR, "gateway-api.yaml")),
+    }
+
+
+def helm_env() -> dict:
+    """The recording helm stand-in first on PATH (the helm CLI cannot be installed here)."""
+    return {"PATH": os.pathsep.join([HELM_STANDIN, os.path.dirname(sys.executable), os.environ["PATH"]]),
+            "GLOOMESH_HELM_STANDIN_DIR": os.path.join(STATE_DIR, "helm"),
+            "GLOOMESH_HELM_STANDIN_SECRET": DEMO_LICENSE}
 
 
 def report(state: dict, results: list[tuple[str, dict]], seconds: float) -> str:
@@ -44,7 +66,7 @@ def report(state: dict, results: list[tuple[str, dict]], seconds: float) -> str:
             lines.append(f"    {host:<9} " + " ".join(f"{k}={v}" for k, v in counts.items()))
     lines += [f"  took {seconds:.1f}s (clusters ready in {state['startup_seconds']}s)",
               f"  kubeconfig: {state['kubeconfig']}",
-              f"  try: kubectl --kubeconfig {state['kubeconfig']} --context cluster1 get gateways -A"]
+              f"  try (with --keep): kubectl --kubeconfig {state['kubeconfig']} --context cluster1 get gateways -A"]
     return "\n".join(lines)
 
 
@@ -66,8 +88,9 @@ def main(argv=None) -> int:
         return 1
     results = []
     try:
+        os.makedirs(helm_env()["GLOOMESH_HELM_STANDIN_DIR"], exist_ok=True)
         for playbook in PLAYBOOKS:
-            result = run_playbook(playbook, inventory(state))
+            result = run_playbook(playbook, inventory(state), extra_vars(), env=helm_env())
             print(result["stdout"], result["stderr"], sep="", end="")
             results.append((playbook, result))
             if result["rc"] != 0:

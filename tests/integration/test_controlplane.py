@@ -16,7 +16,7 @@ from tests.harness.controlplane import ControlPlaneError, LocalControlPlane, rea
 from tests.harness.demo import inventory
 from tests.harness.module_runner import run_playbook
 
-SMOKE_PLAYBOOK = os.path.join(REPO_ROOT, "tests", "harness", "demo_smoke.yml")
+SMOKE_PLAYBOOK = os.path.join(REPO_ROOT, "tests", "integration", "kubernetes_core_smoke.yml")
 EXTERNAL = bool(os.environ.get("GLOOMESH_TEST_KUBECONFIG"))
 
 
