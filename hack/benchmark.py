@@ -20,6 +20,8 @@ import tempfile
 import threading
 import time
 
+from kubernetes import client as k8s
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
 
@@ -75,14 +77,12 @@ def watch(client, name):
 
 
 def ready_latency(cp, client, name, waiter):
-    """Seconds from setting the status ready (as the simulator user, 0.2-2 s after the wait began) to the wait returning."""
-    from kubernetes import client as k8s
-
+    """Seconds from setting the status ready (as the simulator user, 0.2-2 s after the wait began) to ``waiter(name)`` returning."""
     k8s_apply.apply_object(client, deployment(name), check_mode=False)
     returned = []
 
     def timed_wait():
-        waiter()
+        waiter(name)
         returned.append(time.monotonic())
 
     thread = threading.Thread(target=timed_wait, daemon=True)
@@ -108,7 +108,7 @@ def bench_wait(repeat):
         for n in range(repeat):
             for index, (variant, waiter) in enumerate(waiters.items()):
                 name = "wait-%d-%d" % (n, index)
-                samples[variant].append(ready_latency(cp, client, name, lambda w=waiter, name=name: w(name)))
+                samples[variant].append(ready_latency(cp, client, name, waiter))
     finally:
         cp.stop()
     baselines = [v for v in samples if v.startswith("poll")]

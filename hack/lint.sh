@@ -6,14 +6,8 @@
 # separate yamllint pass.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$PWD
-export PATH=$ROOT/.venv/bin:$PATH
-# Playbooks and roles refer to gloomesh.multicluster.*: resolve it from the working tree.
-export ANSIBLE_COLLECTIONS_PATH=$ROOT/.tmp/collections
-if [ ! -e .tmp/collections/ansible_collections/gloomesh/multicluster ]; then
-  mkdir -p .tmp/collections/ansible_collections/gloomesh
-  ln -s ../../../.. .tmp/collections/ansible_collections/gloomesh/multicluster
-fi
+# shellcheck source=hack/collection-env.sh
+. hack/collection-env.sh
 
 # ansible-lint puts $ANSIBLE_HOME/collections (default ~/.ansible/collections) before
 # ANSIBLE_COLLECTIONS_PATH: an old install of this collection there would shadow the working tree.

@@ -8,13 +8,8 @@
 #   MOLECULE_SCENARIOS="default"   full runs to do (default: default)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$PWD
-export PATH=$ROOT/.venv/bin:$PATH
-export ANSIBLE_COLLECTIONS_PATH=$ROOT/.tmp/collections
-if [ ! -e .tmp/collections/ansible_collections/gloomesh/multicluster ]; then
-  mkdir -p .tmp/collections/ansible_collections/gloomesh
-  ln -s ../../../.. .tmp/collections/ansible_collections/gloomesh/multicluster
-fi
+# shellcheck source=hack/collection-env.sh
+. hack/collection-env.sh
 export ANSIBLE_NOCOLOR=1 PY_COLORS=0
 # Below, MOLECULE_EPHEMERAL_DIRECTORY keeps each scenario's state (cluster state dir, helm
 # stand-in records, PKI) inside the repository's scratch space, .tmp/molecule/<scenario>.
