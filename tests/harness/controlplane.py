@@ -118,6 +118,10 @@ def _certificate(subject_cn, public_key, issuer_cn, signing_key, ca, sans=()):
     return builder.sign(signing_key, hashes.SHA256())
 
 
+# Loopback is never proxied, whatever http_proxy says or a global urllib opener holds.
+_LOOPBACK = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
 class _Process:
     """One server process whose command line depends on ports chosen at (re)start."""
 
@@ -312,8 +316,9 @@ class LocalControlPlane:
         req = urllib.request.Request(self.server_url(name) + path,
                                      headers={"Authorization": f"Bearer {self._tokens[ADMIN_USER]}"})
         ctx = ssl.create_default_context(cadata=self._ca_pem.decode())
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=ctx))
         try:
-            with urllib.request.urlopen(req, timeout=timeout, context=ctx) as resp:
+            with opener.open(req, timeout=timeout) as resp:
                 return resp.status, resp.read().decode()
         except urllib.error.HTTPError as err:
             return err.code, err.read().decode(errors="replace")
@@ -321,7 +326,7 @@ class LocalControlPlane:
     def _ready(self, proc: _Process) -> bool:
         try:
             if proc is self._etcd:
-                with urllib.request.urlopen(f"http://127.0.0.1:{proc.ports[0]}/health", timeout=1) as resp:
+                with _LOOPBACK.open(f"http://127.0.0.1:{proc.ports[0]}/health", timeout=1) as resp:
                     return json.loads(resp.read()).get("health") == "true"
             return self._request(proc.name, "/readyz", timeout=1)[0] == 200
         except (OSError, ValueError):

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import urllib.request
 
 import yaml
 
@@ -29,6 +30,11 @@ def run_module(name: str, args: dict, check_mode: bool = False, diff: bool = Fal
     """
     install_collection_finder()
     from ansible.module_utils import basic
+    from ansible.module_utils.common import warnings
+
+    # A module normally runs in a fresh process: drop what earlier in-process runs left behind.
+    warnings._global_warnings.clear()
+    warnings._global_deprecations.clear()
 
     module = importlib.import_module(f"ansible_collections.gloomesh.multicluster.plugins.modules.{name}")
     payload = dict(args)
@@ -57,6 +63,8 @@ def run_module(name: str, args: dict, check_mode: bool = False, diff: bool = Fal
         basic.AnsibleModule._record_module_result = original
         basic._ANSIBLE_ARGS = None
         basic._ANSIBLE_PROFILE = None
+        # ansible's URL helpers install a process-wide urllib opener (proxies included).
+        urllib.request.install_opener(None)
     if not captured:
         raise AssertionError(f"module {name} returned no result; stdout: {out.getvalue()!r}")
     return captured

@@ -182,7 +182,7 @@ def test_manual_link_lifecycle(make_control_plane, tmp_path):
     assert not os.path.exists(tmp_path / "pki" / "root-key.pem"), "check mode wrote the root key"
 
     # One cluster runs an older Gateway API bundle: only it gets the CRDs applied.
-    _set_bundle_version(cp, "cluster1", "grpcroutes.gateway.networking.k8s.io", "v1.2.1")
+    _set_bundle_version(cp, "cluster1", "gateways.gateway.networking.k8s.io", "v1.2.1")
 
     # 3. Full install: 6 peer Gateways, verify passes, the license went to Helm only.
     result = run.play("install_manual_link")
