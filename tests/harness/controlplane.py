@@ -496,7 +496,9 @@ def _running(pid: int, argv0: str) -> bool:
             if fh.read().rsplit(")", 1)[1].split()[0] == "Z":
                 return False
         with open(f"/proc/{pid}/cmdline", "rb") as fh:
-            return fh.read().split(b"\0")[0].decode() == argv0
+            cmdline = fh.read()
+        # An exiting process loses its cmdline before it becomes a zombie: still running.
+        return not cmdline or cmdline.split(b"\0")[0].decode() == argv0
     except (FileNotFoundError, ProcessLookupError, IndexError):
         return False
 

@@ -29,12 +29,16 @@ def run_module(name: str, args: dict, check_mode: bool = False, diff: bool = Fal
     validation, no_log masking and fail_json behave as in a real run.
     """
     install_collection_finder()
-    from ansible.module_utils import basic
+    from ansible.module_utils import _internal, basic
     from ansible.module_utils.common import warnings
 
-    # A module normally runs in a fresh process: drop what earlier in-process runs left behind.
+    # A module normally runs in a fresh process: drop what earlier in-process runs left behind,
+    # and run module-side even when this process has imported controller code (which would send
+    # module warnings to the controller's display instead of the result).
     warnings._global_warnings.clear()
     warnings._global_deprecations.clear()
+    was_controller = _internal.is_controller
+    _internal.is_controller = False
 
     module = importlib.import_module(f"ansible_collections.gloomesh.multicluster.plugins.modules.{name}")
     payload = dict(args)
@@ -63,6 +67,7 @@ def run_module(name: str, args: dict, check_mode: bool = False, diff: bool = Fal
         basic.AnsibleModule._record_module_result = original
         basic._ANSIBLE_ARGS = None
         basic._ANSIBLE_PROFILE = None
+        _internal.is_controller = was_controller
         # ansible's URL helpers install a process-wide urllib opener (proxies included).
         urllib.request.install_opener(None)
     if not captured:

@@ -208,7 +208,8 @@ def test_operator_needs_gloo_operator_honours_delay_reconciles_and_stops_cleanly
         stopping = time.monotonic()
         sims.stop()
         stop_seconds = time.monotonic() - stopping
-    assert stop_seconds < 2.0, f"stop() took {stop_seconds:.2f}s"
+    # Prompt on an idle machine (well under a second); the bound leaves room for a loaded CI host.
+    assert stop_seconds < 10.0, f"stop() took {stop_seconds:.2f}s"
     assert not sim_threads(), [t.name for t in sim_threads()]
     assert started < 15
     assert not any(LICENSE in record.getMessage() for record in caplog.records)

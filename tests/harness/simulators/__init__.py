@@ -112,7 +112,7 @@ class Simulators:
         self._mgmt.thread.start()
         return self
 
-    def stop(self, timeout: float = 2.0):
+    def stop(self, timeout: float = 10.0):
         """Stop every thread (watches are shut down, not waited out) and close the connections."""
         self.stop_event.set()
         for cluster in self._clusters.values():
