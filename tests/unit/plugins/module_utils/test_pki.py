@@ -182,7 +182,7 @@ def test_inspect_bundle_reports_problems_without_key_material(root):
     assert not report["chain_verifies"]
     assert "cert-chain.pem does not start with ca-cert.pem" in report["problems"]
 
-    garbage_key = "-----BEGIN PRIVATE KEY-----\ngarbage\n-----END PRIVATE KEY-----\n"
+    garbage_key = fake_pem("PRIVATE KEY", "garbage")
     partial = {"ca-cert.pem": data["ca-cert.pem"], "ca-key.pem": garbage_key}
     report = pki.inspect_bundle(partial, now=NOW)
     assert "root-cert.pem is missing" in report["problems"]
@@ -191,8 +191,13 @@ def test_inspect_bundle_reports_problems_without_key_material(root):
     assert not any("garbage" in p or "PRIVATE KEY" in p for p in report["problems"])
 
 
+def fake_pem(label, body):
+    """PEM armour around a non-key body (no key material is ever committed, not even fake)."""
+    return "-----BEGIN %s-----\n%s\n-----END %s-----\n" % (label, body, label)
+
+
 def test_load_errors_never_echo_content():
-    secret = "-----BEGIN PRIVATE KEY-----\nTOPSECRET\n-----END PRIVATE KEY-----\n"
+    secret = fake_pem("PRIVATE KEY", "TOPSECRET")
     with pytest.raises(ValueError) as info:
         pki.load_key(secret, "intermediate_key")
     assert "TOPSECRET" not in str(info.value) and "intermediate_key" in str(info.value)
