@@ -42,26 +42,25 @@ _CHECKSUM_RE = re.compile(r"^sha256:([0-9a-fA-F]{64})$")
 _CLIENT_VERSION_RE = re.compile(r"^\s*client version:\s*(\S+)\s*$", re.MULTILINE | re.IGNORECASE)
 
 
-def detect_os(system):
-    """Map `uname` output (platform.system()) to the bucket's OS name."""
-    name = _OS_ALIASES.get((system or "").strip().lower())
+def _platform_name(value, aliases, supported, option, what):
+    """Map a uname value to the bucket's name, or an error naming `option` and the allowed values."""
+    name = aliases.get((value or "").strip().lower())
     if name is None:
         raise GloomeshError(
-            "unsupported operating system %r: istioctl is published for %s; set os to one of them "
-            "if this host can run such a binary" % (system, ", ".join(SUPPORTED_OS)),
-            option="os", detected=system, allowed=list(SUPPORTED_OS))
+            "unsupported %s %r: istioctl is published for %s; set %s to one of them "
+            "if this host can run such a binary" % (what, value, ", ".join(supported), option),
+            option=option, detected=value, allowed=list(supported))
     return name
+
+
+def detect_os(system):
+    """Map `uname` output (platform.system()) to the bucket's OS name."""
+    return _platform_name(system, _OS_ALIASES, SUPPORTED_OS, "os", "operating system")
 
 
 def detect_arch(machine):
     """Map `uname -m` output (platform.machine()) to the bucket's architecture name."""
-    name = _ARCH_ALIASES.get((machine or "").strip().lower())
-    if name is None:
-        raise GloomeshError(
-            "unsupported architecture %r: istioctl is published for %s; set arch to one of them "
-            "if this host can run such a binary" % (machine, ", ".join(SUPPORTED_ARCH)),
-            option="arch", detected=machine, allowed=list(SUPPORTED_ARCH))
-    return name
+    return _platform_name(machine, _ARCH_ALIASES, SUPPORTED_ARCH, "arch", "architecture")
 
 
 def uses_release_bucket(version):
