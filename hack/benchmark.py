@@ -27,7 +27,7 @@ sys.path.insert(0, REPO_ROOT)
 
 from tests.harness.collection_path import install_collection_finder  # noqa: E402
 from tests.harness.controlplane import LocalControlPlane, start_environment  # noqa: E402
-from tests.integration.test_playbooks import Run, failures  # noqa: E402
+from tests.harness.playbook_run import Run, failures  # noqa: E402
 
 install_collection_finder()
 

@@ -1,0 +1,119 @@
+"""Playbook runs against a local control plane, as the playbook tests and the benchmark do them:
+an inventory whose hosts are the clusters, the recording helm stand-in first on PATH, the
+collection's writes counted from the audit log, and the license checked absent from the output."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+
+from .collection_path import REPO_ROOT
+from .crds import transformed_gateway_api_file
+from .module_runner import run_playbook
+
+PLAYBOOKS = os.path.join(REPO_ROOT, "playbooks")
+STANDIN_DIR = os.path.join(REPO_ROOT, "tests", "helm_standin")
+LICENSE = "gloomesh-test-license-6f1c0a52e4b94d0c"
+ISTIO = "1.25.2"
+GATEWAY_API = ("gateway.networking.k8s.io", "v1", "gateways")
+REAL_HELM = os.environ.get("GLOOMESH_TEST_REAL_HELM") == "1" and shutil.which("helm") is not None
+
+
+class Run:
+    """Playbook runs against one control plane, with the stand-in helm and an audit of writes."""
+
+    def __init__(self, cp, tmp_path, workload, management=()):
+        self.cp = cp
+        self.tmp = tmp_path
+        self.workload = list(workload)
+        self.management = list(management)
+        self.helm_dir = str(tmp_path / "helm")
+        os.makedirs(self.helm_dir, exist_ok=True)
+        self.crds_file = transformed_gateway_api_file(str(tmp_path / "gateway-api.yaml"))
+        self.extra = {
+            "gloomesh_istio_version": ISTIO,
+            "gloomesh_license_key": LICENSE,
+            "gloomesh_install_istioctl": False,
+            "gloomesh_pki_dir": str(tmp_path / "pki"),
+            "gloomesh_gateway_api_crds_file": self.crds_file,
+        }
+
+    def host(self, name, **extra):
+        return {"cluster_name": name, "kube_context": name, "kubeconfig": self.cp.kubeconfig_path,
+                "ansible_connection": "local", "ansible_pipelining": True, "ansible_python_interpreter": sys.executable, **extra}
+
+    def inventory(self, workload=None, host_vars=None, linking="manual"):
+        host_vars = host_vars or {}
+        groups = {"workload_clusters": {"hosts": {n: self.host(n, **host_vars.get(n, {}))
+                                                  for n in (self.workload if workload is None else workload)}}}
+        if self.management:
+            groups["management_cluster"] = {"hosts": {n: self.host(n) for n in self.management}}
+        return {"all": {"vars": {"gloomesh_linking": linking}, "children": groups}}
+
+    def env(self):
+        env = {"GLOOMESH_HELM_STANDIN_DIR": self.helm_dir, "GLOOMESH_HELM_STANDIN_SECRET": LICENSE}
+        if not REAL_HELM:
+            env["PATH"] = os.pathsep.join([STANDIN_DIR, os.path.dirname(sys.executable), os.environ["PATH"]])
+        return env
+
+    def play(self, name, inventory=None, extra=None, check=False, verbosity=1, **kwargs):
+        """Run playbooks/<name>.yml; returns the result plus the writes it sent and its wall time."""
+        mark = self.cp.audit_mark()
+        began = time.monotonic()
+        result = run_playbook(os.path.join(PLAYBOOKS, name + ".yml"), inventory or self.inventory(),
+                              {**self.extra, **(extra or {})}, check=check, verbosity=verbosity,
+                              env=self.env(), **kwargs)
+        result["seconds"] = time.monotonic() - began
+        result["writes"] = self.cp.writes_since(mark)
+        # The license is handed to Helm but never shown, not even with -v.
+        assert LICENSE not in result["stdout"] + result["stderr"], f"license leaked in the output of {name}"
+        return result
+
+    def helm_calls(self):
+        path = os.path.join(self.helm_dir, "calls.jsonl")
+        if not os.path.exists(path):
+            return []
+        with open(path, encoding="utf-8") as fh:
+            return [json.loads(line) for line in fh if line.strip()]
+
+    def seed_release(self, context, name, version, values):
+        """A release as if Gloo Mesh had been installed before (stand-in state)."""
+        path = os.path.join(self.helm_dir, "state.json")
+        state = {"releases": {}}
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as fh:
+                state = json.load(fh)
+        state["releases"][f"{context}/gloo-mesh/{name}"] = {
+            "chart": name, "version": version, "app_version": version, "values": values,
+            "status": "deployed", "revision": 1, "updated": "2026-01-01T00:00:00+00:00"}
+        with open(path, "w", encoding="utf-8") as fh:
+            json.dump(state, fh)
+
+    # cluster reads (as admin: reads are not counted as writes)
+    def custom(self, context, group, version, plural, namespace=None):
+        from kubernetes import client
+
+        with self.cp.api_client(context) as api:
+            objs = client.CustomObjectsApi(api)
+            if namespace:
+                return objs.list_namespaced_custom_object(group, version, namespace, plural)["items"]
+            return objs.list_cluster_custom_object(group, version, plural)["items"]
+
+    def peers(self, context):
+        """{gateway name: spec address} of the istio-remote Gateways in a cluster."""
+        return {gw["metadata"]["name"]: gw["spec"]["addresses"][0]["value"]
+                for gw in self.custom(context, *GATEWAY_API)
+                if gw["spec"].get("gatewayClassName") == "istio-remote"}
+
+
+def failures(result):
+    """The failed tasks of a run (task header, error and fatal lines), then the recap."""
+    lines, task, picked = result["stdout"].splitlines(), "", []
+    for line in lines:
+        if line.startswith("TASK ["):
+            task = line
+        elif line.startswith(("fatal:", "failed:", "[ERROR]")):
+            picked += [task, line[:2000]]
+    return "\n".join(picked) + "\n" + result["stdout"][-1500:]
