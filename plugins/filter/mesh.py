@@ -11,24 +11,20 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import re
-
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.gateway_builder import (
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders.gateway import (
     condition_status,
     gateway_address,
     peer_cluster_of,
 )
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.versions import (
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.validation import (
+    gloo_version_problem,
     multicluster_version_problem,
     parse_istio_version,
 )
 
-# Gloo Mesh 2.7 is the first release whose Gloo Operator links clusters by peering.
-GLOO_MINIMUM = (2, 7)
-_GLOO_VERSION_RE = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?(?:[-+].*)?$")
 LINKING_MODES = ("manual", "automatic")
 BUNDLE_VERSION_ANNOTATION = "gateway.networking.k8s.io/bundle-version"
 
@@ -56,15 +52,8 @@ def mesh_version_problems(istio_version, gloo_version=None, istio_option="gloome
 
 def mesh_gloo_version_problems(gloo_version, option="gloomesh_gloo_version"):
     """Problems with a Gloo Mesh version (empty when it is not set or 2.7 and later)."""
-    if not gloo_version:
-        return []
-    match = _GLOO_VERSION_RE.match(str(gloo_version).strip())
-    if not match:
-        return ["%s: %r is not a Gloo Mesh version (expected e.g. 2.7.1)" % (option, gloo_version)]
-    if (int(match.group(1)), int(match.group(2))) < GLOO_MINIMUM:
-        return ["%s: multicluster peering with the Gloo Operator needs Gloo Mesh 2.7 or later; got %s"
-                % (option, gloo_version)]
-    return []
+    problem = gloo_version_problem(gloo_version, option)
+    return [problem] if problem else []
 
 
 def mesh_peer_clusters(hostvars, host, hosts, mode="manual", peers_var="mesh_link_peers"):

@@ -31,14 +31,14 @@ author:
   - gloomesh.multicluster maintainers (@gloomesh)
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
+  - gloomesh.multicluster.connection
+  - gloomesh.multicluster.attributes
   - gloomesh.multicluster.wait
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Server-side dry run; no wait.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
 options:
   state:
@@ -171,12 +171,9 @@ diff:
   type: dict
 """
 
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import run_and_exit
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.eastwest_gateway_service import (
-    eastwest_gateway,
-)
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s_client import gloomesh_module
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s_wait import WAIT_ARG_SPEC
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.wait import WAIT_ARG_SPEC
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.operations import eastwest_gateway as operation
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.runner import run_module
 
 ARGUMENT_SPEC = dict(
     state=dict(type="str", choices=["present", "absent"], default="present"),
@@ -189,12 +186,13 @@ ARGUMENT_SPEC = dict(
     install_namespace=dict(type="str", default="istio-system"),
     force_conflicts=dict(type="bool", default=False),
     generate=dict(type="bool", default=False),
+    trust_domain_source=dict(type="str", choices=["mesh_config", "service_mesh"]),
 )
 ARGUMENT_SPEC.update(WAIT_ARG_SPEC)
 
 
 def main():
-    run_and_exit(gloomesh_module(ARGUMENT_SPEC), eastwest_gateway)
+    run_module(ARGUMENT_SPEC, operation.run)
 
 
 if __name__ == "__main__":

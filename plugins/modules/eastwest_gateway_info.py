@@ -31,13 +31,13 @@ author:
   - gloomesh.multicluster maintainers (@gloomesh)
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
+  - gloomesh.multicluster.connection
+  - gloomesh.multicluster.attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: The module only reads.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 options:
   namespace:
@@ -122,21 +122,19 @@ trust_domain_source:
   sample: ConfigMap istio-system/istio-gloo
 """
 
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import run_and_exit
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.eastwest_gateway_info_service import (
-    eastwest_gateway_info,
-)
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s_client import gloomesh_module
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.operations import eastwest_gateway_info as operation
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.runner import run_module
 
 ARGUMENT_SPEC = dict(
     namespace=dict(type="str", default="istio-eastwest"),
     all_namespaces=dict(type="bool", default=False),
     install_namespace=dict(type="str", default="istio-system"),
+    trust_domain_source=dict(type="str", choices=["mesh_config", "service_mesh"]),
 )
 
 
 def main():
-    run_and_exit(gloomesh_module(ARGUMENT_SPEC), eastwest_gateway_info)
+    run_module(ARGUMENT_SPEC, operation.run)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,14 @@ author:
   - gloomesh.multicluster maintainers (@gloomesh)
 extends_documentation_fragment:
   - ansible.builtin.url
+  - gloomesh.multicluster.attributes
+attributes:
+  check_mode:
+    support: full
+    details: Nothing is downloaded or written; reports whether the installed binary would change.
+  diff_mode:
+    support: full
+    details: The installed version before and after.
 options:
   version:
     description:
@@ -149,37 +157,31 @@ archive_sha256:
   sample: 8f434346648f6b96df89dda901c5176b10a6d83961dd3c1ac88b59b2dc327aa4
 """
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import url_argument_spec
 
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import run_and_exit
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.istioctl_download import (
-    SUPPORTED_ARCH,
-    SUPPORTED_OS,
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders.istioctl import SUPPORTED_ARCH, SUPPORTED_OS
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.operations import istioctl_fetch as operation
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.runner import run_module
+
+KUBERNETES = False
+ARGUMENT_SPEC = url_argument_spec()
+ARGUMENT_SPEC.update(
+    version=dict(type="str", required=True),
+    repo_key=dict(type="str", no_log=True),
+    base_url=dict(type="str"),
+    url=dict(type="str"),
+    checksum=dict(type="str"),
+    dest=dict(type="path", default="~/.istioctl/bin"),
+    os=dict(type="str", choices=list(SUPPORTED_OS)),
+    arch=dict(type="str", choices=list(SUPPORTED_ARCH)),
+    force=dict(type="bool", default=False),
+    timeout=dict(type="int", default=30),
 )
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.istioctl_fetch_service import fetch_istioctl
+MODULE_KWARGS = dict(mutually_exclusive=[("url", "base_url")])
 
 
 def main():
-    argument_spec = url_argument_spec()
-    argument_spec.update(
-        version=dict(type="str", required=True),
-        repo_key=dict(type="str", no_log=True),
-        base_url=dict(type="str"),
-        url=dict(type="str"),
-        checksum=dict(type="str"),
-        dest=dict(type="path", default="~/.istioctl/bin"),
-        os=dict(type="str", choices=list(SUPPORTED_OS)),
-        arch=dict(type="str", choices=list(SUPPORTED_ARCH)),
-        force=dict(type="bool", default=False),
-        timeout=dict(type="int", default=30),
-    )
-    module = AnsibleModule(
-        argument_spec=argument_spec,
-        mutually_exclusive=[("url", "base_url")],
-        supports_check_mode=True,
-    )
-    run_and_exit(module, fetch_istioctl)
+    run_module(ARGUMENT_SPEC, operation.run, kubernetes=KUBERNETES, **MODULE_KWARGS)
 
 
 if __name__ == "__main__":

@@ -34,13 +34,13 @@ author:
   - gloomesh.multicluster maintainers (@gloomesh)
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
+  - gloomesh.multicluster.connection
+  - gloomesh.multicluster.attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Server-side dry run; no wait.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: One before/after pair per Gateway that changes.
 options:
@@ -85,6 +85,9 @@ options:
         type: str
       zone:
         description: Optional label C(topology.kubernetes.io/zone).
+        type: str
+      trust_domain_source:
+        description: Where eastwest_gateway_info found the trust domain; informational, not written.
         type: str
   cluster:
     description:
@@ -210,9 +213,9 @@ diff:
   elements: dict
 """
 
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import run_and_exit
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s_client import gloomesh_module
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.mesh_link_service import mesh_link
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.wait import WAIT_ARG_SPEC
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.operations import mesh_link as operation
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.runner import run_module
 
 PEER_SPEC = dict(
     cluster=dict(type="str", required=True),
@@ -220,12 +223,12 @@ PEER_SPEC = dict(
     address=dict(type="str"),
     address_type=dict(type="str", choices=["IPAddress", "Hostname"]),
     trust_domain=dict(type="str", default="cluster.local"),
+    trust_domain_source=dict(type="str"),
     service_account=dict(type="str", default="istio-eastwest"),
     namespace=dict(type="str", default="istio-eastwest"),
     region=dict(type="str"),
     zone=dict(type="str"),
 )
-
 ARGUMENT_SPEC = dict(
     peers=dict(type="list", elements="dict", required=True, options=PEER_SPEC),
     cluster=dict(type="str"),
@@ -240,7 +243,7 @@ ARGUMENT_SPEC = dict(
 
 
 def main():
-    run_and_exit(gloomesh_module(ARGUMENT_SPEC), mesh_link)
+    run_module(ARGUMENT_SPEC, operation.run)
 
 
 if __name__ == "__main__":

@@ -224,7 +224,7 @@ PLAYBOOK = """
       register: awx_ns
 
     - name: A module of the collection connects the same way (check mode, reads only)
-      gloomesh.multicluster.servicemeshcontroller:
+      gloomesh.multicluster.service_mesh:
         name: awx-credential-probe
         state: absent
         context: "{{ kube_context }}"

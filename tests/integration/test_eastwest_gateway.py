@@ -278,7 +278,7 @@ def test_eastwest_gateway_checklist(kubeconfig, control_plane, audit, istiod, sc
     mark = audit.mark()
     result = ew(kubeconfig, context, check_mode=True, diff=True, **modified)
     assert (result["changed"], result["action"]) == (True, "updated")
-    assert result["diff"]["after"]["metadata"]["annotations"] == {"istio.io/expose-istiod-address": "203.0.113.7"}
+    assert result["diff"]["after"]["metadata"]["annotations"] == {"gloomesh.multicluster/advertised-address": "203.0.113.7"}
     assert "managedFields" not in result["diff"]["after"]["metadata"]
     assert_no_writes(audit, mark, context)
     assert "topology.kubernetes.io/region" not in get_gateway(control_plane, context, ns)["metadata"]["labels"]
@@ -290,7 +290,7 @@ def test_eastwest_gateway_checklist(kubeconfig, control_plane, audit, istiod, sc
     live = get_gateway(control_plane, context, ns)
     assert live["metadata"]["labels"]["topology.kubernetes.io/region"] == "eu-west-1"
     assert live["metadata"]["labels"]["topology.kubernetes.io/zone"] == "eu-west-1a"
-    assert live["metadata"]["annotations"]["istio.io/expose-istiod-address"] == "203.0.113.7"
+    assert live["metadata"]["annotations"]["gloomesh.multicluster/advertised-address"] == "203.0.113.7"
 
     # modify again: nothing to do
     for check_mode in (True, False):
@@ -341,7 +341,7 @@ def test_generate_returns_the_gateway_and_writes_nothing(kubeconfig, control_pla
                      "labels": {"istio.io/expose-istiod": "15012", "topology.istio.io/network": "n1",
                                 "topology.istio.io/cluster": "c1", "topology.kubernetes.io/zone": "z1",
                                 **MANAGED_BY},
-                     "annotations": {"istio.io/expose-istiod-address": "ew.example.test"}},
+                     "annotations": {"gloomesh.multicluster/advertised-address": "ew.example.test"}},
         "spec": {"gatewayClassName": "istio-eastwest", "listeners": LISTENERS}}
     assert_no_writes(audit, mark, "cluster1")
     with pytest.raises(ApiException):
@@ -426,8 +426,11 @@ def test_wait_timeout_names_what_is_missing(make_control_plane):
     assert time.monotonic() - started < 10
     assert result["failed"]
     assert result["msg"].startswith("timed out after 2s waiting for Gateway istio-eastwest/istio-eastwest "
-                                    "to be programmed with an address: condition Programmed not True; "
-                                    "no address in status.addresses")
+                                    "to be programmed with an address: "), result["msg"]
+    # The Gateway API CRD's default status: nobody has picked the Gateway up.
+    assert ("condition Programmed is Unknown (Pending: Waiting for controller); no address in status.addresses"
+            in result["msg"])
+    assert "istiod has not deployed Service istio-eastwest/istio-eastwest for the Gateway" in result["msg"]
     # the Gateway was applied: a later run with a working istiod picks it up
     assert get_gateway(cp, "gwwait", "istio-eastwest") is not None
 
@@ -447,7 +450,8 @@ def test_info_returns_the_peer_descriptor(kubeconfig, control_plane, audit, isti
             "cluster": "info-1", "network": "net-i",
             "address": lb_address(control_plane, context, ns), "address_type": "IPAddress",
             "trust_domain": trust_domain_of(control_plane, context),
-            "service_account": "istio-eastwest", "namespace": ns, "region": "r1", "zone": "z1"}
+            "service_account": "istio-eastwest", "namespace": ns, "region": "r1", "zone": "z1",
+            "trust_domain_source": result["trust_domain_source"]}
         assert result["trust_domain_source"] in ("ConfigMap istio-system/istio-gloo", "ConfigMap istio-system/istio")
         assert_no_writes(audit, mark, context)
 
@@ -456,7 +460,7 @@ def test_info_prefers_the_advertised_address(kubeconfig, control_plane, istiod, 
     context = "cluster2"
     ns = scratch("ew-addr", [context])
     made = ew(kubeconfig, context, namespace=ns, network="net-h", cluster="host-1", address="ew.cluster2.example")
-    assert made["programmed"], made
+    assert not made.get("failed") and made["peer"]["address"] == "ew.cluster2.example", made
     peer = info(kubeconfig, context, namespace=ns)["peer"]
     assert (peer["address"], peer["address_type"]) == ("ew.cluster2.example", "Hostname")
 
@@ -483,10 +487,9 @@ def test_info_not_ready_to_link(kubeconfig, control_plane, audit, scratch):
     mark = audit.mark()
     result = info(kubeconfig, context, namespace=ns)
     assert result["failed"] and result["missing"] == "address" and result["cluster"] == "early-1"
-    assert result["msg"] == (
-        "cluster early-1 is not ready to link: Service %s/istio-eastwest has no "
-        "istio.io/expose-istiod-address annotation and no status.loadBalancer.ingress address yet "
-        "(is its load balancer provisioned?)" % ns)
+    assert result["msg"].startswith(
+        "cluster early-1 is not ready to link: Service %s/istio-eastwest has no load-balancer address yet "
+        "and its east-west Gateway advertises none" % ns)
     assert_no_writes(audit, mark, context)
 
 
@@ -498,12 +501,16 @@ def test_info_trust_domain_and_topology_fallbacks(kubeconfig, control_plane, scr
     ensure_test_namespace(control_plane, context, ns)
     fake_istiod(control_plane, context, install_ns, "istiod-gloo", cluster_id="td-1")
     core = k8s.CoreV1Api(api(control_plane, context))
-    # An older release: the Service has neither network nor cluster label.
+    # An older release: the Service has neither network nor cluster label. An address annotation no
+    # Istio source reads is not an address.
     core.create_namespaced_service(ns, labelled_service(ns, {}, {"istio.io/expose-istiod-address": "10.9.8.7"}))
+    assert info(kubeconfig, context, namespace=ns, install_namespace=install_ns)["missing"] == "address"
+    core.patch_namespaced_service_status("istio-eastwest", ns, {"status": {"loadBalancer": {"ingress": [
+        {"ip": "10.9.8.7"}]}}})
 
     result = info(kubeconfig, context, namespace=ns, install_namespace=install_ns)
-    assert result["peer"]["trust_domain"] == "cluster.local" and result["trust_domain_source"] is None
-    assert any("assuming trust domain cluster.local" in w for w in result.get("warnings", []))
+    assert result["peer"]["trust_domain"] == "cluster.local"
+    assert result["trust_domain_source"].startswith("default")
     assert (result["peer"]["network"], result["peer"]["cluster"]) == ("net-td", "td-1")
     assert (result["peer"]["address"], result["peer"]["address_type"]) == ("10.9.8.7", "IPAddress")
 
@@ -560,3 +567,53 @@ def test_gateway_of_another_field_manager_needs_force_conflicts(kubeconfig, cont
     result = ew(kubeconfig, context, force_conflicts=True, **args)
     assert (result["changed"], result["action"]) == (True, "updated")
     assert get_gateway(control_plane, context, ns)["metadata"]["labels"]["topology.istio.io/network"] == "new-net"
+
+
+def test_info_trust_domain_order_and_disagreement(kubeconfig, control_plane, scratch):
+    """Mesh ConfigMap, then the ServiceMeshController's trustDomain, then its cluster (procedure,
+    "ServiceMeshController reference"), then cluster.local; two that disagree are an error."""
+    context = "cluster1"
+    install_ns = scratch("istiod-tdo", [context])
+    ns = scratch("ew-tdo", [context])
+    ensure_test_namespace(control_plane, context, install_ns, {"topology.istio.io/network": "net-tdo"})
+    ensure_test_namespace(control_plane, context, ns)
+    core = k8s.CoreV1Api(api(control_plane, context))
+    core.create_namespaced_service(ns, labelled_service(
+        ns, {"topology.istio.io/network": "net-tdo", "topology.istio.io/cluster": "tdo-1"}))
+    core.patch_namespaced_service_status("istio-eastwest", ns, {"status": {"loadBalancer": {"ingress": [
+        {"ip": "10.9.8.6"}]}}})
+    objects = k8s.CustomObjectsApi(api(control_plane, context))
+    name = unique("smc-tdo")
+    objects.create_namespaced_custom_object(SMC_GROUP, SMC_VERSION, "gloo-mesh", SMC_PLURAL, {
+        "apiVersion": "operator.gloo.solo.io/v1", "kind": "ServiceMeshController", "metadata": {"name": name},
+        "spec": {"cluster": "tdo-1", "network": "net-tdo", "version": "1.25.2", "installNamespace": install_ns}})
+    try:
+        where = "ServiceMeshController gloo-mesh/%s" % name
+
+        def read(**args):
+            return info(kubeconfig, context, namespace=ns, install_namespace=install_ns, **args)
+
+        result = read()
+        assert (result["peer"]["trust_domain"], result["trust_domain_source"]) == ("tdo-1", where + " spec.cluster")
+        objects.patch_namespaced_custom_object(SMC_GROUP, SMC_VERSION, "gloo-mesh", SMC_PLURAL, name,
+                                               {"spec": {"trustDomain": "tdo.example"}})
+        result = read()
+        assert (result["peer"]["trust_domain"], result["trust_domain_source"]) == (
+            "tdo.example", where + " spec.trustDomain")
+        # A mesh ConfigMap that says otherwise (a change not rolled out, an edit by hand).
+        core.create_namespaced_config_map(install_ns, {"metadata": {"name": "istio-gloo"}, "data": {
+            "mesh": yaml.safe_dump({"trustDomain": "other.local"})}})
+        result = read()
+        assert result["failed"] and "trust domain of this cluster is ambiguous" in result["msg"]
+        assert "ConfigMap %s/istio-gloo says other.local" % install_ns in result["msg"]
+        assert "%s spec.trustDomain says tdo.example" % where in result["msg"]
+        assert result["trust_domains"] == {"mesh_config": "other.local", "service_mesh": "tdo.example"}
+        assert read(trust_domain_source="mesh_config")["peer"]["trust_domain"] == "other.local"
+        assert read(trust_domain_source="service_mesh")["peer"]["trust_domain"] == "tdo.example"
+        core.patch_namespaced_config_map("istio-gloo", install_ns, {"data": {
+            "mesh": yaml.safe_dump({"trustDomain": "tdo.example"})}})
+        result = read()
+        assert (result["peer"]["trust_domain"], result["trust_domain_source"]) == (
+            "tdo.example", "ConfigMap %s/istio-gloo" % install_ns)
+    finally:
+        objects.delete_namespaced_custom_object(SMC_GROUP, SMC_VERSION, "gloo-mesh", SMC_PLURAL, name)

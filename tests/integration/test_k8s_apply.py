@@ -8,10 +8,10 @@ import uuid
 
 import pytest
 
-from ansible_collections.gloomesh.multicluster.plugins.module_utils import k8s_apply as ka
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s import apply as ka
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s_client import get_k8s_client
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s_wait import (
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.client import get_k8s_client
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.wait import (
     all_of, condition_true, gone, wait_for)
 
 CONTEXT = "cluster1"
@@ -20,7 +20,7 @@ GW_API = "gateway.networking.k8s.io/v1"
 
 @pytest.fixture
 def client(kubeconfig):
-    return get_k8s_client(kubeconfig=kubeconfig, context=CONTEXT)
+    return get_k8s_client({"kubeconfig": kubeconfig, "context": CONTEXT})
 
 
 @pytest.fixture

@@ -1,11 +1,12 @@
-"""gateway_builder: the east-west and peer Gateways of facts.md §1/§2, peer descriptors, validation."""
+"""builders/gateway.py: the east-west and peer Gateways (istioctl multicluster expose / link) and peer descriptors."""
 from __future__ import annotations
 
 import copy
 
 import pytest
 
-from ansible_collections.gloomesh.multicluster.plugins.module_utils import gateway_builder as gb
+from ansible_collections.gloomesh.multicluster.plugins.module_utils import validation
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders import gateway as gb
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
 
 LISTENERS = [
@@ -22,7 +23,7 @@ def peer(**overrides):
     return base
 
 
-# --- east-west Gateway (facts §1) -------------------------------------------------------------
+# --- east-west Gateway -------------------------------------------------------------
 
 def test_eastwest_gateway_minimal_shape():
     assert gb.eastwest_gateway("istio-eastwest", "net1", "cluster1") == {
@@ -48,7 +49,7 @@ def test_eastwest_gateway_region_zone_and_address_override():
     assert gw["metadata"]["namespace"] == "ew"
     assert gw["metadata"]["labels"]["topology.kubernetes.io/region"] == "eu-west-1"
     assert gw["metadata"]["labels"]["topology.kubernetes.io/zone"] == "eu-west-1a"
-    assert gw["metadata"]["annotations"] == {"istio.io/expose-istiod-address": "ew.example.com"}
+    assert gw["metadata"]["annotations"] == {"gloomesh.multicluster/advertised-address": "ew.example.com"}
 
 
 def test_eastwest_gateway_label_values_are_strings():
@@ -63,32 +64,27 @@ def test_builders_return_fresh_listener_lists():
     assert gb.eastwest_gateway("a", "n", "c")["spec"]["listeners"] == LISTENERS
 
 
-@pytest.mark.parametrize("kwargs, option", [
-    ({"namespace": "Istio_EW"}, "namespace"),
-    ({"network": "net/1"}, "network"),
-    ({"network": "net 1"}, "network"),
-    ({"cluster": "Cluster1"}, "cluster"),
-    ({"cluster": "c" * 64}, "cluster"),
-    ({"region": "-eu"}, "region"),
-    ({"zone": "a/b"}, "zone"),
-    ({"address": "not an address"}, "address"),
+@pytest.mark.parametrize("rule, value, option", [
+    (validation.namespace, "Istio_EW", "namespace"),
+    (validation.label_value, "net/1", "network"),
+    (validation.label_value, "net 1", "network"),
+    (validation.cluster_name, "Cluster1", "cluster"),
+    (validation.cluster_name, "c" * 64, "cluster"),
+    (validation.label_value, "-eu", "region"),
+    (validation.label_value, "a/b", "zone"),
+    (validation.address, "not an address", "address"),
+    (validation.cluster_name, 42, "cluster"),
 ])
-def test_validate_eastwest_rejects(kwargs, option):
-    args = {"namespace": "istio-eastwest", "network": "net1", "cluster": "cluster1"}
-    args.update(kwargs)
+def test_validation_rules_reject(rule, value, option):
     with pytest.raises(GloomeshError) as err:
-        gb.validate_eastwest(**args)
+        rule(value, option)
     assert err.value.message.startswith(option + " ")
     assert err.value.details == {"option": option}
 
 
-def test_validate_eastwest_empty_means_not_given():
-    gb.validate_eastwest("istio-eastwest", None, "", region="", zone=None, address="")
-
-
-def test_validate_eastwest_accepts_ipv6_and_hostname():
-    gb.validate_eastwest("istio-eastwest", "net1", "cluster1", address="fd00::1")
-    gb.validate_eastwest("istio-eastwest", "net1", "cluster1", address="lb-1.elb.amazonaws.com")
+def test_validation_accepts_ipv6_and_hostname():
+    assert validation.address("fd00::1") == "fd00::1"
+    assert validation.address("lb-1.elb.amazonaws.com") == "lb-1.elb.amazonaws.com"
 
 
 # --- addresses ---------------------------------------------------------------------------------
@@ -100,26 +96,27 @@ def test_validate_eastwest_accepts_ipv6_and_hostname():
     ("eastwest.cluster2.example", "Hostname"),
 ])
 def test_address_type(value, kind):
-    assert gb.address_type(value) == kind
+    assert validation.address_type(value) == kind
 
 
-def test_service_address_prefers_annotation_then_ip_then_hostname():
-    svc = {"metadata": {"annotations": {"istio.io/expose-istiod-address": "1.2.3.4"}},
+def test_advertised_address_prefers_our_annotation_then_ip_then_hostname():
+    gateway = {"metadata": {"annotations": {"gloomesh.multicluster/advertised-address": "1.2.3.4"}}}
+    svc = {"metadata": {"annotations": {"istio.io/expose-istiod-address": "9.9.9.9"}},
            "status": {"loadBalancer": {"ingress": [{"ip": "10.0.0.1", "hostname": "h.example"}]}}}
-    assert gb.service_address(svc) == "1.2.3.4"
-    del svc["metadata"]["annotations"]
-    assert gb.service_address(svc) == "10.0.0.1"
+    assert gb.advertised_address(svc, gateway) == "1.2.3.4"
+    # No annotation Istio does not read is honoured.
+    assert gb.advertised_address(svc) == "10.0.0.1"
     svc["status"]["loadBalancer"]["ingress"] = [{"hostname": "h.example"}, {"ip": "10.0.0.9"}]
-    assert gb.service_address(svc) == "h.example"
+    assert gb.advertised_address(svc) == "h.example"
     svc["status"] = {"loadBalancer": {}}
-    assert gb.service_address(svc) is None
-    assert gb.service_address({"metadata": {}}) is None
+    assert gb.advertised_address(svc) is None
+    assert gb.advertised_address({"metadata": {}}) is None
 
 
-# --- peer descriptor and peer Gateway (facts §2) ------------------------------------------------
+# --- peer descriptor and peer Gateway ------------------------------------------------
 
 def test_peer_gateway_exact_shape():
-    gw = gb.peer_gateway(gb.normalize_peer(peer(region="us-east-1", zone="us-east-1b")))
+    gw = gb.peer_gateway(validation.peer(peer(region="us-east-1", zone="us-east-1b")))
     assert gw == {
         "apiVersion": "gateway.networking.k8s.io/v1",
         "kind": "Gateway",
@@ -147,23 +144,23 @@ def test_peer_gateway_exact_shape():
 
 
 def test_peer_gateway_hostname_address_and_peer_namespace():
-    gw = gb.peer_gateway(gb.normalize_peer(peer(address="ew.cluster2.example", namespace="ew-2")))
+    gw = gb.peer_gateway(validation.peer(peer(address="ew.cluster2.example", namespace="ew-2")))
     assert gw["spec"]["addresses"] == [{"type": "Hostname", "value": "ew.cluster2.example"}]
     assert gw["metadata"]["namespace"] == "ew-2"
     assert "topology.kubernetes.io/region" not in gw["metadata"]["labels"]
 
 
-def test_normalize_peer_fills_defaults():
-    normal = gb.normalize_peer({"cluster": "c2", "network": "n2", "address": "1.1.1.1"})
+def test_peer_fills_defaults():
+    normal = validation.peer({"cluster": "c2", "network": "n2", "address": "1.1.1.1"})
     assert normal == {"cluster": "c2", "network": "n2", "address": "1.1.1.1", "address_type": "IPAddress",
                       "trust_domain": "cluster.local", "service_account": "istio-eastwest",
                       "namespace": "istio-eastwest", "region": None, "zone": None}
 
 
-def test_normalize_peer_does_not_mutate_input():
+def test_peer_does_not_mutate_input():
     raw = peer()
     before = copy.deepcopy(raw)
-    gb.normalize_peer(raw)
+    validation.peer(raw)
     assert raw == before
 
 
@@ -183,72 +180,76 @@ def test_normalize_peer_does_not_mutate_input():
     ({"region": "a b"}, "peer.region", "label value"),
     ({"zone": "a b"}, "peer.zone", "label value"),
 ])
-def test_normalize_peer_rejects(overrides, option, words):
+def test_peer_rejects(overrides, option, words):
     with pytest.raises(GloomeshError) as err:
-        gb.normalize_peer(peer(**overrides))
+        validation.peer(peer(**overrides))
     assert err.value.details["option"] == option
     assert words in err.value.message
 
 
-def test_normalize_peer_rejects_unknown_keys_and_non_dicts():
+def test_peer_rejects_unknown_keys_and_non_dicts():
     with pytest.raises(GloomeshError, match="unknown keys color"):
-        gb.normalize_peer(dict(peer(), color="blue"))
+        validation.peer(dict(peer(), color="blue"))
     with pytest.raises(GloomeshError, match="peer descriptor"):
-        gb.normalize_peer("cluster2")
+        validation.peer("cluster2")
 
 
-def test_normalize_peer_for_unlink_needs_only_cluster():
-    assert gb.normalize_peer({"cluster": "c2"}, for_link=False)["namespace"] == "istio-eastwest"
+def test_peer_for_unlink_needs_only_cluster():
+    assert validation.peer({"cluster": "c2"}, for_link=False)["namespace"] == "istio-eastwest"
 
 
-def test_validate_peers_refuses_self_and_duplicates():
+def test_peers_refuses_self_and_duplicates():
     with pytest.raises(GloomeshError) as err:
-        gb.validate_peers([peer(cluster="cluster1")], source_cluster="cluster1")
+        validation.peers([peer(cluster="cluster1")], source_cluster="cluster1")
     assert err.value.details["option"] == "peers[0].cluster"
     assert "source cluster itself" in err.value.message
     with pytest.raises(GloomeshError) as err:
-        gb.validate_peers([peer(), peer(cluster="c3"), peer(namespace="other")], "cluster1")
+        validation.peers([peer(), peer(cluster="c3"), peer(namespace="other")], "cluster1")
     assert err.value.details["option"] == "peers[2].cluster"
     assert "duplicates peers[0]" in err.value.message
 
 
-def test_validate_peers_names_the_index():
+def test_peers_names_the_index():
     with pytest.raises(GloomeshError) as err:
-        gb.validate_peers([peer(), peer(cluster="c3", address=None)], "cluster1")
+        validation.peers([peer(), peer(cluster="c3", address=None)], "cluster1")
     assert err.value.details["option"] == "peers[1].address"
 
 
-def test_validate_peers_ok():
-    peers = gb.validate_peers([peer(), peer(cluster="c3", address="h.example")], "cluster1")
+def test_peers_ok():
+    peers = validation.peers([peer(), peer(cluster="c3", address="h.example")], "cluster1")
     assert [p["address_type"] for p in peers] == ["IPAddress", "Hostname"]
-    assert gb.validate_peers([], "cluster1") == []
+    assert validation.peers([], "cluster1") == []
 
 
 # --- reading clusters -------------------------------------------------------------------------
 
-def test_peer_descriptor_from_service():
+def test_peer_descriptor_from_service_and_gateway():
     svc = {"metadata": {"name": "istio-eastwest", "namespace": "ew",
                         "labels": {"istio.io/expose-istiod": "15012", "topology.istio.io/network": "n2",
                                    "topology.istio.io/cluster": "c2", "topology.kubernetes.io/zone": "z1"}},
            "status": {"loadBalancer": {"ingress": [{"hostname": "lb.example"}]}}}
-    assert gb.peer_descriptor(svc, "td.local", network="other", cluster="other") == {
+    assert gb.peer_descriptor(svc, "td.local") == {
         "cluster": "c2", "network": "n2", "address": "lb.example", "address_type": "Hostname",
         "trust_domain": "td.local", "service_account": "istio-eastwest", "namespace": "ew",
         "region": None, "zone": "z1"}
-    # Older releases leave out the cluster label: the fallback (istiod CLUSTER_ID) fills it.
+    # Older releases leave out the cluster label: the caller asks istiod then.
     del svc["metadata"]["labels"]["topology.istio.io/cluster"]
     del svc["status"]
-    described = gb.peer_descriptor(svc, "cluster.local", cluster="c2")
-    assert described["cluster"] == "c2"
+    described = gb.peer_descriptor(svc, "cluster.local")
+    assert described["cluster"] is None
     assert described["address"] is None and described["address_type"] is None
+    gateway = gb.eastwest_gateway("ew", "n2", "c2", address="203.0.113.7")
+    described = gb.peer_descriptor(svc, "cluster.local", gateway)
+    assert (described["cluster"], described["address"], described["address_type"]) == ("c2", "203.0.113.7",
+                                                                                       "IPAddress")
 
 
-def test_peer_descriptor_round_trips_through_normalize():
+def test_peer_descriptor_round_trips_through_validation():
     svc = {"metadata": {"name": "istio-eastwest", "namespace": "istio-eastwest",
                         "labels": {"topology.istio.io/network": "n2", "topology.istio.io/cluster": "c2"}},
            "status": {"loadBalancer": {"ingress": [{"ip": "10.1.2.3"}]}}}
     descriptor = gb.peer_descriptor(svc, "cluster.local")
-    assert gb.normalize_peer(descriptor) == descriptor
+    assert validation.peer(descriptor) == descriptor
 
 
 @pytest.mark.parametrize("env, expected", [
@@ -264,18 +265,11 @@ def test_cluster_id_of(env, expected):
     assert gb.cluster_id_of(None) is None
 
 
-def test_trust_domain_of():
-    assert gb.trust_domain_of({"trustDomain": "cluster1.local", "defaultConfig": {}}) == "cluster1.local"
-    assert gb.trust_domain_of({"defaultConfig": {"trustDomain": "nested-is-ignored"}}) == "cluster.local"
-    assert gb.trust_domain_of(None) == "cluster.local"
-    assert gb.trust_domain_of("not a mapping") == "cluster.local"
-
-
 # --- ownership and status ---------------------------------------------------------------------
 
 
 def test_peer_cluster_of():
-    gw = gb.peer_gateway(gb.normalize_peer(peer()))
+    gw = gb.peer_gateway(validation.peer(peer()))
     assert gb.peer_cluster_of(gw) == "cluster2"
     del gw["metadata"]["labels"]["topology.istio.io/cluster"]
     assert gb.peer_cluster_of(gw) == "cluster2"

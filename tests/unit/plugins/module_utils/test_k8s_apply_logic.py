@@ -5,8 +5,8 @@ import copy
 
 import pytest
 
-from ansible_collections.gloomesh.multicluster.plugins.module_utils import k8s_apply as ka
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s_wait import (
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s import apply as ka
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.wait import (
     all_conditions_true, all_of, compact_status, condition_true, gone)
 
 LISTENERS = [

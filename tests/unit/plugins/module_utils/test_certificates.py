@@ -2,19 +2,13 @@
 from __future__ import annotations
 
 import datetime
-import os
-import stat
-import threading
-import time
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from ansible_collections.gloomesh.multicluster.plugins.module_utils import pki
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.root_key_files import (
-    exclusive_lock, write_atomic)
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders import certificates
 
 NOW = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
 ISTIO_KEY_USAGE = dict(digital_signature=True, content_commitment=True, key_encipherment=True,
@@ -23,14 +17,14 @@ ISTIO_KEY_USAGE = dict(digital_signature=True, content_commitment=True, key_enci
 
 @pytest.fixture(scope="module")
 def root():
-    key = pki.generate_key("ecdsa-p256")
-    return pki.build_root(key, validity_days=3650, now=NOW), key
+    key = certificates.generate_key("ecdsa-p256")
+    return certificates.build_root(key, validity_days=3650, now=NOW), key
 
 
 def _intermediate(root, cluster="cluster1", days=3650, now=NOW, key_type="ecdsa-p256"):
     root_cert, root_key = root
-    key = pki.generate_key(key_type)
-    return pki.build_intermediate(root_cert, root_key, key, cluster, days, now=now), key
+    key = certificates.generate_key(key_type)
+    return certificates.build_intermediate(root_cert, root_key, key, cluster, days, now=now), key
 
 
 def _key_usage(cert):
@@ -44,34 +38,34 @@ def _key_usage(cert):
     ("rsa4096", rsa.RSAPrivateKey, 4096), ("ecdsa-p256", ec.EllipticCurvePrivateKey, 256),
     ("ecdsa-p384", ec.EllipticCurvePrivateKey, 384)])
 def test_generate_key_types(key_type, cls, size):
-    key = pki.generate_key(key_type)
+    key = certificates.generate_key(key_type)
     assert isinstance(key, cls)
     assert key.key_size == size
 
 
 def test_generate_key_rejects_unknown_type():
     with pytest.raises(ValueError, match="allowed: rsa2048, rsa3072, rsa4096, ecdsa-p256, ecdsa-p384"):
-        pki.generate_key("dsa1024")
+        certificates.generate_key("dsa1024")
 
 
 def test_root_has_istio_reference_shape(root):
     cert, key = root
     assert cert.subject.rfc4514_string() == "CN=Root CA,O=Istio"
     assert cert.issuer == cert.subject
-    assert pki.not_after(cert) - NOW == datetime.timedelta(days=3650)
+    assert certificates.not_after(cert) - NOW == datetime.timedelta(days=3650)
     basic = cert.extensions.get_extension_for_class(x509.BasicConstraints)
     assert basic.critical and basic.value.ca and basic.value.path_length is None
     assert _key_usage(cert) == ISTIO_KEY_USAGE
     assert cert.signature_hash_algorithm.name == "sha256"
-    assert pki.issued_by(cert, cert)
-    assert pki.key_matches(cert, key)
+    assert certificates.issued_by(cert, cert)
+    assert certificates.key_matches(cert, key)
 
 
 def test_root_subject_is_configurable():
-    key = pki.generate_key("ecdsa-p256")
-    cert = pki.build_root(key, organization="Example", common_name="Mesh Root", validity_days=10, now=NOW)
+    key = certificates.generate_key("ecdsa-p256")
+    cert = certificates.build_root(key, organization="Example", common_name="Mesh Root", validity_days=10, now=NOW)
     assert cert.subject.rfc4514_string() == "CN=Mesh Root,O=Example"
-    assert pki.not_after(cert) == NOW + datetime.timedelta(days=10)
+    assert certificates.not_after(cert) == NOW + datetime.timedelta(days=10)
 
 
 def test_intermediate_has_istio_reference_shape(root):
@@ -87,82 +81,82 @@ def test_intermediate_has_istio_reference_shape(root):
     san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert san.get_values_for_type(x509.DNSName) == ["istiod.istio-system.svc"]
     assert cert.signature_hash_algorithm.name == "sha256"
-    assert pki.not_after(cert) == NOW + datetime.timedelta(days=365)
-    assert pki.issued_by(cert, root_cert)
-    assert pki.key_matches(cert, key) and not pki.key_matches(cert, root[1])
-    assert pki.chain_problems([cert], root_cert, now=NOW) == []
+    assert certificates.not_after(cert) == NOW + datetime.timedelta(days=365)
+    assert certificates.issued_by(cert, root_cert)
+    assert certificates.key_matches(cert, key) and not certificates.key_matches(cert, root[1])
+    assert certificates.chain_problems([cert], root_cert, now=NOW) == []
 
 
 def test_intermediate_never_outlives_its_root():
-    root_key = pki.generate_key("ecdsa-p256")
-    root_cert = pki.build_root(root_key, validity_days=100, now=NOW)
-    cert = pki.build_intermediate(root_cert, root_key, pki.generate_key("ecdsa-p256"), "c", 3650, now=NOW)
-    assert pki.not_after(cert) == pki.not_after(root_cert)
+    root_key = certificates.generate_key("ecdsa-p256")
+    root_cert = certificates.build_root(root_key, validity_days=100, now=NOW)
+    cert = certificates.build_intermediate(root_cert, root_key, certificates.generate_key("ecdsa-p256"), "c", 3650, now=NOW)
+    assert certificates.not_after(cert) == certificates.not_after(root_cert)
 
 
 def test_rsa_root_signs_ecdsa_intermediate():
-    root_key = pki.generate_key("rsa2048")
-    root_cert = pki.build_root(root_key, now=NOW)
+    root_key = certificates.generate_key("rsa2048")
+    root_cert = certificates.build_root(root_key, now=NOW)
     cert = _intermediate((root_cert, root_key))[0]
-    assert pki.chain_problems([cert], root_cert, now=NOW) == []
+    assert certificates.chain_problems([cert], root_cert, now=NOW) == []
 
 
 def test_chain_problems_detects_foreign_root_non_ca_and_expiry(root):
     cert = _intermediate(root, days=30)[0]
-    other_key = pki.generate_key("ecdsa-p256")
-    other_root = pki.build_root(other_key, now=NOW)
-    assert any("is not signed by" in p for p in pki.chain_problems([cert], other_root, now=NOW))
+    other_key = certificates.generate_key("ecdsa-p256")
+    other_root = certificates.build_root(other_key, now=NOW)
+    assert any("is not signed by" in p for p in certificates.chain_problems([cert], other_root, now=NOW))
     later = NOW + datetime.timedelta(days=31)
-    assert any("expired on 2026-01-31T00:00:00Z" in p for p in pki.chain_problems([cert], root[0], now=later))
-    leaf = (x509.CertificateBuilder().subject_name(pki._name("Istio", "leaf")).issuer_name(root[0].subject)
+    assert any("expired on 2026-01-31T00:00:00Z" in p for p in certificates.chain_problems([cert], root[0], now=later))
+    leaf = (x509.CertificateBuilder().subject_name(certificates._name("Istio", "leaf")).issuer_name(root[0].subject)
             .public_key(other_key.public_key()).serial_number(1).not_valid_before(NOW)
-            .not_valid_after(NOW + datetime.timedelta(days=1)).sign(root[1], pki.hashes.SHA256()))
-    assert any("is not a CA certificate" in p for p in pki.chain_problems([leaf], root[0], now=NOW))
+            .not_valid_after(NOW + datetime.timedelta(days=1)).sign(root[1], certificates.hashes.SHA256()))
+    assert any("is not a CA certificate" in p for p in certificates.chain_problems([leaf], root[0], now=NOW))
 
 
 def test_multi_level_chain_verifies(root):
     """A Vault-like flow: root -> issuing CA (pathlen 1) -> cluster CA, chain given without the root."""
     root_cert, root_key = root
-    mid_key = pki.generate_key("ecdsa-p256")
-    mid = (x509.CertificateBuilder().subject_name(pki._name("Vault", "Vault CA")).issuer_name(root_cert.subject)
+    mid_key = certificates.generate_key("ecdsa-p256")
+    mid = (x509.CertificateBuilder().subject_name(certificates._name("Vault", "Vault CA")).issuer_name(root_cert.subject)
            .public_key(mid_key.public_key()).serial_number(2).not_valid_before(NOW)
            .not_valid_after(NOW + datetime.timedelta(days=50))
            .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
-           .sign(root_key, pki.hashes.SHA256()))
-    cluster_cert = pki.build_intermediate(mid, mid_key, pki.generate_key("ecdsa-p256"), "c1", 10, now=NOW)
-    assert pki.chain_problems([cluster_cert, mid], root_cert, now=NOW) == []
-    assert pki.chain_problems([cluster_cert, mid, root_cert], root_cert, now=NOW) == []
-    assert pki.chain_problems([cluster_cert], root_cert, now=NOW) != []
-    cluster_key = pki.generate_key("ecdsa-p256")
-    cluster_cert = pki.build_intermediate(mid, mid_key, cluster_key, "c1", 10, now=NOW)
-    data = pki.bundle_data([cluster_cert, mid], cluster_key, root_cert)
-    assert pki.load_certs(data["cert-chain.pem"], "x") == [cluster_cert, mid, root_cert]
-    assert pki.load_certs(data["ca-cert.pem"], "x") == [cluster_cert]
-    report = pki.inspect_bundle(data, now=NOW)  # the issuing CA is found in cert-chain.pem
+           .sign(root_key, certificates.hashes.SHA256()))
+    cluster_cert = certificates.build_intermediate(mid, mid_key, certificates.generate_key("ecdsa-p256"), "c1", 10, now=NOW)
+    assert certificates.chain_problems([cluster_cert, mid], root_cert, now=NOW) == []
+    assert certificates.chain_problems([cluster_cert, mid, root_cert], root_cert, now=NOW) == []
+    assert certificates.chain_problems([cluster_cert], root_cert, now=NOW) != []
+    cluster_key = certificates.generate_key("ecdsa-p256")
+    cluster_cert = certificates.build_intermediate(mid, mid_key, cluster_key, "c1", 10, now=NOW)
+    data = certificates.bundle_data([cluster_cert, mid], cluster_key, root_cert)
+    assert certificates.load_certs(data["cert-chain.pem"], "x") == [cluster_cert, mid, root_cert]
+    assert certificates.load_certs(data["ca-cert.pem"], "x") == [cluster_cert]
+    report = certificates.inspect_bundle(data, now=NOW)  # the issuing CA is found in cert-chain.pem
     assert report["problems"] == [] and report["chain_verifies"] and report["key_matches"]
 
 
 def test_fingerprints():
-    key = pki.generate_key("ecdsa-p256")
-    cert = pki.build_root(key, now=NOW)
-    fp = pki.fingerprint(cert)
+    key = certificates.generate_key("ecdsa-p256")
+    cert = certificates.build_root(key, now=NOW)
+    fp = certificates.fingerprint(cert)
     assert len(fp) == 95 and fp.count(":") == 31 and fp == fp.upper()
     bare = fp.replace(":", "").lower()
-    assert pki.normalize_fingerprint(bare) == fp
-    assert pki.normalize_fingerprint("sha256:" + bare) == fp
-    assert pki.normalize_fingerprint("SHA256:" + fp) == fp
+    assert certificates.normalize_fingerprint(bare) == fp
+    assert certificates.normalize_fingerprint("sha256:" + bare) == fp
+    assert certificates.normalize_fingerprint("SHA256:" + fp) == fp
     with pytest.raises(ValueError, match="64 hex digits"):
-        pki.normalize_fingerprint("AB:CD")
+        certificates.normalize_fingerprint("AB:CD")
 
 
 def test_bundle_round_trip_and_inspection(root):
     cert, key = _intermediate(root)
-    data = pki.bundle_data([cert], key, root[0])
-    assert sorted(data) == sorted(pki.BUNDLE_KEYS)
-    assert pki.load_certs(data["cert-chain.pem"], "chain") == [cert, root[0]]
-    assert pki.load_certs(data["ca-cert.pem"], "ca") == [cert]
+    data = certificates.bundle_data([cert], key, root[0])
+    assert sorted(data) == sorted(certificates.BUNDLE_KEYS)
+    assert certificates.load_certs(data["cert-chain.pem"], "chain") == [cert, root[0]]
+    assert certificates.load_certs(data["ca-cert.pem"], "ca") == [cert]
     assert "BEGIN PRIVATE KEY" in data["ca-key.pem"]
-    report = pki.inspect_bundle(data, now=NOW)
+    report = certificates.inspect_bundle(data, now=NOW)
     assert report["problems"] == []
     assert report["chain_verifies"] and report["key_matches"]
     assert report["root_certs"] == [root[0]] and report["ca_chain"] == [cert]
@@ -171,20 +165,20 @@ def test_bundle_round_trip_and_inspection(root):
 def test_inspect_bundle_reports_problems_without_key_material(root):
     cert, key = _intermediate(root)
     other_cert, other_key = _intermediate(root, "cluster2")
-    data = pki.bundle_data([cert], key, root[0])
+    data = certificates.bundle_data([cert], key, root[0])
 
-    wrong_key = dict(data, **{"ca-key.pem": pki.key_pem(other_key)})
-    report = pki.inspect_bundle(wrong_key, now=NOW)
+    wrong_key = dict(data, **{"ca-key.pem": certificates.key_pem(other_key)})
+    report = certificates.inspect_bundle(wrong_key, now=NOW)
     assert not report["key_matches"] and "ca-key.pem does not match ca-cert.pem" in report["problems"]
 
-    wrong_chain = dict(data, **{"cert-chain.pem": pki.cert_pem(other_cert) + pki.cert_pem(root[0])})
-    report = pki.inspect_bundle(wrong_chain, now=NOW)
+    wrong_chain = dict(data, **{"cert-chain.pem": certificates.cert_pem(other_cert) + certificates.cert_pem(root[0])})
+    report = certificates.inspect_bundle(wrong_chain, now=NOW)
     assert not report["chain_verifies"]
     assert "cert-chain.pem does not start with ca-cert.pem" in report["problems"]
 
     garbage_key = fake_pem("PRIVATE KEY", "garbage")
     partial = {"ca-cert.pem": data["ca-cert.pem"], "ca-key.pem": garbage_key}
-    report = pki.inspect_bundle(partial, now=NOW)
+    report = certificates.inspect_bundle(partial, now=NOW)
     assert "root-cert.pem is missing" in report["problems"]
     assert "cert-chain.pem is missing" in report["problems"]
     assert "ca-key.pem holds no readable PEM private key (or the passphrase is wrong)" in report["problems"]
@@ -199,72 +193,31 @@ def fake_pem(label, body):
 def test_load_errors_never_echo_content():
     secret = fake_pem("PRIVATE KEY", "TOPSECRET")
     with pytest.raises(ValueError) as info:
-        pki.load_key(secret, "intermediate_key")
+        certificates.load_key(secret, "intermediate_key")
     assert "TOPSECRET" not in str(info.value) and "intermediate_key" in str(info.value)
     with pytest.raises(ValueError, match="intermediate_cert holds no readable PEM certificate"):
-        pki.load_certs("TOPSECRET", "intermediate_cert")
+        certificates.load_certs("TOPSECRET", "intermediate_cert")
 
 
 def test_encrypted_key_round_trip():
-    key = pki.generate_key("ecdsa-p256")
-    pem = pki.key_pem(key, passphrase="s3cret")
+    key = certificates.generate_key("ecdsa-p256")
+    pem = certificates.key_pem(key, passphrase="s3cret")
     assert "ENCRYPTED PRIVATE KEY" in pem
-    assert pki.load_key(pem, "k", passphrase="s3cret").private_numbers() == key.private_numbers()
+    assert certificates.load_key(pem, "k", passphrase="s3cret").private_numbers() == key.private_numbers()
     with pytest.raises(ValueError, match="encrypted and no passphrase"):
-        pki.load_key(pem, "k")
+        certificates.load_key(pem, "k")
     with pytest.raises(ValueError, match="passphrase is wrong"):
-        pki.load_key(pem, "k", passphrase="nope")
+        certificates.load_key(pem, "k", passphrase="nope")
 
 
 def test_summary_has_no_key_material(root):
     cert = _intermediate(root, "cluster9", days=10)[0]
-    summary = pki.summary(cert)
+    summary = certificates.summary(cert)
     assert summary == {
         "subject": "L=cluster9,CN=Intermediate CA,O=Istio",
         "issuer": "CN=Root CA,O=Istio",
-        "fingerprint_sha256": pki.fingerprint(cert),
+        "fingerprint_sha256": certificates.fingerprint(cert),
         "serial_number": "%X" % cert.serial_number,
         "not_before": "2025-12-31T23:55:00Z",
         "not_after": "2026-01-11T00:00:00Z",
     }
-
-
-def test_write_atomic_creates_0600_and_replaces(tmp_path):
-    path = tmp_path / "root-key.pem"
-    write_atomic(str(path), b"one", 0o600)
-    assert path.read_bytes() == b"one"
-    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    write_atomic(str(path), b"two", 0o600)
-    assert path.read_bytes() == b"two"
-    assert os.listdir(tmp_path) == ["root-key.pem"]  # no temp file left behind
-
-
-def test_write_atomic_leaves_nothing_on_failure(tmp_path):
-    with pytest.raises(TypeError):
-        write_atomic(str(tmp_path / "k.pem"), "not bytes", 0o600)
-    assert os.listdir(tmp_path) == []
-
-
-def test_exclusive_lock_serializes_and_times_out(tmp_path):
-    lock = str(tmp_path / "k.lock")
-    order = []
-
-    def holder():
-        with exclusive_lock(lock):
-            order.append("held")
-            time.sleep(0.5)
-            order.append("released")
-
-    thread = threading.Thread(target=holder)
-    thread.start()
-    while not order:
-        time.sleep(0.01)
-    # flock is per open file description: a second open() in this process contends like another process.
-    with pytest.raises(TimeoutError, match="waiting for lock .*k.lock"):
-        with exclusive_lock(lock, timeout=0.1):
-            pass
-    with exclusive_lock(lock, timeout=5):
-        order.append("second")
-    thread.join()
-    assert order == ["held", "released", "second"]
-    assert stat.S_IMODE(os.stat(lock).st_mode) == 0o600

@@ -1,13 +1,14 @@
-"""servicemeshcontroller_builder: option mapping, every validation rule, the extensions ConfigMap."""
+"""builders/service_mesh.py and validation.service_mesh: option mapping, every rule, the extensions
+ConfigMap; and the readiness predicate of operations/service_mesh.py."""
 from __future__ import annotations
 
 import pytest
 import yaml
 
-from ansible_collections.gloomesh.multicluster.plugins.module_utils import servicemeshcontroller_builder as smcb
+from ansible_collections.gloomesh.multicluster.plugins.module_utils import validation
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders import service_mesh
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.servicemeshcontroller_service import (
-    controller_ready)
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.operations.service_mesh import controller_ready
 
 MANAGED = {"app.kubernetes.io/managed-by": "gloomesh.multicluster"}
 
@@ -25,16 +26,22 @@ def params(**overrides):
     return base
 
 
+def build(options):
+    """What the module does before its first request: validate, then build."""
+    version, warnings = validation.service_mesh(options)
+    return dict(service_mesh.build(options, version), warnings=warnings)
+
+
 def error_of(**overrides):
     with pytest.raises(GloomeshError) as err:
-        smcb.build(params(**overrides))
+        build(params(**overrides))
     return err.value
 
 
 # --- mapping ----------------------------------------------------------------------------------
 
 def test_minimal_is_the_procedure_object():
-    plan = smcb.build(params(version="1.25.2-solo"))
+    plan = build(params(version="1.25.2-solo"))
     assert plan == {
         "controller": {
             "apiVersion": "operator.gloo.solo.io/v1", "kind": "ServiceMeshController",
@@ -49,7 +56,7 @@ def test_minimal_is_the_procedure_object():
 
 
 def test_every_option_maps_to_its_field():
-    plan = smcb.build(params(
+    plan = build(params(
         name="mesh", namespace="ops", labels={"team": "net"}, cluster="c1", network="n1",
         dataplane_mode="Sidecar", multicluster=False, install_namespace="gloo-system", version="1.23.1",
         distribution="FIPS", image={"repository": "registry.local/istio", "secrets": ["pull"]},
@@ -67,19 +74,19 @@ def test_every_option_maps_to_its_field():
 
 
 def test_unset_and_empty_sub_options_are_left_out():
-    spec = smcb.build(params(image={"repository": None, "secrets": []},
+    spec = build(params(image={"repository": None, "secrets": []},
                              repository={"secrets": None, "insecure_skip_verify": None}))["controller"]["spec"]
     assert "image" not in spec and "repository" not in spec
-    spec = smcb.build(params(repository={"secrets": None, "insecure_skip_verify": False}))["controller"]["spec"]
+    spec = build(params(repository={"secrets": None, "insecure_skip_verify": False}))["controller"]["spec"]
     assert spec["repository"] == {"insecureSkipVerify": False}
 
 
 def test_empty_labels_keep_only_managed_by():
-    assert smcb.build(params(labels={}))["controller"]["metadata"]["labels"] == MANAGED
+    assert build(params(labels={}))["controller"]["metadata"]["labels"] == MANAGED
 
 
 def test_traffic_capture_auto_is_fine_with_ambient():
-    assert smcb.build(params(traffic_capture_mode="Auto"))["controller"]["spec"]["trafficCaptureMode"] == "Auto"
+    assert build(params(traffic_capture_mode="Auto"))["controller"]["spec"]["trafficCaptureMode"] == "Auto"
 
 
 # --- rules ------------------------------------------------------------------------------------
@@ -102,7 +109,7 @@ def test_multicluster_refused_versions(version):
 
 
 def test_old_versions_allowed_without_multicluster():
-    assert smcb.build(params(version="1.22.0", multicluster=False))["controller"]["spec"]["version"] == "1.22.0"
+    assert build(params(version="1.22.0", multicluster=False))["controller"]["spec"]["version"] == "1.22.0"
 
 
 def test_garbage_version_names_the_option():
@@ -112,37 +119,41 @@ def test_garbage_version_names_the_option():
 
 def test_multicluster_requires_ambient():
     err = error_of(dataplane_mode="Sidecar")
-    assert err.message.startswith("dataplane_mode: multicluster=true requires Ambient")
+    assert err.message.startswith("dataplane_mode 'Sidecar' is not allowed with multicluster=true")
     assert "Allowed: Ambient" in err.message and err.details == {"option": "dataplane_mode"}
-    assert smcb.build(params(dataplane_mode="Sidecar", multicluster=False))["controller"]["spec"][
+    assert build(params(dataplane_mode="Sidecar", multicluster=False))["controller"]["spec"][
         "dataplaneMode"] == "Sidecar"
 
 
 def test_init_container_only_with_sidecar():
     err = error_of(traffic_capture_mode="InitContainer")
-    assert err.message == ("traffic_capture_mode: InitContainer can only be used with dataplane_mode=Sidecar "
+    assert err.message == ("traffic_capture_mode 'InitContainer' can only be used with dataplane_mode=Sidecar "
                            "(got dataplane_mode=Ambient); allowed here: Auto")
     err = error_of(traffic_capture_mode="InitContainer", multicluster=False)
     assert err.details == {"option": "traffic_capture_mode"}
 
 
-@pytest.mark.parametrize("option, value", [
-    ("name", "Managed_Istio"), ("name", ""), ("namespace", "gloo.mesh"), ("namespace", "x" * 64),
-    ("install_namespace", "Istio-System"),
+@pytest.mark.parametrize("option, value, rule", [
+    ("name", "Managed_Istio", "must be a DNS-1123 subdomain"), ("name", "", "must be a DNS-1123 subdomain"),
+    ("namespace", "gloo.mesh", "must be a namespace name"), ("namespace", "x" * 64, "must be a namespace name"),
+    ("install_namespace", "Istio-System", "must be a namespace name"),
+    ("cluster", "Cluster_2!", "must be 1-63 lowercase letters"), ("network", "net 2", "must be a Kubernetes label value"),
+    ("trust_domain", "Bad Domain", "must be a trust domain"),
 ])
-def test_invalid_names(option, value):
+def test_invalid_names(option, value, rule):
     err = error_of(**{option: value})
-    assert err.message.startswith("%s: %r is not a DNS-1123" % (option, value))
+    assert err.message.startswith(option) and rule in err.message
+    assert err.details == {"option": option}
 
 
 def test_name_may_be_a_subdomain():
-    assert smcb.build(params(name="mesh.v2"))["controller"]["metadata"]["name"] == "mesh.v2"
+    assert build(params(name="mesh.v2"))["controller"]["metadata"]["name"] == "mesh.v2"
 
 
 @pytest.mark.parametrize("namespace, warned", [
     ("istio-system", False), ("gloo-mesh", False), ("gloo-system", False), ("mesh-system", True)])
 def test_install_namespace_outside_watched_set_warns(namespace, warned):
-    warnings = smcb.build(params(install_namespace=namespace))["warnings"]
+    warnings = build(params(install_namespace=namespace))["warnings"]
     if warned:
         assert warnings == ["install_namespace mesh-system is not one of gloo-system, gloo-mesh, istio-system: "
                             "the Gloo Operator only installs there when its manager.env.WATCH_NAMESPACES "
@@ -154,13 +165,13 @@ def test_install_namespace_outside_watched_set_warns(namespace, warned):
 # --- extensions -------------------------------------------------------------------------------
 
 def test_no_extensions_means_no_configmap():
-    assert smcb.build(params(extensions=None))["extensions"] is None
-    assert smcb.build(params(extensions={"stable": None, "beta": {}, "istiod_values": None,
+    assert build(params(extensions=None))["extensions"] is None
+    assert build(params(extensions={"stable": None, "beta": {}, "istiod_values": None,
                                          "peering": "manual"}))["extensions"] is None
 
 
 def test_peering_shortcut_is_the_procedure_configmap():
-    cm = smcb.build(params(extensions={"stable": None, "beta": None, "istiod_values": None,
+    cm = build(params(extensions={"stable": None, "beta": None, "istiod_values": None,
                                        "peering": "automatic"}))["extensions"]
     assert cm["apiVersion"] == "v1" and cm["kind"] == "ConfigMap"
     assert cm["metadata"] == {"name": "gloo-extensions-config", "namespace": "gloo-mesh", "labels": MANAGED}
@@ -176,7 +187,7 @@ def test_peering_merges_with_user_documents():
            "beta": {"serviceMeshController": {"cni": {"confDir": "/foo/bar"}}},
            "istiod_values": {"env": {"OTHER": "1"}, "pilot": {"replicaCount": 2}},
            "peering": "automatic"}
-    data = smcb.build(params(namespace="ops", extensions=ext))["extensions"]["data"]
+    data = build(params(namespace="ops", extensions=ext))["extensions"]["data"]
     assert yaml.safe_load(data["stable"]) == ext["stable"]
     assert yaml.safe_load(data["beta"]) == {"serviceMeshController": {"cni": {"confDir": "/foo/bar"},
                                                                       "multiClusterMode": "Peering"}}
@@ -188,7 +199,7 @@ def test_peering_merges_with_user_documents():
 
 def test_peering_same_value_given_explicitly_is_fine():
     ext = {"beta": {"serviceMeshController": {"multiClusterMode": "Peering"}}, "peering": "automatic"}
-    assert "beta" in smcb.build(params(extensions=ext))["extensions"]["data"]
+    assert "beta" in build(params(extensions=ext))["extensions"]["data"]
 
 
 @pytest.mark.parametrize("ext, words", [
@@ -205,14 +216,14 @@ def test_peering_conflicts_are_errors(ext, words):
 
 
 def test_manual_peering_writes_user_documents_only():
-    data = smcb.build(params(extensions={"istiod_values": {"env": {"A": "b"}}, "peering": "manual"}))[
+    data = build(params(extensions={"istiod_values": {"env": {"A": "b"}}, "peering": "manual"}))[
         "extensions"]["data"]
     assert data == {"values.istiod": "env:\n  A: b\n"}
 
 
 def test_yaml_text_is_stable():
     ext = {"stable": {"b": 1, "a": {"d": 2, "c": 3}}, "peering": "manual"}
-    first = smcb.build(params(extensions=ext))["extensions"]["data"]["stable"]
+    first = build(params(extensions=ext))["extensions"]["data"]["stable"]
     assert first == "a:\n  c: 3\n  d: 2\nb: 1\n"
 
 
@@ -239,7 +250,8 @@ def test_ready_needs_phase_and_all_conditions():
 def test_ready_ignores_status_of_an_older_generation():
     stale = smc(generation=3, phase="SUCCEEDED", conditions=OK, observedGeneration=2)
     assert controller_ready(stale) == (
-        False, "the operator has not reconciled generation 3 yet (status is for generation 2)")
+        False, "the operator has not reconciled generation 3 yet (reported for older ones: "
+               "Initialized (generation 2), Ready (generation 2))")
     stale_failure = smc(generation=3, phase="FAILED", message="old", observedGeneration=2)
     assert controller_ready(stale_failure)[0] is False
 
@@ -252,3 +264,30 @@ def test_failed_phase_raises_with_the_operator_message():
     assert err.value.message == ("ServiceMeshController gloo-mesh/managed-istio failed (phase FAILED): "
                                  "unsupported version 1.2.3; conditions not True: Ready=False (install failed)")
     assert err.value.details["phase"] == "FAILED"
+
+
+def procedure_status(observed, phase="SUCCEEDED"):
+    """Status as the procedure's example shows it: observedGeneration on each condition only."""
+    return {"phase": phase, "conditions": [
+        {"type": t, "status": "True", "reason": r, "message": "m", "observedGeneration": observed}
+        for t, r in (("Initialized", "ManifestsInitialized"), ("CRDInstalled", "CRDInstalled"),
+                     ("ControlPlaneDeployed", "DeploymentSucceeded"), ("Ready", "SystemReady"))]}
+
+
+def test_ready_uses_the_generation_of_each_condition():
+    assert controller_ready(smc(generation=1, **procedure_status(1))) == (True, "")
+    # `version` changed: generation 2, and the operator has not looked yet (the old SUCCEEDED stays).
+    done, missing = controller_ready(smc(generation=2, **procedure_status(1)))
+    assert not done and "generation 2" in missing and "Ready (generation 1)" in missing
+    # One condition already reported for the new generation is not enough.
+    mixed = procedure_status(1)
+    mixed["conditions"][0]["observedGeneration"] = 2
+    assert controller_ready(smc(generation=2, **mixed))[0] is False
+
+
+def test_failed_of_an_older_generation_is_only_stale():
+    old_failure = procedure_status(1, phase="FAILED")
+    old_failure["conditions"][-1]["status"] = "False"
+    assert controller_ready(smc(generation=2, **old_failure))[0] is False
+    with pytest.raises(GloomeshError):
+        controller_ready(smc(generation=1, **old_failure))

@@ -9,7 +9,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 DOCUMENTATION = r"""
-module: servicemeshcontroller
+module: service_mesh
 short_description: Install Istio with the Gloo Operator through a ServiceMeshController
 version_added: 0.1.0
 description:
@@ -28,14 +28,14 @@ author:
   - gloomesh.multicluster maintainers (@gloomesh)
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
+  - gloomesh.multicluster.connection
+  - gloomesh.multicluster.attributes
   - gloomesh.multicluster.wait
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Server-side dry run; no wait.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: One diff per object (namespace, extensions ConfigMap, controller), without server noise.
 options:
@@ -179,13 +179,13 @@ seealso:
 
 EXAMPLES = r"""
 - name: Istio for a multicluster mesh, as the procedure does
-  gloomesh.multicluster.servicemeshcontroller:
+  gloomesh.multicluster.service_mesh:
     context: cluster1
     cluster: cluster1
     version: 1.25.2-solo
 
 - name: With automatic peering and an istiod discovery selector
-  gloomesh.multicluster.servicemeshcontroller:
+  gloomesh.multicluster.service_mesh:
     context: cluster1
     cluster: cluster1
     network: net1
@@ -200,7 +200,7 @@ EXAMPLES = r"""
                   mesh: enabled
 
 - name: A single-cluster sidecar mesh with init-container traffic capture
-  gloomesh.multicluster.servicemeshcontroller:
+  gloomesh.multicluster.service_mesh:
     cluster: lab
     version: 1.27.1
     multicluster: false
@@ -209,7 +209,7 @@ EXAMPLES = r"""
     scaling_profile: Demo
 
 - name: Remove it
-  gloomesh.multicluster.servicemeshcontroller:
+  gloomesh.multicluster.service_mesh:
     context: cluster1
     state: absent
 """
@@ -249,10 +249,9 @@ diff:
   elements: dict
 """
 
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import run_and_exit
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s_client import gloomesh_module
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s_wait import WAIT_ARG_SPEC
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.servicemeshcontroller_service import run
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.wait import WAIT_ARG_SPEC
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.operations import service_mesh as operation
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.runner import run_module
 
 ARGUMENT_SPEC = dict(
     state=dict(type="str", choices=["present", "absent"], default="present"),
@@ -289,7 +288,7 @@ ARGUMENT_SPEC.update(WAIT_ARG_SPEC)
 
 
 def main():
-    run_and_exit(gloomesh_module(ARGUMENT_SPEC), run)
+    run_module(ARGUMENT_SPEC, operation.run)
 
 
 if __name__ == "__main__":

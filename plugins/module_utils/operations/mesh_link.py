@@ -11,45 +11,35 @@ __metaclass__ = type
 import math
 import time
 
-from ansible_collections.gloomesh.multicluster.plugins.module_utils import gateway_builder as gb
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.eastwest_gateway_service import (
-    resolve_topology,
+from ansible_collections.gloomesh.multicluster.plugins.module_utils import mesh_state, validation
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders import gateway
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.constants import (
+    GATEWAY_API_VERSION,
+    GATEWAY_KIND,
+    PEER_CONNECTED,
 )
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s_apply import (
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.apply import (
     apply_object,
     delete_object,
     describe,
     diff_of,
     ensure_namespace,
     is_managed_by_us,
-    list_objects,
 )
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s_client import get_k8s_client
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s_wait import condition_true, wait_for
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.wait import condition_true, wait_for
 
-PEER_CONNECTED = "gloo.solo.io/PeerConnected"
 # ApplyResult actions as mesh_link reports them.
 _ACTIONS = {"created": "created", "updated": "updated", "unchanged": "unchanged",
             "deleted": "removed", "absent": "unchanged"}
 
 
-def _key(gateway):
-    return gateway["metadata"]["namespace"], gateway["metadata"]["name"]
+def _key(obj):
+    return obj["metadata"]["namespace"], obj["metadata"]["name"]
 
 
-def _where(gateway):
-    return describe(gb.KIND, gateway["metadata"]["name"], gateway["metadata"]["namespace"])
-
-
-def _peer_gateways(client):
-    """Every istio-remote Gateway of the source cluster, grouped by the cluster it describes."""
-    by_cluster = {}
-    for gateway in list_objects(client, gb.API_VERSION, gb.KIND):
-        cluster = gb.peer_cluster_of(gateway)
-        if cluster:
-            by_cluster.setdefault(cluster, []).append(gateway)
-    return by_cluster
+def _where(obj):
+    return describe(GATEWAY_KIND, obj["metadata"]["name"], obj["metadata"]["namespace"])
 
 
 def _plan(peers, by_cluster, state, adopt, exclusive):
@@ -62,7 +52,7 @@ def _plan(peers, by_cluster, state, adopt, exclusive):
     listed = set()
     for peer in peers:
         listed.add(peer["cluster"])
-        target = (peer["namespace"], gb.peer_gateway_name(peer["cluster"]))
+        target = (peer["namespace"], gateway.peer_gateway_name(peer["cluster"]))
         existing = by_cluster.get(peer["cluster"], [])
         foreign = [g for g in existing if not is_managed_by_us(g)]
         if foreign and not adopt:
@@ -78,7 +68,7 @@ def _plan(peers, by_cluster, state, adopt, exclusive):
         # Ours elsewhere (the peer's namespace changed) or adopted strays: exactly one remains.
         deletions.extend(g for g in existing if _key(g) != target)
         adopted = next((g for g in foreign if _key(g) == target), None)
-        applications.append((peer, gb.peer_gateway(peer), adopted))
+        applications.append((peer, gateway.peer_gateway(peer), adopted))
     if exclusive and state == "present":
         for cluster, gateways in sorted(by_cluster.items()):
             if cluster not in listed:
@@ -96,38 +86,38 @@ def _diff(result, header):
     return diff
 
 
-def mesh_link(module):
-    params = module.params
+def run(task):
+    params = task.params
     state = params["state"]
     link = state == "present"
-    install_namespace = gb.validate_namespace(params["install_namespace"], "install_namespace")
+    install_namespace = validation.namespace(params["install_namespace"], "install_namespace")
     if params["cluster"]:
-        gb.validate_cluster_name(params["cluster"])
+        validation.cluster_name(params["cluster"])
     # Shape rules first: no request is sent for input that could never be linked.
-    gb.validate_peers(params["peers"], params["cluster"], for_link=link)
+    validation.peers(params["peers"], params["cluster"], for_link=link)
 
-    client = get_k8s_client(module)
+    client = task.client()
     source = params["cluster"]
     if link and not source:
-        source = gb.validate_cluster_name(
-            resolve_topology(client, install_namespace, needed=("cluster",))[1])
-    peers = gb.validate_peers(params["peers"], source, for_link=link)
+        source = validation.cluster_name(
+            mesh_state.resolve_topology(client, install_namespace, needed=("cluster",))[1])
+    peers = validation.peers(params["peers"], source, for_link=link)
 
-    by_cluster = _peer_gateways(client)
+    by_cluster = mesh_state.peer_gateways(client)
     deletions, applications, refusals = _plan(peers, by_cluster, state, params["adopt"], params["exclusive"])
     if refusals:
         raise GloomeshError("; ".join(refusals), source=source)
 
-    check_mode = module.check_mode
+    check_mode = task.check_mode
     entries, diffs, changed = [], [], False
     # Deletions first: never two Gateways for one peer, not even for a moment.
-    for gateway in deletions:
-        namespace, name = _key(gateway)
-        result = delete_object(client, gb.API_VERSION, gb.KIND, name, namespace, check_mode)
+    for stale in deletions:
+        namespace, name = _key(stale)
+        result = delete_object(client, GATEWAY_API_VERSION, GATEWAY_KIND, name, namespace, check_mode)
         changed = changed or result.changed
-        entries.append(_entry(gb.peer_cluster_of(gateway), namespace, name, _ACTIONS[result.action]))
+        entries.append(_entry(gateway.peer_cluster_of(stale), namespace, name, _ACTIONS[result.action]))
         if result.changed:
-            diffs.append(_diff(result, _where(gateway)))
+            diffs.append(_diff(result, _where(stale)))
     for peer, desired, adopted in applications:
         namespace, name = desired["metadata"]["namespace"], desired["metadata"]["name"]
         changed = ensure_namespace(client, namespace, check_mode).changed or changed
@@ -143,17 +133,17 @@ def mesh_link(module):
         for peer in peers:
             if not by_cluster.get(peer["cluster"]):
                 entries.append(_entry(peer["cluster"], peer["namespace"],
-                                      gb.peer_gateway_name(peer["cluster"]), "unchanged"))
+                                      gateway.peer_gateway_name(peer["cluster"]), "unchanged"))
 
     if link and params["wait"] and not check_mode:
         deadline = time.monotonic() + params["wait_timeout"]
         for peer, desired, adopted in applications:
             namespace, name = desired["metadata"]["namespace"], desired["metadata"]["name"]
-            wait_for(client, gb.API_VERSION, gb.KIND, name, namespace, condition_true(PEER_CONNECTED),
+            wait_for(client, GATEWAY_API_VERSION, GATEWAY_KIND, name, namespace, condition_true(PEER_CONNECTED),
                      max(1, int(math.ceil(deadline - time.monotonic()))),
-                     "%s to be connected to peer %s" % (describe(gb.KIND, name, namespace), peer["cluster"]))
+                     "%s to be connected to peer %s" % (describe(GATEWAY_KIND, name, namespace), peer["cluster"]))
 
     report = {"changed": changed, "peers": entries, "cluster": source}
-    if module._diff:
+    if task.diff:
         report["diff"] = diffs
     return report

@@ -15,11 +15,11 @@ import tarfile
 import tempfile
 import zlib
 from http.client import HTTPException
+from urllib.error import HTTPError, URLError
 
-from ansible.module_utils.urls import fetch_url
+from ansible.module_utils.urls import SSLValidationError, open_url
 
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.istioctl_download import (
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders.istioctl import (
     binary_members,
     build_url,
     check_url,
@@ -30,15 +30,16 @@ from ansible_collections.gloomesh.multicluster.plugins.module_utils.istioctl_dow
     parse_client_version,
     uses_release_bucket,
 )
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.versions import parse_istio_version
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.validation import parse_istio_version
 
 BINARY_NAME = "istioctl"
 _CHUNK = 1024 * 1024
 
 
-def fetch_istioctl(module):
+def run(task):
     """Install the wanted Solo istioctl into dest; return the module result."""
-    params = module.params
+    params = task.params
     version = parse_istio_version(params["version"])
     if params["timeout"] <= 0:
         raise GloomeshError("timeout must be a positive number of seconds, got %s" % params["timeout"],
@@ -64,13 +65,13 @@ def fetch_istioctl(module):
     result["changed"] = True
     if exists:
         result["previous_version"] = current
-    if module._diff:
+    if task.diff:
         result["diff"] = {"before": {"path": path, "version": current},
                           "after": {"path": path, "version": version.solo}}
-    if module.check_mode:
+    if task.check_mode:
         return result
 
-    download = _Download(module, version, url, os_name, arch, timeout)
+    download = _Download(params, version, url, os_name, arch, timeout)
     result["archive_sha256"] = install(download, dest, path, version, expected_sha256, timeout)
     return result
 
@@ -131,8 +132,8 @@ def install(download, dest, path, version, expected_sha256, timeout):
 class _Download:
     """One GET of the tarball through Ansible's URL helpers (proxy, certificates, auth options)."""
 
-    def __init__(self, module, version, url, os_name, arch, timeout):
-        self.module = module
+    def __init__(self, params, version, url, os_name, arch, timeout):
+        self.params = params
         self.version = version
         self.url = url
         self.os_name = os_name
@@ -141,10 +142,20 @@ class _Download:
 
     def into(self, out):
         """Stream the tarball into the open file out; return its sha256 hex digest."""
-        # decompress=False: the checksum is over the .tar.gz exactly as published.
-        response, info = fetch_url(self.module, self.url, timeout=self.timeout, decompress=False)
-        if info["status"] != 200:
-            raise self._http_error(info)
+        params = self.params
+        try:
+            # decompress=False: the checksum is over the .tar.gz exactly as published.
+            response = open_url(
+                self.url, timeout=self.timeout, decompress=False,
+                validate_certs=params["validate_certs"], use_proxy=params["use_proxy"],
+                url_username=params["url_username"], url_password=params["url_password"],
+                force_basic_auth=params["force_basic_auth"], http_agent=params["http_agent"],
+                client_cert=params["client_cert"], client_key=params["client_key"],
+                use_gssapi=params["use_gssapi"])
+        except HTTPError as exc:
+            raise self._http_error(exc.code, exc.reason)
+        except (URLError, SSLValidationError, OSError, HTTPException) as exc:
+            raise self._http_error(-1, getattr(exc, "reason", None) or exc)
         digest = hashlib.sha256()
         try:
             while True:
@@ -160,11 +171,10 @@ class _Download:
             response.close()
         return digest.hexdigest()
 
-    def _http_error(self, info):
-        status = info["status"]
+    def _http_error(self, status, reason):
         what = "istioctl %s for %s/%s" % (self.version.solo, self.os_name, self.arch)
         if status == 404:
-            if self.module.params["url"]:
+            if self.params["url"]:
                 hint = "check the url option"
             elif uses_release_bucket(self.version):
                 hint = "check that Solo published version %s for %s/%s" % (
@@ -175,9 +185,9 @@ class _Download:
                         % (self.version.solo, self.version.major, self.version.minor))
             message = "%s not found (HTTP 404) at %s: %s" % (what, self.url, hint)
         elif status == -1:
-            message = "downloading %s from %s failed: %s" % (what, self.url, info.get("msg"))
+            message = "downloading %s from %s failed: %s" % (what, self.url, reason)
         else:
-            message = "downloading %s from %s failed: HTTP %s %s" % (what, self.url, status, info.get("msg", ""))
+            message = "downloading %s from %s failed: HTTP %s %s" % (what, self.url, status, reason)
         return GloomeshError(message, url=self.url, status_code=status)
 
 

@@ -17,18 +17,20 @@ import math
 import time
 
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s_apply import (
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.apply import (
     api_error,
-    resource_for,
     describe,
+    resource_for,
 )
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.client import CONNECT_TIMEOUT
 
 try:
     from kubernetes.client.rest import ApiException
     from kubernetes.watch import Watch
+    from urllib3.exceptions import HTTPError as TransportError
 except ImportError:
-    # gloomesh_module() has already failed with missing_required_lib(); stay importable.
-    ApiException = Exception
+    # run_module() has already failed naming the missing library; stay importable.
+    ApiException = TransportError = Exception
 
 # Options shared by every module that waits; documented by the gloomesh.multicluster.wait
 # doc fragment (keep both in step).
@@ -88,6 +90,36 @@ def condition_true(condition_type):
     return predicate
 
 
+def _generation_current(obj):
+    status = obj.get("status") or {}
+    observed = status.get("observedGeneration")
+    return observed is None or observed >= (obj.get("metadata") or {}).get("generation", 0)
+
+
+def deployment_available(obj):
+    """Done when the Deployment's controller has seen its spec and every replica is available."""
+    if obj is None:
+        return False, "Deployment does not exist"
+    status = obj.get("status") or {}
+    wanted = (obj.get("spec") or {}).get("replicas", 1)
+    available = status.get("availableReplicas") or 0
+    if not _generation_current(obj) or available < wanted:
+        return False, "%d/%d replicas available" % (available, wanted)
+    return True, ""
+
+
+def daemonset_ready(obj):
+    """Done when the DaemonSet runs a ready pod on every node it is scheduled to (at least one)."""
+    if obj is None:
+        return False, "DaemonSet does not exist"
+    status = obj.get("status") or {}
+    desired = status.get("desiredNumberScheduled") or 0
+    ready = status.get("numberReady") or 0
+    if not _generation_current(obj) or desired < 1 or ready < desired:
+        return False, "%d/%d pods ready" % (ready, desired)
+    return True, ""
+
+
 def gone(obj):
     """Done when the object no longer exists."""
     if obj is None:
@@ -105,6 +137,12 @@ def all_of(*predicates):
 
 # ---------------------------------------------------------------- the wait
 
+# The server ends each watch after this long (or sooner, at the deadline); a new watch then
+# resumes from the last resourceVersion. Short windows also bound how long a frozen server, whose
+# stream simply goes silent, can keep a wait from noticing.
+WATCH_WINDOW = 30
+
+
 def _list(client, resource, kind, name, namespace):
     try:
         listing = client.client.get(resource, namespace=namespace,
@@ -115,11 +153,19 @@ def _list(client, resource, kind, name, namespace):
     return (items[0] if items else None), listing["metadata"]["resourceVersion"]
 
 
+def _timeout_error(timeout, what, missing, obj):
+    return GloomeshError(
+        "timed out after %ss waiting for %s: %s; last status: %s"
+        % (timeout, what, missing, compact_status(obj)),
+        missing=missing, status=(obj or {}).get("status"))
+
+
 def wait_for(client, api_version, kind, name, namespace, predicate, timeout, what):
     """Wait until ``predicate(obj_or_None)`` returns (True, _); return the object (or None).
 
     ``predicate`` may raise GloomeshError to fail at once (e.g. a FAILED phase).
     On timeout: GloomeshError("timed out after Ns waiting for <what>: <missing>; last status: ...").
+    A server that stops answering fails the wait at once, naming the cluster.
     """
     resource = resource_for(client, api_version, kind)
     deadline = time.monotonic() + timeout
@@ -128,16 +174,15 @@ def wait_for(client, api_version, kind, name, namespace, predicate, timeout, wha
     while not done:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise GloomeshError(
-                "timed out after %ss waiting for %s: %s; last status: %s"
-                % (timeout, what, missing, compact_status(obj)),
-                missing=missing, status=(obj or {}).get("status"))
+            raise _timeout_error(timeout, what, missing, obj)
+        window = max(1, int(math.ceil(min(remaining, WATCH_WINDOW))))
         watcher = Watch()
         try:
-            for event in client.client.watch(resource, namespace=namespace, name=name,
-                                             resource_version=version,
-                                             timeout=max(1, int(math.ceil(remaining))),
-                                             watcher=watcher):
+            for event in watcher.stream(resource.get, namespace=namespace,
+                                        field_selector="metadata.name=%s" % name,
+                                        resource_version=version, timeout_seconds=window,
+                                        serialize=False,
+                                        _request_timeout=(CONNECT_TIMEOUT, window + client.timeout)):
                 raw = event["raw_object"]
                 version = raw.get("metadata", {}).get("resourceVersion", version)
                 obj = None if event["type"] == "DELETED" else raw
@@ -151,4 +196,7 @@ def wait_for(client, api_version, kind, name, namespace, predicate, timeout, wha
             # The resourceVersion expired: re-list and watch from the fresh state.
             obj, version = _list(client, resource, kind, name, namespace)
             done, missing = predicate(obj)
+        except TransportError as exc:
+            # The stream went silent past the server's own deadline: the server is not answering.
+            raise client.unreachable(exc, "watching %s" % describe(kind, name, namespace))
     return obj

@@ -7,9 +7,9 @@ from tests.harness.collection_path import install_collection_finder
 
 install_collection_finder()
 
-from ansible_collections.gloomesh.multicluster.plugins.module_utils import istioctl_download as dl  # noqa: E402
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders import istioctl as dl  # noqa: E402
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError  # noqa: E402
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.versions import parse_istio_version  # noqa: E402
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.validation import parse_istio_version  # noqa: E402
 
 V125 = parse_istio_version("1.25.2")
 V128 = parse_istio_version("1.28.9-solo")

@@ -1,4 +1,4 @@
-"""mesh_ca and mesh_ca_info against the local API servers: one root, per-cluster cacerts."""
+"""root_of_trust and root_of_trust_info against the local API servers: one root, per-cluster cacerts."""
 from __future__ import annotations
 
 import base64
@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 from kubernetes import client as k8s
 
-from ansible_collections.gloomesh.multicluster.plugins.module_utils import pki
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders import certificates
 from tests.harness.module_runner import run_module, run_playbook
 
 CLUSTERS = ("cluster1", "cluster2", "mgmt")
@@ -89,14 +89,14 @@ def pki_dir(tmp_path):
 
 
 @pytest.fixture
-def mesh_ca(kubeconfig, pki_dir):
-    """run_module('mesh_ca') with this test's kubeconfig and root paths; keywords override."""
+def root_of_trust(kubeconfig, pki_dir):
+    """run_module('root_of_trust') with this test's kubeconfig and root paths; keywords override."""
     def run(context="cluster1", check_mode=False, diff=True, **args):
         params = dict(kubeconfig=kubeconfig, context=context, cluster=context,
                       root_cert_path=os.path.join(pki_dir, "root-cert.pem"),
                       root_key_path=os.path.join(pki_dir, "root-key.pem"))
         params.update(args)
-        result = run_module("mesh_ca", {k: v for k, v in params.items() if v is not None},
+        result = run_module("root_of_trust", {k: v for k, v in params.items() if v is not None},
                             check_mode=check_mode, diff=diff)
         assert no_key_material(result)
         return result
@@ -104,9 +104,9 @@ def mesh_ca(kubeconfig, pki_dir):
 
 
 @pytest.fixture
-def mesh_ca_info(kubeconfig):
+def root_of_trust_info(kubeconfig):
     def run(context="cluster1", **args):
-        result = run_module("mesh_ca_info", dict(kubeconfig=kubeconfig, context=context, **args))
+        result = run_module("root_of_trust_info", dict(kubeconfig=kubeconfig, context=context, **args))
         assert no_key_material(result)
         return result
     return run
@@ -114,20 +114,20 @@ def mesh_ca_info(kubeconfig):
 
 # --- three clusters, one root ----------------------------------------------------------------------
 
-def test_three_clusters_share_one_root_with_istio_defaults(control_plane, audit, mesh_ca, mesh_ca_info, pki_dir):
+def test_three_clusters_share_one_root_with_istio_defaults(control_plane, audit, root_of_trust, root_of_trust_info, pki_dir):
     """Istio's reference defaults (RSA 4096 root and intermediates) in istio-system of every cluster."""
     timings = {}
     start = time.monotonic()
-    key = pki.generate_key("rsa4096")
-    pki.build_root(key)
+    key = certificates.generate_key("rsa4096")
+    certificates.build_root(key)
     timings["rsa4096 root generation (pki only)"] = time.monotonic() - start
 
     results = {}
     start = time.monotonic()
     for context in CLUSTERS:
         t0 = time.monotonic()
-        results[context] = mesh_ca(context)
-        timings["mesh_ca %s (first run)" % context] = time.monotonic() - t0
+        results[context] = root_of_trust(context)
+        timings["root_of_trust %s (first run)" % context] = time.monotonic() - t0
     timings["3 clusters, first run, total"] = time.monotonic() - start
     try:
         assert [r["root_created"] for r in results.values()] == [True, False, False]
@@ -141,14 +141,14 @@ def test_three_clusters_share_one_root_with_istio_defaults(control_plane, audit,
         intermediates = set()
         for context, result in results.items():
             assert result["changed"] and result["action"] == "created"
-            assert result["root_fingerprint"] == pki.fingerprint(root_cert)
+            assert result["root_fingerprint"] == certificates.fingerprint(root_cert)
             assert result["reasons"] == ["Secret istio-system/cacerts does not exist"]
             data = read_secret(control_plane, context, "istio-system")
             intermediate = verify_bundle(data, root_cert)
             assert intermediate.public_key().key_size == 4096
             assert intermediate.subject.get_attributes_for_oid(NameOID.LOCALITY_NAME)[0].value == context
-            assert result["intermediate_fingerprint"] == pki.fingerprint(intermediate)
-            assert result["not_after"] == pki.iso(pki.not_after(intermediate))
+            assert result["intermediate_fingerprint"] == certificates.fingerprint(intermediate)
+            assert result["not_after"] == certificates.iso(certificates.not_after(intermediate))
             intermediates.add(result["intermediate_fingerprint"])
             after = result["diff"]["after"]
             assert after["ca-cert.pem"][0]["subject"] == "L=%s,CN=Intermediate CA,O=Istio" % context
@@ -160,7 +160,7 @@ def test_three_clusters_share_one_root_with_istio_defaults(control_plane, audit,
         mark = audit.mark()
         start = time.monotonic()
         for context in CLUSTERS:
-            again = mesh_ca(context)
+            again = root_of_trust(context)
             assert not again["changed"] and again["action"] == "unchanged" and not again["reissued"]
             assert again["intermediate_fingerprint"] == results[context]["intermediate_fingerprint"]
             assert again["diff"]["before"] == again["diff"]["after"]
@@ -170,38 +170,38 @@ def test_three_clusters_share_one_root_with_istio_defaults(control_plane, audit,
         assert writes == []
 
         for context in CLUSTERS:
-            info = mesh_ca_info(context, root_cert_path=os.path.join(pki_dir, "root-cert.pem"))
+            info = root_of_trust_info(context, root_cert_path=os.path.join(pki_dir, "root-cert.pem"))
             assert info["valid"] and info["root_matches"] and info["chain_verifies"] and info["key_matches"]
-            assert info["root_fingerprint"] == pki.fingerprint(root_cert)
+            assert info["root_fingerprint"] == certificates.fingerprint(root_cert)
             assert info["intermediate_fingerprint"] == results[context]["intermediate_fingerprint"]
             assert info["problems"] == [] and not info["changed"]
     finally:
         # Other tests of the session may install istiod here: leave istio-system as we found it.
         for context in CLUSTERS:
-            mesh_ca(context, state="absent", force=True)
-        print("\nMEASURE mesh_ca: " + json.dumps(
+            root_of_trust(context, state="absent", force=True)
+        print("\nMEASURE root_of_trust: " + json.dumps(
             {k: round(v, 2) if isinstance(v, float) else v for k, v in timings.items()}))
 
 
-def test_fast_key_types_timing(mesh_ca, pki_dir):
+def test_fast_key_types_timing(root_of_trust, pki_dir):
     """Issuing three intermediates with ECDSA keys (the fast alternative), timed."""
     namespace = new_namespace()
     start = time.monotonic()
     for context in CLUSTERS:
-        result = mesh_ca(context, namespace=namespace, **FAST)
+        result = root_of_trust(context, namespace=namespace, **FAST)
         assert result["changed"]
     elapsed = time.monotonic() - start
     root_cert = load_root(pki_dir)
     assert root_cert.public_key().curve.name == "secp256r1"
-    print("\nMEASURE mesh_ca ecdsa-p256 root + 3 intermediates: %.2fs" % elapsed)
+    print("\nMEASURE root_of_trust ecdsa-p256 root + 3 intermediates: %.2fs" % elapsed)
 
 
 # --- check mode, diff, validation ----------------------------------------------------------------
 
-def test_check_mode_writes_nothing_and_shows_no_key(control_plane, audit, mesh_ca, pki_dir):
+def test_check_mode_writes_nothing_and_shows_no_key(control_plane, audit, root_of_trust, pki_dir):
     namespace = new_namespace()
     mark = audit.mark()
-    result = mesh_ca(namespace=namespace, check_mode=True, diff=True, **FAST)
+    result = root_of_trust(namespace=namespace, check_mode=True, diff=True, **FAST)
     assert result["changed"] and result["root_created"] and result["reissued"]
     assert result["root_fingerprint"] is None and result["intermediate_fingerprint"] is None
     after = result["diff"]["after"]
@@ -211,20 +211,20 @@ def test_check_mode_writes_nothing_and_shows_no_key(control_plane, audit, mesh_c
     assert audit.writes(mark) == []
     assert not namespace_exists(control_plane, "cluster1", namespace)
 
-    created = mesh_ca(namespace=namespace, **FAST)
+    created = root_of_trust(namespace=namespace, **FAST)
     assert created["changed"] and created["action"] == "created"
 
     # Root exists now: check mode reports the real root, a placeholder for the intermediate.
     other = new_namespace()
     mark = audit.mark()
-    planned = mesh_ca(namespace=other, check_mode=True, **FAST)
+    planned = root_of_trust(namespace=other, check_mode=True, **FAST)
     assert planned["changed"] and not planned["root_created"]
     assert planned["root_fingerprint"] == created["root_fingerprint"]
     assert planned["diff"]["after"]["root-cert.pem"][0]["fingerprint_sha256"] == created["root_fingerprint"]
     assert audit.writes(mark) == []
 
     mark = audit.mark()
-    unchanged = mesh_ca(namespace=namespace, check_mode=True, **FAST)
+    unchanged = root_of_trust(namespace=namespace, check_mode=True, **FAST)
     assert not unchanged["changed"] and unchanged["intermediate_fingerprint"] == created["intermediate_fingerprint"]
     assert audit.writes(mark) == []
 
@@ -237,56 +237,56 @@ def test_check_mode_writes_nothing_and_shows_no_key(control_plane, audit, mesh_c
     ({"root_key_type": "dsa"}, "root_key_type must be one of: rsa2048, rsa3072, rsa4096, ecdsa-p256, ecdsa-p384"),
     ({"intermediate_key": "x"}, "parameters are required together: intermediate_cert, intermediate_key"),
 ])
-def test_bad_input_rejected_before_any_write(control_plane, audit, mesh_ca, pki_dir, args, message):
+def test_bad_input_rejected_before_any_write(control_plane, audit, root_of_trust, pki_dir, args, message):
     namespace = new_namespace()
     mark = audit.mark()
-    result = mesh_ca(namespace=namespace, **dict(FAST, **args))
+    result = root_of_trust(namespace=namespace, **dict(FAST, **args))
     assert result.get("failed") and message in result["msg"], result["msg"]
     assert audit.writes(mark) == []
     assert not os.path.exists(pki_dir)
 
 
-def test_encrypted_root_key(mesh_ca, pki_dir):
+def test_encrypted_root_key(root_of_trust, pki_dir):
     """A passphrase-protected root: written encrypted, needed (and checked) to issue."""
-    first = mesh_ca(namespace=new_namespace(), root_key_passphrase="correct horse", **FAST)
+    first = root_of_trust(namespace=new_namespace(), root_key_passphrase="correct horse", **FAST)
     assert first["changed"] and first["root_created"]
     with open(os.path.join(pki_dir, "root-key.pem")) as fh:
         assert fh.read().startswith("-----BEGIN ENCRYPTED PRIVATE KEY-----")
-    second = mesh_ca("cluster2", namespace=new_namespace(), root_key_passphrase="correct horse", **FAST)
+    second = root_of_trust("cluster2", namespace=new_namespace(), root_key_passphrase="correct horse", **FAST)
     assert second["changed"] and second["root_fingerprint"] == first["root_fingerprint"]
-    wrong = mesh_ca("mgmt", namespace=new_namespace(), root_key_passphrase="not-it-42", **FAST)
+    wrong = root_of_trust("mgmt", namespace=new_namespace(), root_key_passphrase="not-it-42", **FAST)
     assert wrong["failed"] and "root_key_path" in wrong["msg"] and "passphrase is wrong" in wrong["msg"]
     assert "correct horse" not in json.dumps(wrong)
 
 
-def test_half_root_is_never_completed(mesh_ca, pki_dir):
+def test_half_root_is_never_completed(root_of_trust, pki_dir):
     os.makedirs(pki_dir)
     with open(os.path.join(pki_dir, "root-key.pem"), "w") as fh:
         fh.write("placeholder")
-    result = mesh_ca(namespace=new_namespace(), **FAST)
+    result = root_of_trust(namespace=new_namespace(), **FAST)
     assert result["failed"] and "refusing to generate a new root over half of an existing one" in result["msg"]
     assert not os.path.exists(os.path.join(pki_dir, "root-cert.pem"))
 
 
 # --- renewal, foreign roots, restart ---------------------------------------------------------------
 
-def test_expiring_intermediate_is_renewed(control_plane, audit, mesh_ca, pki_dir):
+def test_expiring_intermediate_is_renewed(control_plane, audit, root_of_trust, pki_dir):
     namespace = new_namespace()
-    short = mesh_ca(namespace=namespace, intermediate_validity_days=10, renew_before=5, **FAST)
+    short = root_of_trust(namespace=namespace, intermediate_validity_days=10, renew_before=5, **FAST)
     assert short["changed"]
     mark = audit.mark()
-    kept = mesh_ca(namespace=namespace, renew_before=5, **FAST)
+    kept = root_of_trust(namespace=namespace, renew_before=5, **FAST)
     assert not kept["changed"] and kept["intermediate_fingerprint"] == short["intermediate_fingerprint"]
     assert audit.writes(mark) == []
 
-    planned = mesh_ca(namespace=namespace, renew_before=30, check_mode=True, **FAST)
+    planned = root_of_trust(namespace=namespace, renew_before=30, check_mode=True, **FAST)
     assert planned["changed"] and planned["action"] == "updated" and planned["reissued"]
     assert planned["intermediate_fingerprint"] is None
     assert planned["diff"]["after"]["ca-cert.pem"][0]["fingerprint_sha256"] == "(issued when applied)"
     assert planned["diff"]["before"]["ca-cert.pem"][0]["fingerprint_sha256"] == short["intermediate_fingerprint"]
     assert audit.writes(mark) == []
 
-    renewed = mesh_ca(namespace=namespace, renew_before=30, **FAST)
+    renewed = root_of_trust(namespace=namespace, renew_before=30, **FAST)
     assert renewed["changed"] and renewed["action"] == "updated" and renewed["reissued"]
     assert renewed["reasons"] == ["ca-cert.pem expires on %s, within renew_before (30 days)" % short["not_after"]]
     assert renewed["intermediate_fingerprint"] != short["intermediate_fingerprint"]
@@ -296,25 +296,25 @@ def test_expiring_intermediate_is_renewed(control_plane, audit, mesh_ca, pki_dir
     assert diff["before"]["ca-cert.pem"][0]["fingerprint_sha256"] == short["intermediate_fingerprint"]
     assert diff["after"]["ca-cert.pem"][0]["fingerprint_sha256"] == renewed["intermediate_fingerprint"]
     data = read_secret(control_plane, "cluster1", namespace)
-    assert pki.fingerprint(verify_bundle(data, load_root(pki_dir))) == renewed["intermediate_fingerprint"]
+    assert certificates.fingerprint(verify_bundle(data, load_root(pki_dir))) == renewed["intermediate_fingerprint"]
     assert len(audit.writes(mark)) == 1  # the Secret apply, nothing else
 
     mark = audit.mark()
-    assert not mesh_ca(namespace=namespace, renew_before=30, **FAST)["changed"]
+    assert not root_of_trust(namespace=namespace, renew_before=30, **FAST)["changed"]
     assert audit.writes(mark) == []
 
 
-def test_foreign_root_refused_then_forced(control_plane, audit, mesh_ca, tmp_path):
+def test_foreign_root_refused_then_forced(control_plane, audit, root_of_trust, tmp_path):
     namespace = new_namespace()
     ours = dict(root_cert_path=str(tmp_path / "a" / "root-cert.pem"), root_key_path=str(tmp_path / "a" / "root-key.pem"))
     theirs = dict(root_cert_path=str(tmp_path / "b" / "root-cert.pem"), root_key_path=str(tmp_path / "b" / "root-key.pem"))
-    first = mesh_ca(namespace=namespace, **ours, **FAST)
-    mesh_ca(namespace=new_namespace(), **theirs, **FAST)  # another mesh's root, already on disk
+    first = root_of_trust(namespace=namespace, **ours, **FAST)
+    root_of_trust(namespace=new_namespace(), **theirs, **FAST)  # another mesh's root, already on disk
 
     mark = audit.mark()
-    refused = mesh_ca(namespace=namespace, **theirs, **FAST)
+    refused = root_of_trust(namespace=namespace, **theirs, **FAST)
     assert refused["failed"]
-    new_root = pki.fingerprint(load_root(str(tmp_path / "b")))
+    new_root = certificates.fingerprint(load_root(str(tmp_path / "b")))
     assert first["root_fingerprint"] in refused["msg"] and new_root in refused["msg"]
     assert "force=true" in refused["msg"]
     assert refused["existing_root_fingerprints"] == [first["root_fingerprint"]]
@@ -322,15 +322,15 @@ def test_foreign_root_refused_then_forced(control_plane, audit, mesh_ca, tmp_pat
 
     # No root on the controller yet: refused before a root the mesh cannot use is generated.
     nowhere = dict(root_cert_path=str(tmp_path / "c" / "root-cert.pem"), root_key_path=str(tmp_path / "c" / "root-key.pem"))
-    adopt = mesh_ca(namespace=namespace, **nowhere, **FAST)
+    adopt = root_of_trust(namespace=namespace, **nowhere, **FAST)
     assert adopt["failed"] and "already holds root %s" % first["root_fingerprint"] in adopt["msg"]
     assert not os.path.exists(str(tmp_path / "c"))
     assert audit.writes(mark) == []
 
-    refused_delete = mesh_ca(namespace=namespace, state="absent", **theirs)
+    refused_delete = root_of_trust(namespace=namespace, state="absent", **theirs)
     assert refused_delete["failed"] and first["root_fingerprint"] in refused_delete["msg"]
 
-    forced = mesh_ca(namespace=namespace, force=True, **theirs, **FAST)
+    forced = root_of_trust(namespace=namespace, force=True, **theirs, **FAST)
     assert forced["changed"] and forced["action"] == "updated"
     assert forced["root_fingerprint"] == new_root
     assert forced["reasons"] == ["root-cert.pem is not the current root"]
@@ -339,28 +339,28 @@ def test_foreign_root_refused_then_forced(control_plane, audit, mesh_ca, tmp_pat
     verify_bundle(data, load_root(str(tmp_path / "b")))
 
     mark = audit.mark()
-    assert not mesh_ca(namespace=namespace, force=True, **theirs, **FAST)["changed"]
+    assert not root_of_trust(namespace=namespace, force=True, **theirs, **FAST)["changed"]
     assert audit.writes(mark) == []
 
 
-def test_restart_required_when_istiod_runs(control_plane, mesh_ca):
+def test_restart_required_when_istiod_runs(control_plane, root_of_trust):
     namespace = new_namespace()
-    mesh_ca(namespace=namespace, intermediate_validity_days=10, renew_before=5, **FAST)
+    root_of_trust(namespace=namespace, intermediate_validity_days=10, renew_before=5, **FAST)
     with control_plane.api_client("cluster1") as api:
         k8s.AppsV1Api(api).create_namespaced_deployment(namespace, {
             "metadata": {"name": "istiod-gloo"},
             "spec": {"selector": {"matchLabels": {"app": "istiod"}},
                      "template": {"metadata": {"labels": {"app": "istiod"}},
                                   "spec": {"containers": [{"name": "discovery", "image": "istio/pilot"}]}}}})
-    unchanged = mesh_ca(namespace=namespace, renew_before=5, **FAST)
+    unchanged = root_of_trust(namespace=namespace, renew_before=5, **FAST)
     assert not unchanged["changed"] and not unchanged["restart_required"]
     assert not unchanged.get("warnings")
 
-    renewed = mesh_ca(namespace=namespace, renew_before=30, **FAST)
+    renewed = root_of_trust(namespace=namespace, renew_before=30, **FAST)
     assert renewed["changed"] and renewed["restart_required"]
     assert any("restart istiod" in w and "istiod-gloo" in w for w in renewed["warnings"])
 
-    deleted = mesh_ca(namespace=namespace, state="absent")
+    deleted = root_of_trust(namespace=namespace, state="absent")
     assert deleted["changed"] and deleted["restart_required"]
 
 
@@ -373,68 +373,68 @@ def _write(path, text):
     return path
 
 
-def test_user_supplied_intermediates(control_plane, audit, mesh_ca, mesh_ca_info, tmp_path):
+def test_user_supplied_intermediates(control_plane, audit, root_of_trust, root_of_trust_info, tmp_path):
     """A Vault-like flow: root key elsewhere, issuing CA in between, only certs + key given."""
-    root_key = pki.generate_key("ecdsa-p256")
-    root_cert = pki.build_root(root_key, organization="Corp", common_name="Corp Root")
-    root_path = _write(str(tmp_path / "root-cert.pem"), pki.cert_pem(root_cert))
-    issuing_key = pki.generate_key("ecdsa-p256")
-    issuing = pki.build_root(issuing_key, "Corp", "Vault CA")  # re-signed below by the root
+    root_key = certificates.generate_key("ecdsa-p256")
+    root_cert = certificates.build_root(root_key, organization="Corp", common_name="Corp Root")
+    root_path = _write(str(tmp_path / "root-cert.pem"), certificates.cert_pem(root_cert))
+    issuing_key = certificates.generate_key("ecdsa-p256")
+    issuing = certificates.build_root(issuing_key, "Corp", "Vault CA")  # re-signed below by the root
     issuing = (x509.CertificateBuilder().subject_name(issuing.subject).issuer_name(root_cert.subject)
                .public_key(issuing_key.public_key()).serial_number(x509.random_serial_number())
-               .not_valid_before(pki.not_before(issuing)).not_valid_after(pki.not_after(issuing))
+               .not_valid_before(certificates.not_before(issuing)).not_valid_after(certificates.not_after(issuing))
                .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
-               .sign(root_key, pki.hashes.SHA256()))
+               .sign(root_key, certificates.hashes.SHA256()))
     namespace = new_namespace()
     supplied = {}
     for context in ("cluster1", "cluster2"):
-        key = pki.generate_key("ecdsa-p256")
-        cert = pki.build_intermediate(issuing, issuing_key, key, context, 365)
+        key = certificates.generate_key("ecdsa-p256")
+        cert = certificates.build_intermediate(issuing, issuing_key, key, context, 365)
         supplied[context] = (cert, key)
-        result = mesh_ca(context, namespace=namespace, root_cert_path=root_path, root_key_path=None, cluster=None,
-                         intermediate_cert=pki.cert_pem(cert) + pki.cert_pem(issuing),
-                         intermediate_key=pki.key_pem(key))
+        result = root_of_trust(context, namespace=namespace, root_cert_path=root_path, root_key_path=None, cluster=None,
+                         intermediate_cert=certificates.cert_pem(cert) + certificates.cert_pem(issuing),
+                         intermediate_key=certificates.key_pem(key))
         assert result["changed"] and result["action"] == "created" and not result["reissued"]
-        assert result["intermediate_fingerprint"] == pki.fingerprint(cert)
-        assert result["root_fingerprint"] == pki.fingerprint(root_cert)
+        assert result["intermediate_fingerprint"] == certificates.fingerprint(cert)
+        assert result["root_fingerprint"] == certificates.fingerprint(root_cert)
         data = read_secret(control_plane, context, namespace)
         assert x509.load_pem_x509_certificates(data["cert-chain.pem"]) == [cert, issuing, root_cert]
-        assert data["ca-key.pem"].decode() == pki.key_pem(key)
-        info = mesh_ca_info(context, namespace=namespace, expected_root_fingerprint=pki.fingerprint(root_cert))
+        assert data["ca-key.pem"].decode() == certificates.key_pem(key)
+        info = root_of_trust_info(context, namespace=namespace, expected_root_fingerprint=certificates.fingerprint(root_cert))
         assert info["valid"] and info["root_matches"], info["problems"]
 
     mark = audit.mark()
     cert, key = supplied["cluster1"]
-    again = mesh_ca(namespace=namespace, root_cert_path=root_path, root_key_path=None, cluster=None,
-                    intermediate_cert=pki.cert_pem(cert) + pki.cert_pem(issuing), intermediate_key=pki.key_pem(key))
+    again = root_of_trust(namespace=namespace, root_cert_path=root_path, root_key_path=None, cluster=None,
+                    intermediate_cert=certificates.cert_pem(cert) + certificates.cert_pem(issuing), intermediate_key=certificates.key_pem(key))
     assert not again["changed"]
     assert audit.writes(mark) == []
 
     # Wrong key, a chain that does not reach the root: refused before any write, no key echoed.
-    other_key = pki.generate_key("ecdsa-p256")
+    other_key = certificates.generate_key("ecdsa-p256")
     fresh = new_namespace()
     mark = audit.mark()
-    wrong_key = mesh_ca(namespace=fresh, root_cert_path=root_path, root_key_path=None, cluster=None,
-                        intermediate_cert=pki.cert_pem(cert) + pki.cert_pem(issuing),
-                        intermediate_key=pki.key_pem(other_key))
+    wrong_key = root_of_trust(namespace=fresh, root_cert_path=root_path, root_key_path=None, cluster=None,
+                        intermediate_cert=certificates.cert_pem(cert) + certificates.cert_pem(issuing),
+                        intermediate_key=certificates.key_pem(other_key))
     assert wrong_key["failed"] and "intermediate_key does not match" in wrong_key["msg"]
-    no_chain = mesh_ca(namespace=fresh, root_cert_path=root_path, root_key_path=None, cluster=None,
-                       intermediate_cert=pki.cert_pem(cert), intermediate_key=pki.key_pem(key))
+    no_chain = root_of_trust(namespace=fresh, root_cert_path=root_path, root_key_path=None, cluster=None,
+                       intermediate_cert=certificates.cert_pem(cert), intermediate_key=certificates.key_pem(key))
     assert no_chain["failed"] and "is not signed by CN=Corp Root,O=Corp" in no_chain["msg"]
     assert audit.writes(mark) == []
     assert not namespace_exists(control_plane, "cluster1", fresh)
 
 
-# --- mesh_ca_info problems ----------------------------------------------------------------------
+# --- root_of_trust_info problems ----------------------------------------------------------------------
 
-def test_mesh_ca_info_reports_problems(control_plane, mesh_ca, mesh_ca_info, pki_dir):
+def test_mesh_ca_info_reports_problems(control_plane, root_of_trust, root_of_trust_info, pki_dir):
     namespace = new_namespace()
-    missing = mesh_ca_info(namespace=namespace)
+    missing = root_of_trust_info(namespace=namespace)
     assert not missing["exists"] and not missing["valid"]
     assert missing["problems"] == ["Secret cacerts does not exist"]
 
-    created = mesh_ca(namespace=namespace, **FAST)
-    mismatch = mesh_ca_info(namespace=namespace, expected_root_fingerprint="sha256:" + "00" * 32)
+    created = root_of_trust(namespace=namespace, **FAST)
+    mismatch = root_of_trust_info(namespace=namespace, expected_root_fingerprint="sha256:" + "00" * 32)
     assert mismatch["root_matches"] is False and not mismatch["valid"]
     assert mismatch["problems"] == ["root fingerprint %s is not the expected %s"
                                     % (created["root_fingerprint"], ":".join(["00"] * 32))]
@@ -442,42 +442,42 @@ def test_mesh_ca_info_reports_problems(control_plane, mesh_ca, mesh_ca_info, pki
     # Break the key behind the module's back (as the simulator user would not: use admin).
     with control_plane.api_client("cluster1") as api:
         core = k8s.CoreV1Api(api)
-        other = pki.key_pem(pki.generate_key("ecdsa-p256"))
+        other = certificates.key_pem(certificates.generate_key("ecdsa-p256"))
         core.patch_namespaced_secret("cacerts", namespace, {"data": {"ca-key.pem": base64.b64encode(
             other.encode()).decode()}})
-    broken = mesh_ca_info(namespace=namespace, root_cert_path=os.path.join(pki_dir, "root-cert.pem"))
+    broken = root_of_trust_info(namespace=namespace, root_cert_path=os.path.join(pki_dir, "root-cert.pem"))
     assert broken["root_matches"] and broken["chain_verifies"] and not broken["key_matches"]
     assert broken["problems"] == ["ca-key.pem does not match ca-cert.pem"]
 
-    # mesh_ca repairs it: the key does not match, so a new intermediate is issued.
-    repaired = mesh_ca(namespace=namespace, **FAST)
+    # root_of_trust repairs it: the key does not match, so a new intermediate is issued.
+    repaired = root_of_trust(namespace=namespace, **FAST)
     assert repaired["changed"] and repaired["reasons"] == ["ca-key.pem does not match ca-cert.pem"]
-    assert mesh_ca_info(namespace=namespace)["valid"]
+    assert root_of_trust_info(namespace=namespace)["valid"]
 
-    bad = mesh_ca_info(namespace=namespace, expected_root_fingerprint="AB:CD")
+    bad = root_of_trust_info(namespace=namespace, expected_root_fingerprint="AB:CD")
     assert bad["failed"] and "expected_root_fingerprint: not a SHA-256 fingerprint" in bad["msg"]
 
 
 # --- state absent --------------------------------------------------------------------------------
 
-def test_state_absent(control_plane, audit, mesh_ca, pki_dir):
+def test_state_absent(control_plane, audit, root_of_trust, pki_dir):
     namespace = new_namespace()
-    mesh_ca(namespace=namespace, **FAST)
+    root_of_trust(namespace=namespace, **FAST)
     mark = audit.mark()
-    planned = mesh_ca(namespace=namespace, state="absent", check_mode=True)
+    planned = root_of_trust(namespace=namespace, state="absent", check_mode=True)
     assert planned["changed"] and planned["action"] == "deleted"
     assert planned["diff"]["before"]["ca-key.pem"] == "(private key, matches ca-cert.pem)"
     assert audit.writes(mark) == []
     assert read_secret(control_plane, "cluster1", namespace) is not None
 
-    deleted = mesh_ca(namespace=namespace, state="absent")
+    deleted = root_of_trust(namespace=namespace, state="absent")
     assert deleted["changed"] and deleted["action"] == "deleted" and not deleted["restart_required"]
     assert read_secret(control_plane, "cluster1", namespace) is None
     assert os.path.exists(os.path.join(pki_dir, "root-key.pem"))  # the root is never deleted
 
     mark = audit.mark()
     for check_mode in (True, False):
-        gone = mesh_ca(namespace=namespace, state="absent", check_mode=check_mode)
+        gone = root_of_trust(namespace=namespace, state="absent", check_mode=check_mode)
         assert not gone["changed"] and gone["action"] == "absent"
     assert audit.writes(mark) == []
 
@@ -485,7 +485,7 @@ def test_state_absent(control_plane, audit, mesh_ca, pki_dir):
 # --- concurrency ---------------------------------------------------------------------------------
 
 def _concurrent_run(kubeconfig, pki_dir, namespace, queue):
-    result = run_module("mesh_ca", dict(
+    result = run_module("root_of_trust", dict(
         kubeconfig=kubeconfig, context="cluster1", cluster="cluster1", namespace=namespace,
         root_cert_path=os.path.join(pki_dir, "root-cert.pem"), root_key_path=os.path.join(pki_dir, "root-key.pem"),
         intermediate_key_type="ecdsa-p256"))
@@ -507,10 +507,10 @@ def test_concurrent_processes_create_one_root(kubeconfig, pki_dir):
     elapsed = time.monotonic() - start
     assert all(not r.get("failed") for r in results), [r.get("msg") for r in results]
     assert sum(r["root_created"] for r in results) == 1
-    assert {r["root_fingerprint"] for r in results} == {pki.fingerprint(load_root(pki_dir))}
+    assert {r["root_fingerprint"] for r in results} == {certificates.fingerprint(load_root(pki_dir))}
     assert mode_of(os.path.join(pki_dir, "root-key.pem")) == 0o600
     assert sorted(os.listdir(pki_dir)) == ["root-cert.pem", "root-key.pem", "root-key.pem.lock"]
-    print("\nMEASURE 5 concurrent mesh_ca processes (rsa4096 root): %.2fs" % elapsed)
+    print("\nMEASURE 5 concurrent root_of_trust processes (rsa4096 root): %.2fs" % elapsed)
 
 
 PLAYBOOK = """
@@ -523,7 +523,7 @@ PLAYBOOK = """
       context: "{{ context }}"
   tasks:
     - name: Shared root, one intermediate per cluster
-      gloomesh.multicluster.mesh_ca:
+      gloomesh.multicluster.root_of_trust:
         namespace: "{{ ns }}"
         cluster: "{{ inventory_hostname }}"
         root_cert_path: "{{ pki_dir }}/root-cert.pem"
@@ -532,7 +532,7 @@ PLAYBOOK = """
       register: ca
 
     - name: Verify
-      gloomesh.multicluster.mesh_ca_info:
+      gloomesh.multicluster.root_of_trust_info:
         namespace: "{{ ns }}"
         root_cert_path: "{{ pki_dir }}/root-cert.pem"
       register: info
@@ -545,7 +545,7 @@ PLAYBOOK = """
           - info.intermediate_fingerprint == ca.intermediate_fingerprint
 
     - name: A supplied intermediate (no_log option) on one cluster
-      gloomesh.multicluster.mesh_ca:
+      gloomesh.multicluster.root_of_trust:
         namespace: "{{ ns }}-supplied"
         root_cert_path: "{{ pki_dir }}/root-cert.pem"
         intermediate_cert: "{{ lookup('file', supplied_dir + '/cert.pem') }}"
@@ -566,15 +566,15 @@ def test_playbook_forks_vvv_diff_show_no_key_material(control_plane, audit, kube
     extra = {"kubeconfig": kubeconfig, "pki_dir": pki_dir, "ns": namespace, "supplied_dir": supplied_dir}
 
     # The supplied intermediate needs the root: issue it from a root made here, written to pki_dir.
-    root_key = pki.generate_key("rsa4096")
-    root_cert = pki.build_root(root_key)
-    _write(os.path.join(pki_dir, "root-cert.pem"), pki.cert_pem(root_cert))
-    _write(os.path.join(pki_dir, "root-key.pem"), pki.key_pem(root_key))
+    root_key = certificates.generate_key("rsa4096")
+    root_cert = certificates.build_root(root_key)
+    _write(os.path.join(pki_dir, "root-cert.pem"), certificates.cert_pem(root_cert))
+    _write(os.path.join(pki_dir, "root-key.pem"), certificates.key_pem(root_key))
     os.chmod(os.path.join(pki_dir, "root-key.pem"), 0o600)
-    key = pki.generate_key("ecdsa-p256")
+    key = certificates.generate_key("ecdsa-p256")
     _write(os.path.join(supplied_dir, "cert.pem"),
-           pki.cert_pem(pki.build_intermediate(root_cert, root_key, key, "cluster1", 365)))
-    _write(os.path.join(supplied_dir, "key.pem"), pki.key_pem(key))
+           certificates.cert_pem(certificates.build_intermediate(root_cert, root_key, key, "cluster1", 365)))
+    _write(os.path.join(supplied_dir, "key.pem"), certificates.key_pem(key))
 
     env = {"ANSIBLE_FORKS": "3"}
     run = run_playbook(playbook, inventory, extra, diff=True, verbosity=3, env=env)

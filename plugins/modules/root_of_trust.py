@@ -9,7 +9,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 DOCUMENTATION = r"""
-module: mesh_ca
+module: root_of_trust
 short_description: Give a cluster Istio's plug-in CA (Secret cacerts) from a root shared by the mesh
 version_added: 0.1.0
 description:
@@ -49,15 +49,15 @@ author:
   - gloomesh.multicluster maintainers (@gloomesh)
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
+  - gloomesh.multicluster.connection
+  - gloomesh.multicluster.attributes
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
     details:
       - Nothing is written, neither the root files nor the Secret (server-side dry run). A root or
         intermediate that would be issued shows C((issued when applied)) instead of its fingerprint.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details:
       - Certificate summaries of the Secret's entries before and after; the key only as
@@ -165,7 +165,7 @@ notes:
     ServiceMeshController.
   - An extra entry such as C(ca-crl.pem) in an existing Secret is kept.
 seealso:
-  - module: gloomesh.multicluster.mesh_ca_info
+  - module: gloomesh.multicluster.root_of_trust_info
   - name: Istio plug-in CA certificates
     description: Istio's documentation of the cacerts Secret.
     link: https://istio.io/latest/docs/tasks/security/cert-management/plugin-ca-cert/
@@ -173,7 +173,7 @@ seealso:
 
 EXAMPLES = r"""
 - name: One root for the mesh, one intermediate per cluster (hosts are clusters)
-  gloomesh.multicluster.mesh_ca:
+  gloomesh.multicluster.root_of_trust:
     context: "{{ inventory_hostname }}"
     cluster: "{{ inventory_hostname }}"
     root_cert_path: "{{ playbook_dir }}/pki/root-cert.pem"
@@ -187,7 +187,7 @@ EXAMPLES = r"""
   when: ca.restart_required
 
 - name: Smaller, faster keys and a one-year intermediate renewed 60 days before expiry
-  gloomesh.multicluster.mesh_ca:
+  gloomesh.multicluster.root_of_trust:
     context: cluster1
     cluster: cluster1
     root_cert_path: /etc/mesh-pki/root-cert.pem
@@ -198,14 +198,14 @@ EXAMPLES = r"""
     renew_before: 60
 
 - name: Store an intermediate issued by Vault (no root key on the controller)
-  gloomesh.multicluster.mesh_ca:
+  gloomesh.multicluster.root_of_trust:
     context: cluster2
     root_cert_path: /etc/mesh-pki/root-cert.pem
     intermediate_cert: "{{ vault_issued.data.certificate }}\n{{ vault_issued.data.issuing_ca }}"
     intermediate_key: "{{ vault_issued.data.private_key }}"
 
 - name: Remove the plug-in CA
-  gloomesh.multicluster.mesh_ca:
+  gloomesh.multicluster.root_of_trust:
     context: cluster1
     root_cert_path: /etc/mesh-pki/root-cert.pem
     state: absent
@@ -264,10 +264,9 @@ diff:
   type: dict
 """
 
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import run_and_exit
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s_client import gloomesh_module
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.mesh_ca_service import mesh_ca
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.pki import KEY_TYPES
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders.certificates import KEY_TYPES
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.operations import root_of_trust as operation
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.runner import run_module
 
 ARGUMENT_SPEC = dict(
     state=dict(type="str", choices=["present", "absent"], default="present"),
@@ -290,10 +289,11 @@ ARGUMENT_SPEC = dict(
     force=dict(type="bool", default=False),
 )
 
+MODULE_KWARGS = dict(required_together=[("intermediate_cert", "intermediate_key")])
+
 
 def main():
-    run_and_exit(gloomesh_module(ARGUMENT_SPEC, required_together=[("intermediate_cert", "intermediate_key")]),
-                 mesh_ca)
+    run_module(ARGUMENT_SPEC, operation.run, **MODULE_KWARGS)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.versions import (
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.validation import (
     IstioVersion, check_multicluster_version, multicluster_version_problem, parse_istio_version)
 
 

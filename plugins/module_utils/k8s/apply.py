@@ -19,18 +19,19 @@ __metaclass__ = type
 import copy
 import json
 
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.constants import (
+    FIELD_MANAGER,
+    MANAGED_BY,
+    MANAGED_BY_LABEL,
+    MANAGED_BY_VALUE,
+)
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
 
 try:
     from kubernetes.dynamic.exceptions import DynamicApiError, ResourceNotFoundError
 except ImportError:
-    # gloomesh_module() has already failed with missing_required_lib(); stay importable.
+    # run_module() has already failed naming the missing library; stay importable.
     DynamicApiError = ResourceNotFoundError = Exception
-
-FIELD_MANAGER = "gloomesh"
-MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
-MANAGED_BY_VALUE = "gloomesh.multicluster"
-MANAGED_BY = {MANAGED_BY_LABEL: MANAGED_BY_VALUE}
 
 REDACTED = "<redacted>"
 REDACTED_CHANGED = "<redacted, changed>"
@@ -253,6 +254,15 @@ def resource_for(client, api_version, kind):
         raise GloomeshError(
             "the API server does not serve %s %s; is its CustomResourceDefinition installed?"
             % (api_version, kind), api_version=api_version, kind=kind)
+
+
+def served(client, api_version, kind):
+    """Whether the API server serves the kind (its CustomResourceDefinition is installed)."""
+    try:
+        client.resource(kind, api_version)
+    except ResourceNotFoundError:
+        return False
+    return True
 
 
 def _status_body(exc):

@@ -3,7 +3,7 @@
 # Apache License 2.0 (see LICENSE)
 """Files of the root CA on the controller: atomic writes and the lock shared by concurrent runs.
 
-Each inventory host runs mesh_ca in its own process (Ansible forks). The root must be
+Each inventory host runs root_of_trust in its own worker process (Ansible forks). The root must be
 created once, so "does it exist? -> generate -> write" runs under an exclusive
 ``fcntl.flock`` on ``<root_key_path>.lock``; the second process waits, then finds and
 loads the root the first one wrote.
@@ -68,7 +68,7 @@ def exclusive_lock(path, timeout=300, poll=0.1):
                     raise
                 if time.monotonic() >= deadline:
                     raise TimeoutError("timed out after %ss waiting for lock %s (held by another "
-                                       "mesh_ca run)" % (timeout, path))
+                                       "root_of_trust run)" % (timeout, path))
                 time.sleep(poll)
         try:
             yield

@@ -9,7 +9,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 DOCUMENTATION = r"""
-module: mesh_ca_info
+module: root_of_trust_info
 short_description: Verify a cluster's Istio plug-in CA (Secret cacerts)
 version_added: 0.1.0
 description:
@@ -24,11 +24,14 @@ author:
   - gloomesh.multicluster maintainers (@gloomesh)
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
+  - gloomesh.multicluster.connection
+  - gloomesh.multicluster.attributes
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
     details: Read-only; runs the same in check mode.
+  diff_mode:
+    support: none
 options:
   namespace:
     description:
@@ -45,12 +48,12 @@ options:
       - Root certificate (PEM) on the controller whose fingerprint the Secret's root must have.
     type: path
 seealso:
-  - module: gloomesh.multicluster.mesh_ca
+  - module: gloomesh.multicluster.root_of_trust
 """
 
 EXAMPLES = r"""
 - name: Read each cluster's plug-in CA
-  gloomesh.multicluster.mesh_ca_info:
+  gloomesh.multicluster.root_of_trust_info:
     context: "{{ inventory_hostname }}"
     root_cert_path: "{{ playbook_dir }}/pki/root-cert.pem"
   delegate_to: localhost
@@ -127,9 +130,8 @@ valid:
   type: bool
 """
 
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import run_and_exit
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s_client import gloomesh_module
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.mesh_ca_info_service import mesh_ca_info
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.operations import root_of_trust_info as operation
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.runner import run_module
 
 ARGUMENT_SPEC = dict(
     namespace=dict(type="str", default="istio-system"),
@@ -139,7 +141,7 @@ ARGUMENT_SPEC = dict(
 
 
 def main():
-    run_and_exit(gloomesh_module(ARGUMENT_SPEC), mesh_ca_info)
+    run_module(ARGUMENT_SPEC, operation.run)
 
 
 if __name__ == "__main__":

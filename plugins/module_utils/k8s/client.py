@@ -1,0 +1,179 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, gloomesh.multicluster contributors
+# Apache License 2.0 (see LICENSE)
+"""Connection: kubernetes.core's auth options and client, with a deadline on every request.
+
+Modules document the options with the gloomesh.multicluster.connection doc fragment (kubernetes.core's
+auth options plus ``request_timeout``). Every request the client sends, discovery included, gets a
+connect and a read timeout, so a dead or frozen API server fails the task within the bound and the
+error names the cluster's context instead of hanging the run.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import logging
+import os
+
+from ansible.module_utils.basic import missing_required_lib
+
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
+
+try:
+    from ansible_collections.kubernetes.core.plugins.module_utils.args_common import (
+        AUTH_ARG_SPEC as K8S_AUTH_ARG_SPEC,
+    )
+    from ansible_collections.kubernetes.core.plugins.module_utils.k8s import client as core_client
+    KUBERNETES_CORE_ERROR = None
+except ImportError as exc:  # reported by missing_libraries()
+    K8S_AUTH_ARG_SPEC = {}
+    KUBERNETES_CORE_ERROR = exc
+
+try:
+    import kubernetes
+    import urllib3
+    from ansible_collections.kubernetes.core.plugins.module_utils.client.discovery import LazyDiscoverer
+    from ansible_collections.kubernetes.core.plugins.module_utils.k8sdynamicclient import K8SDynamicClient
+    import yaml  # noqa: F401  pylint: disable=unused-import
+    LIBRARY_ERROR = None
+except ImportError as exc:
+    LIBRARY_ERROR = exc
+
+DEFAULT_REQUEST_TIMEOUT = 30
+# A TCP connect to a live API server takes milliseconds; waiting longer only delays the error.
+CONNECT_TIMEOUT = 10
+
+AUTH_ARG_SPEC = dict(K8S_AUTH_ARG_SPEC)
+AUTH_ARG_SPEC["request_timeout"] = {"type": "int", "default": DEFAULT_REQUEST_TIMEOUT}
+
+
+def missing_libraries():
+    """A missing_required_lib() message when kubernetes.core or a Python library is absent, else None."""
+    if KUBERNETES_CORE_ERROR is not None:
+        return "the kubernetes.core collection is required (%s)" % KUBERNETES_CORE_ERROR
+    if LIBRARY_ERROR is not None:
+        return missing_required_lib(getattr(LIBRARY_ERROR, "name", None) or "kubernetes")
+    return None
+
+
+class _ExecPluginErrors(logging.Handler):
+    """Collects what the kubernetes client logs instead of raising when a credential plugin fails:
+    it then goes on without credentials and the API server answers 401/403 for system:anonymous."""
+
+    def __init__(self):
+        super(_ExecPluginErrors, self).__init__(logging.ERROR)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+def _context_name(options):
+    """The context a client talks to, for messages: the option, else the kubeconfig's current one."""
+    if options.get("context"):
+        return options["context"]
+    if options.get("host"):
+        return options["host"]
+    try:
+        from kubernetes.config import list_kube_config_contexts
+
+        kubeconfig = options.get("kubeconfig")
+        if isinstance(kubeconfig, dict):
+            return kubeconfig.get("current-context") or "(current context)"
+        return list_kube_config_contexts(config_file=kubeconfig or os.environ.get("KUBECONFIG"))[1]["name"]
+    except Exception:  # pylint: disable=broad-except  # only a label for messages
+        return "(current context)"
+
+
+class Cluster(object):
+    """A cluster's dynamic client (``client.client``, as kubernetes.core's K8SClient) and its name.
+
+    ``name`` is the kubeconfig context (or host) so every error can say which cluster failed.
+    """
+
+    def __init__(self, name, timeout, configuration):
+        self.name = name
+        self.timeout = timeout
+        self.host = getattr(configuration, "host", "")
+        self.client = None
+        self._k8s = None
+
+    def resource(self, kind, api_version):
+        return self._k8s.resource(kind, api_version)
+
+    def unreachable(self, exc, doing=None):
+        """GloomeshError for a transport failure: which cluster, what we were doing, and why."""
+        reason = str(getattr(exc, "reason", None) or exc)
+        if "timed out" in reason.lower() or "timeout" in type(exc).__name__.lower():
+            why = "no answer within %ss (API server down, frozen or unreachable)" % self.timeout
+        else:
+            why = reason
+        return GloomeshError(
+            "cluster %s (%s): %s%s" % (self.name, self.host, "%s: " % doing if doing else "", why),
+            context=self.name, unreachable=True)
+
+
+def _bound_requests(rest, cluster):
+    """Give every request of a REST client connect and read timeouts (watches pass their own),
+    and turn transport failures into errors naming the cluster."""
+    original = rest.request
+
+    def request(method, url, *args, **kwargs):
+        if not kwargs.get("_request_timeout"):
+            kwargs["_request_timeout"] = (min(CONNECT_TIMEOUT, cluster.timeout), cluster.timeout)
+        try:
+            return original(method, url, *args, **kwargs)
+        except urllib3.exceptions.HTTPError as exc:
+            raise cluster.unreachable(exc, "%s %s" % (method, url.split("?", 1)[0].replace(cluster.host, "")))
+
+    rest.request = request
+
+
+def get_k8s_client(options):
+    """A Cluster for the connection options (kubernetes.core's auth options + request_timeout).
+
+    Built from kubernetes.core's pieces (auth options with their K8S_AUTH_* fallbacks, its dynamic
+    client and discovery cache) but with the deadlines in place before the first request, which
+    discovery sends while the client is created. Configuration problems (bad kubeconfig, unknown
+    context, failing credential plugin) and an unreachable server become GloomeshError naming the
+    context.
+    """
+    missing = missing_libraries()
+    if missing:
+        raise GloomeshError(missing)
+    auth = dict((key, value) for key, value in options.items()
+                if key in K8S_AUTH_ARG_SPEC and value is not None)
+    name = _context_name(auth)
+    timeout = options.get("request_timeout") or DEFAULT_REQUEST_TIMEOUT
+    if timeout < 1:
+        raise GloomeshError("request_timeout must be at least 1 (seconds), got %s" % timeout,
+                            option="request_timeout")
+    collector = _ExecPluginErrors()
+    root = logging.getLogger()
+    root.addHandler(collector)
+    try:
+        configuration = core_client._create_configuration(core_client._create_auth_spec(**auth))  # pylint: disable=protected-access
+    except Exception as exc:  # pylint: disable=broad-except  # kubeconfig loading raises many kinds
+        raise GloomeshError("cluster %s: cannot load the connection settings: %s" % (name, exc), context=name)
+    finally:
+        root.removeHandler(collector)
+    plugin_errors = [m for m in collector.messages if m.startswith("exec")]
+    if plugin_errors:
+        raise GloomeshError(
+            "cluster %s: the kubeconfig's credential plugin (users[].user.exec) failed, so no credentials "
+            "could be sent: %s" % (name, "; ".join(plugin_errors)), context=name)
+    # No retries of reads: one timeout already is the bound. Connects retry once (a restarting server).
+    configuration.retries = urllib3.Retry(total=2, connect=1, read=0, redirect=2, status=0)
+    cluster = Cluster(name, timeout, configuration)
+    api_client = kubernetes.client.ApiClient(configuration)
+    for header, value in core_client._create_headers(**auth).items():  # pylint: disable=protected-access
+        core_client._set_header(api_client, header, value)  # pylint: disable=protected-access
+    _bound_requests(api_client.rest_client, cluster)
+    try:
+        cluster.client = K8SDynamicClient(api_client, discoverer=LazyDiscoverer)
+    except kubernetes.client.exceptions.ApiException as exc:
+        raise GloomeshError("cluster %s (%s): the API server refused to describe its APIs: %s %s"
+                            % (name, cluster.host, exc.status, exc.reason), context=name, status=exc.status)
+    cluster._k8s = core_client.K8SClient(configuration=configuration, client=cluster.client)  # pylint: disable=protected-access
+    return cluster

@@ -1,0 +1,163 @@
+# Copyright: gloomesh.multicluster contributors
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+"""What eastwest_gateway does: resolve the cluster's topology, apply the east-west Gateway,
+wait until istiod has programmed it with an address (or, with an advertised address, until it is
+accepted), report the cluster's peer descriptor."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.gloomesh.multicluster.plugins.module_utils import mesh_state, validation
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders import gateway
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.constants import (
+    EASTWEST_NAME,
+    GATEWAY_API_VERSION,
+    GATEWAY_KIND,
+)
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.apply import (
+    apply_object,
+    delete_object,
+    describe,
+    diff_of,
+    ensure_namespace,
+    get_object,
+)
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.wait import wait_for
+
+
+def _condition(obj, condition_type):
+    for condition in ((obj or {}).get("status") or {}).get("conditions") or []:
+        if condition.get("type") == condition_type:
+            return condition
+    return None
+
+
+def _describe(condition, condition_type):
+    if condition is None:
+        return "condition %s not reported yet" % condition_type
+    return "condition %s is %s (%s: %s)" % (condition_type, condition.get("status"), condition.get("reason"),
+                                           condition.get("message") or "no message")
+
+
+def programmed_with_address(obj):
+    """Ready for peers: Programmed=True and an address in status.addresses."""
+    if obj is None:
+        return False, "the Gateway does not exist"
+    programmed = _condition(obj, "Programmed")
+    missing = []
+    if (programmed or {}).get("status") != "True":
+        missing.append(_describe(programmed, "Programmed"))
+    if not gateway.gateway_address(obj):
+        missing.append("no address in status.addresses")
+    return not missing, "; ".join(missing)
+
+
+def accepted(obj):
+    """Ready when peers dial an advertised address: istiod accepted the Gateway and deployed it;
+    the load balancer's own address does not matter."""
+    if obj is None:
+        return False, "the Gateway does not exist"
+    condition = _condition(obj, "Accepted")
+    if (condition or {}).get("status") != "True":
+        return False, _describe(condition, "Accepted")
+    return True, ""
+
+
+def _no_address_hint(client, namespace, exc):
+    """Enrich a timed-out wait for an address with the pending Service and the ways out."""
+    service = get_object(client, "v1", "Service", EASTWEST_NAME, namespace)
+    if service is None:
+        return GloomeshError(
+            "%s. istiod has not deployed Service %s/%s for the Gateway: is istiod running (the "
+            "service_mesh step) with GatewayClass %s installed?" % (exc.message, namespace, EASTWEST_NAME,
+                                                                    EASTWEST_NAME), **exc.details)
+    if ((service.get("status") or {}).get("loadBalancer") or {}).get("ingress"):
+        return exc
+    return GloomeshError(
+        "%s. Service %s/%s (type %s) is pending: it has no load-balancer address. Install a LoadBalancer "
+        "implementation in this cluster (a cloud provider's, MetalLB, cloud-provider-kind for kind), or "
+        "set eastwest_gateway_address (module option address) to an address the other clusters can reach"
+        % (exc.message, namespace, EASTWEST_NAME, (service.get("spec") or {}).get("type")),
+        **dict(exc.details, pending_service="%s/%s" % (namespace, EASTWEST_NAME)))
+
+
+def _report(obj):
+    resource = dict(obj or {})
+    # managedFields is bookkeeping nobody reads in a task result.
+    resource["metadata"] = dict((k, v) for k, v in (resource.get("metadata") or {}).items() if k != "managedFields")
+    return {"resource": resource, "address": gateway.gateway_address(obj),
+            "programmed": (_condition(obj, "Programmed") or {}).get("status") == "True"}
+
+
+def _absent(task, namespace):
+    result = delete_object(task.client(), GATEWAY_API_VERSION, GATEWAY_KIND, EASTWEST_NAME, namespace,
+                           task.check_mode)
+    report = {"changed": result.changed, "action": result.action, "resource": {}}
+    if task.diff:
+        report["diff"] = diff_of(result)
+    return report
+
+
+def _validate(params, network, cluster):
+    """The options given (network and cluster may still be unknown: they are discovered)."""
+    if network:
+        validation.label_value(network, "network")
+    if cluster:
+        validation.cluster_name(cluster)
+    for option in ("region", "zone"):
+        if params[option]:
+            validation.label_value(params[option], option)
+    if params["address"]:
+        validation.address(params["address"])
+
+
+def run(task):
+    params = task.params
+    namespace = validation.namespace(params["namespace"])
+    install_namespace = validation.namespace(params["install_namespace"], "install_namespace")
+    if params["state"] == "absent":
+        return _absent(task, namespace)
+
+    # What was given is validated before any request; discovered values once known.
+    network, cluster = params["network"], params["cluster"]
+    _validate(params, network, cluster)
+    if not (network and cluster):
+        network, cluster = mesh_state.resolve_topology(task.client(), install_namespace, network, cluster)
+        _validate(params, network, cluster)
+    desired = gateway.eastwest_gateway(namespace, network, cluster, params["region"], params["zone"],
+                                       params["address"])
+    if params["generate"]:
+        return {"changed": False, "action": "generated", "resource": desired,
+                "network": network, "cluster": cluster}
+
+    client = task.client()
+    namespace_result = ensure_namespace(client, namespace, task.check_mode)
+    result = apply_object(client, desired, task.check_mode, force_conflicts=params["force_conflicts"])
+    obj = result.after
+    report = {"changed": result.changed or namespace_result.changed, "action": result.action,
+              "network": network, "cluster": cluster}
+    if params["wait"] and not task.check_mode:
+        what = describe(GATEWAY_KIND, EASTWEST_NAME, namespace)
+        try:
+            if params["address"]:
+                obj = wait_for(client, GATEWAY_API_VERSION, GATEWAY_KIND, EASTWEST_NAME, namespace, accepted,
+                               params["wait_timeout"], "%s to be accepted" % what)
+            else:
+                obj = wait_for(client, GATEWAY_API_VERSION, GATEWAY_KIND, EASTWEST_NAME, namespace,
+                               programmed_with_address, params["wait_timeout"],
+                               "%s to be programmed with an address" % what)
+        except GloomeshError as exc:
+            exc.details.setdefault("changed", report["changed"])
+            if params["address"] or "timed out" not in exc.message:
+                raise
+            raise _no_address_hint(client, namespace, exc)
+        report["peer"] = mesh_state.peer_descriptor(client, namespace, install_namespace,
+                                                    params["trust_domain_source"], cluster)
+    report.update(_report(obj))
+    if params["address"]:
+        report["address"] = params["address"]
+    if task.diff:
+        report["diff"] = diff_of(result)
+    return report

@@ -1,0 +1,214 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, gloomesh.multicluster contributors
+# Apache License 2.0 (see LICENSE)
+"""What the service_mesh module does: validate, apply the extensions ConfigMap and the
+ServiceMeshController, wait for the Gloo Operator to report the current generation ready and for
+istiod, the Istio CNI and ztunnel to run, report."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import time
+
+from ansible_collections.gloomesh.multicluster.plugins.module_utils import validation
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders import service_mesh
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.constants import (
+    EXTENSIONS_CONFIGMAP,
+    ISTIOD_DEPLOYMENTS,
+    MESH_DAEMONSETS,
+    SERVICE_MESH_API_VERSION,
+    SERVICE_MESH_KIND,
+)
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.apply import (
+    ApplyResult,
+    apply_object,
+    delete_object,
+    describe,
+    diff_of,
+    ensure_namespace,
+    get_object,
+    is_managed_by_us,
+)
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.wait import (
+    all_conditions_true,
+    daemonset_ready,
+    deployment_available,
+    gone,
+    wait_for,
+)
+
+
+def _stale_status(obj):
+    """What in the status was reported for an older generation than metadata.generation.
+
+    The Gloo Operator reports observedGeneration on each condition (procedure, "Deploy mesh
+    components" step 5, example status); a top-level status.observedGeneration is honoured for
+    conditions that carry none, and for a status without conditions.
+    """
+    generation = (obj.get("metadata") or {}).get("generation")
+    status = obj.get("status") or {}
+    top = status.get("observedGeneration")
+    if generation is None:
+        return []
+    reported = [(c.get("type"), c.get("observedGeneration", top)) for c in status.get("conditions") or []]
+    if not reported:
+        reported = [("status", top)]
+    return ["%s (generation %s)" % (what, observed) for what, observed in reported
+            if observed is not None and observed < generation]
+
+
+def controller_ready(obj):
+    """Wait predicate: every condition True and reported for the current generation, phase SUCCEEDED.
+
+    Phase FAILED for the current generation raises at once with the operator's message; a FAILED
+    status of an older generation is only stale (the operator has not looked at the change yet).
+    """
+    if obj is None:
+        return False, "the ServiceMeshController does not exist"
+    status = obj.get("status") or {}
+    meta = obj["metadata"]
+    stale = _stale_status(obj)
+    if stale:
+        return False, "the operator has not reconciled generation %s yet (reported for older ones: %s)" % (
+            meta.get("generation"), ", ".join(stale))
+    phase = status.get("phase")
+    if phase == "FAILED":
+        _done, pending = all_conditions_true(obj)
+        raise GloomeshError(
+            "%s failed (phase FAILED): %s%s" % (
+                describe(SERVICE_MESH_KIND, meta["name"], meta.get("namespace")),
+                status.get("message") or "no message from the operator",
+                "; " + pending if pending else ""),
+            phase=phase, conditions=status.get("conditions") or [])
+    done, missing = all_conditions_true(obj)
+    if phase != "SUCCEEDED":
+        phase_missing = "phase is %s, not SUCCEEDED" % (phase or "not reported yet")
+        missing = "%s; %s" % (phase_missing, missing) if missing else phase_missing
+        done = False
+    return done, missing
+
+
+def _public(obj):
+    """The object as returned to the user: managedFields are bulky and say nothing useful."""
+    if obj is None:
+        return {}
+    obj = dict(obj, metadata=dict(obj.get("metadata") or {}))
+    obj["metadata"].pop("managedFields", None)
+    return obj
+
+
+def _extensions_absent(client, namespace, check_mode):
+    """No extensions wanted: delete gloo-extensions-config if we created it, else leave it."""
+    live = get_object(client, "v1", "ConfigMap", EXTENSIONS_CONFIGMAP, namespace)
+    if live is None:
+        return ApplyResult(False, None, None, "absent")
+    if not is_managed_by_us(live):
+        return ApplyResult(False, live, live, "unmanaged")
+    return delete_object(client, "v1", "ConfigMap", EXTENSIONS_CONFIGMAP, namespace, check_mode)
+
+
+def _report(task, results, controller, components=None):
+    status = (controller or {}).get("status") or {}
+    report = {
+        "changed": any(result.changed for _what, result in results),
+        "resource": _public(controller),
+        "phase": status.get("phase"),
+        "conditions": status.get("conditions") or [],
+        "actions": dict((what, result.action) for what, result in results),
+    }
+    if components is not None:
+        report["components"] = components
+    if task.diff:
+        diffs = []
+        for what, result in results:
+            if result.changed or what == "controller":
+                diff = diff_of(result)
+                diff["before_header"] = diff["after_header"] = what
+                diffs.append(diff)
+        report["diff"] = diffs
+    return report
+
+
+def _with_progress(exc, results):
+    """The task still changed the cluster before a wait failed: say so in the error."""
+    exc.details.setdefault("changed", any(result.changed for _what, result in results))
+    exc.details["actions"] = dict((w, result.action) for w, result in results)
+    return exc
+
+
+def _wait_components(client, install_namespace, deadline):
+    """Wait for istiod and the ambient DaemonSets the operator deployed (procedure, "Deploy mesh
+    components" step 6); returns {object: state}."""
+    istiod = next((name for name in ISTIOD_DEPLOYMENTS
+                   if get_object(client, "apps/v1", "Deployment", name, install_namespace) is not None),
+                  ISTIOD_DEPLOYMENTS[0])
+    waits = [("Deployment", istiod, deployment_available)]
+    waits += [("DaemonSet", name, daemonset_ready) for name in MESH_DAEMONSETS]
+    components = {}
+    for kind, name, predicate in waits:
+        remaining = max(1, int(deadline - time.monotonic()))
+        wait_for(client, "apps/v1", kind, name, install_namespace, predicate, remaining,
+                 "%s to be ready" % describe(kind, name, install_namespace))
+        components["%s %s" % (kind, name)] = "ready"
+    return components
+
+
+def present(task):
+    params = task.params
+    # Every validation error is raised here, before connecting.
+    version, warnings = validation.service_mesh(params)
+    plan = service_mesh.build(params, version)
+    for warning in warnings:
+        task.warn(warning)
+    client = task.client()
+    check_mode = task.check_mode
+    namespace = params["namespace"]
+    deadline = time.monotonic() + params["wait_timeout"]
+    results = [("namespace", ensure_namespace(client, namespace, check_mode))]
+    # Extensions first: the operator reads them when it reconciles the controller.
+    if plan["extensions"] is None:
+        results.append(("extensions_config", _extensions_absent(client, namespace, check_mode)))
+    else:
+        results.append(("extensions_config", apply_object(client, plan["extensions"], check_mode)))
+    applied = apply_object(client, plan["controller"], check_mode)
+    results.append(("controller", applied))
+    controller, components = applied.after, None
+    if params["wait"] and not check_mode:
+        try:
+            controller = wait_for(client, SERVICE_MESH_API_VERSION, SERVICE_MESH_KIND, params["name"], namespace,
+                                  controller_ready, params["wait_timeout"],
+                                  "%s to be ready" % describe(SERVICE_MESH_KIND, params["name"], namespace))
+            components = _wait_components(client, params["install_namespace"], deadline)
+        except GloomeshError as exc:
+            raise _with_progress(exc, results)
+    return _report(task, results, controller, components)
+
+
+def absent(task):
+    params = task.params
+    validation.service_mesh_names(params)
+    client = task.client()
+    check_mode = task.check_mode
+    namespace = params["namespace"]
+    deleted = delete_object(client, SERVICE_MESH_API_VERSION, SERVICE_MESH_KIND, params["name"], namespace,
+                            check_mode)
+    results = [("controller", deleted)]
+    if deleted.changed and params["wait"] and not check_mode:
+        # The operator uninstalls Istio before the object goes (finalizers).
+        try:
+            wait_for(client, SERVICE_MESH_API_VERSION, SERVICE_MESH_KIND, params["name"], namespace, gone,
+                     params["wait_timeout"],
+                     "%s to be deleted" % describe(SERVICE_MESH_KIND, params["name"], namespace))
+        except GloomeshError as exc:
+            raise _with_progress(exc, results)
+    results.append(("extensions_config", _extensions_absent(client, namespace, check_mode)))
+    return _report(task, results, None)
+
+
+def run(task):
+    """The module's one call: state present or absent."""
+    if task.params["state"] == "absent":
+        return absent(task)
+    return present(task)
