@@ -1,0 +1,50 @@
+"""Atomic key files and the lock concurrent runs share (module_utils/files.py)."""
+import os
+import stat
+import threading
+import time
+
+import pytest
+
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.files import exclusive_lock, write_atomic
+
+
+def test_write_atomic_creates_0600_and_replaces(tmp_path):
+    path = tmp_path / "root-key.pem"
+    write_atomic(str(path), b"one", 0o600)
+    assert path.read_bytes() == b"one"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    write_atomic(str(path), b"two", 0o600)
+    assert path.read_bytes() == b"two"
+    assert os.listdir(tmp_path) == ["root-key.pem"]  # no temp file left behind
+
+
+def test_write_atomic_leaves_nothing_on_failure(tmp_path):
+    with pytest.raises(TypeError):
+        write_atomic(str(tmp_path / "k.pem"), "not bytes", 0o600)
+    assert os.listdir(tmp_path) == []
+
+
+def test_exclusive_lock_serializes_and_times_out(tmp_path):
+    lock = str(tmp_path / "k.lock")
+    order = []
+
+    def holder():
+        with exclusive_lock(lock):
+            order.append("held")
+            time.sleep(0.5)
+            order.append("released")
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    while not order:
+        time.sleep(0.01)
+    # flock is per open file description: a second open() in this process contends like another process.
+    with pytest.raises(TimeoutError, match="waiting for lock .*k.lock"):
+        with exclusive_lock(lock, timeout=0.1):
+            pass
+    with exclusive_lock(lock, timeout=5):
+        order.append("second")
+    thread.join()
+    assert order == ["held", "released", "second"]
+    assert stat.S_IMODE(os.stat(lock).st_mode) == 0o600
