@@ -88,6 +88,8 @@ options:
     description:
       - Take over fields of the Gateway that another field manager set to other values (for
         example a Gateway first created by C(istioctl multicluster expose)), instead of failing.
+      - When the task does not set it, the host variable C(gloomesh_force_conflicts) decides (true, or a
+        list of module names).
     type: bool
     default: false
   generate:

@@ -143,6 +143,15 @@ options:
         O(dataplane_mode).
     type: bool
     default: true
+  force_conflicts:
+    description:
+      - Take back fields of the ServiceMeshController and the extensions ConfigMap that another field
+        manager (C(kubectl edit), another tool) changed, instead of failing with the conflict.
+      - In check mode the diff shows what would be taken.
+      - When the task does not set it, the host variable C(gloomesh_force_conflicts) decides (true, or a
+        list of module names such as C([service_mesh, eastwest_gateway])).
+    type: bool
+    default: false
   extensions:
     description:
       - Advanced settings written to the C(gloo-extensions-config) ConfigMap in O(namespace).
@@ -277,6 +286,7 @@ ARGUMENT_SPEC = dict(
     traffic_capture_mode=dict(type="str", choices=["Auto", "InitContainer"]),
     trust_domain=dict(type="str"),
     multicluster=dict(type="bool", default=True),
+    force_conflicts=dict(type="bool", default=False),
     extensions=dict(type="dict", options=dict(
         stable=dict(type="dict"),
         beta=dict(type="dict"),

@@ -13,7 +13,9 @@ workers, so the Kubernetes client is imported once per run.
 The options are validated with the module's own argument spec, secrets (``no_log`` options and
 what operations ``mask``) are removed from the result the way AnsibleModule removes them, and the
 result has the module's shape. Kubernetes modules take ``context`` and ``kubeconfig`` from the host
-variables ``kube_context`` and ``kubeconfig`` when neither the task nor module_defaults set them.
+variables ``kube_context`` and ``kubeconfig`` when neither the task nor module_defaults set them, and
+modules with a ``force_conflicts`` option take it from ``gloomesh_force_conflicts`` (true, or a list
+of module names) the same way: the one switch to take back fields another field manager changed.
 
 Set the variable ``gloomesh_in_process: false`` to always run the modules as processes (for
 example to run them with another Python than the controller's).
@@ -76,6 +78,10 @@ class ActionModule(ActionBase):
             for option, variable in CONNECTION_VARIABLES.items():
                 if args.get(option) is None and task_vars.get(variable) is not None:
                     args[option] = self._templar.template(task_vars[variable])
+        if "force_conflicts" in module.ARGUMENT_SPEC and args.get("force_conflicts") is None:
+            wanted = self._templar.template(task_vars.get("gloomesh_force_conflicts", False))
+            args["force_conflicts"] = wanted is True or (isinstance(wanted, list) and name in wanted) or (
+                isinstance(wanted, str) and boolean(wanted, strict=False))
         if not self._in_process(kubernetes, task_vars):
             result.update(self._execute_module(module_name="%s.%s" % (COLLECTION, name), module_args=args,
                                                task_vars=task_vars, wrap_async=self._task.async_val))

@@ -57,7 +57,7 @@ def test_manual_link_lifecycle(make_control_plane, tmp_path):
     for problem in ("Istio 1.26.1 is refused for multicluster",
                     "no license: set gloomesh_license_key",
                     "cluster_name cluster1 is used by cluster1, cluster2",
-                    "context no-such-context: API server not reachable"):
+                    "cluster3: cluster no-such-context: cannot load the connection settings"):
         assert problem in out, f"preflight did not report {problem!r}:\n{out[-5000:]}"
     assert "Preflight found 4 problem(s); nothing was changed" in out
     assert "PLAY [Deploy the mesh components" not in out

@@ -64,21 +64,21 @@ def test_preflight_reports_every_problem_together(tmp_path):
         "contexts": [{"name": n, "context": {"cluster": "dead", "user": "u"}} for n in ("cluster1", "cluster2")]}))
     inventory = _hosts(["cluster1", "cluster2", "cluster3"], kubeconfig=str(kubeconfig))
     inventory["all"]["children"]["workload_clusters"]["hosts"]["cluster2"]["mesh_link_peers"] = ["cluster9"]
-    playbook = _playbook(tmp_path, "preflight", preflight_istio_version="1.24.2", preflight_gloo_version="2.6.0",
-                         preflight_license_key="", preflight_license_secret_ref="gloo-mesh:license-keys",
-                         preflight_linking="automatic")
+    inventory["all"]["vars"] = {"gloomesh_istio_version": "1.24.2", "gloomesh_gloo_version": "2.6.0",
+                                "gloomesh_license_key": "", "gloomesh_license_secret_ref": "gloo-mesh:license-keys"}
+    playbook = _playbook(tmp_path, "preflight", preflight_linking="automatic")
     result = run_playbook(playbook, inventory)
     assert result["rc"] != 0
     out = result["stdout"]
     for text in (
-        "cluster1, cluster2, cluster3: gloomesh_istio_version: multicluster requires Istio 1.24.3 or later",
-        "cluster1, cluster2, cluster3: gloomesh_gloo_version: multicluster peering with the Gloo Operator needs Gloo Mesh 2.7",
-        "gloomesh_license_secret_ref gloo-mesh:license-keys must read <namespace>/<secret name>",
-        "cluster1: context cluster1: API server not reachable",
-        "cluster2: context cluster2: API server not reachable",
-        "cluster3: context cluster3: API server not reachable",
+        "gloomesh_istio_version: multicluster requires Istio 1.24.3 or later",
+        "gloomesh_gloo_version: multicluster peering with the Gloo Operator needs Gloo Mesh 2.7",
+        "gloomesh_license_secret_ref 'gloo-mesh:license-keys' must read <namespace>/<secret name>",
+        "cluster1: cluster cluster1 (https://127.0.0.1:9): GET /version:",
+        "cluster2: cluster cluster2 (https://127.0.0.1:9): GET /version:",
+        "cluster3: cluster cluster3: cannot load the connection settings",
         "cluster2: mesh_link_peers names cluster9, which is not a cluster of this mesh",
-        "automatic linking needs exactly one host in group management_cluster",
+        "automatic linking needs exactly one host in the management cluster group",
     ):
         assert text in out, f"missing {text!r}:\n{out[-4000:]}"
     assert "Preflight found 8 problem(s); nothing was changed" in out

@@ -15,6 +15,7 @@ __metaclass__ = type
 
 import logging
 import os
+import threading
 
 from ansible.module_utils.basic import missing_required_lib
 
@@ -41,6 +42,9 @@ except ImportError as exc:
     LIBRARY_ERROR = exc
 
 DEFAULT_REQUEST_TIMEOUT = 30
+# Loading a kubeconfig sets the kubernetes client's process-wide default configuration before it is
+# copied: clients made in parallel threads (preflight) must load one at a time.
+_CONFIGURATION_LOCK = threading.Lock()
 # A TCP connect to a live API server takes milliseconds; waiting longer only delays the error.
 CONNECT_TIMEOUT = 10
 
@@ -151,13 +155,14 @@ def get_k8s_client(options):
                             option="request_timeout")
     collector = _ExecPluginErrors()
     root = logging.getLogger()
-    root.addHandler(collector)
-    try:
-        configuration = core_client._create_configuration(core_client._create_auth_spec(**auth))  # pylint: disable=protected-access
-    except Exception as exc:  # pylint: disable=broad-except  # kubeconfig loading raises many kinds
-        raise GloomeshError("cluster %s: cannot load the connection settings: %s" % (name, exc), context=name)
-    finally:
-        root.removeHandler(collector)
+    with _CONFIGURATION_LOCK:
+        root.addHandler(collector)
+        try:
+            configuration = core_client._create_configuration(core_client._create_auth_spec(**auth))  # pylint: disable=protected-access
+        except Exception as exc:  # pylint: disable=broad-except  # kubeconfig loading raises many kinds
+            raise GloomeshError("cluster %s: cannot load the connection settings: %s" % (name, exc), context=name)
+        finally:
+            root.removeHandler(collector)
     plugin_errors = [m for m in collector.messages if m.startswith("exec")]
     if plugin_errors:
         raise GloomeshError(

@@ -171,8 +171,9 @@ def present(task):
     if plan["extensions"] is None:
         results.append(("extensions_config", _extensions_absent(client, namespace, check_mode)))
     else:
-        results.append(("extensions_config", apply_object(client, plan["extensions"], check_mode)))
-    applied = apply_object(client, plan["controller"], check_mode)
+        results.append(("extensions_config", apply_object(client, plan["extensions"], check_mode,
+                                                          force_conflicts=params["force_conflicts"])))
+    applied = apply_object(client, plan["controller"], check_mode, force_conflicts=params["force_conflicts"])
     results.append(("controller", applied))
     controller, components = applied.after, None
     if params["wait"] and not check_mode:

@@ -1,0 +1,101 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, gloomesh.multicluster contributors
+# Apache License 2.0 (see LICENSE)
+"""mesh_preflight: every input of every cluster of the play, and what each cluster answered, checked
+at once on the controller before anything is written (see plugin_utils/inventory_inputs.py)."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from concurrent.futures import ThreadPoolExecutor
+
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.constants import OPERATOR_NAMESPACE
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.apply import list_objects
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.client import get_k8s_client
+from ansible_collections.gloomesh.multicluster.plugins.plugin_utils import inventory_inputs
+
+# The Gloo Mesh releases automatic linking upgrades (procedure, "Enable automatic peering of clusters").
+AUTOMATIC_RELEASES_MANAGEMENT = ("gloo-platform-crds", "gloo-platform")
+AUTOMATIC_RELEASES_WORKLOAD = ("gloo-platform-crds",)
+# Host variables preflight reads: the inputs, the role variables handed to modules, the groups.
+_VARIABLES = tuple(inventory_inputs.HOST_INPUTS) + tuple(inventory_inputs.MODULE_OPTIONS)
+_INVENTORY_VARIABLES = ("gloomesh_istio_version", "gloomesh_gloo_version", "gloomesh_linking",
+                        "gloomesh_install_namespace", "gloomesh_operator_helm", "gloomesh_license_key",
+                        "gloomesh_license_secret_ref", "gloomesh_pki_dir", "gloomesh_force_conflicts")
+
+
+class ActionModule(ActionBase):
+    """Runs once for the play; reads every host's variables and its registered cluster check."""
+
+    _supports_check_mode = True
+    _VALID_ARGS = frozenset(("hosts", "workload_group", "management_group", "linking", "request_timeout"))
+
+    def _variables(self, host, hostvars, names):
+        values = {}
+        for name in names:
+            if name in hostvars[host]:
+                values[name] = self._templar.template(hostvars[host][name])
+        return values
+
+    @staticmethod
+    def _cluster_problems(host, variables, timeout, releases):
+        """What a cluster answers: nothing when it does not answer through its context, and the Helm
+        releases that automatic linking upgrades (helm 3 records a release as Secrets labelled
+        owner=helm,name=<release>)."""
+        options = {"context": variables.get("kube_context"), "kubeconfig": variables.get("kubeconfig"),
+                   "request_timeout": timeout}
+        try:
+            client = get_k8s_client(options)  # discovery: /version and the API groups
+            missing = [release for release in releases
+                       if not list_objects(client, "v1", "Secret", OPERATOR_NAMESPACE,
+                                           label_selector="owner=helm,name=%s,status=deployed" % release)]
+        except GloomeshError as exc:
+            return ["%s: %s" % (host, exc.message)]
+        return ["%s: Helm release %s not found in namespace %s: automatic linking upgrades an existing Gloo "
+                "Mesh installation" % (host, release, OPERATOR_NAMESPACE) for release in missing]
+
+    def _clusters(self, host_variables, timeout, releases):
+        """Ask every cluster at once (threads): a dead cluster costs one timeout, not one per cluster."""
+        hosts = [h for h, v in sorted(host_variables.items()) if v.get("kube_context")]
+        if not hosts:
+            return []
+        with ThreadPoolExecutor(max_workers=min(16, len(hosts))) as pool:
+            answers = pool.map(lambda h: self._cluster_problems(h, host_variables[h], timeout, releases[h]), hosts)
+        return [problem for problems in answers for problem in problems]
+
+    def run(self, tmp=None, task_vars=None):
+        task_vars = task_vars or {}
+        result = super(ActionModule, self).run(tmp, task_vars)
+        args = self._task.args
+        hostvars = task_vars["hostvars"]
+        hosts = list(args.get("hosts") or task_vars.get("ansible_play_hosts_all") or [])
+        groups = task_vars.get("groups") or {}
+        workload = list(groups.get(args.get("workload_group", "workload_clusters")) or [])
+        management = list(groups.get(args.get("management_group", "management_cluster")) or [])
+        linking = args.get("linking", "manual")
+
+        host_variables = dict((host, self._variables(host, hostvars, _VARIABLES)) for host in hosts)
+        # Inventory-wide inputs as the first host sees them (group_vars/all in practice).
+        inventory = self._variables(hosts[0], hostvars, _INVENTORY_VARIABLES) if hosts else {}
+        problems = inventory_inputs.inventory_problems(inventory)
+        problems += inventory_inputs.topology_problems(host_variables, workload, management, linking)
+        for host in hosts:
+            problems += inventory_inputs.host_problems(
+                host, host_variables[host], inventory.get("gloomesh_istio_version"),
+                inventory.get("gloomesh_install_namespace") or "istio-system")
+        releases = dict((host, (AUTOMATIC_RELEASES_MANAGEMENT if host in management else AUTOMATIC_RELEASES_WORKLOAD)
+                             if linking == "automatic" else ()) for host in hosts)
+        problems += self._clusters(host_variables, int(args.get("request_timeout") or 30), releases)
+        failed = set(task_vars.get("ansible_play_hosts_all") or []) - set(task_vars.get("ansible_play_hosts") or [])
+        problems += ["%s: failed during preflight (see above)" % host for host in sorted(failed)]
+        result.update(changed=False, problems=problems, clusters=sorted(hosts))
+        if problems:
+            result.update(failed=True, msg="Preflight found %d problem(s); nothing was changed: %s"
+                          % (len(problems), " | ".join(problems)))
+        else:
+            result["msg"] = "Preflight passed for %d clusters: %s" % (len(hosts), ", ".join(sorted(hosts)))
+        return result

@@ -1,0 +1,88 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, gloomesh.multicluster contributors
+# Apache License 2.0 or GNU General Public License v3.0+ (see LICENSE)
+# SPDX-License-Identifier: Apache-2.0 OR GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: mesh_preflight
+short_description: Check every input of every cluster of a mesh before anything is written
+version_added: 0.2.0
+description:
+  - Runs once on the controller (an action plugin, no module process) for all the clusters of the play
+    and reports every problem at once; it reads host variables only and writes nothing.
+  - Per host, the inventory inputs (C(cluster_name), C(kube_context), C(kubeconfig), C(cluster_network),
+    C(cluster_region), C(cluster_zone), C(eastwest_gateway_address), C(mesh_link_peers)) with the rules
+    the modules apply to them, and the role variables handed to a module option unchanged (for example
+    C(service_mesh_scaling_profile)) with that module's own argument spec; then the whole
+    ServiceMeshController the service_mesh role would request.
+  - Inventory-wide, C(gloomesh_istio_version), C(gloomesh_gloo_version), C(gloomesh_linking),
+    C(gloomesh_install_namespace), the license inputs and the root of trust files in C(gloomesh_pki_dir)
+    (both or neither, a self-signed CA and its key).
+  - Across hosts, unique cluster names and contexts, C(mesh_link_peers) naming known clusters, the groups
+    (a non-empty workload group, no host in both groups, one management cluster for automatic linking).
+  - Every cluster is asked at once (one thread each) through its C(kube_context) and C(kubeconfig): a
+    cluster that does not answer within O(request_timeout) is a problem naming its context.
+author:
+  - gloomesh.multicluster maintainers (@gloomesh)
+extends_documentation_fragment:
+  - gloomesh.multicluster.attributes
+attributes:
+  check_mode:
+    support: full
+    details: Reads only; runs the same in check mode.
+  diff_mode:
+    support: none
+options:
+  hosts:
+    description: The clusters to check; default the hosts of the play.
+    type: list
+    elements: str
+  workload_group:
+    description: Inventory group of the workload clusters.
+    type: str
+    default: workload_clusters
+  management_group:
+    description: Inventory group of the management cluster.
+    type: str
+    default: management_cluster
+  linking:
+    description: How the clusters are linked.
+    type: str
+    choices: [manual, automatic]
+    default: manual
+  request_timeout:
+    description: Seconds each cluster may take to answer.
+    type: int
+    default: 30
+notes:
+  - Run it with C(run_once=true).
+seealso:
+  - module: gloomesh.multicluster.service_mesh
+"""
+
+EXAMPLES = r"""
+- name: Check every input of every cluster, and that every cluster answers, before any change
+  gloomesh.multicluster.mesh_preflight:
+    linking: manual
+  run_once: true
+"""
+
+RETURN = r"""
+problems:
+  description: Every problem found, one line each, naming the host or the variable.
+  returned: always
+  type: list
+  elements: str
+  sample: ["cluster2: cluster_name 'Cluster_2!' must be 1-63 lowercase letters, digits, '-' or '.', ..."]
+clusters:
+  description: The hosts checked.
+  returned: always
+  type: list
+  elements: str
+  sample: [cluster1, cluster2]
+"""

@@ -1,0 +1,234 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, gloomesh.multicluster contributors
+# Apache License 2.0 (see LICENSE)
+"""The inventory inputs the roles read, declared once, and the checks preflight runs on them.
+
+Every check calls the rule the module applies (validation.py, a module's argument spec, the root of
+trust's own file checks), so preflight refuses exactly what the modules would refuse later, only
+before the first write and for every host at once. Pure: host variables in, problems out.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+from ansible_collections.gloomesh.multicluster.plugins.module_utils import validation
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders import service_mesh
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.operations import root_of_trust
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.runner import Task
+from ansible_collections.gloomesh.multicluster.plugins.modules import eastwest_gateway as eastwest_gateway_module
+from ansible_collections.gloomesh.multicluster.plugins.modules import root_of_trust as root_of_trust_module
+from ansible_collections.gloomesh.multicluster.plugins.modules import service_mesh as service_mesh_module
+
+LINKING_MODES = ("manual", "automatic")
+# Modules with a force_conflicts option, which gloomesh_force_conflicts may name.
+FORCE_CONFLICTS_MODULES = ("service_mesh", "eastwest_gateway", "mesh_link", "gateway_api_crds")
+
+
+def _text(option):
+    def rule(value, _option=option):
+        if not isinstance(value, str) or not value.strip():
+            validation.fail(option, value, "must be a non-empty string")
+    return rule
+
+
+def _kubeconfig(value, option="kubeconfig"):
+    if isinstance(value, dict):
+        return
+    if not isinstance(value, str) or not value:
+        validation.fail(option, value, "must be the path of a kubeconfig file (or a kubeconfig mapping)")
+    path = os.path.expanduser(value)
+    if os.path.isdir(path):
+        validation.fail(option, value, "is a directory; give the path of a kubeconfig file")
+    if not os.path.isfile(path):
+        validation.fail(option, value, "does not exist on the controller")
+
+
+def _peer_names(value, option="mesh_link_peers"):
+    if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
+        validation.fail(option, value, "must be a list of cluster names")
+
+
+# Per-host inputs: name -> (rule(value, option), required).
+HOST_INPUTS = {
+    "cluster_name": (validation.cluster_name, True),
+    "kube_context": (_text("kube_context"), True),
+    "kubeconfig": (_kubeconfig, False),
+    "cluster_network": (validation.label_value, False),
+    "cluster_region": (validation.label_value, False),
+    "cluster_zone": (validation.label_value, False),
+    "eastwest_gateway_address": (validation.address, False),
+    "mesh_link_peers": (_peer_names, False),
+}
+
+# Role variables handed to a module option unchanged: checked with that module's argument spec.
+MODULE_OPTIONS = {
+    "service_mesh_trust_domain": (service_mesh_module, "trust_domain"),
+    "service_mesh_distribution": (service_mesh_module, "distribution"),
+    "service_mesh_scaling_profile": (service_mesh_module, "scaling_profile"),
+    "service_mesh_image": (service_mesh_module, "image"),
+    "service_mesh_repository": (service_mesh_module, "repository"),
+    "service_mesh_extensions": (service_mesh_module, "extensions"),
+    "service_mesh_wait_timeout": (service_mesh_module, "wait_timeout"),
+    "eastwest_gateway_namespace": (eastwest_gateway_module, "namespace"),
+    "eastwest_gateway_wait_timeout": (eastwest_gateway_module, "wait_timeout"),
+    "root_of_trust_renew_before": (root_of_trust_module, "renew_before"),
+    "root_of_trust_force": (root_of_trust_module, "force"),
+}
+
+
+def _unset(value):
+    return value is None or value == "" or value == {} or value == []
+
+
+def _check(problems, host, rule, value, option):
+    try:
+        rule(value, option)
+    except GloomeshError as exc:
+        problems.append("%s: %s" % (host, exc.message))
+
+
+def _check_option(problems, host, module, option, variable, value):
+    """The module's own type, choices and suboption rules for one option."""
+    spec = {option: module.ARGUMENT_SPEC[option]}
+    result = ArgumentSpecValidator(spec).validate({option: value})
+    for message in result.error_messages:
+        problems.append("%s: %s (module option %s of %s): %s" % (
+            host, variable, option, module.__name__.rpartition(".")[2], message))
+    return result.validated_parameters.get(option) if not result.error_messages else None
+
+
+def host_problems(host, variables, istio_version, install_namespace):
+    """Problems of one host's own inputs (its variables as the roles would see them)."""
+    problems = []
+    for name, (rule, required) in HOST_INPUTS.items():
+        value = variables.get(name)
+        if _unset(value):
+            if required:
+                problems.append("%s: %s is not set" % (host, name))
+            continue
+        _check(problems, host, rule, value, name)
+    options = {}
+    for variable, (module, option) in MODULE_OPTIONS.items():
+        value = variables.get(variable)
+        if not _unset(value):
+            options[option] = _check_option(problems, host, module, option, variable, value)
+    # The whole ServiceMeshController as the service_mesh role would ask for it.
+    if not problems and istio_version:
+        spec = service_mesh_module.ARGUMENT_SPEC
+        params = dict((key, entry.get("default")) for key, entry in spec.items())
+        params.update((k, v) for k, v in options.items() if k in spec)
+        params.update(cluster=variables.get("cluster_name"), version=istio_version,
+                      network=variables.get("cluster_network") or variables.get("cluster_name"),
+                      install_namespace=install_namespace)
+        try:
+            version, _warnings = validation.service_mesh(params)
+            service_mesh.build(params, version)
+        except GloomeshError as exc:
+            # A bad version is reported once, as gloomesh_istio_version.
+            if exc.details.get("option") != "version":
+                problems.append("%s: service mesh: %s" % (host, exc.message))
+    return problems
+
+
+def inventory_problems(variables):
+    """Problems of the inventory-wide inputs (the gloomesh_* variables)."""
+    problems = []
+    version = variables.get("gloomesh_istio_version")
+    if _unset(version):
+        problems.append("gloomesh_istio_version is not set: give the Solo Istio version to install (e.g. 1.25.2)")
+    else:
+        try:
+            validation.check_multicluster_version(version, "gloomesh_istio_version")
+        except GloomeshError as exc:
+            problems.append(exc.message)
+    gloo = validation.gloo_version_problem(variables.get("gloomesh_gloo_version"))
+    if gloo:
+        problems.append(gloo)
+    linking = variables.get("gloomesh_linking") or "manual"
+    if linking not in LINKING_MODES:
+        problems.append("gloomesh_linking %r must be one of %s" % (linking, ", ".join(LINKING_MODES)))
+    namespace = variables.get("gloomesh_install_namespace")
+    if not _unset(namespace):
+        _check(problems, "gloomesh_install_namespace", validation.namespace, namespace, "gloomesh_install_namespace")
+        problems = [p.partition(": ")[2] if p.startswith("gloomesh_install_namespace: ") else p for p in problems]
+    if variables.get("gloomesh_operator_helm", True) not in (False, "false", "False", "no"):
+        problems.extend(validation.license_problems(variables.get("gloomesh_license_key"),
+                                                    variables.get("gloomesh_license_secret_ref")))
+    pki_dir = variables.get("gloomesh_pki_dir")
+    if not _unset(pki_dir):
+        problems.extend(_root_files_problems(os.path.expanduser(pki_dir)))
+    force = variables.get("gloomesh_force_conflicts", False)
+    if not isinstance(force, bool) and not (
+            isinstance(force, list) and set(force) <= set(FORCE_CONFLICTS_MODULES)):
+        problems.append("gloomesh_force_conflicts %r must be true, false or a list of %s"
+                        % (force, ", ".join(FORCE_CONFLICTS_MODULES)))
+    return problems
+
+
+def _root_files_problems(pki_dir):
+    """The root of trust the root_of_trust role would load: both files or neither, a self-signed CA
+    and its key (the module's own loaders)."""
+    cert_path, key_path = os.path.join(pki_dir, "root-cert.pem"), os.path.join(pki_dir, "root-key.pem")
+    present = [p for p in (cert_path, key_path) if os.path.lexists(p)]
+    if not present:
+        return []  # generated by the first run
+    if len(present) == 1:
+        return ["gloomesh_pki_dir %s holds only %s: restore the other half of the root of trust, or remove "
+                "both to start a new one" % (pki_dir, os.path.basename(present[0]))]
+    task = Task({"root_key_path": key_path, "root_cert_path": cert_path, "root_key_passphrase": None})
+    try:
+        root_of_trust.load_root_key(task, task.params, root_of_trust.load_root_cert(cert_path))
+    except GloomeshError as exc:
+        return ["gloomesh_pki_dir: %s" % exc.message]
+    return []
+
+
+def topology_problems(hosts, workload, management, linking):
+    """Problems across hosts: ``hosts`` maps host -> its variables; the groups are host lists."""
+    problems = []
+    if not workload:
+        problems.append("the inventory group of workload clusters is empty or missing: add the clusters "
+                        "of the mesh to it")
+    for host in sorted(set(workload) & set(management)):
+        problems.append("%s is in both the workload and the management cluster groups: a cluster is one or "
+                        "the other (add the management cluster to the workload group only when it should "
+                        "run workloads of the mesh in manual mode)" % host)
+    by_name, by_context = {}, {}
+    for host, variables in sorted(hosts.items()):
+        if variables.get("cluster_name"):
+            by_name.setdefault(variables["cluster_name"], []).append(host)
+        if variables.get("kube_context"):
+            where = (variables["kube_context"], str(variables.get("kubeconfig") or ""))
+            by_context.setdefault(where, []).append(host)
+    for name, owners in sorted(by_name.items()):
+        if len(owners) > 1:
+            problems.append("cluster_name %s is used by %s; every cluster needs a unique name"
+                            % (name, ", ".join(owners)))
+    for (context, _kubeconfig), owners in sorted(by_context.items()):
+        if len(owners) > 1:
+            problems.append("%s all point at kube_context %s: each cluster is listed once"
+                            % (", ".join(owners), context))
+    for host, variables in sorted(hosts.items()):
+        peers = variables.get("mesh_link_peers")
+        if not isinstance(peers, list):
+            continue
+        for peer in peers:
+            if peer == variables.get("cluster_name"):
+                problems.append("%s: mesh_link_peers lists the cluster itself (%s); a cluster is never linked "
+                                "to itself" % (host, peer))
+            elif peer not in by_name:
+                problems.append("%s: mesh_link_peers names %s, which is not a cluster of this mesh (known: %s)"
+                                % (host, peer, ", ".join(sorted(by_name))))
+    if len(hosts) < 2:
+        problems.append("a multicluster mesh needs at least two clusters; this play has %s"
+                        % (", ".join(sorted(hosts)) or "none"))
+    if linking == "automatic" and len(management) != 1:
+        problems.append("automatic linking needs exactly one host in the management cluster group; found: %s"
+                        % (", ".join(management) or "none"))
+    return problems

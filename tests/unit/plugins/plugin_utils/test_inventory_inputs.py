@@ -1,0 +1,116 @@
+"""plugin_utils/inventory_inputs.py: what preflight refuses before the first write (no cluster)."""
+from __future__ import annotations
+
+import datetime
+
+import pytest
+
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders import certificates
+from ansible_collections.gloomesh.multicluster.plugins.plugin_utils import inventory_inputs as inputs
+
+GOOD_INVENTORY = {"gloomesh_istio_version": "1.25.2", "gloomesh_license_key": "a-license"}
+
+
+def host(**overrides):
+    variables = {"cluster_name": "cluster1", "kube_context": "cluster1"}
+    variables.update(overrides)
+    return variables
+
+
+def host_problems(**overrides):
+    return inputs.host_problems("h1", host(**overrides), "1.25.2", "istio-system")
+
+
+def test_a_good_host_and_inventory_pass():
+    assert host_problems() == []
+    assert inputs.inventory_problems(GOOD_INVENTORY) == []
+
+
+@pytest.mark.parametrize("overrides, words", [
+    ({"cluster_name": "Cluster_2!"}, "h1: cluster_name 'Cluster_2!' must be 1-63 lowercase letters"),
+    ({"cluster_name": None}, "h1: cluster_name is not set"),
+    ({"kube_context": ""}, "h1: kube_context is not set"),
+    ({"cluster_network": "net 1"}, "h1: cluster_network 'net 1' must be a Kubernetes label value"),
+    ({"eastwest_gateway_address": "not an address"}, "h1: eastwest_gateway_address 'not an address' must be"),
+    ({"mesh_link_peers": "cluster2"}, "h1: mesh_link_peers 'cluster2' must be a list of cluster names"),
+    ({"kubeconfig": "/nonexistent/kubeconfig"}, "h1: kubeconfig '/nonexistent/kubeconfig' does not exist"),
+    ({"kubeconfig": "/tmp"}, "h1: kubeconfig '/tmp' is a directory"),
+    # The service_mesh module's own argument spec and rules, before any write.
+    ({"service_mesh_scaling_profile": "Huge"}, "service_mesh_scaling_profile (module option scaling_profile of "
+                                              "service_mesh): value of scaling_profile must be one of: Default, "
+                                              "Demo, Large, got: Huge"),
+    ({"service_mesh_wait_timeout": "soon"}, "service_mesh_wait_timeout (module option wait_timeout of service_mesh)"),
+    ({"service_mesh_trust_domain": "Bad Domain"}, "h1: service mesh: trust_domain 'Bad Domain' must be a trust domain"),
+    ({"service_mesh_extensions": {"peering": "automatic", "beta": {"serviceMeshController": {"multiClusterMode": "X"}}}},
+     "conflicts with extensions.peering=automatic"),
+])
+def test_host_inputs_refused(overrides, words):
+    problems = host_problems(**overrides)
+    assert any(words in p for p in problems), problems
+
+
+@pytest.mark.parametrize("variables, words", [
+    ({"gloomesh_license_key": "   "}, "gloomesh_license_key is blank"),
+    ({"gloomesh_license_key": None}, "no license"),
+    ({"gloomesh_license_key": None, "gloomesh_license_secret_ref": "license-keys"},
+     "must read <namespace>/<secret name>"),
+    ({"gloomesh_istio_version": "1.24.2"}, "multicluster requires Istio 1.24.3 or later"),
+    ({"gloomesh_istio_version": None}, "gloomesh_istio_version is not set"),
+    ({"gloomesh_gloo_version": "2.6.0"}, "needs Gloo Mesh 2.7 or later"),
+    ({"gloomesh_linking": "auto"}, "gloomesh_linking 'auto' must be one of manual, automatic"),
+    ({"gloomesh_install_namespace": "Istio_System"}, "gloomesh_install_namespace 'Istio_System' must be a namespace"),
+    ({"gloomesh_force_conflicts": ["service_mesh", "verify"]}, "gloomesh_force_conflicts ['service_mesh', 'verify'] "
+                                                               "must be true, false or a list of"),
+])
+def test_inventory_inputs_refused(variables, words):
+    problems = inputs.inventory_problems(dict(GOOD_INVENTORY, **variables))
+    assert any(words in p for p in problems), problems
+
+
+def test_no_license_needed_when_helm_does_not_install_the_operator():
+    assert inputs.inventory_problems({"gloomesh_istio_version": "1.25.2", "gloomesh_operator_helm": False}) == []
+
+
+def _write_root(directory, name, key_type="ecdsa-p256"):
+    key = certificates.generate_key(key_type)
+    cert = certificates.build_root(key, now=datetime.datetime.now(datetime.timezone.utc))
+    (directory / "root-cert.pem").write_text(certificates.cert_pem(cert))
+    (directory / name).write_text(certificates.key_pem(key))
+    return key
+
+
+def test_root_of_trust_files(tmp_path):
+    pki = tmp_path / "pki"
+    pki.mkdir()
+    assert inputs.inventory_problems(dict(GOOD_INVENTORY, gloomesh_pki_dir=str(pki))) == []  # generated later
+    _write_root(pki, "root-key.pem")
+    assert inputs.inventory_problems(dict(GOOD_INVENTORY, gloomesh_pki_dir=str(pki))) == []
+    # A key of another root: the module would refuse to issue with it.
+    _write_root(tmp_path, "other-key.pem")
+    (pki / "root-key.pem").write_text((tmp_path / "other-key.pem").read_text())
+    problems = inputs.inventory_problems(dict(GOOD_INVENTORY, gloomesh_pki_dir=str(pki)))
+    assert problems and "is not the key of root_cert_path" in problems[0]
+    (pki / "root-key.pem").unlink()
+    problems = inputs.inventory_problems(dict(GOOD_INVENTORY, gloomesh_pki_dir=str(pki)))
+    assert problems and "holds only root-cert.pem" in problems[0]
+    # The certificate path is a directory: say so.
+    (pki / "root-cert.pem").unlink()
+    (pki / "root-cert.pem").mkdir()
+    _write_root(tmp_path, "key-again.pem")
+    (pki / "root-key.pem").write_text((tmp_path / "key-again.pem").read_text())
+    problems = inputs.inventory_problems(dict(GOOD_INVENTORY, gloomesh_pki_dir=str(pki)))
+    assert problems and "Is a directory" in problems[0]
+
+
+def test_topology():
+    hosts = {"a": host(cluster_name="c1", kube_context="ctx1"), "b": host(cluster_name="c1", kube_context="ctx1"),
+             "c": host(cluster_name="c3", kube_context="ctx3", mesh_link_peers=["c3", "nope"])}
+    problems = inputs.topology_problems(hosts, ["a", "b", "c"], ["c"], "manual")
+    assert "cluster_name c1 is used by a, b; every cluster needs a unique name" in problems
+    assert "a, b all point at kube_context ctx1: each cluster is listed once" in problems
+    assert any(p.startswith("c is in both the workload and the management cluster groups") for p in problems)
+    assert any("lists the cluster itself (c3)" in p for p in problems)
+    assert any("names nope, which is not a cluster of this mesh" in p for p in problems)
+    assert any("workload clusters is empty" in p for p in inputs.topology_problems({}, [], [], "manual"))
+    assert any("exactly one host in the management cluster group" in p
+               for p in inputs.topology_problems(hosts, ["a", "b"], [], "automatic"))
