@@ -1,17 +1,22 @@
 """Benchmarks of the collection, each against a baseline measured in the same process (docs/benchmarks.md).
 
-    .venv/bin/python hack/benchmark.py [--only NAME] [--repeat N] [--json PATH]
+    .venv/bin/python hack/benchmark.py [--only NAME] [--repeat N] [--clusters N,N] [--tree PATH] [--json PATH]
 
-Every benchmark starts its own local control plane (tests/harness) and stops it before the next one
-starts, so one control plane runs at a time and nothing is left behind.
+Every benchmark starts its own local control planes (tests/harness of the measured tree) and stops
+each before the next one starts, so one control plane runs at a time and nothing is left behind.
 """
 from __future__ import annotations
 
 import argparse
+import collections
+import contextlib
+import ctypes
+import importlib
 import json
 import os
 import pathlib
 import random
+import resource
 import shutil
 import signal
 import statistics
@@ -23,29 +28,235 @@ import time
 from kubernetes import client as k8s
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO_ROOT)
-
-from tests.harness.collection_path import install_collection_finder  # noqa: E402
-from tests.harness.controlplane import LocalControlPlane, start_environment  # noqa: E402
-from tests.harness.playbook_run import Run, failures  # noqa: E402
-
-install_collection_finder()
-
-from ansible_collections.gloomesh.multicluster.plugins.module_utils import k8s_apply  # noqa: E402
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s_client import get_k8s_client  # noqa: E402
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s_wait import condition_true, wait_for  # noqa: E402
-
+BENCH_DIR = os.path.join(REPO_ROOT, "hack", "bench")
+MODULE_PYTHON = os.path.join(BENCH_DIR, "module-python")
+# The shared performance peer next to the repository (issue 11), used unmodified.
+BASELINE_PLAYBOOK = os.path.join(os.path.dirname(REPO_ROOT), "shared", "baselines", "install_k8s_core.yml")
 NAMESPACE = "bench"
-READY = condition_true("Available")
 POLL_INTERVALS = (5.0, 1.0)  # `sleep 5` as copied from the procedure's page, and an eager 1 s loop
 CALLS_PER_SAMPLE = 20
 INSTALL_CLUSTERS = ("cluster1", "cluster2", "cluster3")
+BASELINE_SIZES = (3, 5)
+ADD_CLUSTER_SIZES = (3, 6, 10)
+PLAY_TIMEOUT = 3600.0
+START_ATTEMPTS = 3
+ORPHAN_GRACE = 30.0  # for processes the run daemonized (e.g. ansible-connection) to finish after it
+TOP_TASKS = 10
+FAILURE_LINES = 6
+PR_SET_CHILD_SUBREAPER = 36
 
 
+class BenchmarkError(RuntimeError):
+    """A benchmark could not be measured; the message says which run failed and why."""
+
+
+class Tree:
+    """The checkout being measured: its playbooks, and its tests/harness and module_utils, imported from it."""
+
+    def __init__(self, root):
+        self.root = root
+        sys.path.insert(0, root)
+        importlib.import_module("tests.harness.collection_path").install_collection_finder()
+        self.controlplane = importlib.import_module("tests.harness.controlplane")
+        self.playbook_run = importlib.import_module("tests.harness.playbook_run")
+        self.run_playbook = importlib.import_module("tests.harness.module_runner").run_playbook
+
+    def playbook(self, name):
+        return os.path.join(self.root, "playbooks", name + ".yml")
+
+    @staticmethod
+    def k8s_utils():
+        """The apply, client and wait module_utils: k8s/*.py in the layout of issue 13, k8s_*.py before it."""
+        base = "ansible_collections.gloomesh.multicluster.plugins.module_utils."
+        try:
+            return tuple(importlib.import_module(base + "k8s." + name) for name in ("apply", "client", "wait"))
+        except ModuleNotFoundError:
+            return tuple(importlib.import_module(base + "k8s_" + name) for name in ("apply", "client", "wait"))
+
+
+# -- process accounting ------------------------------------------------------------------------------
+def children_cpu():
+    """User + system CPU seconds of every terminated and waited-for descendant of this process."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def become_subreaper():
+    # Processes an ansible run daemonizes are re-parented to us instead of init: their CPU time is
+    # counted when we wait for them, and none can outlive the benchmark.
+    if ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
+
+
+def child_pids(exclude):
+    """PIDs of this process's children (zombies included), except ``exclude`` (the control plane's servers)."""
+    me, pids = str(os.getpid()), []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) not in exclude:
+            try:
+                with open(f"/proc/{entry}/stat", encoding="utf-8") as fh:
+                    ppid = fh.read().rsplit(")", 1)[1].split()[1]
+            except (OSError, IndexError):
+                continue
+            if ppid == me:
+                pids.append(int(entry))
+    return pids
+
+
+def reap_orphans(exclude, grace):
+    """Wait for what a playbook run left running, killing it after ``grace`` seconds; returns how many were killed."""
+    deadline, killed = time.monotonic() + grace, set()
+    while pids := child_pids(exclude):
+        for pid in pids:
+            if time.monotonic() >= deadline and pid not in killed:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                killed.add(pid)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+        time.sleep(0.05)
+    return len(killed)
+
+
+def loadavg():
+    return list(os.getloadavg())
+
+
+def module_runs(path):
+    """(module processes, their CPU seconds) from the lines hack/bench/module-python appended to ``path``."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return len(lines), sum(int(ticks) for line in lines for ticks in line.split()) / os.sysconf("SC_CLK_TCK")
+
+
+# -- fresh clusters and measured playbook runs -----------------------------------------------------
+def cluster_names(count):
+    return tuple(f"cluster{index}" for index in range(1, count + 1))
+
+
+class Session:
+    """Measured playbook runs against one fresh environment, set up as the playbook tests do (Run)."""
+
+    def __init__(self, tree, cp, work, names, forks):
+        self.tree, self.cp, self.names, self.forks = tree, cp, list(names), forks
+        self.run = tree.playbook_run.Run(cp, work, names)
+        self.modules = work / "modules"
+
+    def inventory(self, hosts):
+        interpreter = {"ansible_python_interpreter": MODULE_PYTHON}
+        inventory = self.run.inventory(workload=hosts, host_vars={host: interpreter for host in hosts})
+        # Tasks delegated to the controller run as localhost: counted with the same interpreter.
+        inventory["all"]["hosts"] = {"localhost": {"ansible_connection": "local", **interpreter}}
+        return inventory
+
+    def play(self, playbook, what, hosts=None, limit=None, profile=None, must_pass=True):
+        """Run ``playbook`` on ``hosts`` (default: every cluster); returns (metrics, ansible result).
+
+        ``what`` names the run in the error raised when it fails and ``must_pass``; ``profile`` is a
+        path where the bench_profile callback writes its task timings.
+        """
+        env = {**self.run.env(), "ANSIBLE_FORKS": str(self.forks),
+               "GLOOMESH_BENCH_MODULE_STARTS": str(self.modules), "GLOOMESH_BENCH_PYTHON": sys.executable}
+        if profile:
+            env.update({"ANSIBLE_CALLBACK_PLUGINS": BENCH_DIR, "ANSIBLE_CALLBACKS_ENABLED": "bench_profile",
+                        "GLOOMESH_BENCH_PROFILE": profile})
+        inventory = self.inventory(self.names if hosts is None else hosts)
+        self.modules.write_text("", encoding="utf-8")
+        mark, load = self.cp.audit_mark(), loadavg()
+        cpu, began = children_cpu(), time.monotonic()
+        try:
+            result = self.tree.run_playbook(playbook, inventory, self.run.extra, env=env, limit=limit,
+                                            timeout=PLAY_TIMEOUT)
+        except BaseException:
+            reap_orphans(self.cp.pids(), grace=0)
+            raise
+        wall = time.monotonic() - began
+        killed = reap_orphans(self.cp.pids(), ORPHAN_GRACE)
+        if must_pass and result["rc"] != 0:
+            raise BenchmarkError("%s failed (rc=%d), so it could not be measured:\n%s"
+                                 % (what, result["rc"], self.tree.playbook_run.failures(result)[-4000:]))
+        cpu = children_cpu() - cpu
+        writes = self.cp.writes_since(mark)
+        reads = [e for e in self.cp.events_since(mark)
+                 if e.get("user", {}).get("username") == self.tree.controlplane.ADMIN_USER
+                 and e.get("verb") not in self.tree.controlplane.MUTATING_VERBS]
+        module_starts, module_cpu = module_runs(self.modules)
+        metrics = {
+            "cpu": cpu, "wall": wall, "writes": len(writes), "reads": len(reads),
+            "module_starts": module_starts, "module_cpu": module_cpu,
+            "changed": sum(host.get("changed", 0) for host in result["recap"].values()),
+            "rc": result["rc"], "killed_after_run": killed, "loadavg": load,
+            "writes_by_cluster": per_cluster(writes), "reads_by_cluster": per_cluster(reads),
+            "peer_writes": sum(1 for e in writes if is_peer_gateway(e)),
+        }
+        return metrics, {**result, "reads": reads}
+
+    def replay(self, reads):
+        """(seconds, replayed, watches skipped): ``reads`` sent again in order from this one process,
+        one client per cluster: what the same reads cost without any module start (the API floor)."""
+        plain = [e for e in reads if e["verb"] != "watch"]
+        with contextlib.ExitStack() as stack:
+            clients = {name: stack.enter_context(self.cp.api_client(name)) for name in {e["context"] for e in plain}}
+            began = time.monotonic()
+            for event in plain:
+                api = clients[event["context"]]
+                method, url, headers, _body, _form = api.param_serialize("GET", event["requestURI"],
+                                                                         auth_settings=["BearerToken"])
+                # Any status: a read that failed for the playbook (e.g. a 404 for an absent object) fails here too.
+                api.call_api(method, url, header_params=headers).read()
+            return time.monotonic() - began, len(plain), len(reads) - len(plain)
+
+
+def per_cluster(events):
+    return dict(collections.Counter(event["context"] for event in events))
+
+
+def is_peer_gateway(event):
+    ref = event.get("objectRef") or {}
+    return ref.get("resource") == "gateways" and (ref.get("name") or "").startswith("istio-remote-peer-")
+
+
+def start_environment(tree, names):
+    """The tree's start_environment, tried again when it fails: on a loaded machine the harness's own
+    deadlines (e.g. CRDs Established within 60 s) can pass, and a start is not part of any measurement."""
+    attempt = 1
+    while True:
+        try:
+            return tree.controlplane.start_environment(names, simulators=True, install_operator=False)
+        except (TimeoutError, tree.controlplane.ControlPlaneError) as err:
+            if attempt == START_ATTEMPTS:
+                raise BenchmarkError("clusters %s did not start in %d attempts: %s"
+                                     % (", ".join(names), START_ATTEMPTS, err)) from err
+            print("starting clusters %s failed (%s); trying again" % (", ".join(names), err), file=sys.stderr)
+            attempt += 1
+
+
+@contextlib.contextmanager
+def session(tree, names, forks):
+    """A Session on fresh clusters ``names`` with simulators; stops them and removes its files on exit."""
+    work = tempfile.mkdtemp(prefix="gloomesh-bench-")
+    try:
+        cp = start_environment(tree, names)
+        try:
+            yield Session(tree, cp, pathlib.Path(work), names, forks)
+        finally:
+            cp.stop()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+# -- wait, rerun_requests, install: one number per sample, rows compared by median --------------------
 def row(variant, samples, unit="s", baselines=(), writes=None):
     """One table line: ``samples`` of one variant, compared by median with the ``baselines`` rows."""
     return {"variant": variant, "unit": unit, "samples": samples, "median": statistics.median(samples),
             "min": min(samples), "baselines": list(baselines), "writes": writes}
+
+
+def with_ratios(rows):
+    """``rows``, each with its median divided by each of its baselines' medians."""
+    medians = {r["variant"]: r["median"] for r in rows}
+    for r in rows:
+        r["ratios"] = {b: r["median"] / medians[b] for b in r["baselines"]}
+    return rows
 
 
 def deployment(name):
@@ -56,27 +267,19 @@ def deployment(name):
                                   "spec": {"containers": [{"name": "app", "image": "registry.invalid/app:1"}]}}}}
 
 
-def one_cluster():
+def one_cluster(tree, k8s_apply, k8s_client):
     """A started single-cluster control plane (no CRDs, no simulators) and an admin client of ours."""
-    cp = LocalControlPlane(("bench",)).start()
-    client = get_k8s_client(kubeconfig=cp.kubeconfig_path, context="bench")
-    k8s_apply.ensure_namespace(client, NAMESPACE, check_mode=False)
+    cp = tree.controlplane.LocalControlPlane(("bench",)).start()
+    try:
+        client = k8s_client.get_k8s_client(kubeconfig=cp.kubeconfig_path, context="bench")
+        k8s_apply.ensure_namespace(client, NAMESPACE, check_mode=False)
+    except BaseException:
+        cp.stop()
+        raise
     return cp, client
 
 
-def poll(client, name, interval):
-    """The manual procedure's loop: `sleep N`, then GET and check, until ready."""
-    while True:
-        time.sleep(interval)
-        if READY(k8s_apply.get_object(client, "apps/v1", "Deployment", name, NAMESPACE))[0]:
-            return
-
-
-def watch(client, name):
-    wait_for(client, "apps/v1", "Deployment", name, NAMESPACE, READY, 60, "Deployment %s" % name)
-
-
-def ready_latency(cp, client, name, waiter):
+def ready_latency(cp, k8s_apply, client, name, waiter):
     """Seconds from setting the status ready (as the simulator user, 0.2-2 s after the wait began) to ``waiter(name)`` returning."""
     k8s_apply.apply_object(client, deployment(name), check_mode=False)
     returned = []
@@ -94,25 +297,37 @@ def ready_latency(cp, client, name, waiter):
         k8s.AppsV1Api(api).patch_namespaced_deployment_status(name, NAMESPACE, status)
     thread.join(60)
     if not returned:
-        raise RuntimeError("the wait for Deployment %s did not return within 60s" % name)
+        raise BenchmarkError("the wait for Deployment %s did not return within 60s" % name)
     return returned[0] - ready_at
 
 
-def bench_wait(repeat):
-    """k8s_wait.wait_for (watch) vs polling every 5 s and every 1 s."""
-    cp, client = one_cluster()
+def bench_wait(tree, args, report):
+    """k8s wait_for (watch) vs polling every 5 s and every 1 s."""
+    k8s_apply, k8s_client, k8s_wait = tree.k8s_utils()
+    ready = k8s_wait.condition_true("Available")
+    cp, client = one_cluster(tree, k8s_apply, k8s_client)
+
+    def poll(name, interval):
+        """The manual procedure's loop: `sleep N`, then GET and check, until ready."""
+        while True:
+            time.sleep(interval)
+            if ready(k8s_apply.get_object(client, "apps/v1", "Deployment", name, NAMESPACE))[0]:
+                return
+
+    def watch(name):
+        k8s_wait.wait_for(client, "apps/v1", "Deployment", name, NAMESPACE, ready, 60, "Deployment %s" % name)
+
     try:
-        waiters = {"poll %gs" % i: (lambda name, i=i: poll(client, name, i)) for i in POLL_INTERVALS}
-        waiters["wait_for (watch, ours)"] = lambda name: watch(client, name)
+        waiters = {"poll %gs" % i: (lambda name, i=i: poll(name, i)) for i in POLL_INTERVALS}
+        waiters["wait_for (watch, ours)"] = watch
         samples = {variant: [] for variant in waiters}
-        for n in range(repeat):
+        for n in range(args.repeat):
             for index, (variant, waiter) in enumerate(waiters.items()):
-                name = "wait-%d-%d" % (n, index)
-                samples[variant].append(ready_latency(cp, client, name, waiter))
+                samples[variant].append(ready_latency(cp, k8s_apply, client, "wait-%d-%d" % (n, index), waiter))
     finally:
         cp.stop()
     baselines = [v for v in samples if v.startswith("poll")]
-    return [row(v, s, baselines=[] if v in baselines else baselines) for v, s in samples.items()]
+    report["rows"] = with_ratios([row(v, s, baselines=[] if v in baselines else baselines) for v, s in samples.items()])
 
 
 def timed_calls(cp, call):
@@ -125,25 +340,25 @@ def timed_calls(cp, call):
     return seconds, len(cp.writes_since(mark)) / CALLS_PER_SAMPLE
 
 
-def bench_rerun_requests(repeat):
+def bench_rerun_requests(tree, args, report):
     """apply_object on an up-to-date object (one GET) vs server-side applying it every run."""
-    cp, client = one_cluster()
+    k8s_apply, k8s_client, _k8s_wait = tree.k8s_utils()
+    cp, client = one_cluster(tree, k8s_apply, k8s_client)
     desired = deployment("rerun")
-    resource = k8s_apply.resource_for(client, "apps/v1", "Deployment")
 
     def always_apply():  # what `kubectl apply --server-side` sends on every run: a no-op SSA PATCH
-        client.client.server_side_apply(resource, body=desired, name="rerun", namespace=NAMESPACE,
-                                        field_manager=k8s_apply.FIELD_MANAGER)
+        client.client.server_side_apply(k8s_apply.resource_for(client, "apps/v1", "Deployment"), body=desired,
+                                        name="rerun", namespace=NAMESPACE, field_manager=k8s_apply.FIELD_MANAGER)
 
     def ours():
         if k8s_apply.apply_object(client, desired, check_mode=False).changed:
-            raise RuntimeError("apply_object changed an up-to-date Deployment")
+            raise BenchmarkError("apply_object changed an up-to-date Deployment")
 
     calls = {"server-side apply every run": always_apply, "apply_object (ours)": ours}
     seconds, writes = {variant: [] for variant in calls}, {variant: [] for variant in calls}
     try:
         k8s_apply.apply_object(client, desired, check_mode=False)
-        for _sample in range(repeat):
+        for _sample in range(args.repeat):
             for variant, call in calls.items():
                 per_call, writes_per_call = timed_calls(cp, call)
                 seconds[variant].append(per_call)
@@ -151,97 +366,298 @@ def bench_rerun_requests(repeat):
     finally:
         cp.stop()
     baseline = "server-side apply every run"
-    return [row(v, seconds[v], unit="s/call", baselines=[] if v == baseline else [baseline],
-                writes=statistics.median(writes[v])) for v in calls]
+    report["rows"] = with_ratios([row(v, seconds[v], unit="s/call", baselines=[] if v == baseline else [baseline],
+                                      writes=statistics.median(writes[v])) for v in calls])
 
 
-class ForksRun(Run):
-    """The playbook test's set-up (stand-in helm, inventory of clusters, audit), with ANSIBLE_FORKS set."""
-
-    def __init__(self, cp, tmp_path, workload, forks):
-        super().__init__(cp, tmp_path, workload)
-        self.forks = forks
-
-    def env(self):
-        return {**super().env(), "ANSIBLE_FORKS": str(self.forks)}
-
-
-def install_run(forks, rerun):
+def install_run(tree, forks, rerun):
     """[(seconds, writes)] of install_manual_link on 3 fresh clusters with ``forks``, then of its re-run with ``rerun``."""
-    tmp = tempfile.mkdtemp(prefix="gloomesh-bench-")
-    cp = start_environment(INSTALL_CLUSTERS, simulators=True, install_operator=False)
-    try:
-        run = ForksRun(cp, pathlib.Path(tmp), INSTALL_CLUSTERS, forks)
-        results = []
+    results = []
+    with session(tree, INSTALL_CLUSTERS, forks) as bench:
         for _run in range(2 if rerun else 1):
-            result = run.play("install_manual_link")
-            if result["rc"] != 0:
-                raise RuntimeError("install_manual_link failed (forks=%d, rc=%d); the install benchmark could not be "
-                                   "measured:\n%s" % (forks, result["rc"], failures(result)[-4000:]))
-            results.append((result["seconds"], len(result["writes"])))
-        return results
-    finally:
-        cp.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+            metrics, _result = bench.play(tree.playbook("install_manual_link"), "install_manual_link (forks=%d)" % forks)
+            results.append((metrics["wall"], metrics["writes"]))
+    return results
 
 
-def bench_install(repeat):
+def bench_install(tree, args, report):
     """install_manual_link on 3 fresh clusters: forks=3 vs forks=1, and the no-op re-run vs the first install."""
     serial, parallel, rerun, rerun_writes = [], [], [], []
-    for _sample in range(repeat):
-        serial.append(install_run(1, rerun=False)[0][0])
-        (first, _first_writes), (again, writes) = install_run(3, rerun=True)
+    for _sample in range(args.repeat):
+        serial.append(install_run(tree, 1, rerun=False)[0][0])
+        (first, _first_writes), (again, writes) = install_run(tree, 3, rerun=True)
         parallel.append(first)
         rerun.append(again)
         rerun_writes.append(writes)
-    return [row("forks=1 (cluster by cluster)", serial),
-            row("forks=3 (parallel)", parallel, baselines=["forks=1 (cluster by cluster)"]),
-            row("no-op re-run, forks=3", rerun, baselines=["forks=3 (parallel)"], writes=max(rerun_writes))]
+    report["rows"] = with_ratios([
+        row("forks=1 (cluster by cluster)", serial),
+        row("forks=3 (parallel)", parallel, baselines=["forks=1 (cluster by cluster)"]),
+        row("no-op re-run, forks=3", rerun, baselines=["forks=3 (parallel)"], writes=max(rerun_writes))])
 
 
-BENCHMARKS = {"wait": bench_wait, "rerun_requests": bench_rerun_requests, "install": bench_install}
-
-
-def with_ratios(rows):
-    medians = {r["variant"]: r["median"] for r in rows}
-    for r in rows:
-        r["ratios"] = {b: r["median"] / medians[b] for b in r["baselines"]}
-    return rows
-
-
-def table(name, rows):
-    lines = []
-    for r in rows:
+def render_rows(name, report):
+    lines = ["%-15s %-30s %10s %10s %-7s %3s %7s  %s" % (
+        "benchmark", "variant", "median", "min", "unit", "n", "writes", "median vs baseline")]
+    for r in report.get("rows", ()):
         ratios = ", ".join("%.3gx %s" % (x, b) for b, x in r["ratios"].items()) or "baseline"
         writes = "-" if r["writes"] is None else "%g" % r["writes"]
         lines.append("%-15s %-30s %10.4f %10.4f %-7s %3d %7s  %s" % (
             name, r["variant"], r["median"], r["min"], r["unit"], len(r["samples"]), writes, ratios))
-    return "\n".join(lines)
+    return lines
+
+
+# -- baseline: the collection vs the hand-written kubernetes.core playbook (issue 11) -----------------
+COLLECTION, K8S_CORE = "collection", "k8s_core"
+INSTALL, RERUN, VERIFY = "install", "no-op re-run", "verify"
+METRICS = ("cpu", "module_cpu", "wall", "writes", "reads", "module_starts", "changed")
+
+
+def sample_collection(tree, n, profile_to):
+    """One sample of the collection on fresh clusters: {run: metrics}, the API floor of its re-run, and
+    its profile when ``profile_to`` names a file (an extra no-op re-run, with the callback)."""
+    install, runs, profile = tree.playbook("install_manual_link"), {}, None
+    with session(tree, cluster_names(n), forks=n) as bench:
+        runs[INSTALL], _result = bench.play(install, "the collection's install (N=%d)" % n)
+        runs[RERUN], result = bench.play(install, "the collection's no-op re-run (N=%d)" % n)
+        floor = bench.replay(result["reads"])
+        runs[VERIFY], _result = bench.play(tree.playbook("verify"), "the collection's verify (N=%d)" % n)
+        if profile_to:
+            metrics, _result = bench.play(install, "the collection's profiled no-op re-run (N=%d)" % n,
+                                          profile=profile_to)
+            with open(profile_to, encoding="utf-8") as fh:
+                profile = profile_summary(json.load(fh), metrics)
+    return runs, floor, profile
+
+
+def sample_k8s_core(tree, n, baseline, work):
+    """One sample of the hand-written playbook ``baseline`` on fresh clusters: {run: metrics}."""
+    # A fresh copy for every sample, so nothing a run may leave next to it carries over.
+    playbook = shutil.copy(baseline, work)
+    with session(tree, cluster_names(n), forks=n) as bench:
+        return {run: bench.play(playbook, "the baseline's %s (%s, N=%d)" % (run, baseline, n))[0]
+                for run in (INSTALL, RERUN)}
+
+
+def summary(samples):
+    return {metric: statistics.median(s[metric] for s in samples) for metric in METRICS}
+
+
+def bench_baseline(tree, args, report):
+    """install_manual_link vs the hand-written kubernetes.core playbook: install and no-op re-run,
+    alternating on fresh clusters, plus the collection's verify alone, for every N."""
+    if not os.path.isfile(args.baseline_playbook):
+        raise BenchmarkError("the baseline playbook %s is missing (see --baseline-playbook)" % args.baseline_playbook)
+    report["sizes"] = {}
+    with tempfile.TemporaryDirectory(prefix="gloomesh-bench-baseline-") as work:
+        for n in args.clusters or BASELINE_SIZES:
+            samples = {(COLLECTION, run): [] for run in (INSTALL, RERUN, VERIFY)}
+            samples.update({(K8S_CORE, run): [] for run in (INSTALL, RERUN)})
+            floors, profile = [], None
+            for index in range(args.repeat):
+                runs, floor, sample_profile = sample_collection(
+                    tree, n, os.path.join(work, "profile.json") if index == 0 else None)
+                profile = profile or sample_profile
+                floors.append(floor)
+                for run, metrics in runs.items():
+                    samples[(COLLECTION, run)].append(metrics)
+                for run, metrics in sample_k8s_core(tree, n, args.baseline_playbook, work).items():
+                    samples[(K8S_CORE, run)].append(metrics)
+                # After every sample: a later failure keeps what was measured.
+                report["sizes"][str(n)] = baseline_size(samples, floors, profile)
+
+
+def baseline_size(samples, floors, profile):
+    """The report of one N: rows with their medians, the ratios, the API floor and the profile."""
+    rows = [{"variant": v, "run": r, "samples": s, "median": summary(s)} for (v, r), s in samples.items()]
+    medians = {(r["variant"], r["run"]): r["median"] for r in rows}
+    ratios = {run: {metric: medians[(COLLECTION, run)][metric] / medians[(K8S_CORE, run)][metric]
+                    for metric in ("cpu", "wall")} for run in (INSTALL, RERUN)}
+    return {"rows": rows, "ratios": ratios, "profile": profile,
+            "api_floor": {"seconds": statistics.median(f[0] for f in floors), "reads": floors[0][1],
+                          "watches_not_replayed": floors[0][2]}}
+
+
+def count(samples, metric):
+    """A count over samples: one number when every sample agrees, else min-max."""
+    low, high = min(s[metric] for s in samples), max(s[metric] for s in samples)
+    return "%d" % low if low == high else "%d-%d" % (low, high)
+
+
+def render_baseline(name, report):
+    lines = ["%-11s %3s %-11s %-13s %8s %8s %8s %8s %8s %6s %6s %7s %7s %3s" % (
+        "benchmark", "N", "variant", "run", "cpu s", "min", "mod cpu", "wall s", "min", "writes", "reads", "modules",
+        "changed", "n")]
+    for n, size in report.get("sizes", {}).items():
+        for r in size["rows"]:
+            s = r["samples"]
+            lines.append("%-11s %3s %-11s %-13s %8.2f %8.2f %8.2f %8.2f %8.2f %6s %6s %7s %7s %3d" % (
+                name, n, r["variant"], r["run"], r["median"]["cpu"], min(x["cpu"] for x in s), r["median"]["module_cpu"],
+                r["median"]["wall"], min(x["wall"] for x in s), count(s, "writes"), count(s, "reads"),
+                count(s, "module_starts"), count(s, "changed"), len(s)))
+        lines.append("%-11s %3s ratio collection / k8s_core (medians): %s" % (name, n, "; ".join(
+            "%s cpu %.2f wall %.2f" % (run, x["cpu"], x["wall"]) for run, x in size["ratios"].items())))
+        floor = size["api_floor"]
+        lines.append("%-11s %3s API floor: the collection's no-op re-run reads (%d, %d watches not replayed) sent "
+                     "from one Python process in %.2f s"
+                     % (name, n, floor["reads"], floor["watches_not_replayed"], floor["seconds"]))
+        if size["profile"]:
+            lines += ["%-11s %3s %s" % ("profile", n, line) for line in render_profile(size["profile"])]
+    return lines
+
+
+def median_or_none(values):
+    return statistics.median(values) if values else None
+
+
+def profile_summary(tasks, metrics):
+    """The top tasks by wall time, and the per-task fixed cost: the median time one host spends on a
+    task that started one module process (per host), that ran on the controller only, or was skipped;
+    the median CPU seconds of one module process; the controller's CPU seconds per (task, host)."""
+    kinds = {"one module start": [], "controller only": [], "skipped": []}
+    for task in tasks:
+        ran = [h["seconds"] for h in task["hosts"].values() if h["status"] != "skipped"]
+        kinds["skipped"] += [h["seconds"] for h in task["hosts"].values() if h["status"] == "skipped"]
+        if not task["module_starts"]:
+            kinds["controller only"] += ran
+        elif task["module_starts"] == len(ran):
+            kinds["one module start"] += ran
+    host_tasks = sum(len(t["hosts"]) for t in tasks)
+    top = sorted(tasks, key=lambda t: t["seconds"], reverse=True)[:TOP_TASKS]
+    return {"tasks": len(tasks), "host_tasks": host_tasks, "wall": metrics["wall"], "cpu": metrics["cpu"],
+            "module_cpu": metrics["module_cpu"], "module_starts": metrics["module_starts"],
+            "fixed_cost": {kind: {"median": median_or_none(s), "host_tasks": len(s)} for kind, s in kinds.items()},
+            "cpu_per_module": median_or_none([t["module_cpu"] / t["module_starts"] for t in tasks if t["module_starts"]]),
+            "controller_cpu_per_host_task": (metrics["cpu"] - metrics["module_cpu"]) / max(host_tasks, 1),
+            "top": [{key: t[key] for key in ("name", "action", "seconds", "module_starts", "module_cpu")}
+                    | {"hosts": len(t["hosts"])} for t in top]}
+
+
+def render_profile(profile):
+    lines = [
+        "no-op re-run of the collection with the profile callback: %d tasks (%d task-host results), %.1f s wall, "
+        "%.1f s CPU of which %.1f s in %d module processes"
+        % (profile["tasks"], profile["host_tasks"], profile["wall"], profile["cpu"], profile["module_cpu"],
+           profile["module_starts"]),
+        "per-task fixed cost, median seconds per host (task-host results): " + ", ".join(
+            "%s %s (%d)" % (kind, "-" if x["median"] is None else "%.2f s" % x["median"], x["host_tasks"])
+            for kind, x in profile["fixed_cost"].items()),
+        "CPU: %s per module process (median); %.2f s of the controller per task-host result (mean)"
+        % ("-" if profile["cpu_per_module"] is None else "%.2f s" % profile["cpu_per_module"],
+           profile["controller_cpu_per_host_task"]),
+        "top tasks by wall time (seconds, module processes, their CPU seconds, hosts):"]
+    lines += ["  %6.2f %3d %6.2f %3d  %s [%s]"
+              % (t["seconds"], t["module_starts"], t["module_cpu"], t["hosts"], t["name"], t["action"])
+              for t in profile["top"]]
+    return lines
+
+
+# -- add_cluster: one cluster added with --limit to N linked clusters, vs a full re-run (issue 14) -----
+def bench_add_cluster(tree, args, report):
+    """Link N clusters (set-up), add cluster N+1 with `--limit`, then re-run the whole inventory."""
+    install = tree.playbook("install_manual_link")
+    report["sizes"] = {}
+    for n in args.clusters or ADD_CLUSTER_SIZES:
+        names = cluster_names(n + 1)
+        existing, added = names[:-1], names[-1]
+        adds, fulls, failures = [], [], []
+        for _sample in range(args.repeat):
+            with session(tree, names, forks=n + 1) as bench:
+                bench.play(install, "the set-up install of %d clusters (%s)" % (n, ", ".join(existing)), hosts=existing)
+                metrics, result = bench.play(install, "--limit %s" % added, limit=added, must_pass=False)
+                if result["rc"] != 0:
+                    failures.append("`install_manual_link --limit %s` failed (rc=%d): adding a cluster to a linked "
+                                    "mesh with --limit (issue 14, \"Add a cluster\") does not work on this tree:\n%s"
+                                    % (added, result["rc"], tree.playbook_run.failures(result)[-3000:]))
+                existing_reads = [metrics["reads_by_cluster"].get(c, 0) for c in existing]
+                metrics["writes_to_added"] = metrics["writes_by_cluster"].get(added, 0)
+                metrics["writes_to_existing"] = metrics["writes"] - metrics["writes_to_added"]
+                metrics["max_reads_per_existing"] = max(existing_reads)
+                adds.append(metrics)
+                fulls.append(bench.play(install, "the full re-run of %d clusters after the add" % (n + 1))[0])
+        report["sizes"][str(n)] = {"added": added, "add_with_limit": adds, "full_rerun": fulls,
+                                   "failures": failures}
+
+
+ADD_CLUSTER_LINE = "%-11s %3s %-26s %8s %8s %6s %5s %8s %5s %12s %7s %3s  %s"
+
+
+def median_seconds(samples, metric):
+    return "%.2f" % statistics.median(s[metric] for s in samples)
+
+
+def render_add_cluster(name, report):
+    lines = [ADD_CLUSTER_LINE % ("benchmark", "N", "run", "wall s", "cpu s", "writes", "added", "existing", "peers",
+                                 "reads/exist.", "modules", "n", "check")]
+    for n, size in report.get("sizes", {}).items():
+        adds, fulls, peers = size["add_with_limit"], size["full_rerun"], 2 * int(n)
+        add_ok = all(s["rc"] == 0 and s["peer_writes"] == peers for s in adds)
+        lines.append(ADD_CLUSTER_LINE % (
+            name, n, "add %s with --limit" % size["added"], median_seconds(adds, "wall"), median_seconds(adds, "cpu"),
+            count(adds, "writes"), count(adds, "writes_to_added"), count(adds, "writes_to_existing"),
+            count(adds, "peer_writes"), count(adds, "max_reads_per_existing"), count(adds, "module_starts"), len(adds),
+            "ok" if add_ok else "FAILED: expected rc 0 and 2N=%d peer writes" % peers))
+        lines.append(ADD_CLUSTER_LINE % (
+            name, n, "full re-run (%d clusters)" % (int(n) + 1), median_seconds(fulls, "wall"),
+            median_seconds(fulls, "cpu"), count(fulls, "writes"), "-", "-", count(fulls, "peer_writes"), "-",
+            count(fulls, "module_starts"), len(fulls),
+            "ok" if all(s["writes"] == 0 for s in fulls) else "FAILED: expected 0 writes (the --limit run left work undone)"))
+        # The first failure's head; every failure is whole in the JSON.
+        lines += ["%-11s %3s %s" % (name, n, line) for failure in size["failures"][:1]
+                  for line in failure.splitlines()[:FAILURE_LINES]]
+    return lines
+
+
+BENCHMARKS = {"wait": (bench_wait, render_rows), "rerun_requests": (bench_rerun_requests, render_rows),
+              "install": (bench_install, render_rows), "baseline": (bench_baseline, render_baseline),
+              "add_cluster": (bench_add_cluster, render_add_cluster)}
+
+
+def sizes(text):
+    values = [int(v) for v in text.split(",")]
+    if any(v < 2 for v in values):
+        raise argparse.ArgumentTypeError("a mesh needs at least 2 clusters")
+    return values
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
-    parser.add_argument("--only", choices=sorted(BENCHMARKS), action="append", help="run only this benchmark (repeatable)")
+    parser.add_argument("--only", choices=list(BENCHMARKS), action="append", help="run only this benchmark (repeatable)")
     parser.add_argument("--repeat", type=int, default=3, help="samples per variant (default 3)")
+    parser.add_argument("--clusters", type=sizes, metavar="N,N",
+                        help="cluster counts of baseline (default 3,5) and add_cluster (default 3,6,10)")
+    parser.add_argument("--tree", default=REPO_ROOT,
+                        help="checkout of the collection to measure: its playbooks and tests/harness (default: this one)")
+    parser.add_argument("--baseline-playbook", default=BASELINE_PLAYBOOK, metavar="PATH",
+                        help="the hand-written peer of the baseline benchmark (default: %(default)s)")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
+    tree = Tree(os.path.abspath(args.tree))
+    become_subreaper()
     # SIGTERM unwinds like Ctrl-C, so every control plane is stopped by its `finally`.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    header = ("benchmark", "variant", "median", "min", "unit", "n", "writes", "median vs baseline")
-    print("%-15s %-30s %10s %10s %-7s %3s %7s  %s" % header)
-    report = {}
+    print("tree %s, python %s" % (tree.root, sys.executable), flush=True)
+    report, failed = {"tree": tree.root}, False
     for name in args.only or BENCHMARKS:
-        load = os.getloadavg()
-        rows = with_ratios(BENCHMARKS[name](args.repeat))
-        report[name] = {"loadavg_at_start": load, "loadavg_at_end": os.getloadavg(), "rows": rows}
-        print(table(name, rows))
-        print("%-15s load average %.2f %.2f %.2f at start, %.2f %.2f %.2f at end" % ((name,) + load + os.getloadavg()))
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump(report, fh, indent=2)
-    return 0
+        bench, render = BENCHMARKS[name]
+        report[name] = {"loadavg_at_start": loadavg()}
+        try:
+            bench(tree, args, report[name])
+        except BenchmarkError as err:
+            # What was measured before the failure is still printed and saved.
+            report[name]["error"], failed = str(err), True
+        finally:
+            report[name]["loadavg_at_end"] = loadavg()
+            if args.json:
+                with open(args.json, "w", encoding="utf-8") as fh:
+                    json.dump(report, fh, indent=2)
+        print("\n".join(render(name, report[name])))
+        if "error" in report[name]:
+            print("%s could not be measured: %s" % (name, report[name]["error"]))
+        print("%-15s load average %.2f %.2f %.2f at start, %.2f %.2f %.2f at end"
+              % tuple([name] + report[name]["loadavg_at_start"] + report[name]["loadavg_at_end"]), flush=True)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
