@@ -16,7 +16,9 @@
 #   MATRIX_CELLS="core2.16-kc5.0.0 ..."   run only these cells (names as in the table)
 #   MATRIX_STEPS="units sanity playbook"  run only these steps
 #   MATRIX_PLAYBOOK="<pytest arguments>"  the playbook run (default below)
-#   MATRIX_CACHE=DIR                      downloads (default ~/.cache/gloomesh/matrix)
+#   MATRIX_CACHE=DIR                      downloads and ansible-test's sanity venvs
+#                                         (default ~/.cache/gloomesh/matrix)
+#   SANITY_TESTS="..."                    passed on to hack/sanity.sh: only these sanity tests
 # Logs: .tmp/matrix/<cell>/<step>.log; the table also goes to .tmp/matrix/table.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,7 +33,7 @@ read -r -a playbook_args <<<"$PLAYBOOK"
 CACHE=${MATRIX_CACHE:-$HOME/.cache/gloomesh/matrix}
 WORK=$ROOT/.tmp/matrix
 export PIP_CACHE_DIR=$CACHE/pip PIP_DISABLE_PIP_VERSION_CHECK=1
-mkdir -p "$CACHE/wheels" "$WORK"
+mkdir -p "$CACHE/wheels" "$CACHE/home" "$WORK"
 say() { echo "matrix: $*"; }
 die() { echo "matrix: FAIL: $*" >&2; exit 1; }
 t_all=$(date +%s)
@@ -170,7 +172,9 @@ run_step() {  # run_step <cell dir> <step> <command...>: "pass (Ns)" or "FAIL (N
 # shellcheck disable=SC2317  # called through run_step
 sanity_in() {  # hack/sanity.sh with the cell's venv; proves which ansible-test ran
   local dir=$1 core=$2 rc=0
-  VENV_BIN=$dir/venv/bin SANITY_ROOT=$dir/sanity SKIP_UNITS=1 bash hack/sanity.sh || rc=$?
+  # ansible-test keeps its sanity venvs in ~/.ansible/test, named by their requirements only: a
+  # `make sanity` building the same one at the same time breaks both. The matrix keeps its own.
+  HOME=$CACHE/home VENV_BIN=$dir/venv/bin SANITY_ROOT=$dir/sanity SKIP_UNITS=1 bash hack/sanity.sh || rc=$?
   if ! grep -q "ansible-test version $core" "$dir/sanity.log"; then
     echo "matrix: hack/sanity.sh did not run ansible-test $core from VENV_BIN=$dir/venv/bin"
     return 1
