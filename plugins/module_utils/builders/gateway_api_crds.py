@@ -39,17 +39,17 @@ __metaclass__ = type
 
 import re
 
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.constants import GATEWAY_API_VERSION, GATEWAY_KIND
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
 
-GROUP = "gateway.networking.k8s.io"
+# What the mesh uses (east-west and peer Gateways, their classes), at the version it uses.
+GROUP = GATEWAY_API_VERSION.partition("/")[0]
+REQUIRED_KINDS = (("GatewayClass", "gatewayclasses"), (GATEWAY_KIND, "gateways"))
 CRD_API_VERSION = "apiextensions.k8s.io/v1"
 CRD_KIND = "CustomResourceDefinition"
 BUNDLE_VERSION_ANNOTATION = GROUP + "/bundle-version"
 CHANNEL_ANNOTATION = GROUP + "/channel"
 STANDARD_CHANNEL = "standard"
-# What the mesh uses (east-west and peer Gateways, their classes), at the version it uses.
-SERVED_VERSION = "v1"
-REQUIRED_KINDS = (("GatewayClass", "gatewayclasses"), ("Gateway", "gateways"))
 RELEASE_URL = "https://github.com/kubernetes-sigs/gateway-api/releases/download/%s/standard-install.yaml"
 POLICIES = ("install", "skip")
 

@@ -126,7 +126,7 @@ def _installed_crds(client):
 
 def _require_served(client, plan, why):
     """Fail unless the required CRDs exist and the API server serves their kinds at v1."""
-    api_version = "%s/%s" % (bundle.GROUP, bundle.SERVED_VERSION)
+    api_version = bundle.GATEWAY_API_VERSION
     missing = [kind for kind, plural in bundle.REQUIRED_KINDS
                if plan.states[bundle.crd_name(plural)].state == bundle.MISSING or not served(client, api_version, kind)]
     if missing:
