@@ -122,6 +122,11 @@ def loadavg():
     return list(os.getloadavg())
 
 
+def progress(message):
+    """A line on stderr while a long benchmark runs (its table is printed at its end)."""
+    print("%s (load average %.2f %.2f %.2f)" % (message, *os.getloadavg()), file=sys.stderr, flush=True)
+
+
 def module_runs(path):
     """(module processes, their CPU seconds) from the lines hack/bench/module-python appended to ``path``."""
     lines = path.read_text(encoding="utf-8").splitlines()
@@ -464,6 +469,7 @@ def bench_baseline(tree, args, report):
                     samples[(K8S_CORE, run)].append(metrics)
                 # After every sample: a later failure keeps what was measured.
                 report["sizes"][str(n)] = baseline_size(samples, floors, profile)
+                progress("baseline N=%d: sample %d of %d measured" % (n, index + 1, args.repeat))
 
 
 def baseline_size(samples, floors, profile):
@@ -576,6 +582,7 @@ def bench_add_cluster(tree, args, report):
                 metrics["max_reads_per_existing"] = max(existing_reads)
                 adds.append(metrics)
                 fulls.append(bench.play(install, "the full re-run of %d clusters after the add" % (n + 1))[0])
+            progress("add_cluster N=%d: sample %d of %d measured" % (n, len(fulls), args.repeat))
         report["sizes"][str(n)] = {"added": added, "add_with_limit": adds, "full_rerun": fulls,
                                    "failures": failures, "start": starts}
 
