@@ -26,7 +26,6 @@ from ansible_collections.gloomesh.multicluster.plugins.module_utils.validation i
 )
 
 LINKING_MODES = ("manual", "automatic")
-BUNDLE_VERSION_ANNOTATION = "gateway.networking.k8s.io/bundle-version"
 
 
 def _hostvar(hostvars, host, name, default=None):
@@ -271,19 +270,6 @@ def _short(fingerprint):
     return text[:12]
 
 
-def mesh_outdated_crds(documents, installed):
-    """Names of the CRDs in ``documents`` that ``installed`` (k8s_info resources) lacks, or has
-    with another ``gateway.networking.k8s.io/bundle-version`` than the document."""
-    versions = dict((crd["metadata"]["name"], _bundle_version(crd)) for crd in installed or [])
-    return [doc["metadata"]["name"] for doc in documents or []
-            if doc.get("kind") == "CustomResourceDefinition"
-            and (doc["metadata"]["name"] not in versions or versions[doc["metadata"]["name"]] != _bundle_version(doc))]
-
-
-def _bundle_version(crd):
-    return ((crd.get("metadata") or {}).get("annotations") or {}).get(BUNDLE_VERSION_ANNOTATION)
-
-
 class FilterModule(object):
     """gloomesh.multicluster mesh planning and verification filters."""
 
@@ -299,5 +285,4 @@ class FilterModule(object):
             "mesh_verify_report": mesh_verify_report,
             "mesh_peer_clusters_of": mesh_peer_clusters_of,
             "mesh_verify_summary": mesh_verify_summary,
-            "mesh_outdated_crds": mesh_outdated_crds,
         }

@@ -15,6 +15,7 @@ __metaclass__ = type
 import ipaddress
 import re
 from collections import namedtuple
+from urllib.parse import urlsplit
 
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.constants import (
     ADDRESS_HOSTNAME,
@@ -317,3 +318,92 @@ def license_problems(key, secret_ref, required=True):
         return ["no license: set gloomesh_license_key (keep it in a vault) or gloomesh_license_secret_ref "
                 "(e.g. gloo-mesh/license-keys)"]
     return []
+
+
+# ---------------------------------------------------------------- Gateway API bundle versions
+
+# SemVer 2.0.0 (semver.org, "Backus-Naur Form Grammar"), with the release tags' leading "v".
+_SEMVER = re.compile(
+    r"^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(?:-((?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*)(?:\.(?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*))*))?"
+    r"(?:\+([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?$")
+
+
+class BundleVersion(object):
+    """A bundle version ordered by SemVer precedence; build metadata (``+...``) does not count."""
+
+    __slots__ = ("text", "release", "prerelease")
+
+    def __init__(self, text, release, prerelease):
+        self.text = text
+        self.release = release
+        self.prerelease = prerelease
+
+    def _key(self):
+        # A release ranks above its pre-releases; numeric identifiers rank below alphanumeric ones.
+        pre = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in self.prerelease)
+        return self.release, not self.prerelease, pre
+
+    def __eq__(self, other):
+        return self._key() == other._key()
+
+    def __ne__(self, other):
+        return not self == other
+
+    def __lt__(self, other):
+        return self._key() < other._key()
+
+    def __gt__(self, other):
+        return other < self
+
+    def __hash__(self):
+        return hash(self._key())
+
+    def __str__(self):
+        return self.text
+
+    @property
+    def development(self):
+        """An unreleased build (``v0.0.0-dev``): comparable with nothing."""
+        return self.release == (0, 0, 0)
+
+
+def parse_bundle_version(text):
+    """BundleVersion of ``text`` (``v1.3.0``, ``1.4.0-rc.1``), or None when it is not SemVer."""
+    match = _SEMVER.match(str(text or "").strip())
+    if not match:
+        return None
+    major, minor, patch, pre, _build = match.groups()
+    return BundleVersion(str(text).strip(), (int(major), int(minor), int(patch)),
+                         tuple(pre.split(".")) if pre else ())
+
+
+def gateway_api_version_problem(value, option="version"):
+    """Why ``value`` cannot be the pinned bundle version, or None (for preflight)."""
+    version = parse_bundle_version(value)
+    if version is None or not str(value).startswith("v") or version.development:
+        return ("%s %r must be a Gateway API release tag, v<MAJOR>.<MINOR>.<PATCH> (e.g. v1.3.0), as the "
+                "releases on github.com/kubernetes-sigs/gateway-api are named" % (option, value))
+    return None
+
+
+def gateway_api_version(value, option="version"):
+    """The pinned BundleVersion; GloomeshError naming ``option`` when it is no release tag."""
+    problem = gateway_api_version_problem(value, option)
+    if problem:
+        raise GloomeshError(problem, option=option)
+    return parse_bundle_version(value)
+
+
+# ---------------------------------------------------------------- URLs
+
+URL_SCHEMES = ("http", "https", "ftp")
+
+
+def url(value, option):
+    """An absolute URL a download can use (a mirror, a release file), naming the option otherwise."""
+    parts = urlsplit(value or "")
+    if parts.scheme not in URL_SCHEMES or not parts.netloc:
+        raise GloomeshError("%s must be an absolute URL starting with %s, got %r"
+                            % (option, " or ".join(s + "://" for s in URL_SCHEMES), value), option=option)
+    return value

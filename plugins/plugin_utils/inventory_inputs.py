@@ -17,7 +17,7 @@ import os
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.gloomesh.multicluster.plugins.module_utils import validation
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders import service_mesh
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders import gateway_api_crds, service_mesh
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.operations import root_of_trust
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.runner import Task
@@ -26,6 +26,7 @@ from ansible_collections.gloomesh.multicluster.plugins.modules import root_of_tr
 from ansible_collections.gloomesh.multicluster.plugins.modules import service_mesh as service_mesh_module
 
 LINKING_MODES = ("manual", "automatic")
+GATEWAY_API_CRDS_POLICIES = gateway_api_crds.POLICIES
 # Modules with a force_conflicts option, which gloomesh_force_conflicts may name.
 FORCE_CONFLICTS_MODULES = ("service_mesh", "eastwest_gateway", "mesh_link", "gateway_api_crds")
 
@@ -150,6 +151,14 @@ def inventory_problems(variables):
     gloo = validation.gloo_version_problem(variables.get("gloomesh_gloo_version"))
     if gloo:
         problems.append(gloo)
+    bundle = variables.get("gloomesh_gateway_api_version")
+    if not _unset(bundle):
+        problem = validation.gateway_api_version_problem(bundle, "gloomesh_gateway_api_version")
+        if problem:
+            problems.append(problem)
+    policy = variables.get("gloomesh_gateway_api_crds") or "install"
+    if policy not in GATEWAY_API_CRDS_POLICIES:
+        problems.append("gloomesh_gateway_api_crds %r must be one of %s" % (policy, ", ".join(GATEWAY_API_CRDS_POLICIES)))
     linking = variables.get("gloomesh_linking") or "manual"
     if linking not in LINKING_MODES:
         problems.append("gloomesh_linking %r must be one of %s" % (linking, ", ".join(LINKING_MODES)))

@@ -133,11 +133,16 @@ def test_manual_link_lifecycle(make_control_plane, tmp_path):
 
 
 def _set_bundle_version(cp, context, crd, version):
+    """As if an older install of ours had put the bundle there (our field manager owns the annotation)."""
     from kubernetes import client
 
     with cp.api_client(context) as api:
+        live = client.ApiextensionsV1Api(api).read_custom_resource_definition(crd)
+        body = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+                "metadata": {"name": crd, "annotations": {"gateway.networking.k8s.io/bundle-version": version}},
+                "spec": api.sanitize_for_serialization(live.spec)}
         client.ApiextensionsV1Api(api).patch_custom_resource_definition(
-            crd, {"metadata": {"annotations": {"gateway.networking.k8s.io/bundle-version": version}}})
+            crd, body, field_manager="gloomesh", force=True, _content_type="application/apply-patch+yaml")
 
 
 def _delete_gateway(cp, context, namespace, name):

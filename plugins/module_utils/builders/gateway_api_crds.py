@@ -37,10 +37,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import re
 
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.constants import GATEWAY_API_VERSION, GATEWAY_KIND
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.validation import parse_bundle_version
 
 # What the mesh uses (east-west and peer Gateways, their classes), at the version it uses.
 GROUP = GATEWAY_API_VERSION.partition("/")[0]
@@ -68,79 +67,6 @@ PROVIDER_MANAGED = "provider_managed"
 # Why a whole bundle is left alone, strongest first: a provider's CRDs are theirs whatever their
 # version; another channel or an unknown version cannot be compared; a newer one is never downgraded.
 LEAVE_ALONE = (PROVIDER_MANAGED, OTHER_CHANNEL, UNRECOGNIZED, NEWER)
-
-# SemVer 2.0.0 (semver.org, "Backus-Naur Form Grammar"), with the release tags' leading "v".
-_SEMVER = re.compile(
-    r"^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
-    r"(?:-((?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*)(?:\.(?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*))*))?"
-    r"(?:\+([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?$")
-
-
-class BundleVersion(object):
-    """A bundle version ordered by SemVer precedence; build metadata (``+...``) does not count."""
-
-    __slots__ = ("text", "release", "prerelease")
-
-    def __init__(self, text, release, prerelease):
-        self.text = text
-        self.release = release
-        self.prerelease = prerelease
-
-    def _key(self):
-        # A release ranks above its pre-releases; numeric identifiers rank below alphanumeric ones.
-        pre = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in self.prerelease)
-        return self.release, not self.prerelease, pre
-
-    def __eq__(self, other):
-        return self._key() == other._key()
-
-    def __ne__(self, other):
-        return not self == other
-
-    def __lt__(self, other):
-        return self._key() < other._key()
-
-    def __gt__(self, other):
-        return other < self
-
-    def __hash__(self):
-        return hash(self._key())
-
-    def __str__(self):
-        return self.text
-
-    @property
-    def development(self):
-        """An unreleased build (``v0.0.0-dev``): comparable with nothing."""
-        return self.release == (0, 0, 0)
-
-
-def parse_version(text):
-    """BundleVersion of ``text`` (``v1.3.0``, ``1.4.0-rc.1``), or None when it is not SemVer."""
-    match = _SEMVER.match(str(text or "").strip())
-    if not match:
-        return None
-    major, minor, patch, pre, _build = match.groups()
-    return BundleVersion(str(text).strip(), (int(major), int(minor), int(patch)),
-                         tuple(pre.split(".")) if pre else ())
-
-
-def bundle_version_problem(value, option="version"):
-    """Why ``value`` cannot be the pinned bundle version, or None (for preflight)."""
-    version = parse_version(value)
-    if version is None or not str(value).startswith("v") or version.development:
-        return ("%s %r must be a Gateway API release tag, v<MAJOR>.<MINOR>.<PATCH> (e.g. v1.3.0), as the "
-                "releases on github.com/kubernetes-sigs/gateway-api are named" % (option, value))
-    return None
-
-
-def pinned_version(value, option="version"):
-    """The pinned BundleVersion; GloomeshError naming ``option`` when it is no release tag."""
-    problem = bundle_version_problem(value, option)
-    if problem:
-        raise GloomeshError(problem, option=option)
-    return parse_version(value)
-
 
 def crd_name(plural):
     return "%s.%s" % (plural, GROUP)
@@ -207,7 +133,7 @@ def classify(obj, pinned):
         if channel is None:
             return CrdState(name, UNRECOGNIZED, text, channel, "%s has no %s annotation" % (name, CHANNEL_ANNOTATION))
         return CrdState(name, OTHER_CHANNEL, text, channel, "%s is of the %s channel" % (name, channel))
-    version = parse_version(text)
+    version = parse_bundle_version(text)
     if version is None or version.development:
         return CrdState(name, UNRECOGNIZED, text, channel, "%s has bundle version %r, not a release" % (name, text))
     if version > pinned:
@@ -303,7 +229,7 @@ def manifest_problems(objects, pinned, source):
             problems.append("%s: CRD %s is of the %s channel; only the standard channel is installed"
                             % (source, name, channel or "(unannotated)"))
             continue
-        version = parse_version(annotations.get(BUNDLE_VERSION_ANNOTATION))
+        version = parse_bundle_version(annotations.get(BUNDLE_VERSION_ANNOTATION))
         if version is None or version != pinned:
             problems.append("%s: CRD %s is bundle %s, not the pinned %s (set the version to the manifest's, "
                             "or give the manifest of %s)" % (source, name, annotations.get(BUNDLE_VERSION_ANNOTATION),

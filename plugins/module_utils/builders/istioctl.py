@@ -12,13 +12,11 @@ __metaclass__ = type
 
 import posixpath
 import re
-from urllib.parse import urlsplit
 
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
 
 DEFAULT_BASE_URL = "https://storage.googleapis.com"
 
-URL_SCHEMES = ("http", "https", "ftp")
 
 # Values the Solo buckets use, in the order error messages list them.
 SUPPORTED_OS = ("linux", "osx")
@@ -107,15 +105,6 @@ def member_path(name):
         raise GloomeshError("archive member %r escapes the archive root; refusing the archive" % name,
                             member=name)
     return posixpath.join(*parts) if parts else ""
-
-
-def check_url(value, option):
-    """Reject a url/base_url that is not an absolute http(s) or ftp URL, naming the option."""
-    parts = urlsplit(value or "")
-    if parts.scheme not in URL_SCHEMES or not parts.netloc:
-        raise GloomeshError("%s must be an absolute URL starting with %s, got %r"
-                            % (option, " or ".join(s + "://" for s in URL_SCHEMES), value), option=option)
-    return value
 
 
 def parse_checksum(checksum):

@@ -26,9 +26,8 @@ from urllib.error import HTTPError, URLError
 
 from ansible.module_utils.urls import SSLValidationError, open_url
 
-from ansible_collections.gloomesh.multicluster.plugins.module_utils import files
+from ansible_collections.gloomesh.multicluster.plugins.module_utils import files, validation
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders import gateway_api_crds as bundle
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders.istioctl import check_url
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.apply import (
     api_error,
@@ -64,11 +63,11 @@ _LOADER = getattr(yaml, "CSafeLoader", None) or getattr(yaml, "SafeLoader", None
 
 def run(task):
     params = task.params
-    pinned = bundle.pinned_version(params["version"], "version")
+    pinned = validation.gateway_api_version(params["version"], "version")
     if params["wait_timeout"] < 1:
         raise GloomeshError("wait_timeout must be at least 1 (seconds), got %s" % params["wait_timeout"],
                             option="wait_timeout")
-    url = check_url(params["url"], "url") if params["url"] else bundle.RELEASE_URL % pinned
+    url = validation.url(params["url"], "url") if params["url"] else bundle.RELEASE_URL % pinned
 
     client = task.client()
     plan = bundle.plan(_installed_crds(client), pinned)

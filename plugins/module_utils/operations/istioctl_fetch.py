@@ -22,7 +22,6 @@ from ansible.module_utils.urls import SSLValidationError, open_url
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders.istioctl import (
     binary_members,
     build_url,
-    check_url,
     detect_arch,
     detect_os,
     member_path,
@@ -31,7 +30,7 @@ from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders.ist
     uses_release_bucket,
 )
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.validation import parse_istio_version
+from ansible_collections.gloomesh.multicluster.plugins.module_utils import validation
 
 BINARY_NAME = "istioctl"
 _CHUNK = 1024 * 1024
@@ -40,16 +39,16 @@ _CHUNK = 1024 * 1024
 def run(task):
     """Install the wanted Solo istioctl into dest; return the module result."""
     params = task.params
-    version = parse_istio_version(params["version"])
+    version = validation.parse_istio_version(params["version"])
     if params["timeout"] <= 0:
         raise GloomeshError("timeout must be a positive number of seconds, got %s" % params["timeout"],
                             option="timeout")
     os_name = params["os"] or detect_os(platform.system())
     arch = params["arch"] or detect_arch(platform.machine())
     if params["url"]:
-        url = check_url(params["url"], "url")
+        url = validation.url(params["url"], "url")
     else:
-        base_url = check_url(params["base_url"], "base_url") if params["base_url"] else None
+        base_url = validation.url(params["base_url"], "base_url") if params["base_url"] else None
         url = build_url(version, os_name, arch, params["repo_key"], base_url)
     expected_sha256 = parse_checksum(params["checksum"]) if params["checksum"] else None
     dest = params["dest"]

@@ -84,16 +84,6 @@ def test_host_facts_skip_hosts_without_the_fact():
     assert mesh.mesh_host_facts(HOSTVARS, HOSTS, "mesh_link_peers") == {"c3": ["cluster1"]}
 
 
-def test_outdated_crds():
-    def crd(name, version):
-        return {"kind": "CustomResourceDefinition",
-                "metadata": {"name": name, "annotations": {"gateway.networking.k8s.io/bundle-version": version}}}
-    docs = [crd("gateways.x", "v1.3.0"), crd("httproutes.x", "v1.3.0"), crd("grpcroutes.x", "v1.3.0")]
-    installed = [crd("gateways.x", "v1.3.0"), crd("httproutes.x", "v1.2.1")]
-    assert mesh.mesh_outdated_crds(docs, installed) == ["httproutes.x", "grpcroutes.x"]
-    assert mesh.mesh_outdated_crds(docs, docs) == []
-
-
 def test_verify_report_and_table():
     eastwest = [gateway("istio-eastwest", "istio-eastwest", programmed="True", address="198.51.100.10")]
     c1 = mesh.mesh_verify_report(

@@ -221,3 +221,129 @@ def test_summary_has_no_key_material(root):
         "not_before": "2025-12-31T23:55:00Z",
         "not_after": "2026-01-11T00:00:00Z",
     }
+
+
+# --- several roots, expiry, rotation ---------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def other_root():
+    key = certificates.generate_key("ecdsa-p256")
+    return certificates.build_root(key, common_name="Next Root CA", now=NOW), key
+
+
+def _bundle(issuing_root, roots_text):
+    cert, key = _intermediate(issuing_root)
+    data = certificates.bundle_data([cert], key, issuing_root[0])
+    data["root-cert.pem"] = roots_text
+    return data
+
+
+def test_inspect_bundle_accepts_several_roots(root, other_root):
+    both = certificates.cert_pem(root[0]) + certificates.cert_pem(other_root[0])
+    for issuing in (root, other_root):
+        report = certificates.inspect_bundle(_bundle(issuing, both), now=NOW)
+        assert report["problems"] == [] and report["chain_verifies"]
+        assert report["root_certs"] == [root[0], other_root[0]]
+        assert report["issuing_root"] == issuing[0]
+    stray = certificates.inspect_bundle(_bundle(other_root, certificates.cert_pem(root[0])), now=NOW)
+    assert stray["issuing_root"] is None and not stray["chain_verifies"]
+    assert any("is not signed by any root of root-cert.pem (%s)" % certificates.fingerprint(root[0]) in p
+               for p in stray["problems"])
+
+
+def test_bundle_texts_keep_bytes_for_istiods_containment_rule(root, other_root):
+    """istiod reloads a new root-cert.pem only when one contains the other byte for byte."""
+    old_text = certificates.cert_pem(root[0]).replace("\n", "\r\n").rstrip("\r\n")  # odd, but someone's
+    both = certificates.bundle_text_with(old_text, other_root[0])
+    assert both.startswith(old_text) and certificates.cert_pem(other_root[0]) in both
+    assert [certificates.fingerprint(c) for c in certificates.load_certs(both, "b")] == [
+        certificates.fingerprint(root[0]), certificates.fingerprint(other_root[0])]
+    only_new = certificates.bundle_text_without(both, certificates.fingerprint(other_root[0]))
+    assert only_new == certificates.cert_pem(other_root[0]) and only_new in both
+    assert certificates.bundle_text_without(both, "00") is None
+    assert len(certificates.pem_blocks(both)) == 2
+
+
+def test_expiry_and_days_left(root):
+    cert = _intermediate(root, days=10)[0]
+    assert certificates.days_left(cert, NOW) == 10
+    assert certificates.days_left(cert, NOW + datetime.timedelta(days=11)) == -1
+    entry = certificates.expiry(cert, "intermediate", NOW)
+    assert entry["role"] == "intermediate" and entry["days_left"] == 10
+    assert entry["fingerprint_sha256"] == certificates.fingerprint(cert)
+
+
+def test_decode_secret():
+    import base64
+    secret = {"data": {"root-cert.pem": base64.b64encode(b"text").decode(), "bad": "%%%"}}
+    assert certificates.decode_secret(secret) == {"root-cert.pem": "text", "bad": ""}
+    assert certificates.decode_secret(None) == {}
+
+
+@pytest.mark.parametrize("roots,issuer,phase", [
+    (["A"], "A", 0), (["A", "B"], "A", 1), (["B", "A"], "A", 1), (["A", "B"], "B", 2), (["B"], "B", 3),
+    (["A"], None, None), (["C"], "C", None), (["A", "B"], "C", None), (["A", "B", "C"], "A", None), (["B"], "A", None),
+])
+def test_content_phase(roots, issuer, phase):
+    assert certificates.content_phase(roots, issuer, "A", "B") == phase
+
+
+def test_rotation_record_round_trip():
+    record = certificates.rotation_record("istio-system", "A", "B", 2, {"app.kubernetes.io/managed-by": "x"})
+    assert record["metadata"]["name"] == certificates.RECORD_NAME
+    assert record["data"] == {"previous-root": "A", "new-root": "B", "phase": "2"}
+    parsed = certificates.parse_rotation_record(record)
+    assert parsed == {"previous_root": "A", "new_root": "B", "phase": 2}
+    assert certificates.finished_phase(parsed, "A", "B") == 2
+    assert certificates.finished_phase(parsed, "B", "C") == 0 and certificates.finished_phase(None, "A", "B") == 0
+    for data in ({}, {"previous-root": "A", "new-root": "B", "phase": "x"}, {"previous-root": "A", "new-root": "B", "phase": "7"},
+                 {"new-root": "B", "phase": "1"}):
+        assert certificates.parse_rotation_record({"data": data}) is None
+    assert certificates.parse_rotation_record(None) is None
+
+
+def test_cacerts_digest_is_stable_and_public():
+    digest = certificates.cacerts_digest(["A", "B"], "I")
+    assert digest == certificates.cacerts_digest(["A", "B"], "I") and len(digest) == 16
+    assert digest != certificates.cacerts_digest(["A"], "I") != certificates.cacerts_digest(["A", "B"], None)
+
+
+def _cluster(roots, issuer, record=None):
+    return {"roots": roots, "issuer": issuer, "record": record}
+
+
+def test_mesh_rotation_phases():
+    steady = certificates.mesh_rotation_phases({"c1": _cluster(["A"], "A"), "c2": _cluster(["A"], "A")})
+    assert steady == {"old": None, "new": None, "phases": {"c1": 0, "c2": 0}, "problems": []}
+
+    under_way = certificates.mesh_rotation_phases({
+        "c1": _cluster(["A", "B"], "B"), "c2": _cluster(["A", "B"], "A"), "c3": _cluster(["A", "B"], "A")})
+    assert under_way["phases"] == {"c1": 2, "c2": 1, "c3": 1} and under_way["problems"] == []
+    assert (under_way["old"], under_way["new"]) == ("A", "B")
+
+    apart = certificates.mesh_rotation_phases({"c1": _cluster(["B"], "B", {"previous_root": "A", "new_root": "B", "phase": 3}),
+                                               "c2": _cluster(["A", "B"], "A")})
+    assert apart["phases"] == {"c1": 3, "c2": 1}
+    assert apart["problems"] == ["clusters are more than one phase apart in the rotation from A to B: c1 3, c2 1"]
+
+    naive = certificates.mesh_rotation_phases({"c1": _cluster(["B"], "B", {"previous_root": "A", "new_root": "B", "phase": 1}),
+                                               "c2": _cluster(["A"], "A")})
+    assert naive["phases"] == {"c1": 3, "c2": 0} and "more than one phase apart" in naive["problems"][0]
+
+    # A finished rotation (A -> B) and the next one (B -> C) under way: the records of the past don't count.
+    next_one = certificates.mesh_rotation_phases({
+        "c1": _cluster(["B", "C"], "B", {"previous_root": "A", "new_root": "B", "phase": 3}),
+        "c2": _cluster(["B"], "B", {"previous_root": "A", "new_root": "B", "phase": 3})})
+    assert (next_one["old"], next_one["new"]) == ("B", "C") and next_one["phases"] == {"c1": 1, "c2": 0}
+    assert next_one["problems"] == []
+
+    finished = certificates.mesh_rotation_phases({
+        "c1": _cluster(["B"], "B", {"previous_root": "A", "new_root": "B", "phase": 3}), "c2": _cluster(["B"], "B")})
+    assert finished["phases"] == {"c1": 3, "c2": 3} and finished["problems"] == []
+
+    stray = certificates.mesh_rotation_phases({"c1": _cluster(["A", "B"], "A"), "c2": _cluster(["Z"], "Z")})
+    assert stray["phases"] == {"c1": 1, "c2": None}
+    assert stray["problems"] == ["c2: cacerts is not part of the rotation from A to B"]
+
+    two = certificates.mesh_rotation_phases({"c1": _cluster(["A", "B"], "A"), "c2": _cluster(["A", "C"], "A")})
+    assert two["phases"] == {"c1": None, "c2": None} and "more than one root rotation" in two["problems"][0]

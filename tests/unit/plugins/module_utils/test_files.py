@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.files import exclusive_lock, write_atomic
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.files import archive, exclusive_lock, move, write_atomic
 
 
 def test_write_atomic_creates_0600_and_replaces(tmp_path):
@@ -48,3 +48,23 @@ def test_exclusive_lock_serializes_and_times_out(tmp_path):
     thread.join()
     assert order == ["held", "released", "second"]
     assert stat.S_IMODE(os.stat(lock).st_mode) == 0o600
+
+
+def test_archive_links_once_and_move_replaces(tmp_path):
+    key = tmp_path / "root-key.pem"
+    write_atomic(str(key), b"old key", 0o600)
+    retired = tmp_path / "retired" / "ABCD"
+    target = archive(str(key), str(retired))
+    assert os.path.samefile(target, key)  # a hard link: the key is never copied
+    assert stat.S_IMODE(os.stat(retired).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o600
+    write_atomic(str(key), b"other", 0o600)
+    archive(str(key), str(retired))  # already archived: kept as it was
+    assert open(target, "rb").read() == b"old key"
+
+    new = tmp_path / "next" / "root-key.pem"
+    os.makedirs(new.parent)
+    write_atomic(str(new), b"new key", 0o600)
+    move(str(new), str(key))
+    assert key.read_bytes() == b"new key" and not new.exists()
+    assert open(target, "rb").read() == b"old key"

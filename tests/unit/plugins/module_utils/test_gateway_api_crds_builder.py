@@ -4,9 +4,10 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders import gateway_api_crds as b
+from ansible_collections.gloomesh.multicluster.plugins.module_utils import validation
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
 
-PINNED = b.parse_version("v1.3.0")
+PINNED = validation.parse_bundle_version("v1.3.0")
 STANDARD = ("gatewayclasses", "gateways", "grpcroutes", "httproutes", "referencegrants")
 
 
@@ -43,35 +44,35 @@ def bundle(version="v1.3.0", plurals=STANDARD, **kwargs):
     ("1.2.0", "v1.3.0"),            # installed annotations may lack the "v"
 ])
 def test_versions_compare_by_semver_precedence(lower, higher):
-    low, high = b.parse_version(lower), b.parse_version(higher)
+    low, high = validation.parse_bundle_version(lower), validation.parse_bundle_version(higher)
     assert low < high and high > low and low != high
     assert sorted([high, low]) == [low, high]
 
 
 def test_build_metadata_does_not_count():
-    build, release = b.parse_version("v1.3.0+compact"), b.parse_version("v1.3.0")
+    build, release = validation.parse_bundle_version("v1.3.0+compact"), validation.parse_bundle_version("v1.3.0")
     assert build == release and hash(build) == hash(release)
     assert sorted([build, release]) == [build, release] and sorted([release, build]) == [release, build]
 
 
 @pytest.mark.parametrize("text", ["", None, "latest", "v1.3", "v1.3.0.1", "v01.3.0", "1.3.0-", "v1.3.0-rc..1"])
 def test_non_semver_is_no_version(text):
-    assert b.parse_version(text) is None
+    assert validation.parse_bundle_version(text) is None
 
 
 @pytest.mark.parametrize("value", ["1.3.0", "v1.3", "main", "v0.0.0-dev", ""])
 def test_pinned_version_must_be_a_release_tag(value):
-    assert b.bundle_version_problem(value) is not None
+    assert validation.gateway_api_version_problem(value) is not None
     with pytest.raises(GloomeshError) as err:
-        b.pinned_version(value, "gateway_api_crds_version")
+        validation.gateway_api_version(value, "gateway_api_crds_version")
     assert err.value.details["option"] == "gateway_api_crds_version"
     assert "gateway_api_crds_version" in err.value.message and "v1.3.0" in err.value.message
 
 
 def test_pinned_version_accepts_release_tags():
-    assert str(b.pinned_version("v1.3.0")) == "v1.3.0"
-    assert b.pinned_version("v1.4.0-rc.1") < b.pinned_version("v1.4.0")
-    assert b.bundle_version_problem("v1.5.1") is None
+    assert str(validation.gateway_api_version("v1.3.0")) == "v1.3.0"
+    assert validation.gateway_api_version("v1.4.0-rc.1") < validation.gateway_api_version("v1.4.0")
+    assert validation.gateway_api_version_problem("v1.5.1") is None
 
 
 # --- the decision -----------------------------------------------------------------------

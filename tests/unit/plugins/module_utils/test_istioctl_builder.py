@@ -9,6 +9,7 @@ install_collection_finder()
 
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders import istioctl as dl  # noqa: E402
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError  # noqa: E402
+from ansible_collections.gloomesh.multicluster.plugins.module_utils import validation  # noqa: E402
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.validation import parse_istio_version  # noqa: E402
 
 V125 = parse_istio_version("1.25.2")
@@ -113,13 +114,13 @@ def test_member_path_refuses_absolute_and_parent_paths(name):
 
 @pytest.mark.parametrize("value", ["https://mirror.example/gcs", "http://127.0.0.1:8080", "ftp://files.example/x"])
 def test_urls_with_a_known_scheme_and_host_pass(value):
-    assert dl.check_url(value, "base_url") == value
+    assert validation.url(value, "base_url") == value
 
 
 @pytest.mark.parametrize("value", ["storage.example/gcs", "file:///srv/mirror", "https://", "", "gs://bucket"])
 def test_other_urls_are_refused_naming_the_option(value):
     with pytest.raises(GloomeshError) as err:
-        dl.check_url(value, "base_url")
+        validation.url(value, "base_url")
     assert err.value.message.startswith("base_url must be an absolute URL starting with http:// or https:// or ftp://")
     assert err.value.details["option"] == "base_url"
 

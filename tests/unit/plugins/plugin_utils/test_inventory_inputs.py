@@ -59,6 +59,8 @@ def test_host_inputs_refused(overrides, words):
     ({"gloomesh_gloo_version": "2.6.0"}, "needs Gloo Mesh 2.7 or later"),
     ({"gloomesh_linking": "auto"}, "gloomesh_linking 'auto' must be one of manual, automatic"),
     ({"gloomesh_install_namespace": "Istio_System"}, "gloomesh_install_namespace 'Istio_System' must be a namespace"),
+    ({"gloomesh_gateway_api_version": "1.3.0"}, "gloomesh_gateway_api_version '1.3.0' must be a Gateway API release tag"),
+    ({"gloomesh_gateway_api_crds": "manage"}, "gloomesh_gateway_api_crds 'manage' must be one of install, skip"),
     ({"gloomesh_force_conflicts": ["service_mesh", "verify"]}, "gloomesh_force_conflicts ['service_mesh', 'verify'] "
                                                                "must be true, false or a list of"),
 ])

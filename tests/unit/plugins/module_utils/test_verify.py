@@ -1,0 +1,296 @@
+"""verify: the verify rules, one cluster at a time and across clusters, and the table."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from ansible_collections.gloomesh.multicluster.plugins.module_utils import verify
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders import gateway
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
+
+ROOT_A = "AA:" * 31 + "AA"
+ROOT_B = "BB:" * 31 + "BB"
+CONNECTED = ({"type": "Programmed", "status": "True", "reason": "Programmed"},
+             {"type": "gloo.solo.io/PeerConnected", "status": "True", "reason": "Connected"})
+
+
+def descriptor(name):
+    return {"cluster": name, "network": name, "address": "198.51.100.%d" % (10 + int(name[-1])),
+            "address_type": "IPAddress", "trust_domain": name, "service_account": "istio-eastwest",
+            "namespace": "istio-eastwest", "region": None, "zone": None, "trust_domain_source": "test"}
+
+
+def peer_gateway(name, conditions=CONNECTED, change=None):
+    """The Gateway mesh_link writes for peer ``name``, with a status, changed by ``change(gw)``."""
+    gw = gateway.peer_gateway(descriptor(name))
+    gw["status"] = {"conditions": copy.deepcopy(list(conditions))}
+    if change:
+        change(gw)
+    return gw
+
+
+def info(name, peers, roots=(ROOT_A,)):
+    """A mesh_info result of a healthy cluster whose peer Gateways are ``peers`` (Gateway objects)."""
+    return {
+        "service_mesh": {"exists": True, "phase": "SUCCEEDED", "ready": True, "missing": None},
+        "components": [{"kind": "Deployment", "name": "istiod-gloo", "namespace": "istio-system", "ready": True,
+                        "state": "ready"}],
+        "eastwest": {"exists": True, "advertised_address": descriptor(name)["address"],
+                     "listeners": {"cross-network": 15008, "xds-tls": 15012}, "problem": None},
+        "peers": [verify.peer_state(gw) for gw in peers],
+        "peer_descriptor": descriptor(name),
+        "peer_descriptor_error": None,
+        "root_of_trust": {"exists": True, "root_fingerprints": list(roots), "problems": []},
+    }
+
+
+def full_mesh(names=("cluster1", "cluster2", "cluster3"), **changes):
+    """Entries of a healthy full mesh; ``changes[source]`` maps a peer to a change of its Gateway."""
+    entries = []
+    for name in names:
+        gateways = [peer_gateway(p, change=changes.get(name, {}).get(p)) for p in names if p != name]
+        entries.append({"host": name, "cluster": name, "info": info(name, gateways)})
+    return entries
+
+
+def by_cluster(report):
+    return {row["cluster"]: row for row in report["clusters"]}
+
+
+# ---------------------------------------------------------------- one cluster's objects
+
+def controller(phase="SUCCEEDED", generation=2, conditions=None, message=None):
+    status = {"phase": phase, "conditions": conditions if conditions is not None else [
+        {"type": "ControlPlaneReady", "status": "True", "observedGeneration": generation},
+        {"type": "CNIReady", "status": "True", "observedGeneration": generation}]}
+    if message:
+        status["message"] = message
+    return {"metadata": {"name": "managed-istio", "namespace": "gloo-mesh", "generation": generation},
+            "status": status}
+
+
+def test_service_mesh_ready_only_for_the_current_generation():
+    assert verify.service_mesh_state(controller(), "managed-istio", "gloo-mesh")["ready"]
+    stale = controller(conditions=[{"type": "ControlPlaneReady", "status": "True", "observedGeneration": 1}])
+    state = verify.service_mesh_state(stale, "managed-istio", "gloo-mesh")
+    assert not state["ready"]
+    assert "ControlPlaneReady reported for generation 1, not the current 2" in state["missing"]
+    # A top-level observedGeneration counts for conditions that carry none.
+    top = controller(conditions=[{"type": "ControlPlaneReady", "status": "True"}])
+    top["status"]["observedGeneration"] = 1
+    assert not verify.service_mesh_state(top, "managed-istio", "gloo-mesh")["ready"]
+
+
+def test_service_mesh_failed_and_absent_say_why():
+    failed = controller(phase="FAILED", message="istiod crashed",
+                        conditions=[{"type": "ControlPlaneReady", "status": "False", "reason": "Crash",
+                                     "observedGeneration": 2}])
+    missing = verify.service_mesh_state(failed, "managed-istio", "gloo-mesh")["missing"]
+    assert missing == ("ServiceMeshController gloo-mesh/managed-istio: phase is FAILED, not SUCCEEDED: istiod "
+                       "crashed; ControlPlaneReady=False (Crash)")
+    absent = verify.service_mesh_state(None, "managed-istio", "gloo-mesh")
+    assert not absent["ready"] and absent["missing"] == "ServiceMeshController gloo-mesh/managed-istio does not exist"
+
+
+def test_link_state_reads_solo_conditions_where_reported():
+    assert verify.link_state(list(CONNECTED))["connected"]
+    down = list(CONNECTED[:1]) + [{"type": "gloo.solo.io/PeerConnected", "status": "False",
+                                   "reason": "ConnectionFailed",
+                                   "message": "no east-west gateway answers at 10.0.0.1:15999"}]
+    state = verify.link_state(down)
+    assert not state["connected"]
+    assert verify.link_text(state) == ("gloo.solo.io/PeerConnected=False (ConnectionFailed: no east-west gateway "
+                                       "answers at 10.0.0.1:15999)")
+    # Istio without Solo's conditions: Programmed is all there is.
+    assert verify.link_state(list(CONNECTED[:1]))["connected"]
+    assert not verify.link_state([])["connected"]
+
+
+def test_eastwest_without_load_balancer_is_fine_with_an_advertised_address():
+    pending = {"type": "Programmed", "status": "False", "reason": "AddressNotAssigned", "message": "address pending"}
+    gw = {"metadata": {"name": "istio-eastwest", "namespace": "istio-eastwest"},
+          "spec": {"listeners": gateway.listeners()}, "status": {"conditions": [pending]}}
+    assert verify.eastwest_state(gw, None, "istio-eastwest", "istio-eastwest")["problem"] == (
+        "east-west Gateway istio-eastwest/istio-eastwest is not programmed: Programmed=False (AddressNotAssigned: "
+        "address pending)")
+    gw["metadata"]["annotations"] = {"gloomesh.multicluster/advertised-address": "203.0.113.7"}
+    state = verify.eastwest_state(gw, None, "istio-eastwest", "istio-eastwest")
+    assert state["problem"] is None and state["advertised_address"] == "203.0.113.7"
+
+
+@pytest.mark.parametrize("linking, link_peers, expected", [
+    ("manual", None, ["cluster2", "cluster3"]),
+    ("manual", ["cluster3"], ["cluster3"]),
+    ("automatic", ["cluster3"], ["cluster2", "cluster3"]),
+])
+def test_expected_peers(linking, link_peers, expected):
+    assert verify.expected_peers("cluster1", ["cluster1", "cluster2", "cluster3"], linking, link_peers) == expected
+
+
+def test_expected_peers_refuses_an_unknown_linking_mode():
+    with pytest.raises(GloomeshError) as err:
+        verify.expected_peers("cluster1", ["cluster1"], "mesh")
+    assert err.value.details == {"option": "linking"} and "manual, automatic" in err.value.message
+
+
+# ---------------------------------------------------------------- across clusters
+
+def test_full_mesh_is_ok():
+    report = verify.verdict(full_mesh())
+    assert report["ok"] and report["problems"] == []
+    assert len(report["links"]) == 6 and all(link["fields"] == [] for link in report["links"])
+    assert by_cluster(report)["cluster1"]["connected_peers"] == ["cluster2", "cluster3"]
+
+
+def _xds_port(port):
+    def change(gw):
+        next(entry for entry in gw["spec"]["listeners"] if entry["name"] == "xds-tls")["port"] = port
+    return change
+
+
+def test_every_owned_field_is_compared_with_what_the_peer_advertises():
+    def everything(gw):
+        _xds_port(15999)(gw)
+        gw["spec"]["addresses"] = [{"type": "Hostname", "value": "peer.example.com"}]
+        gw["metadata"]["labels"]["topology.istio.io/network"] = "elsewhere"
+        gw["metadata"]["annotations"]["gateway.istio.io/trust-domain"] = "cluster.local"
+        del gw["metadata"]["annotations"]["gateway.istio.io/service-account"]
+    report = verify.verdict(full_mesh(cluster2={"cluster3": everything}))
+    assert not report["ok"]
+    assert report["problems"] == [
+        "cluster2: peer cluster3: address is peer.example.com, cluster3 advertises 198.51.100.13",
+        "cluster2: peer cluster3: listener xds-tls port is 15999, cluster3's east-west gateway listens on 15012",
+        "cluster2: peer cluster3: label topology.istio.io/network is elsewhere, cluster3 advertises cluster3",
+        "cluster2: peer cluster3: annotation gateway.istio.io/service-account is not set, cluster3 advertises "
+        "istio-eastwest",
+        "cluster2: peer cluster3: annotation gateway.istio.io/trust-domain is cluster.local, cluster3 advertises "
+        "cluster3",
+    ]
+    rows = by_cluster(report)
+    assert [rows[c]["ok"] for c in ("cluster1", "cluster2", "cluster3")] == [True, False, True]
+
+
+def test_address_type_and_the_destinations_own_listener_port():
+    def wrong_type(gw):
+        gw["spec"]["addresses"][0]["type"] = "Hostname"
+    entries = full_mesh(cluster1={"cluster2": wrong_type})
+    # cluster3 exposes istiod on another port: the peers still say 15012.
+    entries[2]["info"]["eastwest"]["listeners"]["xds-tls"] = 15443
+    problems = verify.verdict(entries)["problems"]
+    assert "cluster1: peer cluster2: address 198.51.100.12 has type Hostname, not IPAddress" in problems
+    assert ("cluster1: peer cluster3: listener xds-tls port is 15012, cluster3's east-west gateway listens on 15443"
+            in problems)
+
+
+def test_missing_unexpected_duplicate_and_self_peers():
+    entries = full_mesh()
+    peers = entries[0]["info"]["peers"]
+    entries[0]["info"]["peers"] = [p for p in peers if p["peer"] != "cluster2"] + [
+        verify.peer_state(peer_gateway("cluster9")), verify.peer_state(peer_gateway("cluster1"))]
+    duplicate = peer_gateway("cluster1")
+    duplicate["metadata"]["name"] = "by-hand"
+    entries[1]["info"]["peers"].append(verify.peer_state(duplicate))
+    report = verify.verdict(entries)
+    assert report["problems"] == [
+        "cluster1: istio-remote Gateway istio-eastwest/istio-remote-peer-cluster1 for the cluster itself",
+        "cluster1: no istio-remote Gateway for peer cluster2",
+        "cluster1: unexpected istio-remote Gateway istio-eastwest/istio-remote-peer-cluster9 for cluster9 (not a "
+        "peer of this cluster)",
+        "cluster2: 2 istio-remote Gateways for peer cluster1 (istio-eastwest/by-hand, "
+        "istio-eastwest/istio-remote-peer-cluster1); istiod needs exactly one",
+    ]
+    assert by_cluster(report)["cluster1"]["missing_peers"] == ["cluster2"]
+    # Automatic peering: each cluster's own peer is istiod's, not a problem.
+    entries = full_mesh()
+    entries[0]["info"]["peers"].append(verify.peer_state(peer_gateway("cluster1")))
+    assert verify.verdict(entries, linking="automatic")["ok"]
+
+
+def test_asymmetric_links_and_unknown_names():
+    entries = full_mesh()
+    entries[2]["link_peers"] = ["cluster1"]
+    report = verify.verdict(entries)
+    assert report["problems"] == [
+        "cluster3: unexpected istio-remote Gateway istio-eastwest/istio-remote-peer-cluster2 for cluster2 (not a "
+        "peer of this cluster)"]
+    entries[2]["link_peers"] = ["cluster1", "cluster7"]
+    assert ("cluster3: mesh_link_peers names cluster7, not a cluster of this mesh (cluster1, cluster2, cluster3)"
+            in verify.verdict(entries)["problems"])
+
+
+def test_not_connected_link_names_the_condition_message():
+    down = [{"type": "Programmed", "status": "True"},
+            {"type": "gloo.solo.io/PeerConnected", "status": "False", "reason": "ConnectionFailed",
+             "message": "no east-west gateway answers at 198.51.100.12:15012"}]
+    entries = full_mesh()
+    entries[0]["info"]["peers"][0] = verify.peer_state(peer_gateway("cluster2", conditions=down))
+    report = verify.verdict(entries)
+    assert report["problems"] == [
+        "cluster1: peer cluster2 not connected: gloo.solo.io/PeerConnected=False (ConnectionFailed: no east-west "
+        "gateway answers at 198.51.100.12:15012)"]
+    link = report["links"][0]
+    assert (link["cluster"], link["peer"], link["conditions"]["gloo.solo.io/PeerConnected"]) == (
+        "cluster1", "cluster2", "False")
+
+
+def test_clusters_without_a_result_are_rows_of_their_own():
+    entries = full_mesh()
+    entries[1] = {"host": "cluster2", "cluster": "cluster2", "info": {
+        "failed": True, "unreachable": True, "msg": "cluster cluster2 (https://127.0.0.1:1): connection refused"}}
+    entries[2] = {"host": "cluster3", "cluster": "cluster3", "state": "failed earlier",
+                  "absent": "failed earlier in this run, not read"}
+    report = verify.verdict(entries)
+    rows = by_cluster(report)
+    assert [rows[c]["state"] for c in ("cluster1", "cluster2", "cluster3")] == [
+        "reachable", "unreachable", "failed earlier"]
+    assert report["problems"] == [
+        "cluster2: unreachable: cluster cluster2 (https://127.0.0.1:1): connection refused",
+        "cluster3: failed earlier in this run, not read"]
+    # cluster1's peers for them cannot be compared with anything: unknown, not wrong.
+    assert [link["fields"] for link in report["links"]] == [None, None]
+
+
+def test_one_root_of_trust():
+    entries = full_mesh()
+    entries[2]["info"]["root_of_trust"]["root_fingerprints"] = [ROOT_B]
+    problems = verify.verdict(entries)["problems"]
+    assert problems == ["cluster3: root of trust bbbbbbbbbbbb is not the one of cluster1, cluster2 (aaaaaaaaaaaa): "
+                        "the clusters do not share one root"]
+    assert verify.verdict(full_mesh(), expected_root=ROOT_B)["problems"][0] == (
+        "cluster1: cacerts does not trust the controller's root bbbbbbbbbbbb (it trusts aaaaaaaaaaaa)")
+
+
+def test_cluster_problems_of_its_own_objects():
+    entries = full_mesh()
+    own = entries[0]["info"]
+    own["service_mesh"] = {"exists": True, "phase": "INSTALLING", "ready": False,
+                           "missing": "ServiceMeshController gloo-mesh/managed-istio: phase is INSTALLING"}
+    own["components"][0].update(ready=False, state="0/1 replicas available")
+    own["root_of_trust"]["problems"] = ["ca-key.pem does not match ca-cert.pem"]
+    entries[1]["info"].update(peer_descriptor=None, peer_descriptor_error="cluster cluster2 is not ready to link")
+    report = verify.verdict(entries)
+    assert report["problems"][:3] == [
+        "cluster1: ServiceMeshController gloo-mesh/managed-istio: phase is INSTALLING",
+        "cluster1: Deployment istio-system/istiod-gloo: 0/1 replicas available",
+        "cluster1: cacerts: ca-key.pem does not match ca-cert.pem"]
+    assert "cluster2: cluster cluster2 is not ready to link" in report["problems"]
+
+
+# ---------------------------------------------------------------- the table
+
+def test_render_marks_every_row_with_a_problem():
+    entries = full_mesh(cluster2={"cluster3": _xds_port(15999)})
+    entries[0] = {"host": "cluster1", "cluster": "cluster1", "info": {"failed": True, "unreachable": True, "msg": "down"}}
+    lines = verify.render(verify.verdict(entries))
+    assert lines[0].split() == ["CLUSTER", "STATE", "MESH", "ISTIO", "EAST-WEST", "PEERS", "MISSING", "ROOT", "STATUS"]
+    rows = dict((line.split()[0], line) for line in lines[1:4])
+    assert rows["cluster1"].split()[1] == "unreachable" and rows["cluster1"].endswith("FAIL (1)")
+    assert rows["cluster2"].endswith("FAIL (1)") and rows["cluster3"].endswith("OK")
+    links = lines[lines.index("") + 1:]
+    assert links[0].split()[:9] == ["CLUSTER", "PEER", "GATEWAY", "ADDRESS", "PROGRAMMED", "CONNECTED", "DATAPLANE",
+                                    "FIELDS", "STATUS"]
+    drift = next(line for line in links if line.startswith("cluster2  cluster3"))
+    assert drift.endswith("1 differ  FAIL (1)")
+    assert "2 problem(s):" in lines
+    assert "  - cluster1: unreachable: down" in lines
