@@ -1,0 +1,117 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, gloomesh.multicluster contributors
+# Apache License 2.0 (see LICENSE)
+"""mesh_verify: the mesh's verdict on the controller, from every host's mesh_info result.
+
+It reads host variables and never talks to a cluster, so it runs once for all hosts (like
+ansible.builtin.assert, a documentation-only module file with this action plugin). The rules and
+the table are in module_utils/verify.py.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
+
+from ansible_collections.gloomesh.multicluster.plugins.module_utils import files, verify
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders import certificates
+
+display = Display()
+
+# The key of the report in the play's statistics (set_stats), i.e. the AWX artifact.
+STATS_KEY = "gloomesh_verify"
+
+ARGUMENT_SPEC = dict(
+    hosts=dict(type="list", elements="str", required=True),
+    linking=dict(type="str", choices=list(verify.LINKING_MODES), default="manual"),
+    info_var=dict(type="str", default="verify_mesh_info"),
+    peers_var=dict(type="str", default="mesh_link_peers"),
+    root_cert_path=dict(type="path"),
+    report_path=dict(type="path"),
+    fail_on_problems=dict(type="bool", default=True),
+)
+
+
+def _controller_root(path):
+    """Fingerprint of the first certificate of ``path``; None when there is no such file."""
+    if not path or not os.path.exists(path):
+        return None
+    if certificates.CRYPTOGRAPHY_IMPORT_ERROR:
+        raise AnsibleActionFail("root_cert_path needs the Python library cryptography on the controller")
+    try:
+        with open(path, "rb") as handle:
+            return certificates.fingerprint(certificates.load_certs(handle.read(), "root_cert_path %s" % path)[0])
+    except (OSError, ValueError) as exc:
+        raise AnsibleActionFail("root_cert_path %s: %s" % (path, exc))
+
+
+def _entries(args, task_vars):
+    """One entry per host of the mesh: its cluster name, peers and mesh_info result, or why it has none."""
+    hostvars = task_vars.get("hostvars") or {}
+    running = set(task_vars.get("ansible_play_hosts") or [])
+    targeted = set(task_vars.get("ansible_play_hosts_all") or [])
+    entries = []
+    for host in args["hosts"]:
+        if host not in hostvars:
+            entries.append({"host": host, "state": "unknown host", "absent": "not a host of the inventory"})
+            continue
+        host_vars = hostvars[host]
+        entry = {"host": host, "cluster": host_vars.get("cluster_name"), "link_peers": host_vars.get(args["peers_var"])}
+        info = host_vars.get(args["info_var"]) if host in running else None
+        if host in targeted and host not in running:
+            entry.update(state="failed earlier", absent="failed earlier in this run, not read")
+        elif host not in running:
+            entry.update(state="not targeted", absent="not read: not a host of this play (see --limit)")
+        elif not info or info.get("skipped"):
+            entry.update(state="not read", absent="not read: no mesh_info result in host variable %s" % args["info_var"])
+        else:
+            entry["info"] = info
+        entries.append(entry)
+    return entries
+
+
+def _write(path, report):
+    directory = os.path.dirname(path)
+    try:
+        if directory and not os.path.isdir(directory):
+            os.makedirs(directory)
+        files.write_atomic(path, (json.dumps(report, indent=2, sort_keys=True) + "\n").encode("utf-8"), 0o644)
+    except OSError as exc:
+        raise AnsibleActionFail("report_path %s: cannot write the report: %s" % (path, exc))
+
+
+class ActionModule(ActionBase):
+    """Verifies the mesh once for all hosts."""
+
+    BYPASS_HOST_LOOP = True
+    _requires_connection = False
+    _supports_check_mode = True
+
+    def run(self, tmp=None, task_vars=None):
+        task_vars = task_vars or {}
+        result = super(ActionModule, self).run(tmp, task_vars)
+        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        expected_root = _controller_root(args["root_cert_path"])
+        report = verify.verdict(_entries(args, task_vars), args["linking"], expected_root)
+        report["generated_at"] = certificates.iso(certificates.utcnow())
+        problems = report["problems"]
+        if problems:
+            summary = "Mesh verification found %d problem(s)" % len(problems)
+            result["msg"] = "%s: %s" % (summary, " | ".join(problems))
+        else:
+            summary = result["msg"] = ("Mesh verified: %d clusters, every expected peer connected, one root of trust"
+                                       % len(report["clusters"]))
+        display.display("\n".join(verify.render(report) + ["", summary]))
+        if args["report_path"] and not self._task.check_mode:
+            _write(args["report_path"], report)
+            result["report_path"] = args["report_path"]
+        result.update(changed=False, failed=bool(problems) and args["fail_on_problems"], verified=report["ok"],
+                      problems=problems, clusters=report["clusters"], links=report["links"],
+                      ansible_stats={"data": {STATS_KEY: report}, "per_host": False, "aggregate": False})
+        return result

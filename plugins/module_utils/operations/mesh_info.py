@@ -1,0 +1,210 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, gloomesh.multicluster contributors
+# Apache License 2.0 (see LICENSE)
+"""What mesh_info does: read one cluster's whole mesh state in one task, optionally watching its
+peer Gateways until the expected peers are connected. Read-only; summaries, never key material."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import base64
+import math
+import time
+
+from ansible.module_utils.basic import missing_required_lib
+
+from ansible_collections.gloomesh.multicluster.plugins.module_utils import mesh_state, validation, verify
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders import certificates, gateway
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.constants import (
+    EASTWEST_NAME,
+    GATEWAY_API_VERSION,
+    GATEWAY_KIND,
+    ISTIOD_DEPLOYMENTS,
+    MESH_DAEMONSETS,
+    ROOT_OF_TRUST_SECRET,
+    SERVICE_MESH_API_VERSION,
+    SERVICE_MESH_KIND,
+)
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.apply import (
+    api_error,
+    get_object,
+    list_objects,
+    resource_for,
+    served,
+)
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.client import CONNECT_TIMEOUT
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.wait import WATCH_WINDOW
+
+try:
+    # The dynamic client's DynamicApiError is an ApiException too.
+    from kubernetes.client.rest import ApiException
+    from kubernetes.watch import Watch
+    from urllib3.exceptions import HTTPError as TransportError
+except ImportError:
+    # run_module() has already failed naming the missing library; stay importable.
+    class ApiException(Exception):
+        pass
+
+    class TransportError(Exception):
+        pass
+
+SECTIONS = ("service_mesh", "components", "eastwest", "peers", "peer_descriptor", "root_of_trust")
+
+
+def _sections(requested):
+    """The sections to read; ``reachability`` alone reads only the install namespace."""
+    if "all" in requested:
+        return SECTIONS
+    return tuple(s for s in SECTIONS if s in requested)
+
+
+def _service_mesh(client, params):
+    name, namespace = params["service_mesh_name"], params["service_mesh_namespace"]
+    obj = None
+    if served(client, SERVICE_MESH_API_VERSION, SERVICE_MESH_KIND):
+        obj = get_object(client, SERVICE_MESH_API_VERSION, SERVICE_MESH_KIND, name, namespace)
+    return verify.service_mesh_state(obj, name, namespace)
+
+
+def _components(client, namespace):
+    """istiod (the operator's revision gloo, else the default one) and the ambient DaemonSets."""
+    deployments = dict((d["metadata"]["name"], d) for d in list_objects(client, "apps/v1", "Deployment", namespace)
+                       if d["metadata"]["name"] in ISTIOD_DEPLOYMENTS)
+    istiod = next((n for n in ISTIOD_DEPLOYMENTS if n in deployments), ISTIOD_DEPLOYMENTS[0])
+    daemonsets = dict((d["metadata"]["name"], d) for d in list_objects(client, "apps/v1", "DaemonSet", namespace))
+    return ([verify.workload_state("Deployment", istiod, namespace, deployments.get(istiod))]
+            + [verify.workload_state("DaemonSet", n, namespace, daemonsets.get(n)) for n in MESH_DAEMONSETS])
+
+
+def _eastwest(client, namespace):
+    eastwest = get_object(client, GATEWAY_API_VERSION, GATEWAY_KIND, EASTWEST_NAME, namespace)
+    try:
+        service = mesh_state.eastwest_service(client, namespace, client.name)
+    except GloomeshError as exc:
+        if exc.details.get("unreachable"):
+            raise
+        service = None  # reported through the Gateway's status and the peer descriptor
+    return verify.eastwest_state(eastwest, service, EASTWEST_NAME, namespace)
+
+
+def _peer_descriptor(client, params):
+    """(descriptor, None) or (None, why this cluster cannot be linked now)."""
+    try:
+        peer = mesh_state.peer_descriptor(client, params["eastwest_namespace"], params["install_namespace"],
+                                          params["trust_domain_source"])
+        validation.peer(peer)
+    except GloomeshError as exc:
+        if exc.details.get("unreachable"):
+            raise
+        return None, exc.message
+    return peer, None
+
+
+def _root_of_trust(task, client, namespace):
+    if certificates.CRYPTOGRAPHY_IMPORT_ERROR:
+        raise GloomeshError(missing_required_lib("cryptography"), exception=certificates.CRYPTOGRAPHY_IMPORT_ERROR)
+    secret = get_object(client, "v1", "Secret", ROOT_OF_TRUST_SECRET, namespace)
+    data = None
+    if secret is not None:
+        data = dict((k, base64.b64decode(v)) for k, v in (secret.get("data") or {}).items())
+        if data.get("ca-key.pem"):
+            task.mask(data["ca-key.pem"].decode("utf-8", "replace"))
+    return verify.root_of_trust_state(data)
+
+
+# ---------------------------------------------------------------- peer Gateways, read and watched
+
+def _list_gateways(client, resource):
+    try:
+        listing = client.client.get(resource).to_dict()
+    except ApiException as exc:
+        raise api_error(exc, "listing", "Gateways in all namespaces")
+    gateways = dict(((g["metadata"].get("namespace"), g["metadata"]["name"]), g) for g in listing.get("items") or [])
+    return gateways, listing["metadata"]["resourceVersion"]
+
+
+def _pending(gateways, expected):
+    """{peer: why it is not connected} over the expected peers."""
+    states = [verify.peer_state(g) for g in gateways.values() if gateway.peer_cluster_of(g)]
+    pending = {}
+    for peer in expected:
+        mine = [s for s in states if s["peer"] == peer]
+        if not mine:
+            pending[peer] = "no istio-remote Gateway"
+        elif not any(s["link"]["connected"] for s in mine):
+            pending[peer] = "; ".join(verify.link_text(s["link"]) for s in mine)
+    return states, pending
+
+
+def _peers(client, expected, timeout):
+    """Every istio-remote Gateway, after watching them (at most ``timeout`` seconds) until each
+    expected peer has a connected one. Returns (states, {peer: why still not connected})."""
+    resource = resource_for(client, GATEWAY_API_VERSION, GATEWAY_KIND)
+    deadline = time.monotonic() + timeout
+    gateways, version = _list_gateways(client, resource)
+    states, pending = _pending(gateways, expected)
+    while pending and time.monotonic() < deadline:
+        window = max(1, int(math.ceil(min(deadline - time.monotonic(), WATCH_WINDOW))))
+        watcher = Watch()
+        try:
+            for event in watcher.stream(resource.get, resource_version=version, timeout_seconds=window,
+                                        serialize=False, _request_timeout=(CONNECT_TIMEOUT, window + client.timeout)):
+                raw = event["raw_object"]
+                version = raw.get("metadata", {}).get("resourceVersion", version)
+                key = (raw["metadata"].get("namespace"), raw["metadata"]["name"])
+                if event["type"] == "DELETED":
+                    gateways.pop(key, None)
+                else:
+                    gateways[key] = raw
+                states, pending = _pending(gateways, expected)
+                if not pending or time.monotonic() >= deadline:
+                    watcher.stop()
+                    break
+        except ApiException as exc:
+            if exc.status != 410:
+                raise api_error(exc, "watching", "Gateways in all namespaces")
+            # The resourceVersion expired: list again and watch from there.
+            gateways, version = _list_gateways(client, resource)
+            states, pending = _pending(gateways, expected)
+        except TransportError as exc:
+            raise client.unreachable(exc, "watching Gateways")
+    return sorted(states, key=lambda s: (s["peer"] or "", s["namespace"] or "", s["name"])), pending
+
+
+def run(task):
+    params = task.params
+    for option in ("service_mesh_namespace", "install_namespace", "eastwest_namespace"):
+        validation.namespace(params[option], option)
+    validation.object_name(params["service_mesh_name"], "service_mesh_name")
+    if params["cluster"]:
+        validation.cluster_name(params["cluster"])
+    expected = verify.expected_peers(params["cluster"], params["mesh_clusters"] or [], params["linking"],
+                                     params["link_peers"])
+    if params["wait_timeout"] < 0:
+        validation.fail("wait_timeout", params["wait_timeout"], "must be 0 (do not wait) or more seconds")
+    sections = _sections(params["sections"])
+    client = task.client()
+    install_namespace = params["install_namespace"]
+    # Reachability, and the network label istiod's namespace carries.
+    namespace = get_object(client, "v1", "Namespace", install_namespace)
+    result = {"changed": False, "context": client.name, "sections": list(sections), "reachable": True,
+              "install_namespace_exists": namespace is not None, "expected_peers": expected}
+    if "service_mesh" in sections:
+        result["service_mesh"] = _service_mesh(client, params)
+    if "components" in sections:
+        result["components"] = _components(client, install_namespace)
+    if "eastwest" in sections:
+        result["eastwest"] = _eastwest(client, params["eastwest_namespace"])
+    if "peer_descriptor" in sections:
+        result["peer_descriptor"], result["peer_descriptor_error"] = _peer_descriptor(client, params)
+    if "root_of_trust" in sections:
+        result["root_of_trust"] = _root_of_trust(task, client, install_namespace)
+    if "peers" in sections:
+        timeout = 0 if task.check_mode else params["wait_timeout"]
+        began = time.monotonic()
+        result["peers"], pending = _peers(client, expected, timeout)
+        result["pending_peers"] = pending
+        result["waited"] = round(time.monotonic() - began, 1)
+    return result

@@ -1,0 +1,475 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, gloomesh.multicluster contributors
+# Apache License 2.0 (see LICENSE)
+"""Verify rules: the one home of what a healthy cluster, a healthy link and a healthy mesh are.
+
+mesh_info summarises one cluster's objects with the functions of the first half (what the
+objects say, judged object by object); mesh_verify runs ``verdict`` over every cluster's
+mesh_info result on the controller (what the clusters say about each other) and ``render`` turns
+the verdict into the table a person reads. Pure: no requests, no Ansible.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.gloomesh.multicluster.plugins.module_utils import validation
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders import certificates, gateway
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.constants import (
+    ANNOTATION_ADVERTISED_ADDRESS,
+    ANNOTATION_SERVICE_ACCOUNT,
+    ANNOTATION_TRUST_DOMAIN,
+    LABEL_CLUSTER,
+    LABEL_NETWORK,
+    LABEL_REGION,
+    LABEL_ZONE,
+    PEER_CONNECTED,
+    PEER_DATAPLANE_PROGRAMMED,
+    PEERING_SUCCEEDED,
+    ROOT_OF_TRUST_SECRET,
+)
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.apply import describe, is_managed_by_us
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.wait import (
+    daemonset_ready,
+    deployment_available,
+)
+
+LINKING_MODES = ("manual", "automatic")
+# What we write on a peer Gateway besides its addresses and listener ports (builders/gateway.py).
+OWNED_LABELS = (LABEL_NETWORK, LABEL_CLUSTER, LABEL_REGION, LABEL_ZONE)
+OWNED_ANNOTATIONS = (ANNOTATION_TRUST_DOMAIN, ANNOTATION_SERVICE_ACCOUNT)
+PROGRAMMED = "Programmed"
+# The conditions that make up a link, most telling first. Istio's Programmed on an istio-remote
+# Gateway only says "remote, not programmed by Istio" (pilot/pkg/config/kube/gateway/conversion.go
+# reportUnmanagedGatewayStatus); Solo's istiod reports the link itself with the gloo.solo.io ones.
+LINK_CONDITIONS = (PEER_CONNECTED, PEERING_SUCCEEDED, PEER_DATAPLANE_PROGRAMMED, PROGRAMMED)
+
+
+# ---------------------------------------------------------------- one cluster's objects (mesh_info)
+
+def conditions_of(obj):
+    """status.conditions without timestamps: type, status, reason, message, observedGeneration."""
+    keep = ("type", "status", "reason", "message", "observedGeneration")
+    return [dict((k, c[k]) for k in keep if c.get(k) is not None)
+            for c in ((obj or {}).get("status") or {}).get("conditions") or []]
+
+
+def _condition(conditions, condition_type):
+    return next((c for c in conditions if c.get("type") == condition_type), None)
+
+
+def _describe(condition):
+    text = "%s=%s" % (condition.get("type"), condition.get("status"))
+    detail = ": ".join(filter(None, (condition.get("reason"), condition.get("message"))))
+    return "%s (%s)" % (text, detail) if detail else text
+
+
+def service_mesh_state(obj, name, namespace):
+    """The ServiceMeshController: ready when its phase is SUCCEEDED and every condition is True for
+    the current metadata.generation (the operator reports observedGeneration on each condition,
+    procedure "Deploy mesh components" step 5; a top-level one counts for conditions without)."""
+    where = describe("ServiceMeshController", name, namespace)
+    if obj is None:
+        return {"exists": False, "name": name, "namespace": namespace, "phase": None, "ready": False,
+                "missing": "%s does not exist" % where}
+    status = obj.get("status") or {}
+    generation = (obj.get("metadata") or {}).get("generation")
+    conditions = conditions_of(obj)
+    missing = []
+    if status.get("phase") != "SUCCEEDED":
+        missing.append("phase is %s, not SUCCEEDED%s" % (
+            status.get("phase") or "not reported", ": " + status["message"] if status.get("message") else ""))
+    if not conditions:
+        missing.append("no conditions reported")
+    for condition in conditions:
+        observed = condition.get("observedGeneration", status.get("observedGeneration"))
+        if condition.get("status") != "True":
+            missing.append(_describe(condition))
+        elif generation is not None and observed is not None and observed < generation:
+            missing.append("%s reported for generation %s, not the current %s"
+                           % (condition.get("type"), observed, generation))
+    return {"exists": True, "name": name, "namespace": namespace, "generation": generation,
+            "phase": status.get("phase"), "conditions": conditions, "ready": not missing,
+            "missing": "%s: %s" % (where, "; ".join(missing)) if missing else None}
+
+
+def workload_state(kind, name, namespace, obj):
+    """istiod's Deployment or an ambient DaemonSet: ready as the service_mesh module waits for it."""
+    predicate = deployment_available if kind == "Deployment" else daemonset_ready
+    ready, state = predicate(obj)
+    return {"kind": kind, "name": name, "namespace": namespace, "exists": obj is not None,
+            "ready": ready, "state": state or "ready"}
+
+
+def listeners_of(gw):
+    """{listener name: port} of a Gateway."""
+    return dict((entry.get("name"), entry.get("port"))
+                for entry in ((gw or {}).get("spec") or {}).get("listeners") or [])
+
+
+def owned_fields(gw):
+    """The fields of a peer Gateway that peering depends on and mesh_link writes."""
+    metadata = gw.get("metadata") or {}
+    labels = metadata.get("labels") or {}
+    annotations = metadata.get("annotations") or {}
+    return {
+        "addresses": [{"type": a.get("type") or "IPAddress", "value": a.get("value")}
+                      for a in (gw.get("spec") or {}).get("addresses") or []],
+        "listeners": listeners_of(gw),
+        "labels": dict((k, labels[k]) for k in OWNED_LABELS if labels.get(k)),
+        "annotations": dict((k, annotations[k]) for k in OWNED_ANNOTATIONS if annotations.get(k)),
+    }
+
+
+def link_state(conditions):
+    """Whether a peer Gateway's link is up: every link condition it reports is True (at least one).
+
+    ``failing`` holds the conditions that are not, most telling first.
+    """
+    reported = [c for c in (_condition(conditions, t) for t in LINK_CONDITIONS) if c is not None]
+    failing = [c for c in reported if c.get("status") != "True"]
+    return {"connected": bool(reported) and not failing, "failing": failing,
+            "reported": [c.get("type") for c in reported]}
+
+
+def peer_state(gw):
+    """One istio-remote Gateway as mesh_info reports it."""
+    metadata = gw["metadata"]
+    conditions = conditions_of(gw)
+    state = {"name": metadata["name"], "namespace": metadata.get("namespace"),
+             "peer": gateway.peer_cluster_of(gw), "managed": is_managed_by_us(gw),
+             "conditions": conditions, "link": link_state(conditions)}
+    state.update(owned_fields(gw))
+    return state
+
+
+def eastwest_state(gw, service, name, namespace):
+    """The east-west Gateway (listeners, status) and the Service istiod deployed for it."""
+    if gw is None:
+        return {"exists": False, "name": name, "namespace": namespace,
+                "problem": "%s does not exist" % describe("Gateway", name, namespace)}
+    conditions = conditions_of(gw)
+    programmed = _condition(conditions, PROGRAMMED) or {"type": PROGRAMMED, "status": "Unknown",
+                                                        "message": "not reported yet"}
+    advertised = ((gw.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_ADVERTISED_ADDRESS)
+    problem = None
+    # With an advertised address peers do not need a load balancer address (eastwest_gateway's
+    # address option): istiod's AddressNotAssigned is expected then.
+    if programmed.get("status") != "True" and not (advertised and programmed.get("reason") == "AddressNotAssigned"):
+        problem = "east-west %s is not programmed: %s" % (describe("Gateway", name, namespace), _describe(programmed))
+    ingress = (((service or {}).get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+    return {
+        "exists": True, "name": name, "namespace": namespace,
+        "addresses": [a.get("value") for a in (gw.get("status") or {}).get("addresses") or []],
+        "advertised_address": advertised or gateway.advertised_address(service, gw),
+        "listeners": listeners_of(gw), "conditions": conditions, "programmed": programmed.get("status"),
+        "service": None if service is None else {
+            "name": service["metadata"]["name"], "namespace": service["metadata"].get("namespace"),
+            "type": (service.get("spec") or {}).get("type"),
+            "load_balancer": [i.get("ip") or i.get("hostname") for i in ingress]},
+        "problem": problem,
+    }
+
+
+def root_of_trust_state(data):
+    """Secret cacerts (decoded entries, None: absent) as fingerprints and verdicts, never key material."""
+    if data is None:
+        return {"exists": False, "root_fingerprints": [], "problems": ["Secret %s does not exist" % ROOT_OF_TRUST_SECRET]}
+    report = certificates.inspect_bundle(data)
+    roots, chain = report["root_certs"], report["ca_chain"]
+    return {
+        "exists": True,
+        # Every root of root-cert.pem: a bundle holds two while a root is being replaced.
+        "root_fingerprints": [certificates.fingerprint(root) for root in roots],
+        "roots": [certificates.summary(root) for root in roots],
+        "intermediate": certificates.summary(chain[0]) if chain else None,
+        "chain_verifies": report["chain_verifies"],
+        "key_matches": report["key_matches"],
+        "problems": list(report["problems"]),
+    }
+
+
+# ---------------------------------------------------------------- expected peers
+
+def expected_peers(cluster, clusters, linking="manual", link_peers=None):
+    """The clusters ``cluster`` must have a connected peer Gateway for.
+
+    Manual linking: its ``mesh_link_peers`` when set (asymmetric linking), else every other cluster
+    of the mesh. Automatic linking: every other cluster (its own peer is tolerated, see verdict).
+    """
+    if linking not in LINKING_MODES:
+        validation.fail("linking", linking, "must be one of %s" % ", ".join(LINKING_MODES))
+    if linking == "manual" and link_peers is not None:
+        return sorted(set(link_peers))
+    return sorted(set(c for c in clusters if c and c != cluster))
+
+
+# ---------------------------------------------------------------- across clusters (mesh_verify)
+
+def advertised_fields(info):
+    """What a peer Gateway for a destination must hold: the Gateway mesh_link builds from the
+    destination's peer descriptor, with the ports its east-west Gateway listens on now."""
+    expected = owned_fields(gateway.peer_gateway(validation.peer(info["peer_descriptor"])))
+    listening = (info.get("eastwest") or {}).get("listeners") or {}
+    for name in expected["listeners"]:
+        if listening.get(name) is not None:
+            expected["listeners"][name] = listening[name]
+    return expected
+
+
+def field_differences(live, expected, peer):
+    """Each owned field where a peer Gateway differs from what ``peer`` advertises, as text."""
+    differences = []
+    want = expected["addresses"][0]
+    values = [a["value"] for a in live["addresses"]]
+    if want["value"] not in values:
+        differences.append("address is %s, %s advertises %s" % (", ".join(values) or "not set", peer, want["value"]))
+    else:
+        have = next(a["type"] for a in live["addresses"] if a["value"] == want["value"])
+        if have != want["type"]:
+            differences.append("address %s has type %s, not %s" % (want["value"], have, want["type"]))
+    for name, port in sorted(expected["listeners"].items()):
+        have = live["listeners"].get(name)
+        if have != port:
+            differences.append("listener %s %s, %s's east-west gateway listens on %s"
+                               % (name, "port is %s" % have if have is not None else "is missing", peer, port))
+    for kind in ("labels", "annotations"):
+        for key in sorted(set(live[kind]) | set(expected[kind])):
+            if live[kind].get(key) != expected[kind].get(key):
+                differences.append("%s %s is %s, %s advertises %s" % (
+                    kind[:-1], key, live[kind].get(key) or "not set", peer, expected[kind].get(key) or "none"))
+    return differences
+
+
+def _short(fingerprint):
+    return fingerprint.replace(":", "").lower()[:12] if fingerprint else "-"
+
+
+def link_text(link):
+    first = link["failing"][0] if link["failing"] else None
+    if first is None:
+        return "no link condition reported"
+    others = [c["type"] for c in link["failing"][1:]]
+    return _describe(first) + ("; also not True: %s" % ", ".join(others) if others else "")
+
+
+class _Cluster(object):
+    """One row of the verdict, collecting its problems."""
+
+    def __init__(self, entry):
+        self.host = entry["host"]
+        self.name = entry.get("cluster") or entry["host"]
+        self.info = entry.get("info")
+        self.problems = []
+        self.row = {"cluster": self.name, "host": self.host, "state": "reachable", "service_mesh": None,
+                    "components": None, "eastwest_address": None, "roots": [], "expected_peers": [],
+                    "connected_peers": [], "missing_peers": []}
+        if self.info is None:
+            self.row["state"] = entry.get("state") or "not read"
+            self.problems.append(entry.get("absent") or "not read")
+        elif self.info.get("failed"):
+            self.row["state"] = "unreachable" if self.info.get("unreachable") else "failed"
+            self.problems.append("%s: %s" % (self.row["state"], self.info.get("msg") or "no message"))
+            self.info = None
+
+    def report(self):
+        self.row["problems"] = self.problems
+        self.row["ok"] = not self.problems
+        return self.row
+
+
+def _own_problems(cluster):
+    """What one cluster's mesh_info result says is wrong with the cluster itself."""
+    info, row, problems = cluster.info, cluster.row, cluster.problems
+    mesh = info.get("service_mesh")
+    if mesh is not None:
+        row["service_mesh"] = mesh.get("phase") or ("absent" if not mesh.get("exists") else "-")
+        if not mesh.get("ready"):
+            problems.append(mesh.get("missing"))
+    components = info.get("components")
+    if components is not None:
+        ready = [c for c in components if c["ready"]]
+        row["components"] = "%d/%d" % (len(ready), len(components))
+        problems.extend("%s %s/%s: %s" % (c["kind"], c["namespace"], c["name"], c["state"])
+                        for c in components if not c["ready"])
+    eastwest = info.get("eastwest")
+    if eastwest is not None:
+        row["eastwest_address"] = eastwest.get("advertised_address")
+        if eastwest.get("problem"):
+            problems.append(eastwest["problem"])
+    if "peer_descriptor" in info and not info.get("peer_descriptor"):
+        problems.append(info.get("peer_descriptor_error") or "no peer descriptor")
+    trust = info.get("root_of_trust")
+    if trust is not None:
+        row["roots"] = list(trust.get("root_fingerprints") or [])
+        problems.extend("%s: %s" % (ROOT_OF_TRUST_SECRET, p) for p in trust.get("problems") or [])
+
+
+def _links(cluster, by_name, linking):
+    """The cluster's peer Gateways against its expected peers and what each peer advertises."""
+    info, row = cluster.info, cluster.row
+    if info.get("peers") is None:
+        return []
+    found = {}
+    for peer in info["peers"]:
+        found.setdefault(peer["peer"], []).append(peer)
+    links = []
+    for name in sorted(set(found) | set(row["expected_peers"])):
+        gateways = found.get(name, [])
+        if name == cluster.name and linking == "automatic":
+            continue  # istiod's own local peer (automatic peering)
+        link = {"cluster": cluster.name, "peer": name, "gateway": None, "address": None,
+                "conditions": {}, "fields": [], "problems": []}
+        links.append(link)
+        if not gateways:
+            row["missing_peers"].append(name)
+            link["problems"].append("no istio-remote Gateway for peer %s" % name)
+            continue
+        live = gateways[0]
+        link.update(gateway="%s/%s" % (live["namespace"], live["name"]),
+                    address=", ".join(a["value"] for a in live["addresses"]) or None,
+                    conditions=dict((c["type"], c["status"]) for c in live["conditions"]))
+        if len(gateways) > 1:
+            link["problems"].append("%d istio-remote Gateways for peer %s (%s); istiod needs exactly one" % (
+                len(gateways), name, ", ".join(sorted("%s/%s" % (g["namespace"], g["name"]) for g in gateways))))
+        if name == cluster.name:
+            link["problems"].append("istio-remote Gateway %s for the cluster itself" % link["gateway"])
+            continue
+        if name not in row["expected_peers"]:
+            link["problems"].append("unexpected istio-remote Gateway %s for %s (not a peer of this cluster)"
+                                    % (link["gateway"], name))
+            continue
+        destination = by_name.get(name)
+        if destination is not None and destination.info is not None and destination.info.get("peer_descriptor"):
+            try:
+                link["fields"] = field_differences(live, advertised_fields(destination.info), name)
+            except GloomeshError as exc:
+                link["fields"] = ["%s cannot be linked: %s" % (name, exc.message)]
+            link["problems"].extend("peer %s: %s" % (name, d) for d in link["fields"])
+        else:
+            link["fields"] = None  # unknown: the destination's own row says why
+        if live["link"]["connected"]:
+            row["connected_peers"].append(name)
+        else:
+            link["problems"].append("peer %s not connected: %s" % (name, link_text(live["link"])))
+    for link in links:
+        link["ok"] = not link["problems"]
+        cluster.problems.extend(link["problems"])
+    return links
+
+
+def root_of_trust_problems(clusters, expected_root=None):
+    """{cluster name: [problem]} across clusters: every cluster trusts the same roots, and the
+    controller's root (``expected_root``, a fingerprint) when given.
+
+    The hook of root rotation (issue 15): while a root is replaced, clusters one phase apart hold
+    different bundles by design. The rotation's phase per cluster (from each cluster's
+    ``root_fingerprints``, in bundle order) replaces the equal-roots rule here, with a problem when
+    two clusters are more than one phase apart, and a PHASE column joins CLUSTER_COLUMNS.
+    """
+    problems = {}
+    roots = dict((c.name, tuple(sorted(c.row["roots"]))) for c in clusters if c.row["roots"])
+    if expected_root:
+        for name, fingerprints in roots.items():
+            if expected_root not in fingerprints:
+                problems.setdefault(name, []).append("%s does not trust the controller's root %s (it trusts %s)" % (
+                    ROOT_OF_TRUST_SECRET, _short(expected_root), ", ".join(_short(f) for f in fingerprints)))
+    groups = {}
+    for name, fingerprints in roots.items():
+        groups.setdefault(fingerprints, []).append(name)
+    if len(groups) > 1:
+        largest = max(len(names) for names in groups.values())
+        majority = [f for f, names in groups.items() if len(names) == largest]
+        for fingerprints, names in groups.items():
+            if len(majority) > 1 or fingerprints != majority[0]:
+                others = sorted(n for n in roots if n not in names)
+                for name in names:
+                    problems.setdefault(name, []).append(
+                        "root of trust %s is not the one of %s (%s): the clusters do not share one root" % (
+                            ", ".join(_short(f) for f in fingerprints), ", ".join(others),
+                            "; ".join(sorted(set(", ".join(_short(f) for f in roots[o]) for o in others)))))
+    return problems
+
+
+def verdict(entries, linking="manual", expected_root=None):
+    """The mesh's verdict from every cluster's mesh_info result.
+
+    ``entries``: one per cluster of the mesh, ``{"host", "cluster", "link_peers", "info"}`` with
+    ``info`` the host's mesh_info result; without one, ``state`` (short) and ``absent`` say why.
+    Returns ``{"ok", "linking", "clusters": [row], "links": [link], "problems": ["<cluster>: ..."]}``.
+    """
+    clusters = [_Cluster(entry) for entry in entries]
+    names = [c.name for c in clusters]
+    by_name = dict((c.name, c) for c in clusters)
+    for cluster, entry in zip(clusters, entries):
+        unknown = sorted(set(entry.get("link_peers") or []) - set(names))
+        if linking == "manual" and unknown:
+            cluster.problems.append("mesh_link_peers names %s, not a cluster of this mesh (%s)"
+                                    % (", ".join(unknown), ", ".join(names)))
+        cluster.row["expected_peers"] = expected_peers(cluster.name, names, linking, entry.get("link_peers"))
+    links = []
+    for cluster in clusters:
+        if cluster.info is not None:
+            _own_problems(cluster)
+    for cluster in clusters:
+        if cluster.info is not None:
+            links.extend(_links(cluster, by_name, linking))
+    for name, problems in sorted(root_of_trust_problems(clusters, expected_root).items()):
+        by_name[name].problems.extend(problems)
+    rows = [c.report() for c in clusters]
+    problems = ["%s: %s" % (row["cluster"], p) for row in rows for p in row["problems"]]
+    return {"ok": not problems, "linking": linking, "clusters": rows, "links": links, "problems": problems}
+
+
+# ---------------------------------------------------------------- the table
+
+def _status(problems):
+    return "OK" if not problems else "FAIL (%d)" % len(problems)
+
+
+def _condition_cell(conditions, condition_type):
+    return conditions.get(condition_type) or "-"
+
+
+CLUSTER_COLUMNS = (
+    ("CLUSTER", lambda r: r["cluster"]),
+    ("STATE", lambda r: r["state"]),
+    ("MESH", lambda r: r["service_mesh"] or "-"),
+    ("ISTIO", lambda r: r["components"] or "-"),
+    ("EAST-WEST", lambda r: r["eastwest_address"] or "-"),
+    ("PEERS", lambda r: "%d/%d connected" % (len(r["connected_peers"]), len(r["expected_peers"]))
+     if r["state"] == "reachable" else "-"),
+    ("MISSING", lambda r: ",".join(r["missing_peers"]) or "-"),
+    ("ROOT", lambda r: ",".join(_short(f) for f in r["roots"]) or "-"),
+    ("STATUS", lambda r: _status(r["problems"])),
+)
+# One row per peer Gateway, its link conditions as `kubectl get gateways` shows PROGRAMMED.
+LINK_COLUMNS = (
+    ("CLUSTER", lambda r: r["cluster"]),
+    ("PEER", lambda r: r["peer"]),
+    ("GATEWAY", lambda r: r["gateway"] or "(missing)"),
+    ("ADDRESS", lambda r: r["address"] or "-"),
+    ("PROGRAMMED", lambda r: _condition_cell(r["conditions"], PROGRAMMED)),
+    ("CONNECTED", lambda r: _condition_cell(r["conditions"], PEER_CONNECTED)),
+    ("DATAPLANE", lambda r: _condition_cell(r["conditions"], PEER_DATAPLANE_PROGRAMMED)),
+    ("FIELDS", lambda r: "?" if r["fields"] is None else ("match" if not r["fields"] else "%d differ" % len(r["fields"]))),
+    ("STATUS", lambda r: _status(r["problems"])),
+)
+
+
+def table(columns, rows):
+    """Aligned text lines: a header, then one line per row."""
+    cells = [[header for header, _value in columns]] + [[str(value(row)) for _header, value in columns] for row in rows]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
+    return ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(line)).rstrip() for line in cells]
+
+
+def render(report):
+    """The verdict for a person: the clusters, the links, then every problem."""
+    lines = table(CLUSTER_COLUMNS, report["clusters"])
+    if report["links"]:
+        lines += [""] + table(LINK_COLUMNS, report["links"])
+    if report["problems"]:
+        lines += ["", "%d problem(s):" % len(report["problems"])] + ["  - " + p for p in report["problems"]]
+    return lines
