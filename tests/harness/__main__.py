@@ -1,11 +1,15 @@
 """Local clusters in the background, for molecule (create/destroy) and `make demo-down`.
 
     python -m tests.harness up --state-dir DIR [--clusters cluster1,cluster2,mgmt] [--no-simulators]
+                               [--load-balancer CONTEXT=MODE[:DELAY]]... [--mesh-configmap CONTEXT=MODE]...
     python -m tests.harness down --state-dir DIR
 
 `up` returns once the clusters, CRDs, simulators and the simulated gloo-operator are ready; it
 writes DIR/state.json and DIR/kubeconfig and prints the kubeconfig path. `down` stops the
 background process by PID and waits until every process it started is gone.
+--load-balancer sets a cluster's load balancer to ready, slow (address after DELAY seconds,
+default 5) or none; --mesh-configmap makes the simulated operator write the mesh ConfigMap
+full, without trustDomain (no-trust-domain) or not at all (absent).
 """
 from __future__ import annotations
 
@@ -13,6 +17,23 @@ import argparse
 import sys
 
 from .controlplane import DEFAULT_NAMES, ControlPlaneError, serve, start_background, stop_background
+from .simulators import LB_MODES, MESH_CONFIGMAP_MODES
+
+
+def _setting(modes):
+    """argparse type for CONTEXT=MODE (and MODE:DELAY for load balancers)."""
+    def parse(text):
+        context, sep, value = text.partition("=")
+        mode, colon, delay = value.partition(":")
+        if not (sep and context and mode in modes) or (colon and modes is MESH_CONFIGMAP_MODES):
+            raise argparse.ArgumentTypeError(f"{text!r}: expected CONTEXT=MODE with MODE one of {', '.join(modes)}")
+        if not colon:
+            return context, mode
+        try:
+            return context, (mode, float(delay))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r}: DELAY must be a number of seconds") from None
+    return parse
 
 
 def main(argv=None) -> int:
@@ -26,6 +47,10 @@ def main(argv=None) -> int:
                          help="comma-separated cluster (context) names, default %(default)s")
         cmd.add_argument("--no-simulators", action="store_true",
                          help="no controller simulators and no simulated gloo-operator")
+        cmd.add_argument("--load-balancer", action="append", default=[], type=_setting(LB_MODES),
+                         metavar="CONTEXT=MODE[:DELAY]", help=f"load balancer of a cluster: {', '.join(LB_MODES)}")
+        cmd.add_argument("--mesh-configmap", action="append", default=[], type=_setting(MESH_CONFIGMAP_MODES),
+                         metavar="CONTEXT=MODE", help=f"mesh ConfigMap written: {', '.join(MESH_CONFIGMAP_MODES)}")
     sub.add_parser("down", help="stop what `up` started").add_argument("--state-dir", required=True)
     args = parser.parse_args(argv)
 
@@ -34,11 +59,16 @@ def main(argv=None) -> int:
             print(f"nothing running in {args.state_dir}", file=sys.stderr)
         return 0
     names = tuple(n.strip() for n in args.clusters.split(",") if n.strip())
+    unknown = sorted({c for c, _mode in args.load_balancer + args.mesh_configmap} - set(names))
+    if unknown:
+        parser.error(f"no cluster {', '.join(unknown)} in --clusters {','.join(names)}")
+    settings = {"simulators": not args.no_simulators, "load_balancers": dict(args.load_balancer),
+                "mesh_configmaps": dict(args.mesh_configmap)}
     if args.command == "serve":
-        serve(args.state_dir, names, simulators=not args.no_simulators)
+        serve(args.state_dir, names, **settings)
         return 0
     try:
-        state = start_background(args.state_dir, names, simulators=not args.no_simulators)
+        state = start_background(args.state_dir, names, **settings)
     except ControlPlaneError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

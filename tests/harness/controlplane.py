@@ -9,6 +9,17 @@ writes an audit log, so tests can count the write requests the collection (user 
 sent to one cluster. Simulators authenticate as ``gloomesh-simulator`` and are not counted.
 There is no controller-manager, scheduler or kubelet: no garbage collection, namespaces stay
 Terminating, and pods exist only when a simulator creates them.
+
+Fault controls, per cluster (context), for tests of hung and dead clusters:
+
+- ``freeze(context)`` stops the kube-apiserver (SIGSTOP): connections are accepted by the kernel
+  but nothing answers, as with a hung server; ``thaw(context)`` resumes it (SIGCONT).
+- ``kill(context)`` kills it (SIGKILL): connections are refused.
+- ``restart(context)`` starts it again (after killing it if it runs) on the same port with the
+  same certificates and etcd data, so kubeconfigs stay valid and a re-run converges.
+
+``stop()`` thaws before it terminates, and API servers get SIGKILL when the thread that started
+them ends, so no stopped or stray process outlives a test run.
 """
 from __future__ import annotations
 
@@ -93,9 +104,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _die_with_parent() -> None:
-    # PR_SET_PDEATHSIG: the servers get SIGTERM if the test process is killed outright.
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+def _die_with_parent(sig: int):
+    """PR_SET_PDEATHSIG: the server gets `sig` if the test process is killed outright."""
+    def set_signal() -> None:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, sig)
+    return set_signal
 
 
 def _pem_key(key) -> bytes:
@@ -125,20 +138,33 @@ _LOOPBACK = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 class _Process:
     """One server process whose command line depends on ports chosen at (re)start."""
 
-    def __init__(self, name, log_path, argv_for_ports, port_count):
+    def __init__(self, name, log_path, argv_for_ports, port_count, death_signal=signal.SIGTERM):
         self.name = name
         self.log_path = log_path
         self._argv_for_ports = argv_for_ports
         self._port_count = port_count
+        self._death_signal = death_signal
         self.ports: list[int] = []
         self.proc: subprocess.Popen | None = None
         self.restarts = 0
+        self.frozen = False
+        self.killed = False  # on purpose (kill()): its exit is not reported as a crash
+        self.pinned = False  # restarted on its old ports: never moved to new ones
 
-    def spawn(self):
-        self.ports = [free_port() for _index in range(self._port_count)]
+    def spawn(self, ports=None):
+        self.ports = list(ports) if ports else [free_port() for _index in range(self._port_count)]
+        self.frozen = self.killed = False
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(self._argv_for_ports(self.ports), stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+                                         stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent(self._death_signal))
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def signal(self, sig: int):
+        if not self.running():
+            raise ControlPlaneError(f"{self.name}: no running process to send {signal.Signals(sig).name} to")
+        self.proc.send_signal(sig)
 
     def log_tail(self, lines=25) -> str:
         return _tail(self.log_path, lines)
@@ -146,15 +172,18 @@ class _Process:
     def respawn_after_port_race(self) -> bool:
         """Another process took a port between free_port() and bind(): try new ports (twice at most)."""
         tail = self.log_tail(50).lower()
-        if self.restarts >= 2 or not any(marker in tail for marker in _BIND_ERRORS):
+        if self.pinned or self.restarts >= 2 or not any(marker in tail for marker in _BIND_ERRORS):
             return False
         self.restarts += 1
         self.spawn()
         return True
 
     def stop(self, timeout=10.0):
-        if self.proc is None or self.proc.poll() is not None:
+        if not self.running():
             return
+        if self.frozen:  # a stopped process would keep SIGTERM pending forever
+            self.proc.send_signal(signal.SIGCONT)
+            self.frozen = False
         self.proc.terminate()
         try:
             self.proc.wait(timeout)
@@ -213,8 +242,9 @@ class LocalControlPlane:
             self._etcd.spawn()
             self._wait_ready([self._etcd], began + timeout)
             for name in self.names:
+                # SIGKILL when orphaned: it also ends a frozen (SIGSTOPped) server.
                 self._servers[name] = _Process(name, os.path.join(self.workdir, name, "apiserver.log"),
-                                               self._apiserver_argv(apiserver, name, version), 1)
+                                               self._apiserver_argv(apiserver, name, version), 1, signal.SIGKILL)
             for server in self._servers.values():
                 server.spawn()
             self._wait_ready(list(self._servers.values()), began + timeout)
@@ -231,7 +261,7 @@ class LocalControlPlane:
             self.simulators.stop()
             self.simulators = None
         for proc in list(self._servers.values()) + ([self._etcd] if self._etcd else []):
-            if proc.proc is not None and proc.proc.poll() is not None:
+            if proc.proc is not None and proc.proc.poll() is not None and not proc.killed:
                 # Died on its own: say so, or later connection errors in tests look like our bugs.
                 sys.stderr.write(f"{proc.name} had exited with code {proc.proc.returncode} before stop(); "
                                  f"{proc.log_path} ends with:\n{proc.log_tail()}\n")
@@ -244,6 +274,60 @@ class LocalControlPlane:
         """PIDs of every process started (etcd and the API servers)."""
         procs = list(self._servers.values()) + ([self._etcd] if self._etcd else [])
         return [p.proc.pid for p in procs if p.proc is not None]
+
+    # -- faults ----------------------------------------------------------------------------------
+    def freeze(self, context: str):
+        """Stop the kube-apiserver of `context` (SIGSTOP): every request to it hangs until thaw()."""
+        server = self._server(context)
+        if not server.frozen:
+            server.signal(signal.SIGSTOP)
+            server.frozen = True
+
+    def thaw(self, context: str):
+        """Resume a frozen kube-apiserver (SIGCONT)."""
+        server = self._server(context)
+        if server.frozen:
+            server.signal(signal.SIGCONT)
+            server.frozen = False
+
+    def kill(self, context: str, timeout: float = 10.0):
+        """Kill the kube-apiserver of `context` (SIGKILL, as a crash) and wait until it is gone."""
+        server = self._server(context)
+        if not server.running():
+            return
+        server.killed = True
+        server.proc.kill()
+        server.proc.wait(timeout)
+        server.frozen = False
+
+    def restart(self, context: str, timeout: float = 60.0):
+        """Start the kube-apiserver of `context` again on the same port, with the same data.
+
+        A running one is killed first. Returns once it answers /readyz. Call it from the thread
+        that called start() (see start()).
+        """
+        server = self._server(context)
+        self.kill(context)
+        server.pinned = True
+        server.spawn(server.ports)
+        self._wait_ready([server], time.monotonic() + timeout)
+
+    def frozen(self, context: str) -> bool:
+        return self._server(context).frozen
+
+    def running(self, context: str) -> bool:
+        """The kube-apiserver process of `context` exists (frozen or not)."""
+        return self._server(context).running()
+
+    def server_pid(self, context: str) -> int | None:
+        server = self._server(context)
+        return server.proc.pid if server.running() else None
+
+    def _server(self, context: str) -> _Process:
+        try:
+            return self._servers[context]
+        except KeyError:
+            raise ControlPlaneError(f"no cluster {context!r}: expected one of {', '.join(self.names)}") from None
 
     # -- access ----------------------------------------------------------------------------------
     @property
@@ -295,21 +379,28 @@ class LocalControlPlane:
         # The server writes an event after it sends the response, so a request the test just
         # saw complete may not be logged yet. A marker request sent now is logged after it:
         # read until the marker shows up.
+        server = self._servers[name]
+        if server.frozen or not server.running():
+            # It writes nothing now, and would not answer a marker request.
+            return [e for e in self._audit_events(name, offset) if _SYNC_PARAM not in e.get("requestURI", "")]
         token = uuid.uuid4().hex
         self._request(name, f"/version?{_SYNC_PARAM}={token}", timeout=30)
         deadline = time.monotonic() + 10
         while True:
-            with open(self._audit_path(name), "rb") as fh:
-                fh.seek(offset)
-                data = fh.read()
-            # Complete lines only: the server may be writing the next event right now.
-            lines = data[:data.rfind(b"\n") + 1].decode("utf-8", errors="replace").splitlines()
-            events = [json.loads(line) for line in lines if line.strip()]
+            events = self._audit_events(name, offset)
             if any(token in e.get("requestURI", "") for e in events):
                 return [e for e in events if _SYNC_PARAM not in e.get("requestURI", "")]
             if time.monotonic() > deadline:
                 raise ControlPlaneError(f"audit log of {name} did not record the sync request within 10s")
             time.sleep(0.02)
+
+    def _audit_events(self, name, offset) -> list[dict]:
+        with open(self._audit_path(name), "rb") as fh:
+            fh.seek(offset)
+            data = fh.read()
+        # Complete lines only: the server may be writing the next event right now.
+        lines = data[:data.rfind(b"\n") + 1].decode("utf-8", errors="replace").splitlines()
+        return [json.loads(line) for line in lines if line.strip()]
 
     # -- internals -------------------------------------------------------------------------------
     def _request(self, name, path, timeout=2.0) -> tuple[int, str]:
@@ -444,8 +535,13 @@ def _write(path, data: bytes):
         fh.write(data)
 
 
-def start_environment(names=DEFAULT_NAMES, simulators=True, install_operator=True, workdir=None):
-    """What tests, molecule and the demo run against: clusters, CRDs, simulators, a simulated gloo-operator."""
+def start_environment(names=DEFAULT_NAMES, simulators=True, install_operator=True, workdir=None,
+                      load_balancers=None, mesh_configmaps=None):
+    """What tests, molecule and the demo run against: clusters, CRDs, simulators, a simulated gloo-operator.
+
+    load_balancers: {context: mode or (mode, delay)} and mesh_configmaps: {context: mode}, set on
+    the simulators before they start (see `Simulators.set_load_balancer` / `set_mesh_configmap`).
+    """
     cp = LocalControlPlane(names, workdir).start()
     # Set-up writes go as the simulator user: audit counts of `admin` are the collection's alone.
     try:
@@ -457,6 +553,10 @@ def start_environment(names=DEFAULT_NAMES, simulators=True, install_operator=Tru
             from .simulators import Simulators
 
             cp.simulators = Simulators(cp.simulator_kubeconfig_path, list(cp.names))
+            for context, mode in (load_balancers or {}).items():
+                cp.simulators.set_load_balancer(context, *((mode,) if isinstance(mode, str) else mode))
+            for context, mode in (mesh_configmaps or {}).items():
+                cp.simulators.set_mesh_configmap(context, mode)
             cp.simulators.start()
         if install_operator:
             from .simulators import install_gloo_operator
@@ -508,10 +608,11 @@ def _argv0(pid: int) -> str:
         return fh.read().split(b"\0")[0].decode()
 
 
-def serve(state_dir: str, names=DEFAULT_NAMES, simulators=True):
+def serve(state_dir: str, names=DEFAULT_NAMES, simulators=True, load_balancers=None, mesh_configmaps=None):
     """Body of the background process: start everything, publish state.json, run until SIGTERM."""
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # unwinds into cp.stop() below
-    cp = start_environment(names, simulators=simulators, install_operator=simulators)
+    cp = start_environment(names, simulators=simulators, install_operator=simulators,
+                           load_balancers=load_balancers, mesh_configmaps=mesh_configmaps)
     try:
         kubeconfig = os.path.join(state_dir, "kubeconfig")
         shutil.copyfile(cp.kubeconfig_path, kubeconfig)
@@ -524,6 +625,9 @@ def serve(state_dir: str, names=DEFAULT_NAMES, simulators=True):
             "contexts": list(cp.names),
             "servers": {name: cp.server_url(name) for name in cp.names},
             "lb_addresses": {name: cp.simulators.lb_address(name) for name in cp.names} if simulators else {},
+            "load_balancers": ({name: list(cp.simulators.load_balancer(name)) for name in cp.names}
+                               if simulators else {}),
+            "mesh_configmaps": {name: cp.simulators.mesh_configmap(name) for name in cp.names} if simulators else {},
             "workdir": cp.workdir,
             "startup_seconds": round(cp.startup_seconds, 2),
         }
@@ -537,19 +641,25 @@ def serve(state_dir: str, names=DEFAULT_NAMES, simulators=True):
         cp.stop()
 
 
-def start_background(state_dir: str, names=DEFAULT_NAMES, simulators=True, timeout=180.0) -> dict:
+def start_background(state_dir: str, names=DEFAULT_NAMES, simulators=True, timeout=180.0,
+                     load_balancers=None, mesh_configmaps=None) -> dict:
     """Run serve() in a detached process and return its state once everything is ready.
 
-    When the same clusters already run from this state dir, returns their state.
+    load_balancers / mesh_configmaps: as for start_environment(). When the same clusters with the
+    same settings already run from this state dir, returns their state.
     """
     from .collection_path import REPO_ROOT
 
     state_dir = os.path.abspath(state_dir)
     state = read_state(state_dir)
+    settings = {name: list((mode, 5.0) if isinstance(mode, str) else mode)
+                for name, mode in (load_balancers or {}).items()}
     if state and _running(state["pid"], state["processes"][0]["argv0"]):
-        if state["contexts"] != list(names):
-            raise ControlPlaneError(f"{state_dir} already runs clusters {state['contexts']}; stop them first "
-                                    f"(python -m tests.harness down --state-dir {state_dir})")
+        running_settings = ({n: state.get("load_balancers", {}).get(n) for n in settings},
+                            {n: state.get("mesh_configmaps", {}).get(n) for n in mesh_configmaps or {}})
+        if state["contexts"] != list(names) or running_settings != (settings, dict(mesh_configmaps or {})):
+            raise ControlPlaneError(f"{state_dir} already runs clusters {state['contexts']} with other settings; "
+                                    f"stop them first (python -m tests.harness down --state-dir {state_dir})")
         return state
     os.makedirs(state_dir, exist_ok=True)
     for stale in (STATE_FILE, "kubeconfig"):
@@ -558,6 +668,10 @@ def start_background(state_dir: str, names=DEFAULT_NAMES, simulators=True, timeo
     log_path = os.path.join(state_dir, "harness.log")
     argv = [sys.executable, "-m", "tests.harness", "serve", "--state-dir", state_dir,
             "--clusters", ",".join(names)] + ([] if simulators else ["--no-simulators"])
+    for name, (mode, delay) in settings.items():
+        argv += ["--load-balancer", f"{name}={mode}:{delay:g}"]
+    for name, mode in (mesh_configmaps or {}).items():
+        argv += ["--mesh-configmap", f"{name}={mode}"]
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(argv, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)

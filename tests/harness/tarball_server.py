@@ -1,6 +1,6 @@
 """A local stand-in for Solo's istioctl buckets: tarballs built by the test, served on 127.0.0.1.
 
-Stands in for https://storage.googleapis.com (facts.md section 6). The server counts every
+Stands in for https://storage.googleapis.com (procedure, "Set up tools" step 4). The server counts every
 request so tests can prove that a re-run does not touch the network, and it also answers
 requests sent to it as an HTTP proxy (absolute URL in the request line).
 """

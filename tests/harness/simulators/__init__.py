@@ -1,24 +1,47 @@
 """Simulators for the closed-source controllers a multicluster Gloo mesh relies on.
 
-The Gloo Operator, istiod's gateway deployer and automatic peering, and the Gloo management
-plane cannot run offline (closed source, images we cannot pull), and the local test clusters
-have no controller-manager or kubelet. These small watch-based controllers do what the real
-ones are documented to do (facts.md §1-§5), so the collection meets realistic cluster
-behaviour:
+The Gloo Operator, istiod's gateway deployer and automatic peering, the Gloo management plane
+and a cloud load balancer cannot run offline (closed source, images we cannot pull), and the
+local test clusters have no controller-manager or kubelet. These small watch-based controllers
+do what the real ones do, each rule citing its source (an istio/istio file and function, or
+Solo's multicluster procedure by section title), and they are as strict, slow and incomplete as
+the real ones can be: they reject what upstream rejects and never fill in what a client forgot.
 
 - workloads.py         kwok-style pods and Deployment/DaemonSet status
 - operator.py          Gloo Operator (ServiceMeshController) + what its Helm chart installs
 - eastwest.py          istiod as controller of GatewayClasses istio-eastwest and istio-remote
+- loadbalancer.py      a cloud load balancer for LoadBalancer Services (modes ready/slow/none)
 - peering.py           istiod's automatic local peer Gateway (PEERING_AUTOMATIC_LOCAL_GATEWAY)
 - management_plane.py  Gloo management plane ConfigDistribution of peer Gateways
 
 Usage::
 
     sims = Simulators(kubeconfig_path, ["cluster1", "cluster2", "mgmt"], operator_delay=0.3)
+    sims.set_load_balancer("cluster2", "none")           # before or after start()
+    sims.set_mesh_configmap("cluster1", "no-trust-domain")
     sims.start()                 # returns once every cache is synced
     sims.management_plane(True, mgmt_context="mgmt")
     sims.lb_address("cluster2")  # "198.51.100.11"
     sims.stop()                  # every thread ends within 2 s
+
+Fault and fidelity settings, per cluster (context):
+
+- ``set_load_balancer(context, mode="ready", delay=5.0)``: what the cluster's load balancer does
+  for a LoadBalancer Service that has no address yet. "ready" (the default): address at once;
+  "slow": address `delay` seconds after the Service (or the mode) appeared; "none": no load
+  balancer implementation (bare metal, kind without cloud-provider-kind), the Service stays
+  pending forever and the east-west Gateway reports what istiod reports then
+  (Programmed=False, reason AddressNotAssigned, the Service's ClusterIP in status.addresses).
+  An address already assigned stays (nothing withdraws Service status).
+  Whatever the mode, the cluster's east-west gateway is reachable from the other clusters at
+  `lb_address(context)` (as through a NAT address the operator knows), so a peer that names
+  that address and the right xds-tls port connects.
+- ``set_mesh_configmap(context, mode="full")``: how the Gloo Operator writes the mesh ConfigMap
+  istio-gloo. "full": with trustDomain; "no-trust-domain": without it; "absent": not at all (an
+  existing one is removed). The cluster's real trust domain stays the ServiceMeshController's
+  (spec.trustDomain, else spec.cluster, else cluster.local), so tests can prove a client's
+  fallback order.
+- ``load_balancer(context)`` / ``mesh_configmap(context)`` read the settings back.
 
 The kubeconfig's contexts should authenticate as user `gloomesh-simulator` (the local control
 plane's `simulator_kubeconfig_path`), so audit counts of the collection's writes exclude them.
@@ -27,6 +50,7 @@ Everything the simulators write carries label `simulator.gloomesh.io/component` 
 """
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 
@@ -38,18 +62,31 @@ from .base import (COMPONENT_LABEL, CONFIGMAPS, CRDS, DAEMONSETS, DEPLOYMENTS, G
                    MUTATING_WEBHOOKS, NAMESPACES, OWNER_ANNOTATION, PODS, SERVICEACCOUNTS, SERVICES, SMCS, Cluster,
                    Kube)
 from .eastwest import IstiodSimulator
+from .loadbalancer import LoadBalancerSimulator
 from .management_plane import ManagementPlaneSimulator
 from .operator import SMC_CRD_PATH, OperatorSimulator, install_gloo_operator
 
 __all__ = ["Simulators", "install_gloo_operator", "SMC_CRD_PATH", "COMPONENT_LABEL", "OWNER_ANNOTATION",
-           "AUTOMATIC_PEERING_LABEL", "LB_NETWORK"]
+           "AUTOMATIC_PEERING_LABEL", "LB_NETWORK", "LB_MODES", "MESH_CONFIGMAP_MODES"]
 
 AUTOMATIC_PEERING_LABEL = peering.AUTOMATIC_LABEL
 LB_NETWORK = "198.51.100."  # TEST-NET-2 (RFC 5737): documentation addresses, never routed
+LB_MODES = ("ready", "slow", "none")
+MESH_CONFIGMAP_MODES = ("full", "no-trust-domain", "absent")
 _MARKED = f"{COMPONENT_LABEL}"  # label-exists selector: only objects a simulator wrote
-# Changes that can alter what another cluster's simulators must do (peer addresses, trust
-# domains, distributed Gateways, target namespaces).
-_CROSS_CLUSTER = (GATEWAYS, CONFIGMAPS, NAMESPACES)
+# Changes that can alter what another cluster's simulators must do (peer addresses, reachable
+# east-west gateways, trust domains, networks, distributed Gateways, target namespaces).
+_CROSS_CLUSTER = (GATEWAYS, CONFIGMAPS, NAMESPACES, DEPLOYMENTS, SERVICES, SMCS)
+
+
+@dataclasses.dataclass
+class ClusterSettings:
+    """Per-cluster fault and fidelity settings (see the module docstring)."""
+
+    lb_mode: str = "ready"
+    lb_delay: float = 5.0
+    lb_since: float = dataclasses.field(default_factory=time.monotonic)
+    mesh_configmap: str = "full"
 
 
 class Simulators:
@@ -61,15 +98,48 @@ class Simulators:
         self.operator_delay = operator_delay
         self.stop_event = threading.Event()
         self._clusters: dict[str, Cluster] = {}
-        self._operator = OperatorSimulator(operator_delay)
+        self._settings = {name: ClusterSettings() for name in self.contexts}
+        self._operator = OperatorSimulator(self, operator_delay)
         self._istiod = IstiodSimulator(self)
+        self._load_balancer = LoadBalancerSimulator(self)
         self._mgmt: ManagementPlaneSimulator | None = None
         self._mgmt_setting = (False, "mgmt")
 
     # -- public API ------------------------------------------------------------------------------
     def lb_address(self, context: str) -> str:
-        """The load-balancer IP the east-west Service of `context` gets (198.51.100.10 + index)."""
-        return f"{LB_NETWORK}{10 + self.contexts.index(context)}"
+        """The address of the east-west gateway of `context` (198.51.100.10 + index): what its
+        load balancer assigns, and where the other clusters reach it with or without one."""
+        return f"{LB_NETWORK}{10 + self._index(context)}"
+
+    def set_load_balancer(self, context: str, mode: str = "ready", delay: float = 5.0) -> None:
+        """Load-balancer mode of one cluster: "ready", "slow" (address after `delay` s) or "none"."""
+        self._index(context)
+        if mode not in LB_MODES:
+            raise ValueError(f"load balancer mode {mode!r}: expected one of {', '.join(LB_MODES)}")
+        if delay < 0:
+            raise ValueError(f"load balancer delay {delay!r}: expected seconds >= 0")
+        self._settings[context] = dataclasses.replace(self._settings[context], lb_mode=mode, lb_delay=float(delay),
+                                                      lb_since=time.monotonic())
+        self._wake(context)
+
+    def load_balancer(self, context: str) -> tuple[str, float]:
+        """(mode, delay) of the cluster's load balancer."""
+        settings = self.settings(context)
+        return settings.lb_mode, settings.lb_delay
+
+    def set_mesh_configmap(self, context: str, mode: str = "full") -> None:
+        """How the operator writes the mesh ConfigMap of one cluster: "full", "no-trust-domain" or "absent"."""
+        self._index(context)
+        if mode not in MESH_CONFIGMAP_MODES:
+            raise ValueError(f"mesh ConfigMap mode {mode!r}: expected one of {', '.join(MESH_CONFIGMAP_MODES)}")
+        self._settings[context] = dataclasses.replace(self._settings[context], mesh_configmap=mode)
+        self._wake(context)
+
+    def mesh_configmap(self, context: str) -> str:
+        return self.settings(context).mesh_configmap
+
+    def settings(self, context: str) -> ClusterSettings:
+        return self._settings[context]
 
     def management_plane(self, enabled: bool = True, mgmt_context: str = "mgmt"):
         """Switch the Gloo management-plane simulator (ConfigDistribution) on or off."""
@@ -92,8 +162,8 @@ class Simulators:
             for res in (SERVICES, SERVICEACCOUNTS):
                 cluster.watch(res, _MARKED)
             cluster.watch(PODS, workloads.POD_SELECTOR)
-            cluster.reconcilers = [self._operator.reconcile, workloads.reconcile, self._istiod.reconcile,
-                                   peering.reconcile]
+            cluster.reconcilers = [self._operator.reconcile, workloads.reconcile, self._load_balancer.reconcile,
+                                   self._istiod.reconcile, peering.reconcile]
             self._clusters[name] = cluster
         self._mgmt = ManagementPlaneSimulator(self)
         self._mgmt.switch(*self._mgmt_setting)
@@ -144,6 +214,18 @@ class Simulators:
         return self._clusters[context]
 
     # -- internals -------------------------------------------------------------------------------
+    def _index(self, context: str) -> int:
+        try:
+            return self.contexts.index(context)
+        except ValueError:
+            raise ValueError(f"unknown context {context!r}: expected one of {', '.join(self.contexts)}") from None
+
+    def _wake(self, context: str):
+        cluster = self._clusters.get(context)
+        if cluster is not None:
+            cluster.wake()
+            self._changed(cluster, SERVICES)
+
     def _api_client(self, context):
         configuration = k8s_client.Configuration()
         k8s_config.load_kube_config(config_file=self.kubeconfig_path, context=context,

@@ -432,13 +432,18 @@ class Cluster:
         return self.informers[res].served
 
     # -- writes ------------------------------------------------------------------------------
-    def ensure(self, desired: dict, manager: str) -> dict | None:
-        """Apply `desired` unless the cached object already holds it; returns the current object."""
+    def ensure(self, desired: dict, manager: str, exact_metadata: bool = False) -> dict | None:
+        """Apply `desired` unless the cached object already holds it; returns the current object.
+
+        exact_metadata: also apply when `manager` set labels or annotations that `desired` lacks,
+        so that they go away (e.g. what istiod copied from a Gateway that has since lost a label).
+        """
         res = BY_KIND[desired["kind"]]
         namespace, name = key_of(desired)
         current = self.cached(res, name, namespace)
         body = {k: v for k, v in desired.items() if k != "status"}
-        if current is not None and is_subset(body, current):
+        if current is not None and is_subset(body, current) \
+                and not (exact_metadata and _dropped_metadata(body, current, manager)):
             return current
         return self._write(res, body, manager)
 
@@ -544,6 +549,19 @@ class Cluster:
             self._failed_passes = self._failed_passes + 1 if self._write_failed else 0
             if self._failed_passes:
                 self.call_later(min(0.25 * 2 ** self._failed_passes, 30.0))
+
+
+def _dropped_metadata(desired: dict, current: dict, manager: str) -> bool:
+    """True when `manager` owns (per managedFields) a label or annotation that `desired` lacks."""
+    want = desired.get("metadata") or {}
+    for entry in (current.get("metadata") or {}).get("managedFields") or []:
+        if entry.get("manager") != manager or entry.get("operation") != "Apply":
+            continue
+        owned = ((entry.get("fieldsV1") or {}).get("f:metadata") or {})
+        for key in ("labels", "annotations"):
+            if {f[2:] for f in owned.get(f"f:{key}") or {} if f.startswith("f:")} - set(want.get(key) or {}):
+                return True
+    return False
 
 
 def owned_by(obj: dict, owner: str) -> bool:

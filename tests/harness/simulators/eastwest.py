@@ -1,54 +1,115 @@
-"""istiod simulator: the gateway controller for classes istio-eastwest and istio-remote.
+"""istiod simulator: the Gateway API controller for classes istio-eastwest and istio-remote.
 
-Stands in for istiod of revision `gloo` (installed by the operator simulator) in its role as
-Gateway API controller, reproducing facts.md §1 and §2. It acts only in clusters where the
-istiod-gloo Deployment is available and the GatewayClass exists (istiod is that class's
-controller), and it marks both classes Accepted.
+Stands in for istiod of revision `gloo` (installed by the operator simulator). It acts only in
+clusters where the istiod-gloo Deployment is available, for GatewayClasses whose controllerName
+is istiod's, and marks those classes Accepted (reason Handled, "Handled by Istio controller":
+pilot/pkg/config/kube/gatewaycommon/gatewayclass.go GetClassStatus). Paths below are in
+istio/istio; "procedure" is Solo's multicluster procedure, cited by section title.
 
-East-west (class istio-eastwest, controller istio.io/eastwest-controller), facts.md §1: for each
-Gateway it deploys a ServiceAccount, a Deployment and a LoadBalancer Service named after the
-Gateway (`istio-eastwest` for the fixed name), the Service inheriting the Gateway's labels and
-annotations (so it carries istio.io/expose-istiod) with ports 15021, 15008 and 15012. A
-simulated cloud load balancer gives the Service `status.loadBalancer.ingress[0].ip` =
-`Simulators.lb_address(context)` (198.51.100.0/24, documentation addresses nothing is ever sent
-to). The Gateway then gets `status.addresses` (the `istio.io/expose-istiod-address` annotation
-when set, else the load-balancer IP) and Accepted/Programmed=True with observedGeneration.
-Deleting the Gateway removes what was deployed for it.
+East-west Gateways (class istio-eastwest, controller istio.io/eastwest-controller: procedure,
+"Deploy mesh components" step 8; its ClassInfo in gatewaycommon/classinfo.go GetClassInfos:
+template "waypoint", no name suffix, Service type LoadBalancer, both address types reported).
 
-Remote peers (class istio-remote), facts.md §2: a Gateway without a non-empty
-topology.istio.io/network label or without spec.addresses is rejected (Accepted=False with a
-message, nothing programmed). Otherwise spec.addresses is mirrored to status.addresses,
-Accepted/Programmed are True and the Gloo peering conditions are reported:
-gloo.solo.io/PeerConnected and gloo.solo.io/PeeringSucceeded are True when the address is the
-programmed east-west address of a simulated cluster, False otherwise ("link too early", wrong
-address) and False for every Gateway when two of them describe the same peer cluster
-("multiple gateways for cluster"); gloo.solo.io/PeerDataPlaneProgrammed is False when the
-gateway.istio.io/service-account annotation is missing or gateway.istio.io/trust-domain
-(default cluster.local) differs from the peer's mesh trust domain.
+- Managed or not (gatewaycommon/gateway_utils.go IsManaged): a Gateway whose spec.addresses
+  holds a Hostname or more than one address points at an existing Service; nothing is deployed
+  and, as that Service is unknown, Programmed=False AddressNotUsable (gateway/conversion.go
+  extractGatewayServices; IP addresses there are ignored with Accepted=False InvalidAddress).
+- Deployed for a managed Gateway (gatewaycommon/deploymentcontroller.go configureIstioGateway
+  rendering manifests/charts/istio-control/istio-discovery/files/waypoint.yaml): a
+  ServiceAccount named by annotation gateway.istio.io/service-account, else the Gateway's name;
+  a Deployment and a Service named by annotation gateway.istio.io/name-override, else the
+  Gateway's name. Labels and annotations are the Gateway's own, or spec.infrastructure's when
+  set (extractInfrastructureMetadata; PILOT_ENABLE_GATEWAY_API_COPY_LABELS_ANNOTATIONS is true
+  by default), without the annotations the template omits (kubectl.kubernetes.io/last-applied-
+  configuration, gateway.istio.io/name-override, gateway.istio.io/service-account,
+  gateway.istio.io/controller-version), plus gateway.networking.k8s.io/gateway-name,
+  gateway.networking.k8s.io/gateway-class-name and gateway.istio.io/managed (DeploymentController
+  .apply); the Service also gets networking.istio.io/traffic-distribution: PreferClose. Nothing
+  the Gateway lacks is filled in (no network or cluster label).
+- Service (extractServicePorts, waypoint.yaml): type LoadBalancer unless annotation
+  networking.istio.io/service-type says otherwise; ports status-port 15021, then one per listener
+  port named after the listener, appProtocol the lowercased protocol; loadBalancerIP =
+  spec.addresses[0] when set. The load balancer is loadbalancer.py's.
+- Status (gateway/conversion.go reportGatewayStatus with gatewaycommon/context.go
+  ResolveGatewayInstances and gatewaycommon/conversion.go SetProgrammedCondition), with
+  observedGeneration on every condition; Accepted and ResolvedRefs True, and Programmed:
+  * Service not there yet: False, AddressNotUsable, "Failed to assign to any requested addresses:
+    hostname "<svc>" not found";
+  * gateway pod not available yet: False, AddressNotAssigned, "Failed to assign to any requested
+    addresses: no instances found for hostname "<svc>"" (once per listener port);
+  * load balancer pending: False, AddressNotAssigned, "Assigned to service(s) <svc>:<port> and
+    ..., but failed to assign to all requested addresses: address pending for hostname "<svc>"",
+    and status.addresses holds the Service's ClusterIP (an east-west class reports internal
+    addresses when there is no external one): an address in status does NOT mean reachable;
+  * address assigned: True, Programmed, "Resource programmed, assigned to service(s) ...", and
+    status.addresses holds the load balancer's addresses;
+  * a non-LoadBalancer Service: True with the ClusterIP and the Service hostname as addresses.
+  status.addresses is never emptied once set ("once we are ready, never remove the address").
+- Deleting the Gateway removes what was deployed for it (ownerReferences + garbage collection).
+
+Remote peers (class istio-remote, controller istio.io/unmanaged-gateway):
+
+- Status as gateway/conversion.go reportUnmanagedGatewayStatus writes it for every such Gateway,
+  valid for peering or not: status.addresses = spec.addresses, Accepted=True "Resource
+  accepted", Programmed=True "This Gateway is remote; Istio will not program it". Programmed
+  says nothing about the link.
+- Peering (Solo's closed-source peering, reported with conditions gloo.solo.io/PeeringSucceeded,
+  gloo.solo.io/PeerConnected and gloo.solo.io/PeerDataPlaneProgrammed). What makes a peer usable
+  follows istiod's network-gateway discovery: a Gateway without a non-empty
+  topology.istio.io/network label, or without spec.addresses (status addresses are not read),
+  yields no network gateway (serviceregistry/kube/controller/network.go handleGatewayResource,
+  serviceregistry/ambient/networks.go localK8sGatewayToNetworkGateways): all three conditions
+  False, naming what is missing. The port dialled for the peer's istiod is the port of its
+  listener named xds-tls (the listener the procedure's east-west Gateway exposes istiod on,
+  "Deploy mesh components" step 8): no such listener, or no east-west gateway answering at
+  address:port, is PeerConnected=False ConnectionFailed. A cluster's east-west gateway answers
+  when its Gateway carries label istio.io/expose-istiod, has an xds-tls listener, and its pod is
+  available, at its load balancer's addresses and at `Simulators.lb_address(context)`.
+  Two istio-remote Gateways for the same cluster (cluster label, else name, else network) are
+  both refused with "multiple gateways for cluster" (procedure, "Review remote peer gateways":
+  one istio-remote Gateway per connected cluster).
+- Once connected, the data plane needs the peer to describe the remote gateway's identity and
+  network: network label = the remote cluster's network (the topology.istio.io/network label of
+  its istiod namespace, ambient/networks.go SystemNamespaceNetwork); service account =
+  annotation gateway.istio.io/service-account, else "<gateway name>-istio-remote"
+  (serviceregistry/kube/conversion.go GatewaySA), in the peer's namespace; trust domain =
+  Solo's annotation gateway.istio.io/trust-domain, else the local mesh's (ambient/workloads.go
+  convertGateway uses pickTrustDomain). Each must match the remote east-west gateway's
+  (namespace, service account, trust domain), or PeerDataPlaneProgrammed=False says which.
 """
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 
 import yaml
 
-from .base import (CONFIGMAPS, DEPLOYMENTS, GATEWAYCLASSES, GATEWAYS, LAST_APPLIED, OWNER_ANNOTATION, SERVICEACCOUNTS,
-                   SERVICES, COMPONENT_LABEL, component_of, condition, marked, merge_conditions, owner_of)
-from .operator import GATEWAY_CLASSES, ISTIOD, MESH_CONFIGMAP, NETWORK_LABEL
+from .base import (CONFIGMAPS, DEPLOYMENTS, GATEWAYCLASSES, GATEWAYS, LAST_APPLIED, NAMESPACES, OWNER_ANNOTATION,
+                   SERVICEACCOUNTS, SERVICES, SMCS, COMPONENT_LABEL, component_of, condition, marked,
+                   merge_conditions, owner_of)
+from .loadbalancer import assigned
+from .operator import GATEWAY_CLASSES, ISTIOD, MESH_CONFIGMAP, NETWORK_LABEL, trust_domain
 
 COMPONENT = "istiod"
 MANAGER = "gloomesh-sim-istiod"
 EASTWEST_CLASS = "istio-eastwest"
 REMOTE_CLASS = "istio-remote"
+CONTROLLER_LABEL = "istio.io-eastwest-controller"  # pkg/config/constants ManagedGatewayEastWestControllerLabel
 CLUSTER_LABEL = "topology.istio.io/cluster"
-ADDRESS_ANNOTATION = "istio.io/expose-istiod-address"
+EXPOSE_ISTIOD_LABEL = "istio.io/expose-istiod"
 SERVICE_ACCOUNT_ANNOTATION = "gateway.istio.io/service-account"
+NAME_OVERRIDE_ANNOTATION = "gateway.istio.io/name-override"
+SERVICE_TYPE_ANNOTATION = "networking.istio.io/service-type"
 TRUST_DOMAIN_ANNOTATION = "gateway.istio.io/trust-domain"
 GATEWAY_NAME_LABEL = "gateway.networking.k8s.io/gateway-name"
+GATEWAY_CLASS_LABEL = "gateway.networking.k8s.io/gateway-class-name"
+MANAGED_LABEL = "gateway.istio.io/managed"
+XDS_LISTENER = "xds-tls"
 PEER_PREFIX = "istio-remote-peer-"
-PORTS = [{"name": "status-port", "port": 15021, "protocol": "TCP"},
-         {"name": "tls-hbone", "port": 15008, "protocol": "TCP"},
-         {"name": "tls-xds", "port": 15012, "protocol": "TCP"}]
+DOMAIN_SUFFIX = "cluster.local"
+# Annotations waypoint.yaml does not copy onto what it deploys.
+OMITTED_ANNOTATIONS = (LAST_APPLIED, NAME_OVERRIDE_ANNOTATION, SERVICE_ACCOUNT_ANNOTATION,
+                       "gateway.istio.io/controller-version")
 
 
 # -- pure parts --------------------------------------------------------------------------------
@@ -64,31 +125,95 @@ def _meta(obj) -> dict:
     return obj.get("metadata") or {}
 
 
+def _spec(obj) -> dict:
+    return obj.get("spec") or {}
+
+
+def human_join(items: list[str]) -> str:
+    """gatewaycommon/conversion.go HumanReadableJoin."""
+    if len(items) <= 2:
+        return " and ".join(items)
+    return ", ".join(items[:-1]) + ", and " + items[-1]
+
+
 def copied_metadata(gw: dict) -> tuple[dict, dict]:
-    """The Gateway's labels and annotations without kubectl's and the simulators' bookkeeping."""
-    labels = {k: v for k, v in (_meta(gw).get("labels") or {}).items() if k != COMPONENT_LABEL}
-    annotations = {k: v for k, v in (_meta(gw).get("annotations") or {}).items()
-                   if k not in (LAST_APPLIED, OWNER_ANNOTATION)}
+    """Labels and annotations istiod puts on what it deploys for `gw` (before its own labels)."""
+    infra = _spec(gw).get("infrastructure") or {}
+
+    def pick(key):
+        if infra.get(key) is not None:
+            return {k: v for k, v in infra[key].items() if not k.startswith("gateway.networking.k8s.io/")}
+        return dict(_meta(gw).get(key) or {})
+    labels = {k: v for k, v in pick("labels").items() if k != COMPONENT_LABEL}
+    annotations = {k: v for k, v in pick("annotations").items()
+                   if k not in OMITTED_ANNOTATIONS and k != OWNER_ANNOTATION}
     return labels, annotations
 
 
+def is_managed(gw: dict) -> bool:
+    addresses = _spec(gw).get("addresses") or []
+    return not addresses or (len(addresses) == 1 and (addresses[0].get("type") or "IPAddress") == "IPAddress")
+
+
+def deployed_name(gw: dict) -> str:
+    return (_meta(gw).get("annotations") or {}).get(NAME_OVERRIDE_ANNOTATION) or _meta(gw)["name"]
+
+
+def service_account_name(gw: dict) -> str:
+    return (_meta(gw).get("annotations") or {}).get(SERVICE_ACCOUNT_ANNOTATION) or _meta(gw)["name"]
+
+
+def service_host(gw: dict) -> str:
+    return f"{deployed_name(gw)}.{_meta(gw)['namespace']}.svc.{DOMAIN_SUFFIX}"
+
+
+def listener_ports(gw: dict) -> list[int]:
+    ports = []
+    for listener in _spec(gw).get("listeners") or []:
+        if listener.get("port") not in ports:
+            ports.append(listener.get("port"))
+    return ports
+
+
+def service_ports(gw: dict) -> list[dict]:
+    ports = [{"name": "status-port", "port": 15021, "protocol": "TCP", "appProtocol": "tcp"}]
+    for listener in _spec(gw).get("listeners") or []:
+        if any(p["port"] == listener.get("port") for p in ports):
+            continue
+        ports.append({"name": str(listener.get("name", "")).replace(".", "-")[:63], "port": listener.get("port"),
+                      "protocol": "TCP", "appProtocol": str(listener.get("protocol", "")).lower()})
+    return ports
+
+
 def eastwest_objects(gw: dict, image: str) -> list[dict]:
-    """ServiceAccount, Deployment and LoadBalancer Service that istiod deploys for an east-west Gateway."""
-    name, ns = _meta(gw)["name"], _meta(gw)["namespace"]
+    """ServiceAccount, Deployment and Service that istiod deploys for a managed east-west Gateway."""
+    name, ns, workload = _meta(gw)["name"], _meta(gw)["namespace"], deployed_name(gw)
     labels, annotations = copied_metadata(gw)
-    labels[GATEWAY_NAME_LABEL] = name
+    labels.update({GATEWAY_NAME_LABEL: name, GATEWAY_CLASS_LABEL: _spec(gw).get("gatewayClassName"),
+                   MANAGED_LABEL: CONTROLLER_LABEL})
     selector = {GATEWAY_NAME_LABEL: name}
-    meta = {"name": name, "namespace": ns, "labels": labels}
+    service_type = (_meta(gw).get("annotations") or {}).get(SERVICE_TYPE_ANNOTATION) or "LoadBalancer"
+    service_spec = {"type": service_type, "selector": selector, "ports": service_ports(gw)}
+    addresses = _spec(gw).get("addresses") or []
+    if addresses and service_type == "LoadBalancer":
+        service_spec["loadBalancerIP"] = addresses[0]["value"]
+
+    def meta(obj_name, extra_annotations=None):
+        return {"name": obj_name, "namespace": ns, "labels": dict(labels),
+                "annotations": {**(extra_annotations or {}), **annotations}}
     return [
-        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": dict(meta)},
-        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": dict(meta),
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta(service_account_name(gw))},
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta(workload),
          "spec": {"replicas": 1, "selector": {"matchLabels": selector},
-                  "template": {"metadata": {"labels": {**selector, "istio.io/gateway-name": name}},
-                               "spec": {"serviceAccountName": name, "containers": [{
+                  "template": {"metadata": {"labels": {**labels, "sidecar.istio.io/inject": "false",
+                                                       "service.istio.io/canonical-name": workload}},
+                               "spec": {"serviceAccountName": service_account_name(gw), "containers": [{
                                    "name": "istio-proxy", "image": image, "args": ["proxy", "router"],
-                                   "ports": [{"containerPort": p["port"], "name": p["name"]} for p in PORTS]}]}}}},
-        {"apiVersion": "v1", "kind": "Service", "metadata": {**meta, "annotations": annotations},
-         "spec": {"type": "LoadBalancer", "selector": selector, "ports": PORTS}},
+                                   "ports": [{"containerPort": p["port"], "name": p["name"][:15]}
+                                             for p in service_spec["ports"]]}]}}}},
+        {"apiVersion": "v1", "kind": "Service",
+         "metadata": meta(workload, {"networking.istio.io/traffic-distribution": "PreferClose"}),
+         "spec": service_spec},
     ]
 
 
@@ -98,14 +223,90 @@ def gateway_conditions(gw: dict, desired: list[tuple[str, str, str, str]]) -> li
         {"type": t, "status": s, "reason": r, "message": m, "observedGeneration": gen} for t, s, r, m in desired])
 
 
-def eastwest_status(gw: dict, lb_ip: str) -> dict:
-    address = (_meta(gw).get("annotations") or {}).get(ADDRESS_ANNOTATION) or lb_ip
-    service = f"{_meta(gw)['name']}.{_meta(gw)['namespace']}.svc.cluster.local:15012"
-    return {"addresses": [{"type": address_type(address), "value": address}],
-            "conditions": gateway_conditions(gw, [
-                ("Accepted", "True", "Accepted", "Resource accepted"),
-                ("Programmed", "True", "Programmed", f"Resource programmed, assigned to service(s) {service}"),
-            ])}
+def _addresses(values: list[str]) -> list[dict]:
+    return [{"type": address_type(v), "value": v} for v in values]
+
+
+def eastwest_status(gw: dict, service: dict | None, instances: bool) -> dict:
+    """What istiod reports on an east-west Gateway, given its Service and whether its pod is available."""
+    accepted = ("Accepted", "True", "Accepted", "Resource accepted")
+    resolved = ("ResolvedRefs", "True", "ResolvedRefs", "All references resolved")
+    reported: list[str] = []
+    if not is_managed(gw):
+        hosts, skipped = [], []
+        for address in _spec(gw).get("addresses") or []:
+            if (address.get("type") or "IPAddress") != "Hostname":
+                skipped.append(address["value"])
+            else:
+                value = address["value"]
+                hosts.append(value if "." in value else f"{value}.{_meta(gw)['namespace']}.svc.{DOMAIN_SUFFIX}")
+        if skipped:
+            accepted = ("Accepted", "False", "InvalidAddress",
+                        f"only Hostname is supported, ignoring [{' '.join(skipped)}]")
+        if not hosts:
+            programmed = ("Programmed", "False", "UnsupportedAddress", "Failed to assign to any requested addresses")
+        else:
+            missing = "; ".join(sorted(f'hostname "{h}" not found' for h in hosts))
+            programmed = ("Programmed", "False", "AddressNotUsable",
+                          f"Failed to assign to any requested addresses: {missing}")
+    else:
+        host = service_host(gw)
+        ports = listener_ports(gw)
+        internal: list[str] = []
+        if service is None:
+            warnings = [f'hostname "{host}" not found']
+        elif not instances:
+            warnings = [f'no instances found for hostname "{host}"' for _port in ports]
+        else:
+            internal = sorted(f"{host}:{port}" for port in ports)
+            warnings = []
+            external = [i.get("ip") or i.get("hostname") for i in assigned(service)]
+            load_balancer = _spec(service).get("type") == "LoadBalancer"
+            if ports:
+                if external:
+                    reported = external
+                else:
+                    cluster_ip = _spec(service).get("clusterIP")
+                    reported = [cluster_ip] if cluster_ip and cluster_ip != "None" else []
+                    if load_balancer:
+                        warnings = [f'address pending for hostname "{host}"']
+                    else:
+                        reported.append(host)
+        programmed = ("Programmed", "True", "Programmed", "Resource programmed")
+        if internal:
+            programmed = (*programmed[:3], f"Resource programmed, assigned to service(s) {human_join(internal)}")
+        if warnings:
+            if internal:
+                message = (f"Assigned to service(s) {human_join(internal)}, but failed to assign to all "
+                           f"requested addresses: {'; '.join(sorted(warnings))}")
+            else:
+                message = f"Failed to assign to any requested addresses: {'; '.join(sorted(warnings))}"
+            # A missing Service makes the address unusable, anything else only not assigned yet.
+            reason = "AddressNotUsable" if service is None else "AddressNotAssigned"
+            programmed = ("Programmed", "False", reason, message)
+    # Never removed once reported.
+    addresses = _addresses(reported) if reported else list((gw.get("status") or {}).get("addresses") or [])
+    return {"addresses": addresses, "conditions": gateway_conditions(gw, [accepted, programmed, resolved])}
+
+
+@dataclasses.dataclass(frozen=True)
+class Endpoint:
+    """Where one cluster's istiod answers peers: its east-west gateway's reachable addresses."""
+
+    cluster: str
+    addresses: frozenset
+    xds_port: int
+    namespace: str
+    service_account: str
+    trust_domain: str
+    network: str | None
+
+
+def xds_port(gw: dict) -> int | None:
+    for listener in _spec(gw).get("listeners") or []:
+        if listener.get("name") == XDS_LISTENER:
+            return listener.get("port")
+    return None
 
 
 def peer_cluster(gw: dict) -> str:
@@ -119,70 +320,87 @@ def peer_cluster(gw: dict) -> str:
     return labels.get(NETWORK_LABEL) or name
 
 
-def remote_status(gw: dict, directory: dict[str, str], trust_domains: dict[str, str],
-                  duplicates: list[str]) -> dict:
+def remote_status(gw: dict, local_trust_domain: str, endpoints: list[Endpoint], duplicates: list[str]) -> dict:
     """What istiod reports on an istio-remote Gateway.
 
-    directory: programmed east-west address -> simulated cluster; trust_domains: cluster -> its
-    mesh trust domain; duplicates: names of the other istio-remote Gateways for the same peer.
+    local_trust_domain: the trust domain of the cluster holding `gw`; endpoints: the east-west
+    gateways answering peers, over all clusters; duplicates: names of the other istio-remote
+    Gateways that describe the same cluster.
     """
-    labels = _meta(gw).get("labels") or {}
-    annotations = _meta(gw).get("annotations") or {}
-    addresses = [{"type": a.get("type") or "IPAddress", "value": a.get("value")}
-                 for a in (gw.get("spec") or {}).get("addresses") or [] if a.get("value")]
-    problem = None
+    meta = _meta(gw)
+    labels = meta.get("labels") or {}
+    spec_addresses = [a for a in _spec(gw).get("addresses") or [] if a.get("value")]
+    port = xds_port(gw)
+    dials = [f"{a['value']}:{port}" for a in spec_addresses]
+    target = next((e for e in endpoints for a in spec_addresses if a["value"] in e.addresses and e.xds_port == port),
+                  None) if port is not None else None
     if not labels.get(NETWORK_LABEL):
-        problem = f"label {NETWORK_LABEL} is required on istio-remote gateways"
-    elif not addresses:
-        problem = "spec.addresses is required on istio-remote gateways (status addresses are not used)"
-    if problem:
-        return {"addresses": [], "conditions": gateway_conditions(gw, [
-            ("Accepted", "False", "InvalidParameters", problem),
-            ("Programmed", "False", "Invalid", problem)])}
-    peer = peer_cluster(gw)
-    target = next((directory[a["value"]] for a in addresses if a["value"] in directory), None)
-    if duplicates:
-        connected = ("False", "MultipleGateways",
-                     f"multiple gateways for cluster {peer}: {', '.join(sorted(duplicates + [_meta(gw)['name']]))}")
-    elif target is None:
+        connected = ("False", "InvalidGateway",
+                     f"label {NETWORK_LABEL} is missing or empty: istiod builds no network gateway from this Gateway")
+    elif not spec_addresses:
+        connected = ("False", "InvalidGateway",
+                     "spec.addresses is empty: istiod reads a peer's addresses from spec.addresses only")
+    elif duplicates:
+        others = ", ".join(sorted(duplicates + [meta["name"]]))
+        connected = ("False", "MultipleGateways", f"multiple gateways for cluster {peer_cluster(gw)}: {others}")
+    elif port is None:
         connected = ("False", "ConnectionFailed",
-                     "no east-west gateway answers at " + ", ".join(f"{a['value']}:15012" for a in addresses))
+                     f"no listener named {XDS_LISTENER}: no port to reach the peer's istiod on")
+    elif target is None:
+        connected = ("False", "ConnectionFailed", "no east-west gateway answers at " + ", ".join(dials))
     else:
-        connected = ("True", "Connected", f"connected to istiod of cluster {target} at {addresses[0]['value']}:15012")
+        address = next(a["value"] for a in spec_addresses if a["value"] in target.addresses)
+        connected = ("True", "Connected", f"connected to istiod of cluster {target.cluster} at {address}:{port}")
     if connected[0] != "True":
         dataplane = ("False", "PeerNotConnected", connected[2])
-    elif not annotations.get(SERVICE_ACCOUNT_ANNOTATION):
-        dataplane = ("False", "MissingServiceAccount",
-                     f"annotation {SERVICE_ACCOUNT_ANNOTATION} is missing: "
-                     "peer workload identities cannot be verified")
-    elif annotations.get(TRUST_DOMAIN_ANNOTATION, "cluster.local") != trust_domains.get(target, "cluster.local"):
-        claimed = annotations.get(TRUST_DOMAIN_ANNOTATION, "cluster.local")
-        dataplane = ("False", "TrustDomainMismatch",
-                     f"annotation {TRUST_DOMAIN_ANNOTATION} is {claimed!r} "
-                     f"but cluster {target} uses trust domain {trust_domains.get(target, 'cluster.local')!r}")
     else:
-        dataplane = ("True", "Programmed", f"data plane of cluster {target} programmed")
-    peering = ("True" if connected[0] == "True" else "False",
-               "Succeeded" if connected[0] == "True" else "PeeringFailed", connected[2])
-    return {"addresses": addresses, "conditions": gateway_conditions(gw, [
-        ("Accepted", "True", "Accepted", "Resource accepted"),
-        ("Programmed", "True", "Programmed", "Remote gateway programmed"),
-        ("gloo.solo.io/PeeringSucceeded", *peering),
-        ("gloo.solo.io/PeerConnected", *connected),
-        ("gloo.solo.io/PeerDataPlaneProgrammed", *dataplane),
-    ])}
+        dataplane = _dataplane(gw, local_trust_domain, target)
+    peering = ("True", "Succeeded") if connected[0] == "True" else ("False", "PeeringFailed")
+    return {"addresses": [{"type": a.get("type") or "IPAddress", "value": a["value"]} for a in spec_addresses],
+            "conditions": gateway_conditions(gw, [
+                ("Accepted", "True", "Accepted", "Resource accepted"),
+                ("Programmed", "True", "Programmed", "This Gateway is remote; Istio will not program it"),
+                ("gloo.solo.io/PeeringSucceeded", *peering, connected[2]),
+                ("gloo.solo.io/PeerConnected", *connected),
+                ("gloo.solo.io/PeerDataPlaneProgrammed", *dataplane),
+            ])}
 
 
-def mesh_trust_domain(configmap: dict | None) -> str:
-    """Top-level trustDomain of a mesh ConfigMap's `mesh` document (default cluster.local)."""
+def _dataplane(gw: dict, local_trust_domain: str, target: Endpoint) -> tuple[str, str, str]:
+    meta = _meta(gw)
+    labels, annotations = meta.get("labels") or {}, meta.get("annotations") or {}
+    network = labels.get(NETWORK_LABEL)
+    if target.network is None or network != target.network:
+        return ("False", "NetworkMismatch",
+                f"label {NETWORK_LABEL} is {network!r} but cluster {target.cluster} is on network {target.network!r}")
+    if not annotations.get(SERVICE_ACCOUNT_ANNOTATION):
+        message = (f"annotation {SERVICE_ACCOUNT_ANNOTATION} is missing: the peer's identity defaults to service "
+                   f"account {meta['name']}-istio-remote, not {target.service_account}")
+        return ("False", "MissingServiceAccount", message)
+    claimed_td = annotations.get(TRUST_DOMAIN_ANNOTATION) or local_trust_domain
+    claimed = f"spiffe://{claimed_td}/ns/{meta['namespace']}/sa/{annotations[SERVICE_ACCOUNT_ANNOTATION]}"
+    actual = f"spiffe://{target.trust_domain}/ns/{target.namespace}/sa/{target.service_account}"
+    if claimed_td != target.trust_domain:
+        message = (f"annotation {TRUST_DOMAIN_ANNOTATION} is {annotations.get(TRUST_DOMAIN_ANNOTATION)!r} "
+                   f"(peer identity {claimed}) but cluster {target.cluster} uses trust domain "
+                   f"{target.trust_domain!r} ({actual})")
+        return ("False", "TrustDomainMismatch", message)
+    if claimed != actual:
+        return ("False", "ServiceAccountMismatch",
+                f"peer identity {claimed} is not cluster {target.cluster}'s east-west gateway identity {actual}")
+    return ("True", "Programmed", f"data plane of cluster {target.cluster} programmed")
+
+
+def mesh_trust_domain(configmap: dict | None) -> str | None:
+    """Top-level trustDomain of a mesh ConfigMap's `mesh` document (None when not set)."""
     text = ((configmap or {}).get("data") or {}).get("mesh")
     try:
         mesh = yaml.safe_load(text) if text else None
     except yaml.YAMLError:
-        return "cluster.local"
+        return None
     if isinstance(mesh, dict) and mesh.get("trustDomain"):
         return str(mesh["trustDomain"])
-    return "cluster.local"
+    return None
 
 
 # -- cluster helpers ---------------------------------------------------------------------------
@@ -200,16 +418,31 @@ def istiod_env(dep: dict) -> dict[str, str]:
 
 
 def cluster_trust_domain(cluster) -> str:
-    """Trust domain from the mesh ConfigMap beside istiod: istio-gloo first, then istio."""
+    """The cluster's mesh trust domain: the mesh ConfigMap's trustDomain (istio-gloo, then istio,
+    beside istiod, then in istio-system), else what the ServiceMeshController that installed
+    istiod sets it to (the operator may configure istiod without writing it to the ConfigMap)."""
     dep = istiod(cluster)
     namespaces = [_meta(dep)["namespace"]] if dep else []
     namespaces.append("istio-system")
     for ns in namespaces:
         for name in (MESH_CONFIGMAP, "istio"):
-            configmap = cluster.cached(CONFIGMAPS, name, ns)
-            if configmap is not None:
-                return mesh_trust_domain(configmap)
+            found = mesh_trust_domain(cluster.cached(CONFIGMAPS, name, ns))
+            if found:
+                return found
+    owner = (owner_of(dep) or "") if dep else ""
+    if owner.startswith("ServiceMeshController/") and cluster.served(SMCS):
+        _kind, namespace, name = owner.split("/", 2)
+        smc = cluster.cached(SMCS, name, namespace)
+        if smc is not None:
+            return trust_domain(_spec(smc))
     return "cluster.local"
+
+
+def cluster_network(cluster) -> str | None:
+    """The network label of istiod's namespace (ambient/networks.go SystemNamespaceNetwork)."""
+    dep = istiod(cluster)
+    namespace = cluster.cached(NAMESPACES, _meta(dep)["namespace"]) if dep else None
+    return ((namespace or {}).get("metadata", {}).get("labels") or {}).get(NETWORK_LABEL) or None
 
 
 def programmed(gw: dict) -> bool:
@@ -218,7 +451,18 @@ def programmed(gw: dict) -> bool:
 
 
 def _class(gw) -> str:
-    return (gw.get("spec") or {}).get("gatewayClassName") or ""
+    return _spec(gw).get("gatewayClassName") or ""
+
+
+def _available(cluster, gw) -> tuple[dict | None, bool]:
+    """The Service deployed for an east-west Gateway, and whether its gateway pod is available."""
+    ns, name = _meta(gw)["namespace"], deployed_name(gw)
+    service = cluster.cached(SERVICES, name, ns)
+    dep = cluster.cached(DEPLOYMENTS, name, ns)
+    owner = f"Gateway/{ns}/{_meta(gw)['name']}"
+    if service is None or owner_of(service) != owner:
+        return None, False
+    return service, bool(dep and owner_of(dep) == owner and ((dep.get("status") or {}).get("availableReplicas") or 0))
 
 
 # -- controller --------------------------------------------------------------------------------
@@ -226,29 +470,37 @@ class IstiodSimulator:
     def __init__(self, sims):
         self.sims = sims
 
-    def directory(self) -> tuple[dict[str, str], dict[str, str]]:
-        """Programmed east-west addresses -> cluster, and cluster -> trust domain, over all clusters."""
-        addresses, domains = {}, {}
+    def endpoints(self) -> list[Endpoint]:
+        """Every cluster's east-west gateway that answers peers (see the module docstring)."""
+        found = []
         for cluster in self.sims.clusters():
-            if not cluster.served(GATEWAYS):
+            if not cluster.served(GATEWAYS) or istiod(cluster) is None:
                 continue
             for gw in cluster.items(GATEWAYS):
-                if _class(gw) == EASTWEST_CLASS and programmed(gw):
-                    for address in (gw.get("status") or {}).get("addresses") or []:
-                        addresses[address.get("value")] = cluster.name
-                    addresses[self.sims.lb_address(cluster.name)] = cluster.name
-            domains[cluster.name] = cluster_trust_domain(cluster)
-        return addresses, domains
+                port = xds_port(gw)
+                if _class(gw) != EASTWEST_CLASS or not is_managed(gw) or port is None \
+                        or EXPOSE_ISTIOD_LABEL not in (_meta(gw).get("labels") or {}):
+                    continue
+                service, available = _available(cluster, gw)
+                if not available:
+                    continue
+                addresses = {i.get("ip") or i.get("hostname") for i in assigned(service)}
+                addresses.add(self.sims.lb_address(cluster.name))
+                found.append(Endpoint(cluster.name, frozenset(addresses), port, _meta(gw)["namespace"],
+                                      service_account_name(gw), cluster_trust_domain(cluster),
+                                      cluster_network(cluster)))
+        return found
 
     def reconcile(self, cluster) -> None:
         dep = istiod(cluster)
         if not (cluster.served(GATEWAYS) and cluster.served(GATEWAYCLASSES)):
             return
         classes = {_meta(c)["name"]: c for c in cluster.items(GATEWAYCLASSES)
-                   if GATEWAY_CLASSES.get(_meta(c)["name"]) == (c.get("spec") or {}).get("controllerName")}
+                   if GATEWAY_CLASSES.get(_meta(c)["name"]) == _spec(c).get("controllerName")}
         gateways = [g for g in cluster.items(GATEWAYS) if not _meta(g).get("deletionTimestamp")]
         # Deployed objects live as long as their Gateway (ownerReferences in a real cluster).
-        live = {f"Gateway/{_meta(g)['namespace']}/{_meta(g)['name']}" for g in gateways if _class(g) == EASTWEST_CLASS}
+        live = {f"Gateway/{_meta(g)['namespace']}/{_meta(g)['name']}" for g in gateways
+                if _class(g) == EASTWEST_CLASS and is_managed(g)}
         if dep is not None:
             for gc in classes.values():
                 cluster.ensure_status(gc, {"conditions": gateway_conditions(gc, [
@@ -269,23 +521,19 @@ class IstiodSimulator:
 
     def _eastwest(self, cluster, gw, image):
         owner = f"Gateway/{_meta(gw)['namespace']}/{_meta(gw)['name']}"
-        current = {}
-        for obj in eastwest_objects(gw, image):
-            current[obj["kind"]] = cluster.ensure(marked(obj, COMPONENT, owner), MANAGER)
-        service = current.get("Service")
-        if service is None:
-            return
-        lb_ip = self.sims.lb_address(cluster.name)
-        # The simulated cloud load balancer.
-        cluster.ensure_status(service, {"loadBalancer": {"ingress": [{"ip": lb_ip}]}}, MANAGER)
-        cluster.ensure_status(gw, eastwest_status(gw, lb_ip), MANAGER)
+        if is_managed(gw):
+            for obj in eastwest_objects(gw, image):
+                cluster.ensure(marked(obj, COMPONENT, owner), MANAGER, exact_metadata=True)
+        service, available = _available(cluster, gw)
+        cluster.ensure_status(gw, eastwest_status(gw, service, available), MANAGER)
 
     def _remotes(self, cluster, gateways):
-        directory, domains = self.directory()
+        endpoints = self.endpoints()
+        local_td = cluster_trust_domain(cluster)
         by_peer: dict[str, list[str]] = {}
         for gw in gateways:
             by_peer.setdefault(peer_cluster(gw), []).append(_meta(gw)["namespace"] + "/" + _meta(gw)["name"])
         for gw in gateways:
             me = _meta(gw)["namespace"] + "/" + _meta(gw)["name"]
             others = [n.split("/", 1)[1] for n in by_peer[peer_cluster(gw)] if n != me]
-            cluster.ensure_status(gw, remote_status(gw, directory, domains, others), MANAGER)
+            cluster.ensure_status(gw, remote_status(gw, local_td, endpoints, others), MANAGER)

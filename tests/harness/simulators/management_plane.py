@@ -2,18 +2,20 @@
 
 Stands in for the Gloo Mesh management server with featureGates.ConfigDistribution=true
 (gloo-platform and gloo-platform-crds with installEnterpriseCrds in the management cluster,
-installEnterpriseCrds in the workload clusters), facts.md §3 and the procedure's "Review remote
-peer gateways": every cluster's automatic peer Gateway (see peering.py) is copied into the
-management cluster, and every automatic peer Gateway found there is copied to every other
-cluster. Each cluster then holds one istio-remote Gateway per other cluster, plus its own
-self-peer. Copies whose source disappeared are removed; so are all copies when the simulator
-is switched off (it is off until a test calls `Simulators.management_plane(True)`, since
-ConfigDistribution is a Helm flag). A Gateway of the same name that the simulator did not
-write (e.g. one the collection linked by hand) is left alone and logged: two peers for one
-cluster is the conflict istiod reports as "multiple gateways for cluster".
+installEnterpriseCrds in the workload clusters: procedure, "Enable automatic peering of
+clusters"). As the procedure's "Review remote peer gateways" describes, every cluster's
+automatic peer Gateway (see peering.py) is copied into the management cluster, and every
+automatic peer Gateway found there is copied to every other cluster. Each cluster then holds one
+istio-remote Gateway per other cluster, plus its own self-peer. Copies whose source disappeared
+are removed; so are all copies when the simulator is switched off (it is off until a test calls
+`Simulators.management_plane(True)`, since ConfigDistribution is a Helm flag). A Gateway of the
+same name that the simulator did not write (e.g. one the collection linked by hand) is left
+alone and logged: two peers for one cluster is the conflict istiod reports as "multiple
+gateways for cluster" (see eastwest.py).
 
-Copies keep the source's labels and annotations, add label `gloo.solo.io/config-distribution:
-"true"` and carry `simulator.gloomesh.io/owner: management-plane/<source context>`.
+Copies keep the source's labels, annotations and spec as they are, add label
+`gloo.solo.io/config-distribution: "true"` and carry `simulator.gloomesh.io/owner:
+management-plane/<source context>`.
 """
 from __future__ import annotations
 
@@ -137,4 +139,4 @@ class ManagementPlaneSimulator:
                          cluster.name, namespace, name)
             return
         wanted.add((cluster.name, namespace, name))
-        cluster.ensure(gw, MANAGER)
+        cluster.ensure(gw, MANAGER, exact_metadata=True)

@@ -1,31 +1,42 @@
 """Gloo Operator simulator, and what the gloo-operator Helm chart installs.
 
-Stands in for Solo.io's closed-source Gloo Operator (chart gloo-operator 0.2.3, facts.md §5),
-reproducing its documented behaviour:
+Stands in for Solo.io's closed-source Gloo Operator (chart gloo-operator 0.2.3). "Procedure"
+below is Solo's multicluster procedure, cited by section title; the reference table is its
+"ServiceMeshController reference".
 
-- it runs only in clusters where the gloo-operator Deployment (label
-  app.kubernetes.io/name=gloo-operator) is available, and installs only into gloo-system,
-  gloo-mesh, istio-system or a namespace listed in its WATCH_NAMESPACES env;
-- for each ServiceMeshController, after a configurable delay (so callers' waits are real), it
+- It runs only in clusters where the gloo-operator Deployment (label
+  app.kubernetes.io/name=gloo-operator) is available ("Deploy mesh components" steps 2-3), and
+  installs only into gloo-system, gloo-mesh, istio-system or a namespace listed in its
+  WATCH_NAMESPACES env (reference table, installNamespace).
+- For each ServiceMeshController, after a configurable delay (so callers' waits are real), it
   installs Istio revision `gloo` into spec.installNamespace (created if missing, labelled
   topology.istio.io/network=<spec.network>): Deployment istiod-gloo (istio.io/rev=gloo, env
-  CLUSTER_ID=<spec.cluster>, replicas from scalingProfile), DaemonSets istio-cni-node and
-  ztunnel (ambient components appear even for a sidecar mesh), MutatingWebhookConfiguration
-  istio-sidecar-injector-gloo, the mesh ConfigMap istio-gloo (data key `mesh`, top-level
-  trustDomain = spec.trustDomain, else spec.cluster, else cluster.local) and the GatewayClasses
-  istio-eastwest and istio-remote (as soon as the Gateway API CRDs exist);
-- once istiod, CNI and ztunnel pods are ready it reports conditions Initialized, CRDInstalled,
-  ControlPlaneDeployed, CNIDeployed, WebhookDeployed and Ready (reasons and messages of the
-  procedure's example output) with observedGeneration, and phase SUCCEEDED;
-- unsupported input ends in phase FAILED with a message and False conditions: no or an
-  unparsable version (including a `-solo` suffix, which the operator adds itself), a version
-  below 1.24.3, trafficCaptureMode InitContainer without dataplaneMode Sidecar, an install
-  namespace it does not watch, or Istio resources of someone else with onConflict Abort;
-- a new generation is reconciled again (until then the previous status stays, with the old
-  observedGeneration); env entries of ConfigMap gloo-extensions-config (key values.istiod,
-  `env:`) in the controller's namespace are applied to istiod-gloo (e.g.
-  PEERING_AUTOMATIC_LOCAL_GATEWAY); deleting the ServiceMeshController uninstalls what it
-  created (the namespace and its label stay).
+  CLUSTER_ID=<spec.cluster>, replicas and resources from scalingProfile), DaemonSets
+  istio-cni-node and ztunnel (ambient components appear even for a sidecar mesh: procedure,
+  "Components"), MutatingWebhookConfiguration istio-sidecar-injector-gloo, the mesh ConfigMap
+  istio-gloo (data key `mesh`, top-level trustDomain = spec.trustDomain, else spec.cluster, else
+  cluster.local: reference table, trustDomain) and the GatewayClasses istio-eastwest and
+  istio-remote (as soon as the Gateway API CRDs exist: "Deploy mesh components" step 8). How the
+  mesh ConfigMap is written follows `Simulators.set_mesh_configmap` ("full", "no-trust-domain",
+  "absent"); the trust domain istiod uses stays the one above.
+- Once istiod, CNI and ztunnel pods are ready it reports, as "Deploy mesh components" step 5
+  shows, conditions Initialized, CRDInstalled, ControlPlaneDeployed, CNIDeployed,
+  WebhookDeployed and Ready, each with observedGeneration, and phase SUCCEEDED; nothing else (no
+  top-level observedGeneration or message).
+- Unsupported input ends in phase FAILED with a top-level message and False conditions carrying
+  it: no or an unparsable version (including a `-solo` suffix, which the operator adds itself),
+  a version below 1.24.3 ("Version requirements"), trafficCaptureMode InitContainer without
+  dataplaneMode Sidecar (reference table), an install namespace it does not watch, or Istio
+  resources of someone else with onConflict Abort (reference table, onConflict).
+- A new generation is picked up only after the delay: until then the previous status stays,
+  conditions carrying the old observedGeneration, and the new generation is reported once its
+  install is ready. A changed gloo-extensions-config (key values.istiod, its `env:` applied to
+  istiod-gloo, e.g. PEERING_AUTOMATIC_LOCAL_GATEWAY: "Deploy mesh components" step 5 of
+  "Automatically link clusters") is likewise applied after the delay, and only when the env it
+  yields differs from what istiod runs with: rewriting the ConfigMap unchanged, or changing
+  keys that do not reach istiod, rolls nothing out. The status does not change for it (the
+  ServiceMeshController's generation is the same).
+- Deleting the ServiceMeshController uninstalls what it created (the namespace and its label stay).
 """
 from __future__ import annotations
 
@@ -139,8 +150,12 @@ def _workload(kind, name, namespace, labels, container, spec, replicas=None) -> 
             "metadata": {"name": name, "namespace": namespace, "labels": dict(labels)}, "spec": body}
 
 
-def desired_objects(smc: dict, ext_env: dict[str, str]) -> list[dict]:
-    """Every object the operator creates for a valid ServiceMeshController (unmarked)."""
+def desired_objects(smc: dict, ext_env: dict[str, str], mesh_configmap: str = "full") -> list[dict]:
+    """Every object the operator creates for a valid ServiceMeshController (unmarked).
+
+    mesh_configmap: "full", "no-trust-domain" (the mesh document without trustDomain) or
+    "absent" (no mesh ConfigMap), see `Simulators.set_mesh_configmap`.
+    """
     spec = smc.get("spec") or {}
     ns = install_namespace(spec)
     images = _images(spec)
@@ -151,14 +166,17 @@ def desired_objects(smc: dict, ext_env: dict[str, str]) -> list[dict]:
     istiod_labels = {"app": "istiod", "istio": "pilot", "istio.io/rev": REVISION}
     mesh = {"trustDomain": trust_domain(spec), "rootNamespace": ns,
             "defaultConfig": {"discoveryAddress": f"{ISTIOD}.{ns}.svc:15012"}}
+    if mesh_configmap == "no-trust-domain":
+        del mesh["trustDomain"]
     objects = [
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": ns}}
         for name in (ISTIOD, "istio-cni", "ztunnel")
     ]
+    if mesh_configmap != "absent":
+        objects.append({"apiVersion": "v1", "kind": "ConfigMap",
+                        "metadata": {"name": MESH_CONFIGMAP, "namespace": ns, "labels": {"istio.io/rev": REVISION}},
+                        "data": {"mesh": yaml.safe_dump(mesh, sort_keys=False), "meshNetworks": "networks: {}\n"}})
     objects += [
-        {"apiVersion": "v1", "kind": "ConfigMap",
-         "metadata": {"name": MESH_CONFIGMAP, "namespace": ns, "labels": {"istio.io/rev": REVISION}},
-         "data": {"mesh": yaml.safe_dump(mesh, sort_keys=False), "meshNetworks": "networks: {}\n"}},
         _workload("Deployment", ISTIOD, ns, istiod_labels, {
             "name": "discovery", "image": images["pilot"], "serviceAccount": ISTIOD,
             "ports": [{"containerPort": 15012, "name": "grpc-xds"}, {"containerPort": 15017, "name": "https-webhooks"}],
@@ -194,11 +212,11 @@ def gateway_classes() -> list[dict]:
 
 
 def success_status(smc: dict) -> dict:
+    """Conditions (each with observedGeneration) and phase, nothing else ("Deploy mesh components" step 5)."""
     gen = smc["metadata"].get("generation", 1)
-    version = (smc.get("spec") or {}).get("version")
     conditions = [{"type": t, "status": "True", "reason": r, "message": m, "observedGeneration": gen}
                   for t, r, m in SUCCESS]
-    return {"phase": "SUCCEEDED", "message": f"Istio {version}-solo installed", "observedGeneration": gen,
+    return {"phase": "SUCCEEDED",
             "conditions": merge_conditions((smc.get("status") or {}).get("conditions"), conditions)}
 
 
@@ -208,8 +226,17 @@ def failed_status(smc: dict, reason: str, message: str) -> dict:
         {"type": "Initialized", "status": "False", "reason": reason, "message": message, "observedGeneration": gen},
         {"type": "Ready", "status": "False", "reason": "InstallFailed", "message": message, "observedGeneration": gen},
     ]
-    return {"phase": "FAILED", "message": message, "observedGeneration": gen,
+    return {"phase": "FAILED", "message": message,
             "conditions": merge_conditions((smc.get("status") or {}).get("conditions"), conditions)}
+
+
+def observed_generation(status: dict) -> int | None:
+    """The generation a status reports on: the oldest of its conditions' observedGeneration when
+    every condition carries one, else a top-level observedGeneration."""
+    gens = [c.get("observedGeneration") for c in status.get("conditions") or []]
+    if gens and all(isinstance(g, int) for g in gens):
+        return min(gens)
+    return status.get("observedGeneration")
 
 
 def owner_id(smc: dict) -> str:
@@ -221,9 +248,13 @@ _OWNED_KINDS = (DEPLOYMENTS, DAEMONSETS, CONFIGMAPS, SERVICEACCOUNTS, MUTATING_W
 
 
 class OperatorSimulator:
-    def __init__(self, delay: float):
+    def __init__(self, sims, delay: float):
+        self.sims = sims
         self.delay = delay
-        self._seen: dict[tuple[str, str], tuple[int, float]] = {}  # (cluster, uid) -> (generation, first seen)
+        # (cluster, uid) -> (what changed: a generation or an extension env, when first seen)
+        self._seen: dict[tuple[str, str], tuple[object, float]] = {}
+        self._env_seen: dict[tuple[str, str], tuple[object, float]] = {}
+        self._applied_env: dict[tuple[str, str], dict[str, str]] = {}  # the extension env istiod runs with
 
     @staticmethod
     def operator(cluster) -> dict | None:
@@ -244,31 +275,45 @@ class OperatorSimulator:
                     watched.update(n.strip() for n in (env.get("value") or "").split(",") if n.strip())
         return watched
 
+    def _wait(self, table, key, token, now) -> float:
+        """Seconds until the change `token` of `key`, first seen now or earlier, is picked up."""
+        seen = table.get(key)
+        if seen is None or seen[0] != token:
+            seen = table[key] = (token, now)
+        return seen[1] + self.delay - now
+
     def reconcile(self, cluster) -> float | None:
         operator = self.operator(cluster)
         if operator is None or not cluster.served(SMCS):
             return None
         watched = self.watched_namespaces(operator)
-        live, desired, next_due = set(), {}, None
+        live, desired, due = set(), {}, []
         now = time.monotonic()
+        keys = set()
         for smc in cluster.items(SMCS):
             if smc["metadata"].get("deletionTimestamp"):
                 continue
             owner = owner_id(smc)
             live.add(owner)
+            key = (cluster.name, smc["metadata"]["uid"])
+            keys.add(key)
             gen = smc["metadata"].get("generation", 1)
             status = smc.get("status") or {}
-            if status.get("observedGeneration") == gen and status.get("phase") in ("SUCCEEDED", "FAILED"):
+            env = self._ext_env(cluster, smc)
+            applied = self._applied_env.setdefault(key, env)
+            if observed_generation(status) == gen and status.get("phase") in ("SUCCEEDED", "FAILED"):
                 if status["phase"] == "SUCCEEDED":
-                    desired[owner] = self._install(cluster, smc, takeover=False)
+                    if env != applied:
+                        remaining = self._wait(self._env_seen, key, sorted(env.items()), now)
+                        if remaining > 0:
+                            due.append(remaining)
+                        else:
+                            applied = self._applied_env[key] = env
+                    desired[owner] = self._install(cluster, smc, applied, takeover=False)
                 continue
-            seen_key = (cluster.name, smc["metadata"]["uid"])
-            seen = self._seen.get(seen_key)
-            if seen is None or seen[0] != gen:
-                seen = self._seen[seen_key] = (gen, now)
-            remaining = seen[1] + self.delay - now
+            remaining = self._wait(self._seen, key, gen, now)
             if remaining > 0:
-                next_due = remaining if next_due is None else min(next_due, remaining)
+                due.append(remaining)
                 continue
             error = validate(smc.get("spec") or {}, watched)
             if error:
@@ -278,16 +323,20 @@ class OperatorSimulator:
             if conflict and (smc.get("spec") or {}).get("onConflict") != "Force":
                 cluster.ensure_status(smc, failed_status(smc, "ConflictDetected", conflict), MANAGER)
                 continue
-            desired[owner] = self._install(cluster, smc, takeover=True)
+            self._applied_env[key] = env
+            desired[owner] = self._install(cluster, smc, env, takeover=True)
             if self._workloads_ready(cluster, install_namespace(smc.get("spec") or {})):
                 cluster.ensure_status(smc, success_status(smc), MANAGER)
+        for table in (self._seen, self._env_seen, self._applied_env):
+            for key in [k for k in table if k[0] == cluster.name and k not in keys]:
+                del table[key]
         self._cleanup(cluster, live, desired)
-        return next_due
+        return min(due) if due else None
 
     def _ext_env(self, cluster, smc) -> dict[str, str]:
         return extension_env(cluster.cached(CONFIGMAPS, EXTENSIONS_CONFIGMAP, smc["metadata"]["namespace"]))
 
-    def _install(self, cluster, smc, takeover: bool) -> set[tuple[str, str, str]]:
+    def _install(self, cluster, smc, env: dict[str, str], takeover: bool) -> set[tuple[str, str, str]]:
         """Apply what this controller installs; returns the (kind, namespace, name) it owns."""
         owner = owner_id(smc)
         spec = smc.get("spec") or {}
@@ -296,7 +345,7 @@ class OperatorSimulator:
         if spec.get("network"):
             namespace["metadata"]["labels"] = {NETWORK_LABEL: spec["network"]}
         cluster.ensure(namespace, MANAGER)
-        objects = desired_objects(smc, self._ext_env(cluster, smc))
+        objects = desired_objects(smc, env, self.sims.mesh_configmap(cluster.name))
         if cluster.served(GATEWAYCLASSES):
             objects += gateway_classes()
         keys = set()

@@ -14,6 +14,7 @@ from tests.harness.simulators import Simulators, base, install_gloo_operator
 from tests.harness.simulators.base import (CONFIGMAPS, DAEMONSETS, DEPLOYMENTS, GATEWAYCLASSES, GATEWAYS,
                                            MUTATING_WEBHOOKS, NAMESPACES, PODS, SERVICEACCOUNTS, SERVICES, SMCS,
                                            ApiError, Kube, condition)
+from tests.harness.simulators.operator import observed_generation
 
 LICENSE = "lic-5f1b7c0e-never-printed"
 LISTENERS = [{"name": "cross-network", "port": 15008, "protocol": "HBONE", "tls": {"mode": "Passthrough"}},
@@ -49,27 +50,25 @@ def smc(name="managed-istio", namespace="gloo-mesh", **spec) -> dict:
 def phase_of(kube, name="managed-istio", namespace="gloo-mesh", generation=None):
     obj = kube.get(SMCS, name, namespace) or {}
     status = obj.get("status") or {}
-    if generation is not None and status.get("observedGeneration") != generation:
+    if generation is not None and observed_generation(status) != generation:
         return None
     return status.get("phase")
 
 
-def eastwest_gateway(network, cluster, namespace="istio-eastwest", address=None) -> dict:
-    gw = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
-          "metadata": {"name": "istio-eastwest", "namespace": namespace,
-                       "labels": {"istio.io/expose-istiod": "15012", "topology.istio.io/network": network,
-                                  "topology.istio.io/cluster": cluster}},
-          "spec": {"gatewayClassName": "istio-eastwest", "listeners": LISTENERS}}
-    if address:
-        gw["metadata"]["annotations"] = {"istio.io/expose-istiod-address": address}
-    return gw
+def eastwest_gateway(network, namespace="istio-eastwest") -> dict:
+    """What `istioctl multicluster expose` generates (procedure, "Deploy mesh components" step 8)."""
+    return {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+            "metadata": {"name": "istio-eastwest", "namespace": namespace,
+                         "labels": {"istio.io/expose-istiod": "15012", "topology.istio.io/network": network}},
+            "spec": {"gatewayClassName": "istio-eastwest", "listeners": LISTENERS}}
 
 
-def remote_gateway(name, address=None, network="cluster2", trust_domain="cluster2") -> dict:
+def remote_gateway(name, address=None, network="cluster2", trust_domain="cluster2", xds_port=15012) -> dict:
     labels = {"topology.istio.io/cluster": name.replace("istio-remote-peer-", "")}
     if network:
         labels["topology.istio.io/network"] = network
-    spec = {"gatewayClassName": "istio-remote", "listeners": LISTENERS}
+    listeners = [LISTENERS[0], {**LISTENERS[1], "port": xds_port}]
+    spec = {"gatewayClassName": "istio-remote", "listeners": listeners}
     if address:
         spec["addresses"] = [{"type": "IPAddress", "value": address}]
     return {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
@@ -93,6 +92,10 @@ def programmed(kube, name="istio-eastwest", ns="istio-eastwest"):
     return gw if gw and true(gw, "Programmed") and (gw.get("status") or {}).get("addresses") else None
 
 
+def reported(kube, name, cond_type, ns="istio-eastwest") -> dict:
+    return condition(kube.get(GATEWAYS, name, ns), cond_type) or {}
+
+
 def remote_gateways(kube, ns="istio-eastwest") -> dict[str, dict]:
     return {g["metadata"]["name"]: g for g in kube.list(GATEWAYS)["items"]
             if g["metadata"]["namespace"] == ns and g["spec"]["gatewayClassName"] == "istio-remote"}
@@ -104,6 +107,11 @@ def install_mesh(kube, cluster, extensions=None):
                     "metadata": {"name": "gloo-extensions-config", "namespace": "gloo-mesh"},
                     "data": extensions}, "test")
     kube.apply(smc(cluster=cluster, network=cluster), "test")
+
+
+def istiod_env_of(kube, ns="istio-system") -> dict:
+    istiod = kube.get(DEPLOYMENTS, "istiod-gloo", ns)
+    return {e["name"]: e["value"] for e in istiod["spec"]["template"]["spec"]["containers"][0].get("env") or []}
 
 
 def running_pods(kube, ns):
@@ -152,15 +160,14 @@ def test_operator_needs_gloo_operator_honours_delay_reconciles_and_stops_cleanly
         assert time.monotonic() - operator_up >= 1.0
 
         status = kube.get(SMCS, "managed-istio", "gloo-mesh")["status"]
-        assert status["observedGeneration"] == 1
+        assert set(status) == {"phase", "conditions"}  # nothing at the top level but the phase
         assert [c["type"] for c in status["conditions"]] == [
             "Initialized", "CRDInstalled", "ControlPlaneDeployed", "CNIDeployed", "WebhookDeployed", "Ready"]
         assert all(c["status"] == "True" and c["observedGeneration"] == 1 for c in status["conditions"])
         assert condition({"status": status}, "Ready")["reason"] == "SystemReady"
         istiod = kube.get(DEPLOYMENTS, "istiod-gloo", "istio-system")
         assert istiod["spec"]["template"]["metadata"]["labels"]["istio.io/rev"] == "gloo"
-        istiod_env = {e["name"]: e["value"] for e in istiod["spec"]["template"]["spec"]["containers"][0]["env"]}
-        assert istiod_env["CLUSTER_ID"] == "solo"
+        assert istiod_env_of(kube)["CLUSTER_ID"] == "solo"
         assert istiod["status"]["availableReplicas"] == 2  # scalingProfile Default
         for name in ("istio-cni-node", "ztunnel"):
             assert kube.get(DAEMONSETS, name, "istio-system")["status"]["numberReady"] == 1
@@ -174,17 +181,32 @@ def test_operator_needs_gloo_operator_honours_delay_reconciles_and_stops_cleanly
         assert eastwest_class["spec"]["controllerName"] == "istio.io/eastwest-controller"
         wait_for(lambda: true(kube.get(GATEWAYCLASSES, "istio-remote"), "Accepted"), "istio-remote Accepted")
 
-        # A new generation (and gloo-extensions-config) is reconciled again, after the delay.
-        kube.apply({"apiVersion": "v1", "kind": "ConfigMap",
-                    "metadata": {"name": "gloo-extensions-config", "namespace": "gloo-mesh"},
-                    "data": {"values.istiod": 'env:\n  PEERING_AUTOMATIC_LOCAL_GATEWAY: "true"\n'}}, "test")
+        # gloo-extensions-config: its istiod env is applied after the delay, and only when it changed.
+        extensions = {"apiVersion": "v1", "kind": "ConfigMap",
+                      "metadata": {"name": "gloo-extensions-config", "namespace": "gloo-mesh"},
+                      "data": {"beta": "serviceMeshController:\n  multiClusterMode: Peering\n"}}
+        istiod_generation = kube.get(DEPLOYMENTS, "istiod-gloo", "istio-system")["metadata"]["generation"]
+        kube.apply(extensions, "test")
+        time.sleep(1.5)
+        assert kube.get(DEPLOYMENTS, "istiod-gloo", "istio-system")["metadata"]["generation"] == istiod_generation
+        extensions["data"]["values.istiod"] = 'env:\n  PEERING_AUTOMATIC_LOCAL_GATEWAY: "true"\n'
+        kube.apply(extensions, "test")
+        changed = time.monotonic()
+        wait_for(lambda: "PEERING_AUTOMATIC_LOCAL_GATEWAY" in istiod_env_of(kube), "extension env applied")
+        assert time.monotonic() - changed >= 0.9
+        assert observed_generation(kube.get(SMCS, "managed-istio", "gloo-mesh")["status"]) == 1
+
+        # A new generation: the old status (generation 1 on every condition) stays for the delay.
         kube.apply(smc(cluster="solo", network="solo-net", trustDomain="solo.example", scalingProfile="Demo"),
                    "test")
+        changed = time.monotonic()
+        while time.monotonic() - changed < 0.8:
+            status = kube.get(SMCS, "managed-istio", "gloo-mesh")["status"]
+            assert status["phase"] == "SUCCEEDED" and {c["observedGeneration"] for c in status["conditions"]} == {1}
+            time.sleep(0.1)
         wait_for(lambda: phase_of(kube, generation=2) == "SUCCEEDED", "generation 2 SUCCEEDED")
         assert "trustDomain: solo.example\n" in kube.get(CONFIGMAPS, "istio-gloo", "istio-system")["data"]["mesh"]
-        istiod = kube.get(DEPLOYMENTS, "istiod-gloo", "istio-system")
-        istiod_env = {e["name"]: e["value"] for e in istiod["spec"]["template"]["spec"]["containers"][0]["env"]}
-        assert istiod_env["PEERING_AUTOMATIC_LOCAL_GATEWAY"] == "true"
+        assert istiod_env_of(kube)["PEERING_AUTOMATIC_LOCAL_GATEWAY"] == "true"
         wait_for(lambda: sum(p.startswith("istiod-gloo-") for p in running_pods(kube, "istio-system")) == 1,
                  "istiod rolled out to one Demo replica")
         assert not set(pods) & {p for p in running_pods(kube, "istio-system") if p.startswith("istiod-gloo-")}
@@ -229,8 +251,9 @@ def test_operator_rejects_unsupported_input(make_control_plane):
                            ("unwatched", "WATCH_NAMESPACES=mesh-x")):
         wait_for(lambda: phase_of(kube, name) == "FAILED", f"{name} FAILED")
         status = kube.get(SMCS, name, "gloo-mesh")["status"]
-        assert fragment in status["message"]
-        assert condition({"status": status}, "Ready")["status"] == "False"
+        assert fragment in status["message"] and "observedGeneration" not in status
+        ready = condition({"status": status}, "Ready")
+        assert ready["status"] == "False" and fragment in ready["message"] and ready["observedGeneration"] == 1
     assert kube.get(DEPLOYMENTS, "istiod-gloo", "istio-system") is None
     for name in ("defaults", "old", "solo-suffix"):
         kube.delete(SMCS, name, "gloo-mesh")
@@ -253,65 +276,119 @@ def test_operator_rejects_unsupported_input(make_control_plane):
     assert owner == "ServiceMeshController/gloo-mesh/second"
 
 
-def test_eastwest_deployer_and_remote_gateways(make_control_plane):
+def test_eastwest_gateways_load_balancer_modes_and_remote_peers(make_control_plane):
     cp = make_control_plane(("cluster1", "cluster2"), install_operator=True)
     sims = cp.simulators
+    sims.set_load_balancer("cluster2", "none")
+    assert sims.load_balancer("cluster2") == ("none", 5.0) and sims.load_balancer("cluster1") == ("ready", 5.0)
     c1, c2 = admin(cp, "cluster1"), admin(cp, "cluster2")
     for kube in (c1, c2):
         kube.apply(namespace("istio-eastwest"), "test")
     # istiod deploys east-west gateways: none before the mesh is installed.
-    c2.apply(eastwest_gateway("cluster2", "cluster2", address="203.0.113.20"), "test")
+    c2.apply(eastwest_gateway("cluster2"), "test")
     time.sleep(1.0)
-    assert not programmed(c2) and c2.get(SERVICES, "istio-eastwest", "istio-eastwest") is None
+    assert c2.get(GATEWAYS, "istio-eastwest", "istio-eastwest").get("status", {}).get("addresses") is None
+    assert c2.get(SERVICES, "istio-eastwest", "istio-eastwest") is None
     install_mesh(c1, "cluster1")
     install_mesh(c2, "cluster2")
 
-    c1.apply(eastwest_gateway("cluster1", "cluster1"), "test")
+    # A load balancer that answers at once; the Gateway, without a cluster label, is accepted as it is.
+    c1.apply(eastwest_gateway("cluster1"), "test")
     gw = wait_for(lambda: programmed(c1), "cluster1 east-west Programmed")
     assert gw["status"]["addresses"] == [{"type": "IPAddress", "value": sims.lb_address("cluster1")}]
     assert sims.lb_address("cluster1") == "198.51.100.10" and sims.lb_address("cluster2") == "198.51.100.11"
+    svc_host = "istio-eastwest.istio-eastwest.svc.cluster.local"
+    assert condition(gw, "Programmed")["message"] == (
+        f"Resource programmed, assigned to service(s) {svc_host}:15008 and {svc_host}:15012")
     assert condition(gw, "Programmed")["observedGeneration"] == gw["metadata"]["generation"]
-    assert true(gw, "Accepted")
+    assert true(gw, "Accepted") and true(gw, "ResolvedRefs")
+    assert "topology.istio.io/cluster" not in gw["metadata"]["labels"]
     svc = c1.get(SERVICES, "istio-eastwest", "istio-eastwest")
     assert svc["spec"]["type"] == "LoadBalancer"
-    assert sorted(p["port"] for p in svc["spec"]["ports"]) == [15008, 15012, 15021]
+    assert [(p["name"], p["port"]) for p in svc["spec"]["ports"]] == [
+        ("status-port", 15021), ("cross-network", 15008), ("xds-tls", 15012)]
     assert svc["metadata"]["labels"]["istio.io/expose-istiod"] == "15012"
     assert svc["metadata"]["labels"]["topology.istio.io/network"] == "cluster1"
+    assert svc["metadata"]["labels"]["gateway.istio.io/managed"] == "istio.io-eastwest-controller"
+    assert svc["metadata"]["annotations"]["networking.istio.io/traffic-distribution"] == "PreferClose"
     assert svc["status"]["loadBalancer"]["ingress"] == [{"ip": "198.51.100.10"}]
+    # What istiod copied goes when the Gateway loses it.
+    labelled = eastwest_gateway("cluster1")
+    labelled["metadata"]["labels"]["example.com/team"] = "mesh"
+    c1.apply(labelled, "test")
+    wait_for(lambda: c1.get(SERVICES, "istio-eastwest", "istio-eastwest")["metadata"]["labels"].get("example.com/team"),
+             "label copied to the Service")
+    c1.apply(eastwest_gateway("cluster1"), "test")
+    wait_for(lambda: "example.com/team" not in c1.get(SERVICES, "istio-eastwest", "istio-eastwest")["metadata"][
+        "labels"], "label removed from the Service")
     assert c1.get(SERVICEACCOUNTS, "istio-eastwest", "istio-eastwest") is not None
     assert c1.get(DEPLOYMENTS, "istio-eastwest", "istio-eastwest") is not None
     wait_for(lambda: running_pods(c1, "istio-eastwest"), "east-west pod Running")
 
-    # The address annotation is advertised instead of the load balancer's IP.
-    gw2 = wait_for(lambda: programmed(c2), "cluster2 east-west Programmed")
-    assert gw2["status"]["addresses"] == [{"type": "IPAddress", "value": "203.0.113.20"}]
+    # No load balancer: the Service stays pending; istiod reports the ClusterIP and Programmed=False.
+    def pending():
+        cond = reported(c2, "istio-eastwest", "Programmed")
+        return cond if "address pending" in cond.get("message", "") else None
+    cond = wait_for(pending, "cluster2 east-west reported pending")
+    assert (cond["status"], cond["reason"]) == ("False", "AddressNotAssigned")
+    assert cond["message"] == (f"Assigned to service(s) {svc_host}:15008 and {svc_host}:15012, but failed to "
+                               f'assign to all requested addresses: address pending for hostname "{svc_host}"')
     svc2 = c2.get(SERVICES, "istio-eastwest", "istio-eastwest")
-    assert svc2["metadata"]["annotations"]["istio.io/expose-istiod-address"] == "203.0.113.20"
+    assert c2.get(GATEWAYS, "istio-eastwest", "istio-eastwest")["status"]["addresses"] == [
+        {"type": "IPAddress", "value": svc2["spec"]["clusterIP"]}]
+    time.sleep(1.0)
+    assert not (c2.get(SERVICES, "istio-eastwest", "istio-eastwest").get("status") or {}).get("loadBalancer", {}).get(
+        "ingress")
 
-    # istio-remote: linked to cluster2's advertised address -> connected.
-    c1.apply(remote_gateway("istio-remote-peer-cluster2", "203.0.113.20"), "test")
+    # istio-remote peers in cluster1 describing cluster2. Its gateway answers at its network address
+    # without a load balancer, on the port of the xds-tls listener.
+    c1.apply(remote_gateway("istio-remote-peer-cluster2", sims.lb_address("cluster2")), "test")
     peer = wait_for(lambda: kept(c1.get(GATEWAYS, "istio-remote-peer-cluster2", "istio-eastwest"),
-                                 lambda g: true(g, "gloo.solo.io/PeerConnected")), "peer connected")
-    assert peer["status"]["addresses"] == [{"type": "IPAddress", "value": "203.0.113.20"}]
-    for cond_type in ("Accepted", "Programmed", "gloo.solo.io/PeeringSucceeded",
-                      "gloo.solo.io/PeerDataPlaneProgrammed"):
+                                 lambda g: true(g, "gloo.solo.io/PeerDataPlaneProgrammed")), "peer linked")
+    assert peer["status"]["addresses"] == [{"type": "IPAddress", "value": sims.lb_address("cluster2")}]
+    assert condition(peer, "Programmed")["message"] == "This Gateway is remote; Istio will not program it"
+    for cond_type in ("Accepted", "Programmed", "gloo.solo.io/PeeringSucceeded", "gloo.solo.io/PeerConnected"):
         assert true(peer, cond_type), cond_type
-    # An address no cluster answers on, a missing network label, a missing spec.addresses.
-    c1.apply(remote_gateway("istio-remote-peer-nowhere", "198.51.100.99", network="nowhere"), "test")
-    c1.apply(remote_gateway("istio-remote-peer-nonet", "203.0.113.20", network=None), "test")
+    # The ClusterIP cluster2 reported, a wrong xds port, no network label, no spec.addresses.
+    c1.apply(remote_gateway("istio-remote-peer-internal", svc2["spec"]["clusterIP"]), "test")
+    c1.apply(remote_gateway("istio-remote-peer-port", sims.lb_address("cluster2"), xds_port=15999), "test")
+    c1.apply(remote_gateway("istio-remote-peer-nonet", sims.lb_address("cluster2"), network=None), "test")
     c1.apply(remote_gateway("istio-remote-peer-noaddr", None, network="x"), "test")
-
-    def reported(name, cond_type):
-        return condition(c1.get(GATEWAYS, name, "istio-eastwest"), cond_type) or {}
-    nowhere = wait_for(lambda: reported("istio-remote-peer-nowhere", "gloo.solo.io/PeerConnected"), "nowhere status")
-    assert nowhere["status"] == "False" and "198.51.100.99:15012" in nowhere["message"]
-    assert reported("istio-remote-peer-nowhere", "Accepted")["status"] == "True"
-    for name, fragment in (("istio-remote-peer-nonet", "topology.istio.io/network"),
+    for name, fragment in (("istio-remote-peer-internal", f"{svc2['spec']['clusterIP']}:15012"),
+                           ("istio-remote-peer-port", f"{sims.lb_address('cluster2')}:15999"),
+                           ("istio-remote-peer-nonet", "topology.istio.io/network"),
                            ("istio-remote-peer-noaddr", "spec.addresses")):
-        rejected = wait_for(lambda: reported(name, "Accepted").get("status") == "False"
-                            and reported(name, "Accepted"), f"{name} rejected")
-        assert fragment in rejected["message"]
-        assert reported(name, "Programmed")["status"] == "False"
+        refused = wait_for(lambda: reported(c1, name, "gloo.solo.io/PeerConnected").get("status") == "False"
+                           and reported(c1, name, "gloo.solo.io/PeerConnected"), f"{name} not connected")
+        assert fragment in refused["message"], (name, refused)
+        assert reported(c1, name, "Programmed")["status"] == "True"  # istiod's own condition says nothing of it
+    for name in ("istio-remote-peer-internal", "istio-remote-peer-port", "istio-remote-peer-nonet",
+                 "istio-remote-peer-noaddr"):
+        c1.delete(GATEWAYS, name, "istio-eastwest")
+
+    # The mesh ConfigMap without trustDomain, or none at all: cluster2's trust domain is still the
+    # ServiceMeshController's (its cluster name), so the peer stays linked.
+    sims.set_mesh_configmap("cluster2", "absent")
+    assert sims.mesh_configmap("cluster2") == "absent"
+    wait_for(lambda: c2.get(CONFIGMAPS, "istio-gloo", "istio-system") is None, "mesh ConfigMap removed")
+    sims.set_mesh_configmap("cluster2", "no-trust-domain")
+    mesh = wait_for(lambda: (c2.get(CONFIGMAPS, "istio-gloo", "istio-system") or {}).get("data", {}).get("mesh"),
+                    "mesh ConfigMap without trustDomain")
+    assert "trustDomain" not in mesh and "rootNamespace: istio-system" in mesh
+    time.sleep(0.5)
+    assert reported(c1, "istio-remote-peer-cluster2", "gloo.solo.io/PeerDataPlaneProgrammed")["status"] == "True"
+    c1.apply(remote_gateway("istio-remote-peer-cluster2", sims.lb_address("cluster2"), trust_domain="cluster.local"),
+             "test")
+    mismatch = wait_for(lambda: reported(c1, "istio-remote-peer-cluster2", "gloo.solo.io/PeerDataPlaneProgrammed")
+                        .get("reason") == "TrustDomainMismatch", "trust domain mismatch reported")
+    assert mismatch
+
+    # A slow load balancer: the address comes `delay` seconds after it took over.
+    began = time.monotonic()
+    sims.set_load_balancer("cluster2", "slow", delay=1.5)
+    gw2 = wait_for(lambda: programmed(c2), "cluster2 east-west Programmed")
+    assert time.monotonic() - began >= 1.4
+    assert gw2["status"]["addresses"] == [{"type": "IPAddress", "value": sims.lb_address("cluster2")}]
 
     # Deleting the east-west Gateway removes what istiod deployed for it.
     c1.delete(GATEWAYS, "istio-eastwest", "istio-eastwest")
@@ -319,6 +396,18 @@ def test_eastwest_deployer_and_remote_gateways(make_control_plane):
              and c1.get(DEPLOYMENTS, "istio-eastwest", "istio-eastwest") is None
              and c1.get(SERVICEACCOUNTS, "istio-eastwest", "istio-eastwest") is None
              and not running_pods(c1, "istio-eastwest"), "east-west resources removed")
+
+
+def test_fault_settings_are_validated_before_anything_starts():
+    sims = Simulators("/nonexistent/kubeconfig", ["cluster1"])
+    with pytest.raises(ValueError, match="load balancer mode 'down': expected one of ready, slow, none"):
+        sims.set_load_balancer("cluster1", "down")
+    with pytest.raises(ValueError, match="unknown context 'nope'"):
+        sims.set_load_balancer("nope", "none")
+    with pytest.raises(ValueError, match="expected one of full, no-trust-domain, absent"):
+        sims.set_mesh_configmap("cluster1", "partial")
+    sims.set_load_balancer("cluster1", "slow", delay=2)
+    assert sims.load_balancer("cluster1") == ("slow", 2.0) and sims.mesh_configmap("cluster1") == "full"
 
 
 def test_automatic_peering_and_management_plane(make_control_plane):
@@ -331,7 +420,7 @@ def test_automatic_peering_and_management_plane(make_control_plane):
     for name, kube in kubes.items():
         kube.apply(namespace("istio-eastwest"), "test")
         install_mesh(kube, name, extensions)
-        kube.apply(eastwest_gateway(name, name), "test")
+        kube.apply(eastwest_gateway(name), "test")
 
     # istiod publishes its own cluster as a peer, built from the east-west Gateway.
     for name, kube in kubes.items():
@@ -342,6 +431,7 @@ def test_automatic_peering_and_management_plane(make_control_plane):
         assert meta["labels"]["topology.istio.io/network"] == name
         assert meta["annotations"]["gateway.istio.io/trust-domain"] == name
         assert meta["annotations"]["gateway.istio.io/service-account"] == "istio-eastwest"
+        assert "topology.istio.io/cluster" not in meta["labels"]  # the east-west Gateway has none: none added
         assert peer["spec"]["addresses"] == [{"type": "IPAddress", "value": sims.lb_address(name)}]
         assert list(remote_gateways(kube)) == [f"istio-remote-peer-{name}"]  # no distribution yet
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import uuid
 
 import pytest
@@ -12,7 +13,7 @@ from kubernetes.client.rest import ApiException
 
 from tests.harness import crds
 from tests.harness.collection_path import REPO_ROOT
-from tests.harness.controlplane import ControlPlaneError, LocalControlPlane, read_state
+from tests.harness.controlplane import ControlPlaneError, LocalControlPlane, read_state, start_environment
 from tests.harness.demo import inventory
 from tests.harness.module_runner import run_playbook
 
@@ -193,3 +194,98 @@ def test_gateway_api_files_are_accepted_by_the_local_servers(control_plane, tmp_
             ext.patch_custom_resource_definition(doc["metadata"]["name"], doc, dry_run="All", force=True,
                                                  field_manager=crds.FIELD_MANAGER,
                                                  _content_type="application/apply-patch+yaml")
+
+
+def _state(pid: int) -> str:
+    with open(f"/proc/{pid}/stat", encoding="utf-8") as fh:
+        return fh.read().rsplit(")", 1)[1].split()[0]
+
+
+def _version(cp, context, timeout=2.0):
+    """GET /version as admin; raises on a hung or dead server."""
+    with cp.api_client(context) as api:
+        return client.VersionApi(api).get_code(_request_timeout=timeout).git_version
+
+
+def test_fault_controls_freeze_thaw_kill_and_restart_on_the_same_port_with_the_same_data(make_control_plane):
+    cp = make_control_plane(names=("solo",), simulators=True)
+    with cp.api_client("solo") as api:
+        ns = _namespace(api)
+    url, pid = cp.server_url("solo"), cp.server_pid("solo")
+
+    cp.freeze("solo")
+    assert cp.frozen("solo") and cp.running("solo") and _state(pid) == "T"
+    began = time.monotonic()
+    with pytest.raises(Exception) as hung:
+        _version(cp, "solo", timeout=1.0)
+    assert "timed out" in str(hung.value).lower() and time.monotonic() - began < 5
+    mark = cp.audit_mark()
+    assert cp.writes_since(mark) == []  # reads the log without asking the frozen server
+    cp.thaw("solo")
+    assert not cp.frozen("solo") and _version(cp, "solo").startswith("v1.")
+
+    cp.kill("solo")
+    assert not cp.running("solo") and cp.server_pid("solo") is None and not _alive(pid)
+    with pytest.raises(Exception) as refused:
+        _version(cp, "solo")
+    assert "refused" in str(refused.value).lower()
+    cp.restart("solo")
+    assert cp.server_url("solo") == url and cp.server_pid("solo") != pid
+    with cp.api_client("solo") as api:
+        assert client.CoreV1Api(api).read_namespace(ns).metadata.name == ns  # same etcd data
+        # The simulators reconnect: a Deployment created after the restart becomes available.
+        client.AppsV1Api(api).create_namespaced_deployment(ns, {
+            "metadata": {"name": "after-restart"},
+            "spec": {"selector": {"matchLabels": {"app": "a"}},
+                     "template": {"metadata": {"labels": {"app": "a"}},
+                                  "spec": {"containers": [{"name": "c", "image": "example.invalid/c:1"}]}}}})
+        deadline = time.monotonic() + 30
+        while not (client.AppsV1Api(api).read_namespaced_deployment(
+                "after-restart", ns).status.available_replicas or 0):
+            assert time.monotonic() < deadline, "the workloads simulator did not reconnect"
+            time.sleep(0.1)
+    restarted = cp.server_pid("solo")
+    cp.restart("solo")  # a running server is killed first
+    assert not _alive(restarted) and cp.server_url("solo") == url and _version(cp, "solo").startswith("v1.")
+
+    # stop() thaws before it terminates: nothing stays behind, stopped or not.
+    cp.freeze("solo")
+    pids = cp.pids()
+    began = time.monotonic()
+    cp.stop()
+    assert time.monotonic() - began < 20
+    assert not any(_alive(p) for p in pids)
+
+
+def test_fault_controls_name_an_unknown_cluster(make_control_plane):
+    cp = make_control_plane(names=("solo",), simulators=False)
+    for control in (cp.freeze, cp.thaw, cp.kill, cp.restart):
+        with pytest.raises(ControlPlaneError, match="no cluster 'nope': expected one of solo"):
+            control("nope")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--load-balancer", "cluster2=down"], "expected CONTEXT=MODE with MODE one of ready, slow, none"),
+    (["--load-balancer", "cluster2=slow:soon"], "DELAY must be a number of seconds"),
+    (["--mesh-configmap", "cluster1=none"], "MODE one of full, no-trust-domain, absent"),
+    (["--mesh-configmap", "elsewhere=absent"], "no cluster elsewhere in --clusters cluster1,cluster2,mgmt"),
+])
+def test_cli_refuses_bad_fault_settings_before_starting_anything(tmp_path, capsys, args, message):
+    from tests.harness.__main__ import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["up", "--state-dir", str(tmp_path), *args])
+    assert exited.value.code == 2 and message in capsys.readouterr().err
+    assert not os.listdir(tmp_path)
+
+
+@pytest.mark.clusters
+@pytest.mark.skipif(EXTERNAL, reason="starts local clusters; GLOOMESH_TEST_KUBECONFIG is set")
+def test_start_environment_applies_fault_settings_before_the_simulators_start():
+    cp = start_environment(("solo",), install_operator=False, load_balancers={"solo": ("slow", 2.0)},
+                           mesh_configmaps={"solo": "absent"})
+    try:
+        assert cp.simulators.load_balancer("solo") == ("slow", 2.0)
+        assert cp.simulators.mesh_configmap("solo") == "absent"
+    finally:
+        cp.stop()

@@ -1,0 +1,256 @@
+"""Pure parts of the istiod, automatic-peering and management-plane simulators."""
+from __future__ import annotations
+
+import pytest
+
+from tests.harness.simulators.eastwest import (Endpoint, address_type, eastwest_objects, eastwest_status, human_join,
+                                               mesh_trust_domain, peer_cluster, remote_status)
+from tests.harness.simulators.management_plane import copy_of, source_of
+from tests.harness.simulators.peering import local_peer
+
+SVC = "istio-eastwest.istio-eastwest.svc.cluster.local"
+LISTENERS = [{"name": "cross-network", "port": 15008, "protocol": "HBONE", "tls": {"mode": "Passthrough"}},
+             {"name": "xds-tls", "port": 15012, "protocol": "TLS", "tls": {"mode": "Passthrough"}}]
+
+
+def _eastwest(labels=None, addresses=None, **annotations):
+    gw = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+          "metadata": {"name": "istio-eastwest", "namespace": "istio-eastwest", "generation": 4,
+                       "labels": {"istio.io/expose-istiod": "15012", "topology.istio.io/network": "net1",
+                                  "topology.kubernetes.io/region": "eu"} if labels is None else labels,
+                       "annotations": annotations},
+          "spec": {"gatewayClassName": "istio-eastwest", "listeners": LISTENERS}}
+    if addresses is not None:
+        gw["spec"]["addresses"] = addresses
+    return gw
+
+
+def _service(ingress=(), service_type="LoadBalancer", cluster_ip="10.96.0.20"):
+    return {"spec": {"type": service_type, "clusterIP": cluster_ip},
+            "status": {"loadBalancer": {"ingress": [{"ip": i} for i in ingress]}}}
+
+
+def _remote(name="istio-remote-peer-cluster2", labels=None, addresses=("198.51.100.11",), listeners=None,
+            **annotations):
+    return {"metadata": {"name": name, "namespace": "istio-eastwest", "generation": 1,
+                         "labels": {"topology.istio.io/network": "cluster2", "topology.istio.io/cluster": "cluster2"}
+                         if labels is None else labels,
+                         "annotations": {"gateway.istio.io/service-account": "istio-eastwest",
+                                         "gateway.istio.io/trust-domain": "cluster2", **annotations}},
+            "spec": {"gatewayClassName": "istio-remote", "listeners": LISTENERS if listeners is None else listeners,
+                     "addresses": [{"type": "IPAddress", "value": a} for a in addresses]}}
+
+
+CLUSTER2 = Endpoint("cluster2", frozenset({"198.51.100.11"}), 15012, "istio-eastwest", "istio-eastwest", "cluster2",
+                    "cluster2")
+
+
+def _conditions(status):
+    return {c["type"]: c for c in status["conditions"]}
+
+
+def test_eastwest_objects_follow_the_waypoint_template():
+    gw = _eastwest(**{"kubectl.kubernetes.io/last-applied-configuration": "{}", "example.com/team": "mesh",
+                      "gateway.istio.io/service-account": "ew-sa"})
+    sa, deployment, service = eastwest_objects(gw, "img")
+    assert sa["metadata"]["name"] == "ew-sa"
+    assert deployment["metadata"]["name"] == service["metadata"]["name"] == "istio-eastwest"
+    assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == "ew-sa"
+    assert service["spec"]["type"] == "LoadBalancer" and "loadBalancerIP" not in service["spec"]
+    assert [(p["name"], p["port"], p["appProtocol"]) for p in service["spec"]["ports"]] == [
+        ("status-port", 15021, "tcp"), ("cross-network", 15008, "hbone"), ("xds-tls", 15012, "tls")]
+    for obj in (sa, deployment, service):
+        labels = obj["metadata"]["labels"]
+        assert labels["istio.io/expose-istiod"] == "15012" and labels["topology.istio.io/network"] == "net1"
+        assert labels["gateway.networking.k8s.io/gateway-name"] == "istio-eastwest"
+        assert labels["gateway.networking.k8s.io/gateway-class-name"] == "istio-eastwest"
+        assert labels["gateway.istio.io/managed"] == "istio.io-eastwest-controller"
+        assert "topology.istio.io/cluster" not in labels  # never filled in
+        assert obj["metadata"]["annotations"]["example.com/team"] == "mesh"
+        assert "kubectl.kubernetes.io/last-applied-configuration" not in obj["metadata"]["annotations"]
+        assert "gateway.istio.io/service-account" not in obj["metadata"]["annotations"]
+    assert service["metadata"]["annotations"]["networking.istio.io/traffic-distribution"] == "PreferClose"
+
+
+def test_eastwest_objects_use_infrastructure_metadata_and_requested_address():
+    gw = _eastwest(addresses=[{"type": "IPAddress", "value": "203.0.113.9"}])
+    gw["spec"]["infrastructure"] = {"labels": {"team": "mesh", "gateway.networking.k8s.io/x": "dropped"}}
+    service = eastwest_objects(gw, "img")[2]
+    assert service["spec"]["loadBalancerIP"] == "203.0.113.9"
+    labels = service["metadata"]["labels"]
+    assert "istio.io/expose-istiod" not in labels and labels["team"] == "mesh"
+    assert "gateway.networking.k8s.io/x" not in service["metadata"]["labels"]
+
+
+def test_eastwest_status_before_the_service_exists():
+    programmed = _conditions(eastwest_status(_eastwest(), None, instances=False))["Programmed"]
+    assert (programmed["status"], programmed["reason"], programmed["message"]) == (
+        "False", "AddressNotUsable", f'Failed to assign to any requested addresses: hostname "{SVC}" not found')
+
+
+def test_eastwest_status_before_the_gateway_pod_is_ready():
+    status = eastwest_status(_eastwest(), _service(), instances=False)
+    programmed = _conditions(status)["Programmed"]
+    assert (programmed["status"], programmed["reason"]) == ("False", "AddressNotAssigned")
+    once = f'no instances found for hostname "{SVC}"'
+    assert programmed["message"] == f"Failed to assign to any requested addresses: {once}; {once}"  # per port
+    assert status["addresses"] == []
+
+
+def test_eastwest_status_while_the_load_balancer_is_pending_reports_the_cluster_ip():
+    status = eastwest_status(_eastwest(), _service(), instances=True)
+    conds = _conditions(status)
+    assert (conds["Programmed"]["status"], conds["Programmed"]["reason"]) == ("False", "AddressNotAssigned")
+    assert conds["Programmed"]["message"] == (
+        f"Assigned to service(s) {SVC}:15008 and {SVC}:15012, but failed to assign to all requested addresses: "
+        f'address pending for hostname "{SVC}"')
+    assert conds["Programmed"]["observedGeneration"] == 4
+    assert conds["Accepted"]["status"] == conds["ResolvedRefs"]["status"] == "True"
+    assert status["addresses"] == [{"type": "IPAddress", "value": "10.96.0.20"}]
+
+
+def test_eastwest_status_with_an_address_and_never_without_one_again():
+    gw = _eastwest()
+    status = eastwest_status(gw, _service(["198.51.100.10"]), instances=True)
+    programmed = _conditions(status)["Programmed"]
+    assert (programmed["status"], programmed["reason"]) == ("True", "Programmed")
+    assert programmed["message"] == f"Resource programmed, assigned to service(s) {SVC}:15008 and {SVC}:15012"
+    assert status["addresses"] == [{"type": "IPAddress", "value": "198.51.100.10"}]
+    gw["status"] = status
+    again = eastwest_status(gw, _service(), instances=False)  # e.g. the gateway pod restarting
+    assert _conditions(again)["Programmed"]["status"] == "False"
+    assert again["addresses"] == status["addresses"]
+
+
+def test_eastwest_status_of_a_cluster_ip_service_is_programmed_with_internal_addresses():
+    gw = _eastwest(**{"networking.istio.io/service-type": "ClusterIP"})
+    assert eastwest_objects(gw, "img")[2]["spec"]["type"] == "ClusterIP"
+    status = eastwest_status(gw, _service(service_type="ClusterIP"), instances=True)
+    assert _conditions(status)["Programmed"]["status"] == "True"
+    assert status["addresses"] == [{"type": "IPAddress", "value": "10.96.0.20"}, {"type": "Hostname", "value": SVC}]
+
+
+def test_eastwest_gateway_with_a_hostname_address_is_not_deployed():
+    gw = _eastwest(addresses=[{"type": "Hostname", "value": "ew.example.com"}])
+    status = eastwest_status(gw, None, instances=False)
+    programmed = _conditions(status)["Programmed"]
+    assert (programmed["reason"], programmed["message"]) == (
+        "AddressNotUsable", 'Failed to assign to any requested addresses: hostname "ew.example.com" not found')
+    two = eastwest_status(_eastwest(addresses=[{"type": "IPAddress", "value": "203.0.113.1"},
+                                               {"type": "IPAddress", "value": "203.0.113.2"}]), None, False)
+    assert _conditions(two)["Accepted"]["reason"] == "InvalidAddress"
+    assert _conditions(two)["Programmed"]["reason"] == "UnsupportedAddress"
+
+
+def test_human_join():
+    assert human_join(["a"]) == "a" and human_join(["a", "b"]) == "a and b"
+    assert human_join(["a", "b", "c"]) == "a, b, and c"
+    assert address_type("2001:db8::1") == "IPAddress" and address_type("ew.example.com") == "Hostname"
+
+
+def test_remote_gateway_connected():
+    status = remote_status(_remote(), "cluster1", [CLUSTER2], [])
+    conds = _conditions(status)
+    assert status["addresses"] == [{"type": "IPAddress", "value": "198.51.100.11"}]
+    assert conds["Programmed"]["message"] == "This Gateway is remote; Istio will not program it"
+    for t in ("Accepted", "Programmed", "gloo.solo.io/PeerConnected", "gloo.solo.io/PeeringSucceeded",
+              "gloo.solo.io/PeerDataPlaneProgrammed"):
+        assert conds[t]["status"] == "True", t
+    assert "198.51.100.11:15012" in conds["gloo.solo.io/PeerConnected"]["message"]
+
+
+@pytest.mark.parametrize("peer, fragment", [
+    (_remote(labels={"topology.istio.io/cluster": "cluster2"}), "label topology.istio.io/network is missing"),
+    (_remote(addresses=()), "spec.addresses is empty"),
+])
+def test_remote_gateway_without_network_or_addresses_links_nothing_but_is_programmed(peer, fragment):
+    conds = _conditions(remote_status(peer, "cluster1", [CLUSTER2], []))
+    # istiod's own conditions say nothing about the link (reportUnmanagedGatewayStatus).
+    assert conds["Accepted"]["status"] == conds["Programmed"]["status"] == "True"
+    for t in ("gloo.solo.io/PeeringSucceeded", "gloo.solo.io/PeerConnected", "gloo.solo.io/PeerDataPlaneProgrammed"):
+        assert conds[t]["status"] == "False" and fragment in conds[t]["message"], t
+
+
+def test_remote_gateway_dials_the_port_of_its_xds_tls_listener():
+    wrong_port = [dict(LISTENERS[0]), {**LISTENERS[1], "port": 15999}]
+    conds = _conditions(remote_status(_remote(listeners=wrong_port), "cluster1", [CLUSTER2], []))
+    assert conds["gloo.solo.io/PeerConnected"]["status"] == "False"
+    assert conds["gloo.solo.io/PeerConnected"]["message"] == "no east-west gateway answers at 198.51.100.11:15999"
+    assert conds["Programmed"]["status"] == "True"
+    no_xds = _conditions(remote_status(_remote(listeners=LISTENERS[:1]), "cluster1", [CLUSTER2], []))
+    assert "no listener named xds-tls" in no_xds["gloo.solo.io/PeerConnected"]["message"]
+
+
+def test_remote_gateway_problems():
+    unknown = _conditions(remote_status(_remote(addresses=("10.96.0.20",)), "cluster1", [CLUSTER2], []))
+    assert unknown["gloo.solo.io/PeerConnected"]["reason"] == "ConnectionFailed"
+    assert "10.96.0.20:15012" in unknown["gloo.solo.io/PeerConnected"]["message"]
+    dup = _conditions(remote_status(_remote(), "cluster1", [CLUSTER2], ["istio-remote-peer-cluster2-manual"]))
+    assert "multiple gateways for cluster cluster2" in dup["gloo.solo.io/PeerConnected"]["message"]
+
+
+@pytest.mark.parametrize("peer, reason", [
+    (_remote(**{"gateway.istio.io/trust-domain": "cluster.local"}), "TrustDomainMismatch"),
+    (_remote(**{"gateway.istio.io/service-account": "other"}), "ServiceAccountMismatch"),
+    (_remote(labels={"topology.istio.io/network": "net-x"}), "NetworkMismatch"),
+])
+def test_remote_gateway_data_plane_needs_the_remote_identity_and_network(peer, reason):
+    conds = _conditions(remote_status(peer, "cluster1", [CLUSTER2], []))
+    assert conds["gloo.solo.io/PeerConnected"]["status"] == "True"
+    assert conds["gloo.solo.io/PeerDataPlaneProgrammed"]["reason"] == reason
+
+
+def test_remote_gateway_identity_defaults():
+    no_sa = _remote()
+    del no_sa["metadata"]["annotations"]["gateway.istio.io/service-account"]
+    missing = _conditions(remote_status(no_sa, "cluster1", [CLUSTER2], []))["gloo.solo.io/PeerDataPlaneProgrammed"]
+    assert missing["reason"] == "MissingServiceAccount"
+    assert "istio-remote-peer-cluster2-istio-remote" in missing["message"]
+    # Without the trust-domain annotation the local mesh's trust domain is assumed.
+    no_td = _remote()
+    del no_td["metadata"]["annotations"]["gateway.istio.io/trust-domain"]
+    assert _conditions(remote_status(no_td, "cluster2", [CLUSTER2], []))[
+        "gloo.solo.io/PeerDataPlaneProgrammed"]["status"] == "True"
+    assert _conditions(remote_status(no_td, "cluster1", [CLUSTER2], []))[
+        "gloo.solo.io/PeerDataPlaneProgrammed"]["reason"] == "TrustDomainMismatch"
+
+
+def test_peer_cluster():
+    assert peer_cluster(_remote()) == "cluster2"
+    assert peer_cluster(_remote(labels={"topology.istio.io/network": "n"})) == "cluster2"  # from the name
+    assert peer_cluster(_remote(name="other", labels={"topology.istio.io/network": "n"})) == "n"
+
+
+def test_mesh_trust_domain():
+    assert mesh_trust_domain({"data": {"mesh": "trustDomain: c1\n"}}) == "c1"
+    assert mesh_trust_domain({"data": {"mesh": "defaultConfig: {}\n"}}) is None
+    assert mesh_trust_domain(None) is None
+
+
+def test_local_peer_copies_the_eastwest_gateway_and_adds_nothing_it_lacks():
+    gw = _eastwest(**{"gateway.istio.io/service-account": "ew-sa"})
+    assert local_peer(gw, "cluster1", "cluster1") is None  # no address yet
+    gw["status"] = {"addresses": [{"type": "IPAddress", "value": "203.0.113.5"}]}
+    gw["spec"]["listeners"] = [LISTENERS[0], {**LISTENERS[1], "port": 15013}]
+    peer = local_peer(gw, "cluster1", "td1")
+    meta = peer["metadata"]
+    assert meta["name"] == "istio-remote-peer-cluster1" and meta["namespace"] == "istio-eastwest"
+    assert meta["labels"] == {"istio.io/expose-istiod": "15012", "topology.istio.io/network": "net1",
+                              "topology.kubernetes.io/region": "eu", "gloo.solo.io/automatic-peering": "true"}
+    assert meta["annotations"] == {"gateway.istio.io/trust-domain": "td1", "gateway.istio.io/service-account": "ew-sa"}
+    assert peer["spec"]["gatewayClassName"] == "istio-remote"
+    assert peer["spec"]["addresses"] == [{"type": "IPAddress", "value": "203.0.113.5"}]
+    assert [(listener["name"], listener["port"]) for listener in peer["spec"]["listeners"]] == [
+        ("cross-network", 15008), ("xds-tls", 15013)]
+
+
+def test_management_plane_copies_keep_their_source():
+    gw = local_peer({**_eastwest(), "status": {"addresses": [{"value": "198.51.100.10"}]}}, "cluster1", "cluster1")
+    gw["metadata"]["annotations"]["simulator.gloomesh.io/owner"] = "istiod/cluster1"
+    assert source_of(gw) == "cluster1"
+    copied = copy_of(gw, "cluster1")
+    assert source_of(copied) == "cluster1"
+    assert copied["metadata"]["labels"]["gloo.solo.io/config-distribution"] == "true"
+    assert copied["spec"] == gw["spec"]
+    manual = _remote()
+    assert source_of(manual) is None  # the collection's own links are never distributed
