@@ -12,6 +12,7 @@ PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
 ## make test: everything CI runs (venv, control-plane binaries, unit, integration, quality gates)
 test: venv assets collection-link
 	$(PYTEST) tests/unit -q
+	$(PYTEST) tests/harness/tests -q
 	$(PYTEST) tests/integration -q
 	$(MAKE) --no-print-directory lint sanity molecule build-check
 
@@ -41,6 +42,7 @@ unit: venv collection-link
 	$(PYTEST) tests/unit -q
 
 integration: venv assets collection-link
+	$(PYTEST) tests/harness/tests -q
 	$(PYTEST) tests/integration -q
 
 lint: venv collection-link

@@ -99,8 +99,9 @@ def make_control_plane():
         pytest.skip("needs fresh local clusters; GLOOMESH_TEST_KUBECONFIG clusters are shared")
     started = []
 
-    def make(names=DEFAULT_NAMES, simulators=True, install_operator=False):
-        cp = start_environment(names, simulators=simulators, install_operator=install_operator)
+    def make(names=DEFAULT_NAMES, simulators=True, install_operator=False, load_balancers=None, mesh_configmaps=None):
+        cp = start_environment(names, simulators=simulators, install_operator=install_operator,
+                               load_balancers=load_balancers, mesh_configmaps=mesh_configmaps)
         started.append(cp)
         return cp
 

@@ -34,6 +34,7 @@ from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.apply im
     list_objects,
     served,
 )
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.wait import all_conditions_true
 
 # Where a trust domain can come from, in the order they are consulted.
 TRUST_DOMAIN_SOURCES = ("mesh_config", "service_mesh")
@@ -81,6 +82,49 @@ def resolve_topology(client, install_namespace, network=None, cluster=None, need
                "s" if len(missing) > 1 else "", " and ".join(missing)),
             missing=missing)
     return values["network"], values["cluster"]
+
+
+# ---------------------------------------------------------------- the service mesh
+
+def _stale_status(obj):
+    """What in the status was reported for an older generation than metadata.generation.
+
+    The Gloo Operator reports observedGeneration on each condition (procedure, "Deploy mesh
+    components" step 5, example status); a top-level status.observedGeneration is honoured for
+    conditions that carry none, and for a status without conditions.
+    """
+    generation = (obj.get("metadata") or {}).get("generation")
+    status = obj.get("status") or {}
+    top = status.get("observedGeneration")
+    if generation is None:
+        return []
+    reported = [(c.get("type"), c.get("observedGeneration", top)) for c in status.get("conditions") or []]
+    if not reported:
+        reported = [("status", top)]
+    return ["%s (generation %s)" % (what, observed) for what, observed in reported
+            if observed is not None and observed < generation]
+
+
+def service_mesh_readiness(obj):
+    """(ready, missing, failed) of a ServiceMeshController: ready means every condition True and
+    reported for the current generation, and phase SUCCEEDED; ``failed`` is phase FAILED for the
+    current generation (a FAILED of an older one only says the operator has not looked yet)."""
+    if obj is None:
+        return False, "the ServiceMeshController does not exist", False
+    status = obj.get("status") or {}
+    stale = _stale_status(obj)
+    if stale:
+        return False, "the operator has not reconciled generation %s yet (reported for older ones: %s)" % (
+            obj["metadata"].get("generation"), ", ".join(stale)), False
+    _done, pending = all_conditions_true(obj)
+    phase = status.get("phase")
+    if phase == "FAILED":
+        return False, "phase FAILED: %s%s" % (status.get("message") or "no message from the operator",
+                                               "; " + pending if pending else ""), True
+    missing = [] if phase == "SUCCEEDED" else ["phase is %s, not SUCCEEDED" % (phase or "not reported yet")]
+    if pending:
+        missing.append(pending)
+    return not missing, "; ".join(missing), False
 
 
 # ---------------------------------------------------------------- trust domain

@@ -13,7 +13,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.gloomesh.multicluster.plugins.module_utils import validation
+from ansible_collections.gloomesh.multicluster.plugins.module_utils import mesh_state, validation
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders import certificates, gateway
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.constants import (
     ANNOTATION_ADVERTISED_ADDRESS,
@@ -66,32 +66,17 @@ def _describe(condition):
 
 
 def service_mesh_state(obj, name, namespace):
-    """The ServiceMeshController: ready when its phase is SUCCEEDED and every condition is True for
-    the current metadata.generation (the operator reports observedGeneration on each condition,
-    procedure "Deploy mesh components" step 5; a top-level one counts for conditions without)."""
+    """The ServiceMeshController, ready as the service_mesh module waits for it
+    (mesh_state.service_mesh_readiness)."""
     where = describe("ServiceMeshController", name, namespace)
     if obj is None:
         return {"exists": False, "name": name, "namespace": namespace, "phase": None, "ready": False,
                 "missing": "%s does not exist" % where}
-    status = obj.get("status") or {}
-    generation = (obj.get("metadata") or {}).get("generation")
-    conditions = conditions_of(obj)
-    missing = []
-    if status.get("phase") != "SUCCEEDED":
-        missing.append("phase is %s, not SUCCEEDED%s" % (
-            status.get("phase") or "not reported", ": " + status["message"] if status.get("message") else ""))
-    if not conditions:
-        missing.append("no conditions reported")
-    for condition in conditions:
-        observed = condition.get("observedGeneration", status.get("observedGeneration"))
-        if condition.get("status") != "True":
-            missing.append(_describe(condition))
-        elif generation is not None and observed is not None and observed < generation:
-            missing.append("%s reported for generation %s, not the current %s"
-                           % (condition.get("type"), observed, generation))
-    return {"exists": True, "name": name, "namespace": namespace, "generation": generation,
-            "phase": status.get("phase"), "conditions": conditions, "ready": not missing,
-            "missing": "%s: %s" % (where, "; ".join(missing)) if missing else None}
+    ready, missing, _failed = mesh_state.service_mesh_readiness(obj)
+    return {"exists": True, "name": name, "namespace": namespace,
+            "generation": (obj.get("metadata") or {}).get("generation"),
+            "phase": (obj.get("status") or {}).get("phase"), "conditions": conditions_of(obj), "ready": ready,
+            "missing": "%s: %s" % (where, missing) if missing else None}
 
 
 def workload_state(kind, name, namespace, obj):

@@ -116,6 +116,9 @@ def parse_recap(stdout: str) -> dict:
         if line.startswith("PLAY RECAP"):
             in_recap = True
             continue
+        if in_recap and not line.strip():
+            in_recap = False  # custom stats (set_stats) may follow the recap
+            continue
         if in_recap and ":" in line and "=" in line:
             host, counts = line.split(":", 1)
             recap[host.strip()] = {k: int(v) for k, v in

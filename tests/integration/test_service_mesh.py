@@ -251,7 +251,7 @@ def test_failed_phase_is_reported_with_the_operator_message(smc):
     # multicluster=false lets 1.22.0 through our rules; the operator refuses it.
     result = run(smc, multicluster=False, version="1.22.0")
     assert result["failed"] is True
-    assert result["msg"].startswith("ServiceMeshController %s/%s failed (phase FAILED): " % (
+    assert result["msg"].startswith("ServiceMeshController %s/%s failed: phase FAILED: " % (
         smc["namespace"], smc["name"]))
     assert "unsupported version 1.22.0: the Gloo Operator installs Istio 1.24.3 or later" in result["msg"]
     assert result["phase"] == "FAILED" and result["changed"] is True

@@ -11,7 +11,7 @@ __metaclass__ = type
 
 import time
 
-from ansible_collections.gloomesh.multicluster.plugins.module_utils import validation
+from ansible_collections.gloomesh.multicluster.plugins.module_utils import mesh_state, validation
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders import service_mesh
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.constants import (
     EXTENSIONS_CONFIGMAP,
@@ -32,7 +32,6 @@ from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.apply im
     is_managed_by_us,
 )
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.wait import (
-    all_conditions_true,
     daemonset_ready,
     deployment_available,
     gone,
@@ -40,54 +39,17 @@ from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.wait imp
 )
 
 
-def _stale_status(obj):
-    """What in the status was reported for an older generation than metadata.generation.
-
-    The Gloo Operator reports observedGeneration on each condition (procedure, "Deploy mesh
-    components" step 5, example status); a top-level status.observedGeneration is honoured for
-    conditions that carry none, and for a status without conditions.
-    """
-    generation = (obj.get("metadata") or {}).get("generation")
-    status = obj.get("status") or {}
-    top = status.get("observedGeneration")
-    if generation is None:
-        return []
-    reported = [(c.get("type"), c.get("observedGeneration", top)) for c in status.get("conditions") or []]
-    if not reported:
-        reported = [("status", top)]
-    return ["%s (generation %s)" % (what, observed) for what, observed in reported
-            if observed is not None and observed < generation]
-
-
 def controller_ready(obj):
-    """Wait predicate: every condition True and reported for the current generation, phase SUCCEEDED.
-
-    Phase FAILED for the current generation raises at once with the operator's message; a FAILED
-    status of an older generation is only stale (the operator has not looked at the change yet).
-    """
-    if obj is None:
-        return False, "the ServiceMeshController does not exist"
-    status = obj.get("status") or {}
-    meta = obj["metadata"]
-    stale = _stale_status(obj)
-    if stale:
-        return False, "the operator has not reconciled generation %s yet (reported for older ones: %s)" % (
-            meta.get("generation"), ", ".join(stale))
-    phase = status.get("phase")
-    if phase == "FAILED":
-        _done, pending = all_conditions_true(obj)
-        raise GloomeshError(
-            "%s failed (phase FAILED): %s%s" % (
-                describe(SERVICE_MESH_KIND, meta["name"], meta.get("namespace")),
-                status.get("message") or "no message from the operator",
-                "; " + pending if pending else ""),
-            phase=phase, conditions=status.get("conditions") or [])
-    done, missing = all_conditions_true(obj)
-    if phase != "SUCCEEDED":
-        phase_missing = "phase is %s, not SUCCEEDED" % (phase or "not reported yet")
-        missing = "%s; %s" % (phase_missing, missing) if missing else phase_missing
-        done = False
-    return done, missing
+    """Wait predicate: ready as mesh_state.service_mesh_readiness says; phase FAILED for the current
+    generation raises at once with the operator's message."""
+    ready, missing, failed = mesh_state.service_mesh_readiness(obj)
+    if failed:
+        meta = obj["metadata"]
+        status = obj.get("status") or {}
+        raise GloomeshError("%s failed: %s" % (describe(SERVICE_MESH_KIND, meta["name"], meta.get("namespace")),
+                                               missing),
+                            phase="FAILED", conditions=status.get("conditions") or [])
+    return ready, missing
 
 
 def _public(obj):

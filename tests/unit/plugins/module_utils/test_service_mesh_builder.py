@@ -261,7 +261,7 @@ def test_failed_phase_raises_with_the_operator_message():
                  conditions=[{"type": "Ready", "status": "False", "message": "install failed"}])
     with pytest.raises(GloomeshError) as err:
         controller_ready(failed)
-    assert err.value.message == ("ServiceMeshController gloo-mesh/managed-istio failed (phase FAILED): "
+    assert err.value.message == ("ServiceMeshController gloo-mesh/managed-istio failed: phase FAILED: "
                                  "unsupported version 1.2.3; conditions not True: Ready=False (install failed)")
     assert err.value.details["phase"] == "FAILED"
 

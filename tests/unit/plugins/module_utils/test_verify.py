@@ -75,7 +75,8 @@ def test_service_mesh_ready_only_for_the_current_generation():
     stale = controller(conditions=[{"type": "ControlPlaneReady", "status": "True", "observedGeneration": 1}])
     state = verify.service_mesh_state(stale, "managed-istio", "gloo-mesh")
     assert not state["ready"]
-    assert "ControlPlaneReady reported for generation 1, not the current 2" in state["missing"]
+    assert "has not reconciled generation 2 yet" in state["missing"]
+    assert "ControlPlaneReady (generation 1)" in state["missing"]
     # A top-level observedGeneration counts for conditions that carry none.
     top = controller(conditions=[{"type": "ControlPlaneReady", "status": "True"}])
     top["status"]["observedGeneration"] = 1
@@ -87,8 +88,8 @@ def test_service_mesh_failed_and_absent_say_why():
                         conditions=[{"type": "ControlPlaneReady", "status": "False", "reason": "Crash",
                                      "observedGeneration": 2}])
     missing = verify.service_mesh_state(failed, "managed-istio", "gloo-mesh")["missing"]
-    assert missing == ("ServiceMeshController gloo-mesh/managed-istio: phase is FAILED, not SUCCEEDED: istiod "
-                       "crashed; ControlPlaneReady=False (Crash)")
+    assert missing == ("ServiceMeshController gloo-mesh/managed-istio: phase FAILED: istiod crashed; "
+                       "conditions not True: ControlPlaneReady=False (Crash)")
     absent = verify.service_mesh_state(None, "managed-istio", "gloo-mesh")
     assert not absent["ready"] and absent["missing"] == "ServiceMeshController gloo-mesh/managed-istio does not exist"
 
