@@ -1,4 +1,9 @@
-"""`make demo`: three local clusters with simulators, the demo playbooks, a short report.
+"""`make demo`: local clusters with simulators, the demo playbooks, a short report.
+
+Scenario 1 installs and verifies the mesh on cluster1 and cluster2. Scenario 2 adds `edge`, a
+cluster without a LoadBalancer implementation (as kind without cloud-provider-kind, bare metal, a
+NAT'd site): its east-west Service never gets an address, so it is linked through the address its
+host variable `eastwest_gateway_address` gives (what peers reach through the NAT).
 
     python -m tests.harness.demo           # start, run, report, stop everything
     python -m tests.harness.demo --keep    # leave the clusters up for kubectl (make demo-down stops them)
@@ -16,23 +21,32 @@ from .controlplane import ControlPlaneError, start_background, stop_background
 from .crds import transformed_gateway_api_file
 from .module_runner import run_playbook
 
-# What the demo runs, in order, against the inventory below.
+# What the demo runs, in order, for each scenario (the inventory grows by one cluster in the second).
 PLAYBOOKS = tuple(os.path.join(REPO_ROOT, "playbooks", name) for name in ("install_manual_link.yml", "verify.yml"))
+# The cluster of scenario 2: no load balancer.
+EDGE = "edge"
 STATE_DIR = os.path.join(REPO_ROOT, ".tmp", "demo")
 HELM_STANDIN = os.path.join(REPO_ROOT, "tests", "helm_standin")
 # Not a real license: the simulated Gloo Operator accepts any value.
 DEMO_LICENSE = "demo-license-not-a-real-key"
 GROUPS = {"workload_clusters": ("cluster1", "cluster2"), "management_cluster": ("mgmt",)}
+SCENARIOS = (("1: two clusters with load balancers", ()),
+             ("2: add %s, a cluster without a load balancer, through eastwest_gateway_address" % EDGE, (EDGE,)))
 
 
-def inventory(state: dict) -> dict:
+def inventory(state: dict, extra_workload=()) -> dict:
     """Hosts are the clusters: connection local, one kube_context per host."""
     def host(name):
-        return {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
-                "kube_context": name, "cluster_name": name, "kubeconfig": state["kubeconfig"]}
+        variables = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+                     "kube_context": name, "cluster_name": name, "kubeconfig": state["kubeconfig"]}
+        if name == EDGE:
+            # The address peers reach this cluster's gateway at (a NAT address; its Service stays pending).
+            variables["eastwest_gateway_address"] = state["lb_addresses"][name]
+        return variables
 
+    groups = dict(GROUPS, workload_clusters=GROUPS["workload_clusters"] + tuple(extra_workload))
     return {"all": {"children": {group: {"hosts": {name: host(name) for name in names}}
-                                 for group, names in GROUPS.items()}}}
+                                 for group, names in groups.items()}}}
 
 
 def extra_vars() -> dict:
@@ -54,14 +68,15 @@ def helm_env() -> dict:
             "GLOOMESH_HELM_STANDIN_SECRET": DEMO_LICENSE}
 
 
-def report(state: dict, results: list[tuple[str, dict]], seconds: float) -> str:
+def report(state: dict, results: list[tuple[str, str, dict]], seconds: float) -> str:
     lines = ["", "== gloomesh demo =="]
-    for group, names in GROUPS.items():
-        for name in names:
-            lb = state["lb_addresses"].get(name, "-")
-            lines.append(f"  {name:<9} {group:<19} {state['servers'][name]}  east-west LB {lb}")
-    for playbook, result in results:
-        lines.append(f"  {os.path.relpath(playbook, REPO_ROOT)}: rc={result['rc']}")
+    for name in tuple(n for group in GROUPS.values() for n in group) + (EDGE,):
+        mode = state["load_balancers"].get(name, ["ready"])[0]
+        lb = "none (linked through eastwest_gateway_address %s)" % state["lb_addresses"][name] \
+            if mode == "none" else "LB " + state["lb_addresses"].get(name, "-")
+        lines.append(f"  {name:<9} {state['servers'][name]}  east-west {lb}")
+    for scenario, playbook, result in results:
+        lines.append(f"  scenario {scenario[:1]}, {os.path.relpath(playbook, REPO_ROOT)}: rc={result['rc']}")
         for host, counts in sorted(result["recap"].items()):
             lines.append(f"    {host:<9} " + " ".join(f"{k}={v}" for k, v in counts.items()))
     lines += [f"  took {seconds:.1f}s (clusters ready in {state['startup_seconds']}s)",
@@ -80,20 +95,24 @@ def main(argv=None) -> int:
         return 0
 
     began = time.monotonic()
-    names = tuple(n for group in GROUPS.values() for n in group)
+    names = tuple(n for group in GROUPS.values() for n in group) + (EDGE,)
     try:
-        state = start_background(STATE_DIR, names)
+        state = start_background(STATE_DIR, names, load_balancers={EDGE: "none"})
     except ControlPlaneError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     results = []
     try:
         os.makedirs(helm_env()["GLOOMESH_HELM_STANDIN_DIR"], exist_ok=True)
-        for playbook in PLAYBOOKS:
-            result = run_playbook(playbook, inventory(state), extra_vars(), env=helm_env())
-            print(result["stdout"], result["stderr"], sep="", end="")
-            results.append((playbook, result))
-            if result["rc"] != 0:
+        for scenario, added in SCENARIOS:
+            print("\n== scenario %s ==" % scenario)
+            for playbook in PLAYBOOKS:
+                result = run_playbook(playbook, inventory(state, added), extra_vars(), env=helm_env())
+                print(result["stdout"], result["stderr"], sep="", end="")
+                results.append((scenario, playbook, result))
+                if result["rc"] != 0:
+                    break
+            if results[-1][2]["rc"] != 0:
                 break
         print(report(state, results, time.monotonic() - began))
     finally:
@@ -102,7 +121,7 @@ def main(argv=None) -> int:
         else:
             stop_background(STATE_DIR)
             print("  clusters stopped (use --keep to leave them up)")
-    return max(result["rc"] for _playbook, result in results)
+    return max(result["rc"] for _scenario, _playbook, result in results)
 
 
 if __name__ == "__main__":
