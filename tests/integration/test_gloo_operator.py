@@ -1,0 +1,534 @@
+"""gloo_operator (module and roles gloo_operator / automatic_peering) against real API servers and
+the recording helm stand-in, which keeps its releases as helm 3 does (release Secrets).
+
+Each test works in namespaces of its own on the session clusters and removes them afterwards.
+Write counts come from the audit log and are split by user agent: helm's own writes (the
+stand-in sends helm's) and the collection's. The license must never show: not in helm's argv or
+values, not in any output channel (default verbosity, -vvv, the json callback), not in facts and
+not in any file the run leaves, even when helm fails and echoes its values.
+"""
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import os
+import sys
+import time
+import uuid
+
+import pytest
+
+from tests.harness.module_runner import run_module, run_playbook
+from tests.harness.playbook_run import LICENSE, STANDIN_DIR
+
+CONTEXT = "cluster1"
+REF_ENV = "SOLO_ISTIO_LICENSE_KEY_SECRET_REF"
+OPERATOR_CHART = "oci://us-docker.pkg.dev/solo-public/gloo-operator-helm/gloo-operator"
+GLOO_REPO = "https://storage.googleapis.com/gloo-platform/helm-charts"
+LICENSE_FORMS = (LICENSE, base64.b64encode(LICENSE.encode()).decode())
+
+pytestmark = pytest.mark.skipif(bool(os.environ.get("GLOOMESH_TEST_KUBECONFIG")),
+                                reason="drives the recording helm stand-in and its failure modes")
+
+
+# ---------------------------------------------------------------- helpers
+
+def helm_calls(helm_dir):
+    path = os.path.join(helm_dir, "calls.jsonl")
+    if not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def by_helm(event):
+    """Written by helm: its records (user agent Helm/...) and the chart's objects, which the stand-in
+    applies through the harness (user agent gloomesh-simulator)."""
+    return event.get("userAgent", "").startswith(("Helm/", "gloomesh-simulator"))
+
+
+def ours(writes):
+    """The collection's own writes as 'VERB resource/name'."""
+    return sorted("%s %s" % (e["verb"].upper(), e["requestURI"].split("?")[0].rsplit("/", 2)[-2] + "/"
+                             + e["requestURI"].split("?")[0].rsplit("/", 1)[-1])
+                  for e in writes if not by_helm(e))
+
+
+def helm_secret_writes(writes):
+    return sorted("%s %s" % (e["verb"].upper(), e["requestURI"].split("?")[0].rsplit("/", 1)[-1])
+                  for e in writes if by_helm(e) and "/secrets" in e["requestURI"])
+
+
+def no_license(*texts):
+    for text in texts:
+        text = text if isinstance(text, str) else json.dumps(text)
+        for form in LICENSE_FORMS:
+            assert form not in text, "the license leaked"
+
+
+def release_records(cp, context, namespace, name):
+    """Helm's release Secrets, decoded here the way helm reads them (util.go, decodeRelease)."""
+    from kubernetes import client
+
+    with cp.api_client(context) as api:
+        items = client.CoreV1Api(api).list_namespaced_secret(namespace, label_selector=f"owner=helm,name={name}").items
+    records = {}
+    for secret in items:
+        raw = base64.b64decode(base64.b64decode(secret.data["release"]))
+        records[int(secret.metadata.labels["version"])] = (secret, json.loads(gzip.decompress(raw)))
+    return records
+
+
+def read(cp, context, kind, namespace, name):
+    from kubernetes import client
+
+    with cp.api_client(context) as api:
+        core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
+        reader = {"Secret": core.read_namespaced_secret, "Deployment": apps.read_namespaced_deployment}[kind]
+        try:
+            return reader(name, namespace)
+        except client.ApiException as err:
+            if err.status == 404:
+                return None
+            raise
+
+
+def delete_namespaces(cp, context, *namespaces):
+    from kubernetes import client
+
+    with cp.api_client(context, simulator=True) as api:
+        for namespace in namespaces:
+            try:
+                client.CoreV1Api(api).delete_namespace(namespace)
+            except client.ApiException as err:
+                if err.status != 404:
+                    raise
+
+
+def standin_env(helm_dir, **extra):
+    return {"PATH": os.pathsep.join([STANDIN_DIR, os.path.dirname(sys.executable), os.environ["PATH"]]),
+            "GLOOMESH_HELM_STANDIN_DIR": str(helm_dir), "GLOOMESH_HELM_STANDIN_SECRET": LICENSE, **extra}
+
+
+# ---------------------------------------------------------------- the module (module path)
+
+@pytest.fixture
+def helm_dir(tmp_path, monkeypatch):
+    directory = tmp_path / "helm"
+    directory.mkdir()
+    for key, value in standin_env(directory).items():
+        monkeypatch.setenv(key, value)
+    return str(directory)
+
+
+@pytest.fixture
+def op(control_plane, kubeconfig, helm_dir):
+    """Module args for an operator release in a namespace of this test; uninstalled afterwards."""
+    namespace = "gm-op-" + uuid.uuid4().hex[:6]
+    args = {"kubeconfig": kubeconfig, "context": CONTEXT, "namespace": namespace, "license_key": LICENSE,
+            "wait_timeout": 120}
+    yield args
+    os.environ.pop("GLOOMESH_HELM_STANDIN_FAIL", None)
+    run_module("gloo_operator", {"kubeconfig": kubeconfig, "context": CONTEXT, "namespace": namespace,
+                                 "state": "absent"})
+    delete_namespaces(control_plane, CONTEXT, namespace)
+
+
+def run(args, check_mode=False, diff=False, **overrides):
+    result = run_module("gloo_operator", {**args, **overrides}, check_mode=check_mode, diff=diff)
+    no_license(result)
+    return result
+
+
+def test_install_rerun_change_uninstall(op, helm_dir, audit, control_plane):
+    cp, ns = control_plane, op["namespace"]
+    ref = f"{ns}/gloo-operator-license"
+    wanted = {"manager": {"env": {REF_ENV: ref}}}
+
+    # Check mode on nothing: predicted, no write, no helm.
+    mark = audit.mark()
+    result = run(op, check_mode=True, diff=True)
+    assert result["changed"] is True and not result.get("failed"), result
+    assert result["actions"] == {"namespace": "created", "license_secret": "created", "release": "installed"}
+    assert result["release"] is None and result["values_changed"] == ["manager"]
+    release_diff = [d for d in result["diff"] if d["after_header"] == f"release {ns}/gloo-operator"]
+    assert release_diff == [{"before": {}, "after": {"chart": "gloo-operator-0.2.3", "values": wanted},
+                             "before_header": f"release {ns}/gloo-operator",
+                             "after_header": f"release {ns}/gloo-operator"}]
+    secret_diff = [d for d in result["diff"] if d["after_header"] == "license_secret"][0]
+    assert secret_diff["after"]["data"] == {"gloo-mesh-license-key": "<redacted, changed>"}
+    assert audit.writes(mark) == [] and helm_calls(helm_dir) == []
+
+    # Install: our namespace and Secret, one helm call that never sees the key.
+    mark = audit.mark()
+    result = run(op)
+    assert result["changed"] is True and not result.get("failed"), result
+    assert result["actions"] == {"namespace": "created", "license_secret": "created", "release": "installed"}
+    assert result["release"] == {"name": "gloo-operator", "namespace": ns, "revision": 1, "status": "deployed",
+                                 "chart": "gloo-operator", "chart_version": "0.2.3", "app_version": "0.2.3"}
+    assert result["deployments"] == [{"name": "gloo-operator", "available": True}]
+    assert result["license_secret_ref"] == ref
+    writes = audit.writes(mark, CONTEXT)
+    assert ours(writes) == [f"PATCH namespaces/{ns}", "PATCH secrets/gloo-operator-license"]
+    assert helm_secret_writes(writes) == ["CREATE secrets", "UPDATE sh.helm.release.v1.gloo-operator.v1"]
+    (call,) = helm_calls(helm_dir)
+    assert call["argv"][:3] == ["upgrade", "gloo-operator", OPERATOR_CHART] and call["rc"] == 0
+    assert {"--install", "--reset-values"} <= set(call["argv"]) and call["version"] == "0.2.3"
+    assert call["context"] == CONTEXT and call["namespace"] == ns
+    assert call["values"] == wanted and call["secret_passed"] is False
+    assert "<secret>" not in json.dumps(call), "the license reached helm"
+    # What helm recorded, read as helm reads it.
+    records = release_records(cp, CONTEXT, ns, "gloo-operator")
+    assert list(records) == [1]
+    secret, record = records[1]
+    assert secret.type == "helm.sh/release.v1" and secret.metadata.name == "sh.helm.release.v1.gloo-operator.v1"
+    assert {k: secret.metadata.labels[k] for k in ("owner", "name", "status", "version")} == {
+        "owner": "helm", "name": "gloo-operator", "status": "deployed", "version": "1"}
+    assert record["config"] == wanted and record["chart"]["metadata"]["version"] == "0.2.3"
+    no_license(json.dumps(record))
+    license_secret = read(cp, CONTEXT, "Secret", ns, "gloo-operator-license")
+    assert license_secret.type == "Opaque"
+    assert license_secret.metadata.labels == {"app.kubernetes.io/managed-by": "gloomesh.multicluster"}
+    assert base64.b64decode(license_secret.data["gloo-mesh-license-key"]).decode() == LICENSE
+    env = read(cp, CONTEXT, "Deployment", ns, "gloo-operator").spec.template.spec.containers[0].env
+    assert [(e.name, e.value) for e in env] == [(REF_ENV, ref)]
+
+    # Re-run and check-mode re-run: no helm, no write.
+    for check_mode in (False, True):
+        mark = audit.mark()
+        result = run(op, check_mode=check_mode, diff=True)
+        assert result["changed"] is False, result
+        assert result["actions"] == {"namespace": "unchanged", "license_secret": "unchanged", "release": "unchanged"}
+        assert result["values_changed"] == [] and result["diff"] == []
+        assert audit.writes(mark) == []
+        assert len(helm_calls(helm_dir)) == 1
+
+    # A value change: predicted in check mode, then one upgrade.
+    change = {"values": {"manager": {"env": {"LOG_LEVEL": "debug"}}}}
+    mark = audit.mark()
+    result = run(op, check_mode=True, **change)
+    assert result["changed"] is True and result["actions"]["release"] == "upgraded"
+    assert result["values_changed"] == ["manager.env.LOG_LEVEL"]
+    assert audit.writes(mark) == [] and len(helm_calls(helm_dir)) == 1
+    mark = audit.mark()
+    result = run(op, diff=True, **change)
+    assert result["changed"] is True and result["release"]["revision"] == 2
+    assert result["actions"] == {"namespace": "unchanged", "license_secret": "unchanged", "release": "upgraded"}
+    (release_diff,) = result["diff"]
+    assert release_diff["before"]["values"] == wanted
+    assert release_diff["after"]["values"] == {"manager": {"env": {REF_ENV: ref, "LOG_LEVEL": "debug"}}}
+    writes = audit.writes(mark, CONTEXT)
+    assert ours(writes) == []
+    assert helm_secret_writes(writes) == ["CREATE secrets", "UPDATE sh.helm.release.v1.gloo-operator.v1",
+                                          "UPDATE sh.helm.release.v1.gloo-operator.v2"]
+    assert len(helm_calls(helm_dir)) == 2
+    records = release_records(cp, CONTEXT, ns, "gloo-operator")
+    assert {v: s.metadata.labels["status"] for v, (s, _r) in records.items()} == {1: "superseded", 2: "deployed"}
+    mark = audit.mark()
+    assert run(op, **change)["changed"] is False
+    assert audit.writes(mark) == [] and len(helm_calls(helm_dir)) == 2
+
+    # Uninstall: predicted, then helm uninstall; our Secret goes; a second one does nothing.
+    mark = audit.mark()
+    result = run(op, check_mode=True, state="absent")
+    assert result["changed"] is True and result["actions"] == {"release": "uninstalled", "license_secret": "deleted"}
+    assert audit.writes(mark) == [] and len(helm_calls(helm_dir)) == 2
+    mark = audit.mark()
+    result = run(op, state="absent")
+    assert result["changed"] is True and result["actions"] == {"release": "uninstalled", "license_secret": "deleted"}
+    assert ours(audit.writes(mark, CONTEXT)) == ["DELETE secrets/gloo-operator-license"]
+    assert helm_calls(helm_dir)[-1]["argv"][:2] == ["uninstall", "gloo-operator"]
+    assert release_records(cp, CONTEXT, ns, "gloo-operator") == {}
+    assert read(cp, CONTEXT, "Deployment", ns, "gloo-operator") is None
+    mark = audit.mark()
+    result = run(op, state="absent")
+    assert result["changed"] is False and result["actions"] == {"release": "absent", "license_secret": "absent"}
+    assert audit.writes(mark) == [] and len(helm_calls(helm_dir)) == 3
+
+
+def test_secret_ref_passed_through(op, helm_dir, audit, control_plane):
+    ns = op["namespace"]
+    assert run(op)["actions"]["release"] == "installed"
+    user_ref = dict(op, license_key=None, license_secret_ref="gloo-mesh/license-keys")
+    mark = audit.mark()
+    result = run(user_ref)
+    # The user's reference as given; our Secret with the key is removed.
+    assert result["actions"] == {"namespace": "unchanged", "license_secret": "deleted", "release": "upgraded"}
+    assert result["values_changed"] == [f"manager.env.{REF_ENV}"]
+    assert result["license_secret_ref"] == "gloo-mesh/license-keys"
+    assert helm_calls(helm_dir)[-1]["values"] == {"manager": {"env": {REF_ENV: "gloo-mesh/license-keys"}}}
+    assert ours(audit.writes(mark, CONTEXT)) == ["DELETE secrets/gloo-operator-license"]
+    assert read(control_plane, CONTEXT, "Secret", ns, "gloo-operator-license") is None
+    mark = audit.mark()
+    result = run(user_ref)
+    assert result["changed"] is False and result["actions"]["license_secret"] == "absent"
+    assert audit.writes(mark) == [] and len(helm_calls(helm_dir)) == 2
+
+
+def test_helm_missing_then_not_needed_and_helm_hanging(op, helm_dir, audit, monkeypatch):
+    # No helm: a clear error, before anything is written.
+    standin_path = os.environ["PATH"]
+    monkeypatch.setenv("PATH", os.pathsep.join([os.path.dirname(sys.executable), "/usr/bin", "/bin"]))
+    mark = audit.mark()
+    for check_mode in (True, False):
+        result = run(op, check_mode=check_mode)
+        assert result["failed"] and "the helm binary was not found on the controller's PATH" in result["msg"], result
+        assert result["changed"] is False
+    assert audit.writes(mark) == []
+
+    monkeypatch.setenv("PATH", standin_path)
+    assert run(op)["actions"]["release"] == "installed"
+    # Nothing to change: no helm needed, none called.
+    monkeypatch.setenv("PATH", os.pathsep.join([os.path.dirname(sys.executable), "/usr/bin", "/bin"]))
+    result = run(op)
+    assert result["changed"] is False and not result.get("failed"), result
+
+    # A helm that never returns is stopped at helm_timeout and named.
+    monkeypatch.setenv("PATH", standin_path)
+    monkeypatch.setenv("GLOOMESH_HELM_STANDIN_FAIL", "hang")
+    began = time.monotonic()
+    result = run(op, helm_timeout=8, values={"manager": {"env": {"LOG_LEVEL": "debug"}}})
+    elapsed = time.monotonic() - began
+    assert result["failed"] and elapsed < 8 + 2 * 5 + 10, (elapsed, result)
+    assert f"helm upgrade --install of release {op['namespace']}/gloo-operator in cluster {CONTEXT} did not " \
+           "finish within 8s and was stopped" in result["msg"]
+    assert helm_calls(helm_dir)[-1]["rc"] == "hung"
+    monkeypatch.delenv("GLOOMESH_HELM_STANDIN_FAIL")
+    result = run(op, values={"manager": {"env": {"LOG_LEVEL": "debug"}}})
+    assert result["actions"]["release"] == "upgraded" and result["release"]["revision"] == 2
+
+
+# ---------------------------------------------------------------- roles through ansible-playbook
+
+PLAY_GLOO_OPERATOR = """
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: The role, then its module's result kept as a cacheable fact whatever happened
+      block:
+        - name: Install the operator
+          ansible.builtin.include_role:
+            name: gloomesh.multicluster.gloo_operator
+      rescue:
+        - name: Run the module once more to keep its result
+          gloomesh.multicluster.gloo_operator:
+            namespace: "{{ gloo_operator_namespace }}"
+            license_key: "{{ gloomesh_license_key }}"
+          register: again
+          ignore_errors: true
+
+        - name: Keep both failures as facts
+          ansible.builtin.set_fact:
+            cacheable: true
+            failure: "{{ ansible_failed_result }}"
+            failure_again: "{{ again }}"
+
+        - name: Fail the host
+          ansible.builtin.fail:
+            msg: "{{ ansible_failed_result.msg }}"
+"""
+
+PLAY_AUTOMATIC_PEERING = """
+- hosts: all
+  gather_facts: false
+  roles:
+    - gloomesh.multicluster.automatic_peering
+"""
+
+
+class Runs:
+    """ansible-playbook runs with every place a run can leave files under this test's tmp_path."""
+
+    def __init__(self, cp, tmp_path):
+        self.cp, self.tmp = cp, tmp_path
+        self.helm_dir = tmp_path / "helm"
+        self.dirs = {name: tmp_path / name for name in ("run-tmp", "ansible-local", "ansible-remote", "facts")}
+        for directory in [self.helm_dir, *self.dirs.values()]:
+            directory.mkdir()
+        self.began = time.time()
+
+    def inventory(self, hosts, management=(), **host_vars):
+        def host(name):
+            return {"cluster_name": name, "kube_context": name, "kubeconfig": self.cp.kubeconfig_path,
+                    "ansible_connection": "local", "ansible_python_interpreter": sys.executable, **host_vars}
+        groups = {"workload_clusters": {"hosts": {n: host(n) for n in hosts if n not in management}},
+                  "management_cluster": {"hosts": {n: host(n) for n in management}}}
+        return {"all": {"children": groups}}
+
+    def play(self, text, inventory, extra=None, verbosity=0, fail=None, callback=None):
+        path = self.tmp / "play.yml"
+        path.write_text(text)
+        env = standin_env(self.helm_dir, TMPDIR=str(self.dirs["run-tmp"]),
+                          ANSIBLE_LOCAL_TEMP=str(self.dirs["ansible-local"]),
+                          ANSIBLE_REMOTE_TEMP=str(self.dirs["ansible-remote"]),
+                          ANSIBLE_CACHE_PLUGIN="jsonfile", ANSIBLE_CACHE_PLUGIN_CONNECTION=str(self.dirs["facts"]))
+        if fail:
+            env["GLOOMESH_HELM_STANDIN_FAIL"] = fail
+        if callback:
+            env["ANSIBLE_STDOUT_CALLBACK"] = callback
+        mark = self.cp.audit_mark()
+        calls = len(helm_calls(self.helm_dir))
+        began = time.monotonic()
+        result = run_playbook(str(path), inventory, {"gloomesh_license_key": LICENSE, **(extra or {})},
+                              verbosity=verbosity, env=env)
+        result["seconds"] = time.monotonic() - began
+        result["writes"] = self.cp.writes_since(mark)
+        result["helm_calls"] = helm_calls(self.helm_dir)[calls:]
+        no_license(result["stdout"], result["stderr"])
+        return result
+
+    def assert_no_license_left(self):
+        """No file of the run holds the license: temp dirs, ansible's tmp, facts, ~/.ansible/tmp;
+        and helm was never given it, except back to the one release whose own values hold it."""
+        places = list(self.dirs.values()) + [os.path.expanduser("~/.ansible/tmp")]
+        for place in places:
+            for root, _dirs, files in os.walk(place):
+                for name in files:
+                    path = os.path.join(root, name)
+                    if os.path.getmtime(path) < self.began - 1:
+                        continue
+                    with open(path, "rb") as fh:
+                        data = fh.read()
+                    for form in LICENSE_FORMS:
+                        assert form.encode() not in data, f"the license was left in {path}"
+        for call in helm_calls(self.helm_dir):
+            if call.get("chart") != "gloo-platform":
+                assert call["secret_passed"] is False, call
+
+
+def test_gloo_operator_role_rerun_without_helm_and_failing_helm_leaks_nothing(control_plane, audit, tmp_path):
+    cp = control_plane
+    runs = Runs(cp, tmp_path)
+    ns = "gm-role-" + uuid.uuid4().hex[:6]
+    inventory = runs.inventory(["cluster1", "cluster2"], gloo_operator_namespace=ns)
+    try:
+        # helm fails and echoes its values, at every verbosity and through the json callback.
+        for verbosity, callback in ((0, None), (3, None), (0, "ansible.posix.json")):
+            result = runs.play(PLAY_GLOO_OPERATOR, inventory, verbosity=verbosity, fail="echo-values", callback=callback)
+            assert result["rc"] != 0, result["stdout"][-3000:]
+            out = result["stdout"]
+            assert "failed (exit code 1): Error: UPGRADE FAILED: template:" in out, out[-3000:]
+            assert f"{REF_ENV}" in out and f"{ns}/gloo-operator-license" in out, "helm's echo was not passed on"
+            assert [c["argv"][0] for c in result["helm_calls"]] == ["upgrade"] * 4
+        # The failed results were cached as facts of both hosts (and are scanned below).
+        facts = sorted(runs.dirs["facts"].iterdir())
+        assert [f.name.endswith(("cluster1", "cluster2")) for f in facts] == [True, True], facts
+        assert all("exit code 1" in f.read_text() for f in facts)
+        runs.assert_no_license_left()
+
+        # Install, then a re-run that starts no helm and writes nothing.
+        result = runs.play(PLAY_GLOO_OPERATOR, inventory)
+        assert result["rc"] == 0, result["stdout"][-3000:]
+        assert sorted(c["context"] for c in result["helm_calls"]) == ["cluster1", "cluster2"]
+        result = runs.play(PLAY_GLOO_OPERATOR, inventory, verbosity=3)
+        assert result["rc"] == 0 and result["recap"]["cluster1"]["changed"] == 0, result["stdout"][-3000:]
+        assert result["helm_calls"] == [] and result["writes"] == []
+        # Operator managed elsewhere: the role only waits.
+        result = runs.play(PLAY_GLOO_OPERATOR, inventory, extra={"gloomesh_operator_helm": False, "gloomesh_license_key": ""})
+        assert result["rc"] == 0 and result["helm_calls"] == [] and result["writes"] == [], result["stdout"][-3000:]
+        runs.assert_no_license_left()
+    finally:
+        _uninstall(runs, inventory, ns)
+        for context in ("cluster1", "cluster2"):
+            delete_namespaces(cp, context, ns)
+
+
+def _uninstall(runs, inventory, ns):
+    play = """
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: Uninstall
+      gloomesh.multicluster.gloo_operator:
+        namespace: %s
+        state: absent
+""" % ns
+    result = runs.play(play, inventory)
+    assert result["rc"] == 0, result["stdout"][-3000:]
+
+
+def test_automatic_peering_role(control_plane, audit, tmp_path):
+    from tests.helm_standin.releases import seed_release
+
+    cp = control_plane
+    runs = Runs(cp, tmp_path)
+    ns = "gm-peer-" + uuid.uuid4().hex[:6]
+    existing = {("cluster1", "gloo-platform-crds"): {"installEnterpriseCrds": False, "keep": {"me": "cluster1"}},
+                ("cluster1", "gloo-platform"): {"common": {"cluster": "cluster1"},
+                                                "licensing": {"glooMeshLicenseKey": LICENSE}},
+                ("cluster2", "gloo-platform-crds"): {"installEnterpriseCrds": False}}
+    from kubernetes import client
+
+    try:
+        for context in ("cluster1", "cluster2"):
+            with cp.api_client(context, simulator=True) as api:
+                client.CoreV1Api(api).create_namespace({"metadata": {"name": ns}})
+                for (where, name), values in existing.items():
+                    if where == context:
+                        seed_release(api, ns, name, name, "2.7.0", values)
+        inventory = runs.inventory(["cluster1", "cluster2"], management=["cluster1"], automatic_peering_namespace=ns)
+
+        # helm fails echoing values that hold the license: it is masked everywhere.
+        for verbosity in (0, 3):
+            result = runs.play(PLAY_AUTOMATIC_PEERING, inventory, verbosity=verbosity, fail="echo-values")
+            assert result["rc"] != 0
+            assert '"glooMeshLicenseKey": "********"' in result["stdout"], result["stdout"][-3000:]
+        # gloo-platform's own values hold the license: helm gets it back, only in a private file.
+        runs.assert_no_license_left()
+
+        result = runs.play(PLAY_AUTOMATIC_PEERING, inventory)
+        assert result["rc"] == 0, result["stdout"][-3000:]
+        upgrades = {(c["context"], c["chart"]): c for c in result["helm_calls"]}
+        flags = {("cluster1", "gloo-platform-crds"): {"featureGates": {"ConfigDistribution": True},
+                                                      "installEnterpriseCrds": True},
+                 ("cluster1", "gloo-platform"): {"featureGates": {"ConfigDistribution": True}},
+                 ("cluster2", "gloo-platform-crds"): {"installEnterpriseCrds": True}}
+        assert set(upgrades) == set(flags)
+        assert [c["chart"] for c in result["helm_calls"] if c["context"] == "cluster1"] == \
+            ["gloo-platform-crds", "gloo-platform"]
+        for key, call in upgrades.items():
+            assert call["rc"] == 0 and call["namespace"] == ns and call["version"] == "2.7.0", call
+            assert call["chart_ref"] == key[1] and "--repo" in call["argv"] and GLOO_REPO in call["argv"]
+            kept = json.loads(json.dumps(existing[key]).replace(LICENSE, "<secret>"))
+            merged = json.loads(json.dumps(kept))
+            for k, v in flags[key].items():
+                merged[k] = {**merged.get(k, {}), **v} if isinstance(v, dict) else v
+            assert call["values"] == merged, call["values"]
+        # Only helm wrote: the release records.
+        assert ours(result["writes"]) == []
+        result = runs.play(PLAY_AUTOMATIC_PEERING, inventory, verbosity=3)
+        assert result["rc"] == 0 and result["helm_calls"] == [] and result["writes"] == [], result["stdout"][-3000:]
+        runs.assert_no_license_left()
+
+        # A cluster without the releases fails, naming the release.
+        result = runs.play(PLAY_AUTOMATIC_PEERING, runs.inventory(["cluster2"], automatic_peering_namespace="default"))
+        assert result["rc"] != 0 and result["writes"] == []
+        assert ("Helm release gloo-platform-crds not found in namespace default of cluster cluster2"
+                in result["stdout"]), result["stdout"][-3000:]
+    finally:
+        for context in ("cluster1", "cluster2"):
+            delete_namespaces(cp, context, ns)
+
+
+def test_stand_in_release_layout_matches_helm(control_plane, tmp_path):
+    """The seeded record reads back through the collection's reader exactly as written."""
+    from ansible_collections.gloomesh.multicluster.plugins.module_utils import helm
+    from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.client import get_k8s_client
+    from tests.helm_standin.releases import seed_release
+
+    ns = "gm-seed-" + uuid.uuid4().hex[:6]
+    try:
+        with control_plane.api_client(CONTEXT, simulator=True) as api:
+            from kubernetes import client
+
+            client.CoreV1Api(api).create_namespace({"metadata": {"name": ns}})
+            seed_release(api, ns, "rel", "gloo-platform", "2.7.0", {"a": {"b": [1, True]}})
+        cluster = get_k8s_client({"kubeconfig": control_plane.kubeconfig_path, "context": CONTEXT})
+        release = helm.deployed_release(cluster, ns, "rel")
+        assert release["config"] == {"a": {"b": [1, True]}}
+        assert release["chart"]["metadata"] == {"apiVersion": "v2", "name": "gloo-platform", "version": "2.7.0",
+                                                "appVersion": "2.7.0", "type": "application"}
+        assert helm.deployed_release(cluster, ns, "other") is None
+    finally:
+        delete_namespaces(control_plane, CONTEXT, ns)
