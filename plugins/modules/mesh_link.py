@@ -30,6 +30,14 @@ description:
     gloomesh.multicluster does not manage (unless O(adopt=true)), since two peer Gateways for one
     cluster break peering.
   - Re-running with nothing to change sends no write request.
+  - With O(mesh) instead of O(peers), the module plans the links of the source within a mesh of
+    clusters (an inventory whose hosts are clusters, of which this run covers some). It writes the
+    source's peers into the source, and into each cluster outside the run the source's peer when
+    that cluster links to the source (else our peer for the source is removed from it). Pairs
+    between two clusters outside the run are never touched, so runs over
+    different slices of one inventory, one after the other or at the same time, give the mesh one
+    full run gives. Every read (peer descriptors of the clusters outside the run, their peer
+    Gateways) and every refusal comes before the first write.
 author:
   - gloomesh.multicluster maintainers (@gloomesh)
 extends_documentation_fragment:
@@ -50,9 +58,9 @@ options:
         RV(gloomesh.multicluster.eastwest_gateway_info#module:peer) descriptors of
         M(gloomesh.multicluster.eastwest_gateway_info).
       - With C(state=absent) only O(peers[].cluster) and O(peers[].namespace) are used.
+      - Exactly one of O(peers) and O(mesh) is required.
     type: list
     elements: dict
-    required: true
     suboptions:
       cluster:
         description: The peer's cluster name; the Gateway is named C(istio-remote-peer-<cluster>).
@@ -89,9 +97,64 @@ options:
       trust_domain_source:
         description: Where eastwest_gateway_info found the trust domain; informational, not written.
         type: str
+  mesh:
+    description:
+      - Every cluster of the mesh (for example each host of the inventory group), to plan the links
+        of the source (O(cluster), which must be one of them) instead of listing O(peers).
+      - A cluster links to the clusters O(mesh[].peers) names, or to all the others when it is not
+        set. The source's peers are written into the source (with O(exclusive), our peer Gateways for
+        other clusters are removed there). For each cluster not O(mesh[].in_run), the source's peer
+        is written into it when it links to the source, else our peer for the source is removed from
+        it; nothing else is read or written there.
+      - Descriptors of clusters outside the run are read from those clusters (their east-west
+        gateway), waiting up to O(ready_timeout) for one that is still being created.
+    type: list
+    elements: dict
+    suboptions:
+      cluster:
+        description: The cluster's name (its mesh cluster name).
+        type: str
+        required: true
+      peers:
+        description: The clusters it links to (asymmetric linking); all the others when not set.
+        type: list
+        elements: str
+      in_run:
+        description:
+          - Whether this run also runs mesh_link for the cluster, so that it writes the cluster's own
+            peers itself. Links between two clusters of the run are written by their source only.
+        type: bool
+        default: true
+      descriptor:
+        description:
+          - The cluster's peer descriptor (RV(gloomesh.multicluster.eastwest_gateway_info#module:peer)),
+            when this run knows it. Required for the source (when a cluster outside the run links to
+            it) and for clusters of the run the source links to; a missing one fails before any write
+            (in check mode, the links with it are not predicted).
+        type: dict
+      context:
+        description: Kubeconfig context of the cluster; how this module reaches a cluster outside the run.
+        type: str
+      kubeconfig:
+        description: Kubeconfig (path or mapping) of that context; the default kubeconfig when not set.
+        type: raw
+      namespace:
+        description: Namespace of the cluster's east-west gateway, read when its descriptor is not given.
+        type: str
+        default: istio-eastwest
+      install_namespace:
+        description: Namespace of the cluster's istiod, read with its descriptor; O(install_namespace) when not set.
+        type: str
+  ready_timeout:
+    description:
+      - With O(mesh), seconds to wait for a cluster outside the run to be ready to link (its east-west
+        gateway to have an address), for example while another run creates it; V(0) fails at once.
+        The error on timeout names the cluster and what is missing.
+    type: int
+    default: 300
   cluster:
     description:
-      - Name of the source cluster, used to refuse linking a cluster to itself.
+      - Name of the source cluster, used to refuse linking a cluster to itself; required with O(mesh).
       - Defaults to istiod's C(CLUSTER_ID) (Deployment C(istiod-gloo), else C(istiod), in
         O(install_namespace)); an error when neither is known and O(state=present).
     type: str
@@ -103,6 +166,8 @@ options:
   state:
     description:
       - C(present) creates or updates the listed peers' Gateways; C(absent) removes them.
+      - With O(mesh), C(absent) unlinks the source both ways - every peer Gateway of ours in the
+        source, and ours for the source in each cluster outside the run - and reads no descriptor.
     type: str
     choices: [present, absent]
     default: present
@@ -140,7 +205,10 @@ options:
     type: int
     default: 300
 notes:
-  - Link both directions for a bi-directional mesh (run the module against every cluster).
+  - Link both directions for a bi-directional mesh (run the module against every cluster), or give
+    O(mesh) and the module writes both directions of the pairs it touches.
+  - With O(mesh), clusters outside the run are reached with their own O(mesh[].context) and
+    O(mesh[].kubeconfig) only; none of this task's other connection options apply to them.
 seealso:
   - module: gloomesh.multicluster.eastwest_gateway
   - module: gloomesh.multicluster.eastwest_gateway_info
@@ -170,6 +238,22 @@ EXAMPLES = r"""
         network: cluster2
         address: 172.18.255.20
 
+- name: Link cluster3, newly added, both ways with the clusters already linked (as --limit cluster3)
+  gloomesh.multicluster.mesh_link:
+    context: cluster3
+    cluster: cluster3
+    exclusive: true
+    mesh:
+      - cluster: cluster1
+        context: cluster1
+        in_run: false
+      - cluster: cluster2
+        context: cluster2
+        in_run: false
+        peers: [cluster1]       # asymmetric: cluster2 does not reach cluster3
+      - cluster: cluster3
+        descriptor: "{{ cluster3_peer }}"   # eastwest_gateway_info's peer
+
 - name: Unlink cluster3 from cluster1
   gloomesh.multicluster.mesh_link:
     context: cluster1
@@ -189,6 +273,11 @@ peers:
       description: The peer cluster the Gateway describes.
       type: str
       sample: cluster2
+    target:
+      description: With O(mesh), the cluster the Gateway is in (the source, or a cluster outside the run).
+      type: str
+      returned: with O(mesh)
+      sample: cluster1
     name:
       description: Gateway name.
       type: str
@@ -198,22 +287,32 @@ peers:
       type: str
       sample: istio-eastwest
     action:
-      description: What happened to the Gateway.
+      description:
+        - What happened to the Gateway.
+        - With O(mesh), C(foreign) is an C(istio-remote) Gateway in the source that gloomesh.multicluster
+          did not create, for a cluster the source does not link to; it is left alone.
       type: str
-      choices: [created, updated, unchanged, removed]
+      choices: [created, updated, unchanged, removed, foreign]
+      sample: created
 cluster:
   description: The source cluster's name (given or discovered); null when not needed (C(state=absent)).
   returned: always
   type: str
   sample: cluster1
 diff:
-  description: Before and after of every Gateway that changed, with C(--diff).
+  description:
+    - Before and after of every Gateway that changed, with C(--diff); with O(mesh) the headers name
+      the cluster the Gateway is in.
   returned: when diff mode is on
   type: list
   elements: dict
+  sample:
+    - before_header: Gateway istio-eastwest/istio-remote-peer-cluster3 in cluster cluster1
+      after_header: Gateway istio-eastwest/istio-remote-peer-cluster3 in cluster cluster1
+      before: {}
+      after: {kind: Gateway, metadata: {name: istio-remote-peer-cluster3}}
 """
 
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.wait import WAIT_ARG_SPEC
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.operations import mesh_link as operation
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.runner import run_module
 
@@ -229,8 +328,20 @@ PEER_SPEC = dict(
     region=dict(type="str"),
     zone=dict(type="str"),
 )
+MESH_SPEC = dict(
+    cluster=dict(type="str", required=True),
+    peers=dict(type="list", elements="str"),
+    in_run=dict(type="bool", default=True),
+    descriptor=dict(type="dict"),
+    context=dict(type="str"),
+    kubeconfig=dict(type="raw"),
+    namespace=dict(type="str", default="istio-eastwest"),
+    install_namespace=dict(type="str"),
+)
 ARGUMENT_SPEC = dict(
-    peers=dict(type="list", elements="dict", required=True, options=PEER_SPEC),
+    peers=dict(type="list", elements="dict", options=PEER_SPEC),
+    mesh=dict(type="list", elements="dict", options=MESH_SPEC),
+    ready_timeout=dict(type="int", default=300),
     cluster=dict(type="str"),
     install_namespace=dict(type="str", default="istio-system"),
     state=dict(type="str", choices=["present", "absent"], default="present"),
@@ -242,8 +353,11 @@ ARGUMENT_SPEC = dict(
 )
 
 
+MODULE_KWARGS = dict(mutually_exclusive=[("peers", "mesh")], required_one_of=[("peers", "mesh")])
+
+
 def main():
-    run_module(ARGUMENT_SPEC, operation.run)
+    run_module(ARGUMENT_SPEC, operation.run, **MODULE_KWARGS)
 
 
 if __name__ == "__main__":

@@ -6,9 +6,13 @@ source cluster, so unique names keep the tests from seeing each other's peers.
 """
 from __future__ import annotations
 
+import concurrent.futures
+import time
+
 import pytest
 from kubernetes import client as k8s
 
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders.gateway import eastwest_gateway
 from tests.harness.module_runner import run_module
 # istiod and scratch are fixtures: pytest finds them in this module's namespace.
 from tests.integration.test_eastwest_gateway import (  # pylint: disable=unused-import
@@ -363,3 +367,166 @@ def test_adopt_takes_over_unmanaged_peer_gateways(kubeconfig, control_plane, aud
     result = link(kubeconfig, SOURCE, wanted, cluster="src-ad")
     assert not result["changed"] and actions(result) == [(peer, ns, "unchanged")]
     assert_no_writes(audit, mark, SOURCE)
+
+
+# --- mesh: a run over part of an inventory links the pairs it touches both ways ---------------------
+
+def mesh_entry(kubeconfig, context, name, namespace, descriptor=None, peers=None):
+    """One cluster of option mesh: in the run when its descriptor is given (as the role does)."""
+    return {"cluster": name, "context": context, "kubeconfig": kubeconfig, "namespace": namespace,
+            "in_run": descriptor is not None, "descriptor": descriptor, "peers": peers}
+
+
+def link_in_mesh(kubeconfig, context, name, mesh, check_mode=False, diff=False, **args):
+    return run_module("mesh_link", dict(args, kubeconfig=kubeconfig, context=context, cluster=name, mesh=mesh),
+                      check_mode=check_mode, diff=diff)
+
+
+def writes_by_context(audit, mark):
+    return {context: len(audit.writes(mark, context)) for context in CONTEXTS}
+
+
+def peer_specs(control_plane, context, namespace):
+    """{peer cluster: (labels, annotations, spec)} of the istio-remote Gateways of a namespace."""
+    return {g["metadata"]["labels"]["topology.istio.io/cluster"]:
+            (g["metadata"]["labels"], g["metadata"].get("annotations"), spec_as_applied(g["spec"]))
+            for g in remote_gateways(control_plane, context, namespace)}
+
+
+def test_mesh_add_one_cluster_writes_2n(kubeconfig, control_plane, audit, istiod, scratch):
+    ns = scratch("ml-add")
+    names = {context: unique("add") for context in CONTEXTS}
+    peers = expose_all(kubeconfig, CONTEXTS, ns, names)
+    existing, added = ("cluster1", "cluster2"), "mgmt"
+
+    # N = 2 clusters linked by a full run of an inventory without the new one
+    before = [mesh_entry(kubeconfig, c, names[c], ns, peers[c]) for c in existing]
+    for context in existing:
+        result = link_in_mesh(kubeconfig, context, names[context], before, exclusive=True)
+        assert not result.get("failed"), result
+
+    # the new cluster joins the inventory; a run limited to it links it both ways: exactly 2N writes
+    after = [mesh_entry(kubeconfig, c, names[c], ns) for c in existing] + [
+        mesh_entry(kubeconfig, added, names[added], ns, peers[added])]
+    mark = audit.mark()
+    result = link_in_mesh(kubeconfig, added, names[added], after, check_mode=True, diff=True, exclusive=True)
+    assert result["changed"] and writes_by_context(audit, mark) == {c: 0 for c in CONTEXTS}
+    assert sorted(d["after_header"] for d in result["diff"]) == sorted(
+        ["Gateway %s/istio-remote-peer-%s in cluster %s" % (ns, names[p], names[added]) for p in existing]
+        + ["Gateway %s/istio-remote-peer-%s in cluster %s" % (ns, names[added], names[c]) for c in existing])
+    mark = audit.mark()
+    result = link_in_mesh(kubeconfig, added, names[added], after, exclusive=True)
+    assert sorted((p["target"], p["cluster"], p["action"]) for p in result["peers"]) == sorted(
+        [(names[added], names[p], "created") for p in existing]
+        + [(names[c], names[added], "created") for c in existing])
+    assert writes_by_context(audit, mark) == {"cluster1": 1, "cluster2": 1, "mgmt": 2}
+    # the existing clusters were only read: their east-west gateway (descriptor) and their peer list
+    for context in existing:
+        reads = {e["objectRef"]["resource"] for e in control_plane.events_since(mark, context)
+                 if e.get("user", {}).get("username") == "admin" and e.get("objectRef")
+                 and e["verb"] in ("get", "list", "watch")}
+        assert reads <= {"services", "gateways", "configmaps", "servicemeshcontrollers", "namespaces"}, reads
+
+    # a full run of the new inventory now: nothing to write, and what it would write is what is there
+    full = [mesh_entry(kubeconfig, c, names[c], ns, peers[c]) for c in CONTEXTS]
+    mark = audit.mark()
+    for context in CONTEXTS:
+        result = link_in_mesh(kubeconfig, context, names[context], full, exclusive=True)
+        assert not result["changed"], result
+    assert writes_by_context(audit, mark) == {c: 0 for c in CONTEXTS}
+    for context in CONTEXTS:
+        assert sorted(peer_specs(control_plane, context, ns)) == sorted(names[c] for c in CONTEXTS if c != context)
+
+
+def test_mesh_asymmetric_peers_both_ways(kubeconfig, control_plane, audit, istiod, scratch):
+    ns = scratch("ml-asy")
+    names = {context: unique("asy") for context in CONTEXTS}
+    peers = expose_all(kubeconfig, CONTEXTS, ns, names)
+    a, b, c = (names[x] for x in CONTEXTS)
+    # a stale peer of ours for c in cluster2 (cluster2 used to reach c)
+    link(kubeconfig, "cluster2", [peers["mgmt"]], cluster=b)
+
+    # cluster2 reaches only cluster1; mgmt reaches only cluster2; cluster1 reaches everyone
+    mesh = [mesh_entry(kubeconfig, "cluster1", a, ns),
+            mesh_entry(kubeconfig, "cluster2", b, ns, peers=[a]),
+            mesh_entry(kubeconfig, "mgmt", c, ns, peers["mgmt"], peers=[b])]
+    mark = audit.mark()
+    result = link_in_mesh(kubeconfig, "mgmt", c, mesh, exclusive=True)
+    assert sorted((p["target"], p["cluster"], p["action"]) for p in result["peers"]) == sorted([
+        (a, c, "created"), (b, c, "removed"), (c, b, "created")])
+    assert writes_by_context(audit, mark) == {"cluster1": 1, "cluster2": 1, "mgmt": 1}
+    assert sorted(peer_specs(control_plane, "mgmt", ns)) == [b]
+    assert sorted(peer_specs(control_plane, "cluster1", ns)) == [c]
+    assert peer_specs(control_plane, "cluster2", ns) == {}
+
+
+def test_mesh_refuses_before_any_write(kubeconfig, control_plane, audit, istiod, scratch):
+    ns = scratch("ml-ref")
+    names = {context: unique("ref") for context in CONTEXTS}
+    peers = expose_all(kubeconfig, CONTEXTS, ns, names)
+    a, b, c = (names[x] for x in CONTEXTS)
+    # cluster2 holds a peer Gateway for mgmt's cluster that someone else wrote
+    k8s.CustomObjectsApi(api(control_plane, "cluster2")).create_namespaced_custom_object(
+        GW_GROUP, GW_VERSION, ns, GW_PLURAL, foreign_gateway(ns, "by-hand-" + c, c, "198.51.100.250"),
+        field_manager="kubectl")
+    mesh = [mesh_entry(kubeconfig, "cluster1", a, ns), mesh_entry(kubeconfig, "cluster2", b, ns),
+            mesh_entry(kubeconfig, "mgmt", c, ns, peers["mgmt"])]
+    mark = audit.mark()
+    result = link_in_mesh(kubeconfig, "mgmt", c, mesh)
+    assert result["failed"]
+    assert result["msg"].startswith("in cluster %s: peer %s already has Gateway %s/by-hand-%s, not managed by "
+                                    "gloomesh.multicluster" % (b, c, ns, c)), result["msg"]
+    assert writes_by_context(audit, mark) == {x: 0 for x in CONTEXTS}
+
+    # a cluster of the run without descriptor (it failed before linking): refused, nothing written
+    mesh = [mesh_entry(kubeconfig, "cluster1", a, ns, peers["cluster1"]), mesh_entry(kubeconfig, "cluster2", b, ns),
+            dict(mesh_entry(kubeconfig, "mgmt", c, ns), in_run=True)]
+    mark = audit.mark()
+    result = link_in_mesh(kubeconfig, "cluster1", a, mesh)
+    assert result["failed"] and result["missing"] == [c]
+    assert result["msg"].startswith("no peer descriptor for %s (a cluster of this run that failed" % c)
+    # check mode predicts the rest and says what it cannot
+    result = link_in_mesh(kubeconfig, "cluster1", a, mesh, check_mode=True)
+    assert sorted((p["target"], p["cluster"], p["action"]) for p in result["peers"]) == sorted([
+        (a, b, "created"), (b, a, "created")])
+    assert any("no peer descriptor for %s yet" % c in w for w in result["warnings"]), result
+    assert writes_by_context(audit, mark) == {x: 0 for x in CONTEXTS}
+
+    # a descriptor that describes another cluster than its entry
+    mesh = [mesh_entry(kubeconfig, "cluster1", a, ns, peers["cluster2"]), mesh_entry(kubeconfig, "cluster2", b, ns)]
+    result = link_in_mesh(kubeconfig, "cluster1", a, mesh)
+    assert result["failed"] and "mesh[0].descriptor.cluster '%s' must be %s" % (b, a) in result["msg"], result["msg"]
+    assert writes_by_context(audit, mark) == {x: 0 for x in CONTEXTS}
+
+
+def test_mesh_waits_for_a_cluster_outside_the_run(kubeconfig, control_plane, audit, istiod, scratch):
+    ns = scratch("ml-rdy")
+    names = {context: unique("rdy") for context in CONTEXTS}
+    peers = expose_all(kubeconfig, ("cluster1",), ns, names)
+    a, b = names["cluster1"], names["cluster2"]
+    mesh = [mesh_entry(kubeconfig, "cluster1", a, ns, peers["cluster1"]), mesh_entry(kubeconfig, "cluster2", b, ns)]
+
+    mark = audit.mark()
+    result = link_in_mesh(kubeconfig, "cluster1", a, mesh, ready_timeout=2)
+    assert result["failed"]
+    assert result["msg"].startswith("timed out after 2s waiting for cluster %s to be ready to link: no Service "
+                                    "%s/istio-eastwest yet" % (b, ns)), result["msg"]
+    assert writes_by_context(audit, mark) == {x: 0 for x in CONTEXTS}
+
+    # another run creates its east-west gateway meanwhile (here: the API call it sends, a second
+    # later): linked as soon as istiod has deployed its Service and the load balancer gave it an address
+    def expose_later():
+        time.sleep(1)
+        ensure_test_namespace(control_plane, "cluster2", ns)
+        k8s.CustomObjectsApi(api(control_plane, "cluster2")).create_namespaced_custom_object(
+            GW_GROUP, GW_VERSION, ns, GW_PLURAL, eastwest_gateway(ns, "net-" + b, b))
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        exposing = pool.submit(expose_later)
+        result = link_in_mesh(kubeconfig, "cluster1", a, mesh, ready_timeout=120)
+        exposing.result()
+    assert not result.get("failed"), result
+    assert sorted((p["target"], p["cluster"], p["action"]) for p in result["peers"]) == sorted([
+        (a, b, "created"), (b, a, "created")])
+    assert get_gateway(control_plane, "cluster1", ns, "istio-remote-peer-" + b)["spec"]["addresses"] == [
+        {"type": "IPAddress", "value": lb_address(control_plane, "cluster2", ns)}]

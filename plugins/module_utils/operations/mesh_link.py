@@ -2,7 +2,12 @@
 # Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
 """What mesh_link does: in the source cluster, one istio-remote peer Gateway per listed peer
 (``istioctl multicluster link``), refusing anything that would leave two peer Gateways for
-one cluster; optionally unlink peers no longer listed."""
+one cluster; optionally unlink peers no longer listed.
+
+With ``mesh`` (every cluster of an inventory and whether it is in this run) the links are planned
+by planning.py: the source's own peers, and the source's peer in each cluster outside the run, so a
+run over part of the inventory leaves every pair it touches linked both ways. Every read and every
+refusal comes before the first write, in every cluster."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -11,9 +16,11 @@ __metaclass__ = type
 import math
 import time
 
-from ansible_collections.gloomesh.multicluster.plugins.module_utils import mesh_state, validation
+from ansible_collections.gloomesh.multicluster.plugins.module_utils import mesh_state, planning, validation
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders import gateway
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.constants import (
+    EASTWEST_NAME,
+    EASTWEST_NAMESPACE,
     GATEWAY_API_VERSION,
     GATEWAY_KIND,
     PEER_CONNECTED,
@@ -32,6 +39,8 @@ from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.wait imp
 # ApplyResult actions as mesh_link reports them.
 _ACTIONS = {"created": "created", "updated": "updated", "unchanged": "unchanged",
             "deleted": "removed", "absent": "unchanged"}
+# What peer_descriptor reports missing while a cluster's east-west gateway is still coming up.
+_NOT_READY = ("service", "address")
 
 
 def _key(obj):
@@ -42,14 +51,15 @@ def _where(obj):
     return describe(GATEWAY_KIND, obj["metadata"]["name"], obj["metadata"]["namespace"])
 
 
-def _plan(peers, by_cluster, state, adopt, exclusive):
+def _plan(peers, by_cluster, state, adopt, exclusive, keep=()):
     """(deletions, applications, refusals) decided from the listing, before any write.
 
     Deletions are live Gateways; applications are (peer, desired Gateway, adopted) tuples,
-    ``adopted`` being the unmanaged live Gateway to take over at the target, if any.
+    ``adopted`` being the unmanaged live Gateway to take over at the target, if any. ``exclusive``
+    spares the clusters in ``keep`` besides the listed ones.
     """
     deletions, applications, refusals = [], [], []
-    listed = set()
+    listed = set(keep)
     for peer in peers:
         listed.add(peer["cluster"])
         target = (peer["namespace"], gateway.peer_gateway_name(peer["cluster"]))
@@ -76,17 +86,62 @@ def _plan(peers, by_cluster, state, adopt, exclusive):
     return deletions, applications, refusals
 
 
-def _entry(cluster, namespace, name, action):
-    return {"cluster": cluster, "name": name, "namespace": namespace, "action": action}
+class _Writer(object):
+    """The writes of one run, in order, with what the result reports about them."""
+
+    def __init__(self, task):
+        self.task = task
+        self.entries, self.diffs, self.waits = [], [], []
+        self.changed = False
+
+    def _record(self, target, result, cluster, namespace, name, header):
+        self.changed = self.changed or result.changed
+        entry = {"cluster": cluster, "name": name, "namespace": namespace, "action": _ACTIONS[result.action]}
+        if target is not None:
+            entry["target"] = target
+        self.entries.append(entry)
+        if result.changed:
+            diff = diff_of(result)
+            diff["before_header"] = diff["after_header"] = header if target is None else "%s in cluster %s" % (
+                header, target)
+            self.diffs.append(diff)
+
+    def write(self, client, deletions, applications, force_conflicts, target=None):
+        check_mode = self.task.check_mode
+        # Deletions first: never two Gateways for one peer, not even for a moment.
+        for stale in deletions:
+            namespace, name = _key(stale)
+            result = delete_object(client, GATEWAY_API_VERSION, GATEWAY_KIND, name, namespace, check_mode)
+            self._record(target, result, gateway.peer_cluster_of(stale), namespace, name, _where(stale))
+        for peer, desired, adopted in applications:
+            namespace, name = desired["metadata"]["namespace"], desired["metadata"]["name"]
+            self.changed = ensure_namespace(client, namespace, check_mode).changed or self.changed
+            if adopted is None:
+                result = apply_object(client, desired, check_mode, force_conflicts=force_conflicts)
+            else:
+                result = apply_object(client, desired, check_mode, take_ownership=True)
+            self._record(target, result, peer["cluster"], namespace, name, _where(desired))
+            self.waits.append((client, target, peer["cluster"], namespace, name))
+
+    def wait(self, timeout):
+        """Until istiod reports every applied peer connected, all within ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        for client, target, peer, namespace, name in self.waits:
+            where = describe(GATEWAY_KIND, name, namespace) + ("" if target is None else " in cluster " + target)
+            wait_for(client, GATEWAY_API_VERSION, GATEWAY_KIND, name, namespace, condition_true(PEER_CONNECTED),
+                     max(1, int(math.ceil(deadline - time.monotonic()))),
+                     "%s to be connected to peer %s" % (where, peer))
+
+    def report(self, source):
+        report = {"changed": self.changed, "peers": self.entries, "cluster": source}
+        if self.task.diff:
+            report["diff"] = self.diffs
+        return report
 
 
-def _diff(result, header):
-    diff = diff_of(result)
-    diff["before_header"] = diff["after_header"] = header
-    return diff
+# ---------------------------------------------------------------- one cluster, peers given
 
-
-def run(task):
+def _run_peers(task):
     params = task.params
     state = params["state"]
     link = state == "present"
@@ -108,42 +163,171 @@ def run(task):
     if refusals:
         raise GloomeshError("; ".join(refusals), source=source)
 
-    check_mode = task.check_mode
-    entries, diffs, changed = [], [], False
-    # Deletions first: never two Gateways for one peer, not even for a moment.
-    for stale in deletions:
-        namespace, name = _key(stale)
-        result = delete_object(client, GATEWAY_API_VERSION, GATEWAY_KIND, name, namespace, check_mode)
-        changed = changed or result.changed
-        entries.append(_entry(gateway.peer_cluster_of(stale), namespace, name, _ACTIONS[result.action]))
-        if result.changed:
-            diffs.append(_diff(result, _where(stale)))
-    for peer, desired, adopted in applications:
-        namespace, name = desired["metadata"]["namespace"], desired["metadata"]["name"]
-        changed = ensure_namespace(client, namespace, check_mode).changed or changed
-        if adopted is None:
-            result = apply_object(client, desired, check_mode, force_conflicts=params["force_conflicts"])
-        else:
-            result = apply_object(client, desired, check_mode, take_ownership=True)
-        changed = changed or result.changed
-        entries.append(_entry(peer["cluster"], namespace, name, _ACTIONS[result.action]))
-        if result.changed:
-            diffs.append(_diff(result, _where(desired)))
+    writer = _Writer(task)
+    writer.write(client, deletions, applications, params["force_conflicts"])
     if state == "absent":
         for peer in peers:
             if not by_cluster.get(peer["cluster"]):
-                entries.append(_entry(peer["cluster"], peer["namespace"],
-                                      gateway.peer_gateway_name(peer["cluster"]), "unchanged"))
+                writer.entries.append({"cluster": peer["cluster"], "namespace": peer["namespace"],
+                                       "name": gateway.peer_gateway_name(peer["cluster"]), "action": "unchanged"})
+    if link and params["wait"] and not task.check_mode:
+        writer.wait(params["wait_timeout"])
+    return writer.report(source)
 
-    if link and params["wait"] and not check_mode:
-        deadline = time.monotonic() + params["wait_timeout"]
-        for peer, desired, adopted in applications:
-            namespace, name = desired["metadata"]["namespace"], desired["metadata"]["name"]
-            wait_for(client, GATEWAY_API_VERSION, GATEWAY_KIND, name, namespace, condition_true(PEER_CONNECTED),
-                     max(1, int(math.ceil(deadline - time.monotonic()))),
-                     "%s to be connected to peer %s" % (describe(GATEWAY_KIND, name, namespace), peer["cluster"]))
 
-    report = {"changed": changed, "peers": entries, "cluster": source}
-    if task.diff:
-        report["diff"] = diffs
-    return report
+# ---------------------------------------------------------------- a run over part of a mesh
+
+def _auth(entry, params):
+    """The connection of another cluster: its own context and kubeconfig, nothing of this host's."""
+    return {"context": entry["context"], "kubeconfig": entry["kubeconfig"],
+            "request_timeout": params["request_timeout"]}
+
+
+def _descriptor(peer, name, option):
+    """A validated descriptor that must describe cluster ``name``."""
+    descriptor = validation.peer(peer, option)
+    if descriptor["cluster"] != name:
+        validation.fail(option + ".cluster", descriptor["cluster"],
+                        "must be %s: the cluster's east-west gateway describes another cluster (is its "
+                        "cluster_name the mesh cluster name of its ServiceMeshController?)" % name)
+    return descriptor
+
+
+def _read_descriptor(task, client, entry, install_namespace):
+    """The descriptor of a cluster outside the run, read as eastwest_gateway_info reads it; its run
+    may still be creating the east-west gateway: wait (watching the Service istiod deploys for it)."""
+    namespace = entry["namespace"] or EASTWEST_NAMESPACE
+    install_namespace = entry["install_namespace"] or install_namespace
+
+    def read():
+        return mesh_state.peer_descriptor(client, namespace, install_namespace, cluster_label=entry["cluster"])
+
+    try:
+        return read()
+    except GloomeshError as exc:
+        if exc.details.get("missing") not in _NOT_READY:
+            raise
+        if task.check_mode:
+            return None  # not predicted: the caller says so
+        if not task.params["ready_timeout"]:
+            raise
+    found = []
+
+    def ready(service):
+        if service is None:
+            return False, "no Service %s/%s yet" % (namespace, EASTWEST_NAME)
+        try:
+            found.append(read())
+        except GloomeshError as exc:
+            if exc.details.get("missing") not in _NOT_READY:
+                raise
+            return False, exc.message
+        return True, ""
+
+    wait_for(client, "v1", "Service", EASTWEST_NAME, namespace, ready, task.params["ready_timeout"],
+             "cluster %s to be ready to link" % entry["cluster"])
+    return found[-1]
+
+
+def _unlink_mesh(task, source, plan, clients):
+    """Unlink the source both ways: every peer Gateway of ours in it, and ours for it in each
+    cluster outside the run (the clusters of the run unlink themselves)."""
+    params = task.params
+    client = task.client()
+    own = [g for gateways in mesh_state.peer_gateways(client).values() for g in gateways if is_managed_by_us(g)]
+    targets = []
+    for target, _linked in plan["into"]:
+        target_client = clients[target]
+        existing = mesh_state.peer_gateways(target_client).get(source, [])
+        targets.append((target, target_client, [g for g in existing if is_managed_by_us(g)]))
+    writer = _Writer(task)
+    writer.write(client, own, [], params["force_conflicts"], target=source)
+    for target, target_client, deletions in targets:
+        writer.write(target_client, deletions, [], params["force_conflicts"], target=target)
+    return writer.report(source)
+
+
+def _run_mesh(task):
+    params = task.params
+    if not params["cluster"]:
+        validation.fail("cluster", None, "is required with option mesh: the cluster of this host")
+    source = validation.cluster_name(params["cluster"])
+    install_namespace = validation.namespace(params["install_namespace"], "install_namespace")
+    mesh = planning.clusters(params["mesh"])
+    if source not in mesh:
+        validation.fail("cluster", source, "is not a cluster of option mesh (%s)" % ", ".join(sorted(mesh)))
+    if not mesh[source]["in_run"]:
+        validation.fail("cluster", source, "must be in the run (mesh[].in_run): it is this host's cluster")
+    index = dict((name, position) for position, name in enumerate(e["cluster"] for e in params["mesh"]))
+    given = dict((name, _descriptor(entry["descriptor"], name, "mesh[%d].descriptor" % index[name]))
+                 for name, entry in mesh.items() if entry["descriptor"])
+    plan = planning.source_plan(mesh, source, set(n for n, e in mesh.items() if e["in_run"]))
+    clients = dict((target, task.client(**_auth(mesh[target], params))) for target, _linked in plan["into"])
+    if params["state"] == "absent":
+        return _unlink_mesh(task, source, plan, clients)
+
+    # Reads: the descriptors this run does not know, the peer list of every cluster written to.
+    unknown = []
+    for name in plan["peers"]:
+        if name in given:
+            continue
+        if mesh[name]["in_run"]:
+            unknown.append(name)
+            continue
+        descriptor = _read_descriptor(task, clients[name], mesh[name], install_namespace)
+        if descriptor is None:
+            unknown.append(name)
+        else:
+            given[name] = _descriptor(descriptor, name, "the descriptor read from cluster %s" % name)
+    if plan["into"] and any(linked for _target, linked in plan["into"]) and source not in given:
+        unknown.append(source)
+    if unknown:
+        if not task.check_mode:
+            raise GloomeshError(
+                "no peer descriptor for %s (a cluster of this run that failed or was skipped before "
+                "linking); nothing was changed: a missing descriptor never unlinks a cluster"
+                % ", ".join(sorted(unknown)), missing=sorted(unknown))
+        task.warn("check mode: no peer descriptor for %s yet (its east-west gateway is not ready): the "
+                  "links with them are not predicted" % ", ".join(sorted(unknown)))
+
+    client = task.client()
+    peers = validation.peers([given[name] for name in plan["peers"] if name in given], source)
+    listed = mesh_state.peer_gateways(client)
+    own = _plan(peers, listed, "present", params["adopt"], params["exclusive"], keep=plan["peers"])
+    refusals = list(own[2])
+    targets = []
+    for target, linked in plan["into"]:
+        target_client = clients[target]
+        existing = {source: mesh_state.peer_gateways(target_client).get(source, [])}
+        if not linked:
+            # The target does not link to the source: only our own Gateway for the source goes.
+            deletions, applications, problems = [g for g in existing[source] if is_managed_by_us(g)], [], []
+        elif source in given:
+            deletions, applications, problems = _plan([given[source]], existing, "present", params["adopt"], False)
+        else:
+            deletions, applications, problems = [], [], []  # check mode, not predicted (warned above)
+        refusals.extend("in cluster %s: %s" % (target, problem) for problem in problems)
+        targets.append((target, target_client, deletions, applications))
+    if refusals:
+        raise GloomeshError("; ".join(refusals), source=source)
+
+    writer = _Writer(task)
+    writer.write(client, own[0], own[1], params["force_conflicts"], target=source)
+    # Peer Gateways someone else wrote for clusters the source does not link to: never ours to
+    # remove, but reported (a drift report shows them).
+    for cluster, gateways in sorted(listed.items()):
+        if cluster not in plan["peers"]:
+            writer.entries.extend({"cluster": cluster, "name": g["metadata"]["name"], "namespace": _key(g)[0],
+                                   "action": "foreign", "target": source}
+                                  for g in gateways if not is_managed_by_us(g))
+    for target, target_client, deletions, applications in targets:
+        writer.write(target_client, deletions, applications, params["force_conflicts"], target=target)
+    if params["wait"] and not task.check_mode:
+        writer.wait(params["wait_timeout"])
+    return writer.report(source)
+
+
+def run(task):
+    if task.params["mesh"] is not None:
+        return _run_mesh(task)
+    return _run_peers(task)
