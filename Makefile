@@ -7,7 +7,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.tmp/collections
 export PATH := $(BIN):$(PATH)
 PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
 
-.PHONY: test unit integration sanity lint molecule build-check demo demo-down venv assets collection-link clean
+.PHONY: test unit integration sanity lint molecule build-check version-matrix demo demo-down venv assets collection-link clean
 
 ## make test: everything CI runs (venv, control-plane binaries, unit, integration, quality gates)
 test: venv assets collection-link
@@ -15,6 +15,7 @@ test: venv assets collection-link
 	$(PYTEST) tests/harness/tests -q
 	$(PYTEST) tests/integration -q
 	$(MAKE) --no-print-directory lint sanity molecule build-check
+	MATRIX_CELLS="$(MATRIX_CI_CELLS)" $(MAKE) --no-print-directory version-matrix
 
 ## make demo: three local clusters + simulators, the install playbook, a verify report
 demo: venv assets collection-link
@@ -56,6 +57,13 @@ molecule: venv assets collection-link
 
 build-check: venv
 	bash hack/build-check.sh
+
+## make version-matrix: oldest/newest claimed ansible-core x kubernetes.core, each cell in its own venv.
+## make test runs the two cells that pair the oldest and the newest of both (the main venv is a third).
+MATRIX_CI_CELLS := core2.16-kc5.0.0 core2.19-kc6.6.0
+export MATRIX_PLAYBOOK ?= tests/integration/test_playbooks.py -k test_install_rerun_verify
+version-matrix: venv assets collection-link
+	bash hack/version-matrix.sh
 
 clean:
 	rm -rf .tmp gloomesh-multicluster-*.tar.gz

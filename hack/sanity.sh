@@ -8,14 +8,16 @@
 #
 #   SANITY_TESTS="pep8 validate-modules"  run only these sanity tests
 #   SKIP_UNITS=1                          skip `ansible-test units`
+#   VENV_BIN=DIR                          tools from this venv (another ansible-core: hack/version-matrix.sh)
+#   SANITY_ROOT=DIR                       the copy goes to DIR/ansible_collections/gloomesh/multicluster
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-VENV_BIN=$ROOT/.venv/bin
+VENV_BIN=${VENV_BIN:-$ROOT/.venv/bin}
 # ansible-test --python 3.11 looks python3.11 up on PATH: make it the project's venv.
 export PATH=$VENV_BIN:$PATH
 
-COLL_ROOT=$ROOT/.tmp/sanity
+COLL_ROOT=${SANITY_ROOT:-$ROOT/.tmp/sanity}
 DEST=$COLL_ROOT/ansible_collections/gloomesh/multicluster
 
 # 1. Offline pip bootstrap for the virtual environments ansible-test creates (see hack/get_pip.py).
@@ -63,6 +65,7 @@ mkdir -p "$COLL_ROOT/ansible_collections/kubernetes"
 ln -sfn "$K8S_CORE" "$COLL_ROOT/ansible_collections/kubernetes/core"
 
 cd "$DEST"
+echo "sanity: $(ansible-test --version) from $VENV_BIN"
 t0=$(date +%s)
 # shellcheck disable=SC2086  # SANITY_TESTS is a list of test names
 ansible-test sanity --python 3.11 --local --color no ${SANITY_TESTS:+$(printf -- '--test %s ' $SANITY_TESTS)}

@@ -25,7 +25,7 @@ description:
     (both or neither, a self-signed CA and its key).
   - Across hosts, unique cluster names and contexts, C(mesh_link_peers) naming known clusters, the groups
     (a non-empty workload group, no host in both groups, one management cluster for automatic linking).
-  - Every cluster is asked at once (one thread each) through its C(kube_context) and C(kubeconfig): a
+  - Every cluster is asked at once (one thread each) through its C(kube_context) and C(kubeconfig), and a
     cluster that does not answer within O(request_timeout) is a problem naming its context.
 author:
   - gloomesh.multicluster maintainers (@gloomesh)

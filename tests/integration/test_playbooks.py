@@ -42,6 +42,18 @@ def full_mesh(names):
 
 
 # -- manual linking ------------------------------------------------------------------------------
+def test_install_rerun_verify(make_control_plane, tmp_path):
+    """The short run each cell of the version matrix makes (hack/version-matrix.sh): install two
+    clusters, re-run with nothing to do, verify alone."""
+    names = ("cluster1", "cluster2")
+    run = Run(make_control_plane(names=names, simulators=True, install_operator=False), tmp_path, names)
+    result = run.play("install_manual_link")
+    ok(result, "install_manual_link")
+    assert {n: set(run.peers(n)) for n in names} == full_mesh(names)
+    no_change(run.play("install_manual_link"), "re-run of install_manual_link")
+    no_change(run.play("verify"), "verify")
+
+
 def test_manual_link_lifecycle(make_control_plane, tmp_path):
     names = ("cluster1", "cluster2", "cluster3")
     cp = make_control_plane(names=names, simulators=True, install_operator=False)
