@@ -10,17 +10,19 @@ __metaclass__ = type
 
 from concurrent.futures import ThreadPoolExecutor
 
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.gloomesh.multicluster.plugins.module_utils import helm
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.constants import OPERATOR_NAMESPACE
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.apply import list_objects
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.client import get_k8s_client
 from ansible_collections.gloomesh.multicluster.plugins.plugin_utils import inventory_inputs
 
 # The Gloo Mesh releases automatic linking upgrades (procedure, "Enable automatic peering of clusters").
 AUTOMATIC_RELEASES_MANAGEMENT = ("gloo-platform-crds", "gloo-platform")
 AUTOMATIC_RELEASES_WORKLOAD = ("gloo-platform-crds",)
+OPERATOR_RELEASE = "gloo-operator"
 # Host variables preflight reads: the inputs, the role variables handed to modules, the groups.
 _VARIABLES = tuple(inventory_inputs.HOST_INPUTS) + tuple(inventory_inputs.MODULE_OPTIONS)
 _INVENTORY_VARIABLES = ("gloomesh_istio_version", "gloomesh_gloo_version", "gloomesh_linking",
@@ -43,29 +45,34 @@ class ActionModule(ActionBase):
         return values
 
     @staticmethod
-    def _cluster_problems(host, variables, timeout, releases):
-        """What a cluster answers: nothing when it does not answer through its context, and the Helm
-        releases that automatic linking upgrades (helm 3 records a release as Secrets labelled
-        owner=helm,name=<release>)."""
+    def _cluster_problems(host, variables, timeout, releases, helm_missing):
+        """What a cluster answers: nothing when it does not answer through its context; the Helm releases
+        automatic linking upgrades, from helm's own release records; and, without a helm binary, whether
+        the Gloo Operator still has to be installed."""
         options = {"context": variables.get("kube_context"), "kubeconfig": variables.get("kubeconfig"),
                    "request_timeout": timeout}
         try:
             client = get_k8s_client(options)  # discovery: /version and the API groups
             missing = [release for release in releases
-                       if not list_objects(client, "v1", "Secret", OPERATOR_NAMESPACE,
-                                           label_selector="owner=helm,name=%s,status=deployed" % release)]
+                       if not helm.release_records(client, OPERATOR_NAMESPACE, release, deployed_only=True)]
+            install = helm_missing and not helm.release_records(client, OPERATOR_NAMESPACE, OPERATOR_RELEASE,
+                                                                deployed_only=True)
         except GloomeshError as exc:
             return ["%s: %s" % (host, exc.message)]
-        return ["%s: Helm release %s not found in namespace %s: automatic linking upgrades an existing Gloo "
-                "Mesh installation" % (host, release, OPERATOR_NAMESPACE) for release in missing]
+        problems = ["%s: Helm release %s not found in namespace %s: automatic linking upgrades an existing Gloo "
+                    "Mesh installation" % (host, release, OPERATOR_NAMESPACE) for release in missing]
+        if install:
+            problems.append("%s: the Gloo Operator is not installed yet and %s" % (host, helm_missing))
+        return problems
 
-    def _clusters(self, host_variables, timeout, releases):
+    def _clusters(self, host_variables, timeout, releases, helm_missing):
         """Ask every cluster at once (threads): a dead cluster costs one timeout, not one per cluster."""
         hosts = [h for h, v in sorted(host_variables.items()) if v.get("kube_context")]
         if not hosts:
             return []
         with ThreadPoolExecutor(max_workers=min(16, len(hosts))) as pool:
-            answers = pool.map(lambda h: self._cluster_problems(h, host_variables[h], timeout, releases[h]), hosts)
+            answers = pool.map(lambda h: self._cluster_problems(h, host_variables[h], timeout, releases[h],
+                                                                helm_missing), hosts)
         return [problem for problems in answers for problem in problems]
 
     def run(self, tmp=None, task_vars=None):
@@ -90,7 +97,13 @@ class ActionModule(ActionBase):
                 inventory.get("gloomesh_install_namespace") or "istio-system")
         releases = dict((host, (AUTOMATIC_RELEASES_MANAGEMENT if host in management else AUTOMATIC_RELEASES_WORKLOAD)
                              if linking == "automatic" else ()) for host in hosts)
-        problems += self._clusters(host_variables, int(args.get("request_timeout") or 30), releases)
+        helm_missing = None
+        if boolean(inventory.get("gloomesh_operator_helm", True), strict=False):
+            try:
+                helm.find_binary()
+            except GloomeshError as exc:
+                helm_missing = exc.message
+        problems += self._clusters(host_variables, int(args.get("request_timeout") or 30), releases, helm_missing)
         failed = set(task_vars.get("ansible_play_hosts_all") or []) - set(task_vars.get("ansible_play_hosts") or [])
         problems += ["%s: failed during preflight (see above)" % host for host in sorted(failed)]
         result.update(changed=False, problems=problems, clusters=sorted(hosts))

@@ -177,6 +177,26 @@ def address(value, option="address"):
     return value
 
 
+# helm v3 pkg/chartutil/validate_name.go: release names are DNS-1123 names of at most 53 characters.
+HELM_RELEASE_NAME_MAX = 53
+# Kubernetes: keys of ConfigMap and Secret data.
+_DATA_KEY = re.compile(r"^[-._a-zA-Z0-9]{1,253}$")
+
+
+def helm_release_name(value, option="release"):
+    object_name(value, option)
+    if len(value) > HELM_RELEASE_NAME_MAX:
+        fail(option, value, "must be at most %d characters (helm's limit)" % HELM_RELEASE_NAME_MAX)
+    return value
+
+
+def data_key(value, option):
+    """A key of Secret or ConfigMap data."""
+    if not isinstance(value, str) or not _DATA_KEY.match(value):
+        fail(option, value, "must be a Secret data key: letters, digits, '-', '_' or '.'")
+    return value
+
+
 def trust_domain(value, option="trust_domain"):
     if not isinstance(value, str) or not value or not _TRUST_DOMAIN.match(value):
         fail(option, value, "must be a trust domain: lowercase letters, digits, '.', '-' or '_'")

@@ -79,17 +79,19 @@ class Run:
             return [json.loads(line) for line in fh if line.strip()]
 
     def seed_release(self, context, name, version, values):
-        """A release as if Gloo Mesh had been installed before (stand-in state)."""
-        path = os.path.join(self.helm_dir, "state.json")
-        state = {"releases": {}}
-        if os.path.exists(path):
-            with open(path, encoding="utf-8") as fh:
-                state = json.load(fh)
-        state["releases"][f"{context}/gloo-mesh/{name}"] = {
-            "chart": name, "version": version, "app_version": version, "values": values,
-            "status": "deployed", "revision": 1, "updated": "2026-01-01T00:00:00+00:00"}
-        with open(path, "w", encoding="utf-8") as fh:
-            json.dump(state, fh)
+        """A release as if Gloo Mesh had been installed before: helm's release record in the cluster."""
+        from kubernetes import client
+        from kubernetes.client.rest import ApiException
+
+        from tests.helm_standin.releases import seed_release
+
+        with self.cp.api_client(context, simulator=True) as api:
+            try:
+                client.CoreV1Api(api).create_namespace({"metadata": {"name": "gloo-mesh"}})
+            except ApiException as exc:
+                if exc.status != 409:
+                    raise
+            seed_release(api, "gloo-mesh", name, name, version, values)
 
     # cluster reads (as admin: reads are not counted as writes)
     def custom(self, context, group, version, plural, namespace=None):

@@ -174,11 +174,11 @@ def _assert_operator_installs(run, names):
         assert call["chart_ref"] == OPERATOR_CHART
         assert call["version"] == "0.2.3"
         assert call["namespace"] == "gloo-mesh"
-        assert "--create-namespace" in call["argv"]
-        assert call["secret_passed"], "the license did not reach helm"
-        assert call["values"]["manager"]["env"] == {"SOLO_ISTIO_LICENSE_KEY": "<secret>"}
-        # Passed in a values file, never on the command line.
-        assert not any("SOLO_ISTIO_LICENSE_KEY" in arg for arg in call["argv"])
+        # The namespace and the license Secret are ours; helm only gets the reference to it.
+        assert "--create-namespace" not in call["argv"]
+        assert call["secret_passed"] is False, "the license reached helm"
+        assert call["values"]["manager"]["env"] == {
+            "SOLO_ISTIO_LICENSE_KEY_SECRET_REF": "gloo-mesh/gloo-operator-license"}
 
 
 def _assert_nothing_of_ours(run, names):
@@ -196,9 +196,11 @@ def _assert_nothing_of_ours(run, names):
             left = [f"{d.metadata.namespace}/{d.metadata.name}" for d in apps.list_deployment_for_all_namespaces().items
                     if d.metadata.name in ("gloo-operator", "istiod-gloo", "istio-eastwest")]
             assert left == [], f"{name}: Deployments left: {left}"
-    if not REAL_HELM:
-        with open(os.path.join(run.helm_dir, "state.json"), encoding="utf-8") as fh:
-            assert json.load(fh)["releases"] == {}
+            # helm's release record and our license Secret are gone too.
+            left = [s.metadata.name for s in core.list_namespaced_secret("gloo-mesh").items
+                    if s.metadata.name.startswith("sh.helm.release.v1.gloo-operator.")
+                    or s.metadata.name == "gloo-operator-license"]
+            assert left == [], f"{name}: Secrets left: {left}"
 
 
 # -- automatic linking ---------------------------------------------------------------------------

@@ -19,7 +19,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import base64
-import re
 import time
 
 from ansible_collections.gloomesh.multicluster.plugins.module_utils import helm, validation
@@ -61,27 +60,19 @@ WATCH_ENV = "WATCH_NAMESPACES"
 # Procedure, "Deploy mesh components" step 3: how the operator pod is found.
 OPERATOR_CHART_NAME = "gloo-operator"
 OPERATOR_SELECTOR = "app.kubernetes.io/name=gloo-operator"
-# helm v3 pkg/chartutil/validate_name.go: release names are at most 53 characters.
-RELEASE_NAME_MAX = 53
-# Kubernetes: keys of Secret data.
-_DATA_KEY = re.compile(r"^[-._a-zA-Z0-9]{1,253}$")
 
 
 # ---------------------------------------------------------------- validation
 
 def validate(params):
     """Reject bad input before anything is read or written."""
-    validation.object_name(params["release"], "release")
-    if len(params["release"]) > RELEASE_NAME_MAX:
-        validation.fail("release", params["release"], "must be at most %d characters (helm's limit)" % RELEASE_NAME_MAX)
+    validation.helm_release_name(params["release"], "release")
     validation.namespace(params["namespace"], "namespace")
     validation.namespace(params["install_namespace"], "install_namespace")
     for index, name in enumerate(params["watched_by_default"]):
         validation.namespace(name, "watched_by_default[%d]" % index)
     validation.object_name(params["license_secret_name"], "license_secret_name")
-    if not _DATA_KEY.match(params["license_secret_key"] or ""):
-        validation.fail("license_secret_key", params["license_secret_key"],
-                        "must be a Secret data key: letters, digits, '-', '_' or '.'")
+    validation.data_key(params["license_secret_key"], "license_secret_key")
     for option in ("helm_timeout", "wait_timeout"):
         if params[option] < 1:
             validation.fail(option, params[option], "must be at least 1 (seconds)")
