@@ -7,6 +7,10 @@ Each inventory host runs root_of_trust in its own worker process (Ansible forks)
 created once, so "does it exist? -> generate -> write" runs under an exclusive
 ``fcntl.flock`` on ``<root_key_path>.lock``; the second process waits, then finds and
 loads the root the first one wrote.
+
+A finished root rotation retires the old root files and puts the new ones in their place with
+renames only (``archive`` then ``move``): a key file is never rewritten, and every step can be
+repeated after a crash.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -76,3 +80,23 @@ def exclusive_lock(path, timeout=300, poll=0.1):
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def archive(path, directory):
+    """Hard-link ``path`` into ``directory`` (created 0700) under its own name; returns the new
+    path. An existing file there is kept: archiving twice is archiving once."""
+    if not os.path.isdir(directory):
+        os.makedirs(directory, 0o700)
+    target = os.path.join(directory, os.path.basename(path))
+    if not os.path.exists(target):
+        os.link(path, target)
+        _fsync_directory(directory)
+    return target
+
+
+def move(source, target):
+    """Rename ``source`` over ``target`` (same file system: atomic) and make the rename durable."""
+    os.replace(source, target)
+    directories = [os.path.dirname(os.path.abspath(path)) for path in (source, target)]
+    for directory in sorted(set(directories)):
+        _fsync_directory(directory)

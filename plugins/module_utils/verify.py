@@ -169,6 +169,9 @@ def root_of_trust_state(data):
         "root_fingerprints": [certificates.fingerprint(root) for root in roots],
         "roots": [certificates.summary(root) for root in roots],
         "intermediate": certificates.summary(chain[0]) if chain else None,
+        # The root the intermediate chains to: with the bundle, the phase of a root rotation.
+        "issuing_root_fingerprint": (certificates.fingerprint(report["issuing_root"])
+                                     if report["issuing_root"] is not None else None),
         "chain_verifies": report["chain_verifies"],
         "key_matches": report["key_matches"],
         "problems": list(report["problems"]),
@@ -288,6 +291,7 @@ def _own_problems(cluster):
     trust = info.get("root_of_trust")
     if trust is not None:
         row["roots"] = list(trust.get("root_fingerprints") or [])
+        row["issuing_root"] = trust.get("issuing_root_fingerprint")
         problems.extend("%s: %s" % (ROOT_OF_TRUST_SECRET, p) for p in trust.get("problems") or [])
 
 
@@ -348,18 +352,28 @@ def root_of_trust_problems(clusters, expected_root=None):
     """{cluster name: [problem]} across clusters: every cluster trusts the same roots, and the
     controller's root (``expected_root``, a fingerprint) when given.
 
-    The hook of root rotation (issue 15): while a root is replaced, clusters one phase apart hold
-    different bundles by design. The rotation's phase per cluster (from each cluster's
-    ``root_fingerprints``, in bundle order) replaces the equal-roots rule here, with a problem when
-    two clusters are more than one phase apart, and a PHASE column joins CLUSTER_COLUMNS.
+    While a root is replaced (issue 15) clusters one phase apart hold different bundles by design:
+    the rotation's phase per cluster (builders/certificates.py mesh_rotation_phases, from each
+    cluster's roots in bundle order and the root its intermediate chains to) replaces the
+    equal-roots rule, with a problem when two clusters are more than one phase apart, and the
+    row gets a ``phase`` (shown as a PHASE column while a rotation is in sight).
     """
     problems = {}
     roots = dict((c.name, tuple(sorted(c.row["roots"]))) for c in clusters if c.row["roots"])
-    if expected_root:
+    rotation = certificates.mesh_rotation_phases(dict(
+        (c.name, {"roots": c.row["roots"], "issuer": c.row.get("issuing_root"), "record": None})
+        for c in clusters if c.row["roots"]))
+    if expected_root and expected_root not in (rotation["old"], rotation["new"]):
         for name, fingerprints in roots.items():
             if expected_root not in fingerprints:
                 problems.setdefault(name, []).append("%s does not trust the controller's root %s (it trusts %s)" % (
                     ROOT_OF_TRUST_SECRET, _short(expected_root), ", ".join(_short(f) for f in fingerprints)))
+    if rotation["old"] is not None or rotation["problems"]:
+        for cluster in clusters:
+            cluster.row["phase"] = rotation["phases"].get(cluster.name)
+        for name, found in rotation["problems"].items():
+            problems.setdefault(name, []).extend(found)
+        return problems
     groups = {}
     for name, fingerprints in roots.items():
         groups.setdefault(fingerprints, []).append(name)
@@ -429,6 +443,8 @@ CLUSTER_COLUMNS = (
     ("ROOT", lambda r: ",".join(_short(f) for f in r["roots"]) or "-"),
     ("STATUS", lambda r: _status(r["problems"])),
 )
+# Joins the table while a root rotation is in sight: its phase in each cluster.
+PHASE_COLUMN = ("PHASE", lambda r: "-" if r.get("phase") is None else "%d/3" % r["phase"])
 # One row per peer Gateway, its link conditions as `kubectl get gateways` shows PROGRAMMED.
 LINK_COLUMNS = (
     ("CLUSTER", lambda r: r["cluster"]),
@@ -452,7 +468,10 @@ def table(columns, rows):
 
 def render(report):
     """The verdict for a person: the clusters, the links, then every problem."""
-    lines = table(CLUSTER_COLUMNS, report["clusters"])
+    columns = CLUSTER_COLUMNS
+    if any("phase" in row for row in report["clusters"]):
+        columns = CLUSTER_COLUMNS[:-1] + (PHASE_COLUMN,) + CLUSTER_COLUMNS[-1:]
+    lines = table(columns, report["clusters"])
     if report["links"]:
         lines += [""] + table(LINK_COLUMNS, report["links"])
     if report["problems"]:

@@ -38,6 +38,24 @@ description:
     is left as it is and a re-run sends no write request.
   - A C(cacerts) whose C(root-cert.pem) is another root is never replaced (the error names both
     SHA-256 fingerprints) unless I(force=true).
+  - A C(root-cert.pem) holding several roots (a root rotation under way) is accepted when it holds
+    ours and the intermediate chains to ours; it is kept as it is. When it would have to change
+    (a reissue), the module fails and asks to finish the rotation (or I(force=true)).
+  - With I(rotation_phase), the module moves this cluster through one phase of a root rotation
+    from the root in I(root_cert_path) to the one in I(new_root_cert_path); the
+    C(gloomesh.multicluster.rotate_root_of_trust) playbook runs the phases across the clusters.
+    C(trust_both) appends the new root to C(root-cert.pem) (the old text kept byte for byte) and
+    generates the new root first when neither new file exists; C(reissue) issues this cluster's
+    intermediate from the new root (or stores I(intermediate_cert)); C(drop_old) leaves only the
+    new root in C(root-cert.pem). After writing C(cacerts) the phase restarts istiod when it will
+    not reload by itself (see I(istiod_restart)), waits until istiod serves it and has published
+    the bundle in ConfigMap C(istio-ca-root-cert) of every mesh namespace, rolls the workloads of
+    I(workload_namespaces) in batches, and records the phase as finished in ConfigMap
+    C(gloomesh-root-rotation) (data C(previous-root), C(new-root), C(phase)). A phase this cluster
+    finished already sends no write request; an interrupted one is completed.
+  - I(rotation_phase=promote), once every cluster dropped the old root, moves the old root files
+    to C(retired/<fingerprint>/) beside I(root_cert_path) and the new ones in their place (renames
+    under the root lock, repeatable after a crash).
   - Whenever the Secret changes while istiod runs (Deployment C(istiod-gloo) or C(istiod) in
     I(namespace)), RV(restart_required) is true and a warning says so, since istiod reads C(cacerts) at
     start-up only.
@@ -158,8 +176,74 @@ options:
       - Replace (or with I(state=absent), delete) a C(cacerts) Secret whose root differs from ours.
         Every workload of that cluster then needs new certificates.
       - Does not reissue an intermediate that is still valid.
+      - Not used with I(rotation_phase), since a rotation never replaces a root it did not put there.
     type: bool
     default: false
+  rotation_phase:
+    description:
+      - Move this cluster through one phase of a root rotation (see the description), or C(promote)
+        the new root files on the controller once every cluster finished C(drop_old).
+      - A phase starts only when this cluster finished the previous one; phases are global
+        barriers, which the C(rotate_root_of_trust) playbook enforces across clusters.
+    type: str
+    choices: [trust_both, reissue, drop_old, promote]
+  new_root_cert_path:
+    description:
+      - The root the mesh moves to (PEM, on the controller). Required with I(rotation_phase).
+      - Phase C(trust_both) generates it (with I(root_key_type), I(root_subject),
+        I(root_validity_days)) when neither it nor I(new_root_key_path) exists.
+    type: path
+  new_root_key_path:
+    description:
+      - Key of the new root; needed to issue intermediates in phase C(reissue), unless
+        I(intermediate_cert) gives them (an external CA such as Vault).
+    type: path
+  new_root_key_passphrase:
+    description:
+      - Passphrase of the new root's key; a generated key is written encrypted with it.
+    type: str
+  istiod_restart:
+    description:
+      - C(auto) restarts istiod only where it does not take the new C(cacerts) by itself in a way
+        the Kubernetes API shows. istiod reloads a new intermediate on its own (Istio 1.19 and
+        later) but reports it nowhere, so phase C(reissue) restarts it; a changed C(root-cert.pem)
+        it reloads only with C(ISTIO_MULTIROOT_MESH=true) (Istio 1.20 and later), which then shows
+        in C(istio-ca-root-cert), so phases C(trust_both) and C(drop_old) restart it otherwise.
+      - C(always) restarts istiod in every phase.
+      - A restart sets annotation C(gloomesh.multicluster/cacerts) on istiod's pod template, whose
+        value only changes with the certificates, then waits for the rollout.
+    type: str
+    choices: [auto, always]
+    default: auto
+  mesh_namespaces:
+    description:
+      - Namespaces whose C(istio-ca-root-cert) must show the new bundle before a phase counts as
+        finished, besides I(namespace), I(workload_namespaces) and every namespace labelled
+        C(istio.io/dataplane-mode=ambient), C(istio-injection=enabled) or C(istio.io/rev).
+    type: list
+    elements: str
+    default: []
+  workload_namespaces:
+    description:
+      - Namespaces whose Deployments and DaemonSets are rolled out after each phase, so that their
+        workloads get certificates and trust bundles of that phase (annotation
+        C(gloomesh.multicluster/root-rotation) on the pod template, set once per phase).
+      - Workloads not rolled keep their certificate and bundle until they renew them (half of the
+        certificate lifetime, 12 hours with Istio's default 24 hours); see docs/rotation.md.
+    type: list
+    elements: str
+    default: []
+  workload_batch_size:
+    description:
+      - How many workloads are rolled at once; the next batch starts when the previous one is rolled out.
+    type: int
+    default: 5
+  wait_timeout:
+    description:
+      - Seconds each wait of a rotation phase may take (istiod's rollout, a namespace's
+        C(istio-ca-root-cert), a batch of workloads); the error names what is still missing.
+    type: int
+    default: 300
 notes:
   - C(cacerts) must exist before istiod first starts; run this module before installing the
     ServiceMeshController.
@@ -204,6 +288,17 @@ EXAMPLES = r"""
     intermediate_cert: "{{ vault_issued.data.certificate }}\n{{ vault_issued.data.issuing_ca }}"
     intermediate_key: "{{ vault_issued.data.private_key }}"
 
+- name: Rotation phase 1 in one cluster - trust the old and the new root
+  gloomesh.multicluster.root_of_trust:
+    context: cluster1
+    cluster: cluster1
+    root_cert_path: /etc/mesh-pki/root-cert.pem
+    root_key_path: /etc/mesh-pki/root-key.pem
+    new_root_cert_path: /etc/mesh-pki/next/root-cert.pem
+    new_root_key_path: /etc/mesh-pki/next/root-key.pem
+    rotation_phase: trust_both
+    workload_namespaces: [shop]
+
 - name: Remove the plug-in CA
   gloomesh.multicluster.root_of_trust:
     context: cluster1
@@ -223,11 +318,13 @@ namespace:
   type: str
   sample: istio-system
 root_created:
-  description: Whether this run generated the root (check mode, would generate).
+  description: Whether this run generated the root (check mode, would generate); with
+    I(rotation_phase), the new root.
   returned: when I(state=present)
   type: bool
 root_fingerprint:
-  description: SHA-256 fingerprint of the root, upper-case hex pairs joined by colons.
+  description: SHA-256 fingerprint of the root, upper-case hex pairs joined by colons; with
+    I(rotation_phase), of the new root.
   returned: when I(state=present); null in check mode when the root would be generated
   type: str
   sample: "3A:5F:...:9C"
@@ -250,12 +347,73 @@ reasons:
   type: list
   elements: str
   sample: ["ca-cert.pem expires on 2026-12-01T00:00:00Z, within renew_before (30 days)"]
+root_fingerprints:
+  description: SHA-256 fingerprints of every root in C(root-cert.pem) after the run, in order.
+  returned: when I(state=present)
+  type: list
+  elements: str
+  sample: ["3A:5F:...:9C", "7B:01:...:E2"]
+previous_root_fingerprint:
+  description: The root the mesh moves away from (I(root_cert_path)).
+  returned: with I(rotation_phase) other than C(promote)
+  type: str
 restart_required:
   description:
     - True when the Secret changed while istiod runs in I(namespace); istiod must be restarted
-      and workloads rolled out.
+      and workloads rolled out. Always false with I(rotation_phase), which restarts istiod itself.
   returned: always
   type: bool
+rotation:
+  description:
+    - The phase in this cluster. In check mode, the plan.
+  returned: with I(rotation_phase) other than C(promote)
+  type: dict
+  contains:
+    phase:
+      description: Number of the phase (1 trust_both, 2 reissue, 3 drop_old).
+      type: int
+    phase_name:
+      description: Name of the phase.
+      type: str
+    finished_before:
+      description: Last phase this cluster had finished (its record), 0 for none.
+      type: int
+    cacerts_phase_before:
+      description: The phase the content of C(cacerts) was at before the run.
+      type: int
+    istiod:
+      description: Per istiod Deployment, C(restart) or C(reload) and why.
+      type: list
+      elements: dict
+    wait_namespaces:
+      description: Namespaces whose C(istio-ca-root-cert) was (or would be) waited for.
+      type: list
+      elements: str
+    rolled:
+      description: Workloads rolled (or to roll), as C(namespace/kind/name).
+      type: list
+      elements: str
+    record:
+      description: What happened to ConfigMap C(gloomesh-root-rotation).
+      type: str
+  sample:
+    phase: 1
+    phase_name: trust_both
+    finished_before: 0
+    cacerts_phase_before: 0
+    istiod: [{"name": "istiod-gloo", "action": "restart", "why": "istiod ignores a changed root-cert.pem ..."}]
+    wait_namespaces: [istio-system, shop]
+    rolled: [shop/Deployment/cart]
+    record: created
+promoted:
+  description: With I(rotation_phase=promote), whether the new root files took the old ones' place.
+  returned: with I(rotation_phase=promote)
+  type: bool
+retired_dir:
+  description: Where the old root files went.
+  returned: when I(promoted)
+  type: str
+  sample: /home/me/.gloomesh/pki/retired/3A5F0C11D2E4B6A8
 diff:
   description:
     - With C(--diff), certificate summaries (subject, issuer, fingerprint, serial number, validity)
@@ -287,6 +445,15 @@ ARGUMENT_SPEC = dict(
     intermediate_cert=dict(type="str"),
     intermediate_key=dict(type="str", no_log=True),
     force=dict(type="bool", default=False),
+    rotation_phase=dict(type="str", choices=["trust_both", "reissue", "drop_old", "promote"]),
+    new_root_cert_path=dict(type="path"),
+    new_root_key_path=dict(type="path"),
+    new_root_key_passphrase=dict(type="str", no_log=True),
+    istiod_restart=dict(type="str", choices=["auto", "always"], default="auto"),
+    mesh_namespaces=dict(type="list", elements="str", default=[]),
+    workload_namespaces=dict(type="list", elements="str", default=[]),
+    workload_batch_size=dict(type="int", default=5),
+    wait_timeout=dict(type="int", default=300),
 )
 
 MODULE_KWARGS = dict(required_together=[("intermediate_cert", "intermediate_key")])

@@ -13,13 +13,18 @@ module: root_of_trust_info
 short_description: Verify a cluster's Istio plug-in CA (Secret cacerts)
 version_added: 0.1.0
 description:
-  - Reads Secret C(cacerts) in I(namespace) and reports its root and intermediate (subject,
-    SHA-256 fingerprint, expiry), whether the chain verifies against C(root-cert.pem), whether
-    C(ca-key.pem) matches C(ca-cert.pem), and every problem found. Never returns key material.
-  - Compare RV(root_fingerprint) across clusters (one module run per cluster) to check that the
-    whole mesh shares one root, or give I(expected_root_fingerprint) or I(root_cert_path) and
+  - Reads Secret C(cacerts) in I(namespace) and reports its roots and intermediate (subject,
+    SHA-256 fingerprint, expiry, days left), whether the chain verifies against C(root-cert.pem),
+    whether C(ca-key.pem) matches C(ca-cert.pem), and every problem found. Never returns key material.
+  - C(root-cert.pem) may hold several roots (a root rotation under way). Every one is reported in
+    RV(roots), and the chain verifies when it leads to any of them (RV(issuing_root_fingerprint)).
+  - Compare RV(root_fingerprints) across clusters (one module run per cluster) to check that the
+    whole mesh trusts the same roots, or give I(expected_root_fingerprint) or I(root_cert_path) and
     read RV(root_matches).
-  - Problems are reported, not raised; use RV(valid) in an C(assert).
+  - RV(rotation) says where the cluster stands in a root rotation, from the content of
+    C(cacerts) and the phase recorded in ConfigMap C(gloomesh-root-rotation).
+  - Problems are reported, not raised; use RV(valid) in an C(assert). Certificates expiring within
+    I(expiry_threshold_days) are listed in RV(expiring).
 author:
   - gloomesh.multicluster maintainers (@gloomesh)
 extends_documentation_fragment:
@@ -45,8 +50,18 @@ options:
     type: str
   root_cert_path:
     description:
-      - Root certificate (PEM) on the controller whose fingerprint the Secret's root must have.
+      - Root certificate (PEM) on the controller that C(root-cert.pem) must hold.
     type: path
+  new_root_cert_path:
+    description:
+      - The root a rotation moves to (PEM, on the controller). When the file exists, RV(rotation)
+        is reported relative to the rotation from I(root_cert_path) (or
+        I(expected_root_fingerprint)) to this root.
+    type: path
+  expiry_threshold_days:
+    description:
+      - List in RV(expiring) every certificate of C(cacerts) with fewer days left than this.
+    type: int
 seealso:
   - module: gloomesh.multicluster.root_of_trust
 """
@@ -82,10 +97,68 @@ namespace:
   returned: always
   type: str
 root_fingerprint:
-  description: SHA-256 fingerprint of the (first) certificate in C(root-cert.pem).
+  description: SHA-256 fingerprint of the first certificate in C(root-cert.pem).
   returned: always
   type: str
   sample: "3A:5F:...:9C"
+root_fingerprints:
+  description: SHA-256 fingerprints of every root in C(root-cert.pem), in order.
+  returned: always
+  type: list
+  elements: str
+  sample: ["3A:5F:...:9C", "7B:01:...:E2"]
+issuing_root_fingerprint:
+  description: The root of C(root-cert.pem) the intermediate chains to; null when none.
+  returned: always
+  type: str
+roots:
+  description: Every root of C(root-cert.pem) with its expiry, same fields as RV(certificates).
+  returned: always
+  type: list
+  elements: dict
+certificates:
+  description:
+    - Every certificate of C(cacerts) (roots, the intermediate, any issuing CA of C(cert-chain.pem)),
+      each with C(role), C(subject), C(issuer), C(fingerprint_sha256), C(serial_number),
+      C(not_before), C(not_after) and C(days_left).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {"role": "root", "subject": "CN=Root CA,O=Istio", "fingerprint_sha256": "3A:5F:...:9C",
+       "not_after": "2036-01-01T00:00:00Z", "days_left": 3650}
+min_days_left:
+  description: The fewest days left of any certificate of C(cacerts); null when there is none.
+  returned: always
+  type: int
+  sample: 364
+expiring:
+  description: Certificates with fewer than I(expiry_threshold_days) days left, one sentence each.
+  returned: always
+  type: list
+  elements: str
+rotation:
+  description: Where this cluster stands in a root rotation.
+  returned: always
+  type: dict
+  contains:
+    record:
+      description: ConfigMap C(gloomesh-root-rotation) (C(previous_root), C(new_root), C(phase)), or null.
+      type: dict
+    new_root_fingerprint:
+      description: Fingerprint of I(new_root_cert_path) when it exists.
+      type: str
+    phase:
+      description:
+        - Phase of the content of C(cacerts) (0 before, 1 both roots trusted, 2 intermediate from the
+          new root, 3 old root dropped); null when it is no step of the rotation.
+      type: int
+    finished_phase:
+      description: The last phase this cluster finished in that rotation (its record), 0 for none.
+      type: int
+    finished_to_expected:
+      description: The cluster finished a rotation to the expected root and trusts only it.
+      type: bool
 intermediate_fingerprint:
   description: SHA-256 fingerprint of C(ca-cert.pem).
   returned: always
@@ -115,7 +188,7 @@ expected_root_fingerprint:
   returned: always
   type: str
 root_matches:
-  description: Whether the root is the expected one; null when nothing was expected.
+  description: Whether C(root-cert.pem) holds the expected root; null when nothing was expected.
   returned: always
   type: bool
 problems:
@@ -137,6 +210,8 @@ ARGUMENT_SPEC = dict(
     namespace=dict(type="str", default="istio-system"),
     expected_root_fingerprint=dict(type="str"),
     root_cert_path=dict(type="path"),
+    new_root_cert_path=dict(type="path"),
+    expiry_threshold_days=dict(type="int"),
 )
 
 

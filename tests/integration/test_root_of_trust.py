@@ -391,9 +391,10 @@ def test_user_supplied_intermediates(control_plane, audit, root_of_trust, root_o
         key = certificates.generate_key("ecdsa-p256")
         cert = certificates.build_intermediate(issuing, issuing_key, key, context, 365)
         supplied[context] = (cert, key)
-        result = root_of_trust(context, namespace=namespace, root_cert_path=root_path, root_key_path=None, cluster=None,
-                         intermediate_cert=certificates.cert_pem(cert) + certificates.cert_pem(issuing),
-                         intermediate_key=certificates.key_pem(key))
+        result = root_of_trust(
+            context, namespace=namespace, root_cert_path=root_path, root_key_path=None, cluster=None,
+            intermediate_cert=certificates.cert_pem(cert) + certificates.cert_pem(issuing),
+            intermediate_key=certificates.key_pem(key))
         assert result["changed"] and result["action"] == "created" and not result["reissued"]
         assert result["intermediate_fingerprint"] == certificates.fingerprint(cert)
         assert result["root_fingerprint"] == certificates.fingerprint(root_cert)
@@ -405,8 +406,9 @@ def test_user_supplied_intermediates(control_plane, audit, root_of_trust, root_o
 
     mark = audit.mark()
     cert, key = supplied["cluster1"]
-    again = root_of_trust(namespace=namespace, root_cert_path=root_path, root_key_path=None, cluster=None,
-                    intermediate_cert=certificates.cert_pem(cert) + certificates.cert_pem(issuing), intermediate_key=certificates.key_pem(key))
+    again = root_of_trust(
+        namespace=namespace, root_cert_path=root_path, root_key_path=None, cluster=None,
+        intermediate_cert=certificates.cert_pem(cert) + certificates.cert_pem(issuing), intermediate_key=certificates.key_pem(key))
     assert not again["changed"]
     assert audit.writes(mark) == []
 
@@ -414,12 +416,14 @@ def test_user_supplied_intermediates(control_plane, audit, root_of_trust, root_o
     other_key = certificates.generate_key("ecdsa-p256")
     fresh = new_namespace()
     mark = audit.mark()
-    wrong_key = root_of_trust(namespace=fresh, root_cert_path=root_path, root_key_path=None, cluster=None,
-                        intermediate_cert=certificates.cert_pem(cert) + certificates.cert_pem(issuing),
-                        intermediate_key=certificates.key_pem(other_key))
+    wrong_key = root_of_trust(
+        namespace=fresh, root_cert_path=root_path, root_key_path=None, cluster=None,
+        intermediate_cert=certificates.cert_pem(cert) + certificates.cert_pem(issuing),
+        intermediate_key=certificates.key_pem(other_key))
     assert wrong_key["failed"] and "intermediate_key does not match" in wrong_key["msg"]
-    no_chain = root_of_trust(namespace=fresh, root_cert_path=root_path, root_key_path=None, cluster=None,
-                       intermediate_cert=certificates.cert_pem(cert), intermediate_key=certificates.key_pem(key))
+    no_chain = root_of_trust(
+        namespace=fresh, root_cert_path=root_path, root_key_path=None, cluster=None,
+        intermediate_cert=certificates.cert_pem(cert), intermediate_key=certificates.key_pem(key))
     assert no_chain["failed"] and "is not signed by CN=Corp Root,O=Corp" in no_chain["msg"]
     assert audit.writes(mark) == []
     assert not namespace_exists(control_plane, "cluster1", fresh)
@@ -436,7 +440,7 @@ def test_mesh_ca_info_reports_problems(control_plane, root_of_trust, root_of_tru
     created = root_of_trust(namespace=namespace, **FAST)
     mismatch = root_of_trust_info(namespace=namespace, expected_root_fingerprint="sha256:" + "00" * 32)
     assert mismatch["root_matches"] is False and not mismatch["valid"]
-    assert mismatch["problems"] == ["root fingerprint %s is not the expected %s"
+    assert mismatch["problems"] == ["root-cert.pem (%s) does not hold the expected root %s"
                                     % (created["root_fingerprint"], ":".join(["00"] * 32))]
 
     # Break the key behind the module's back (as the simulator user would not: use admin).
@@ -456,6 +460,106 @@ def test_mesh_ca_info_reports_problems(control_plane, root_of_trust, root_of_tru
 
     bad = root_of_trust_info(namespace=namespace, expected_root_fingerprint="AB:CD")
     assert bad["failed"] and "expected_root_fingerprint: not a SHA-256 fingerprint" in bad["msg"]
+
+
+# --- several roots and rotation phases, one cluster (the three-cluster proof is test_rotation.py) --
+
+def _roots(result):
+    return [(r["fingerprint_sha256"], r["role"]) for r in result["roots"]]
+
+
+def test_rotation_phases_in_one_cluster(control_plane, audit, root_of_trust, root_of_trust_info, pki_dir, tmp_path):
+    """trust_both, reissue, drop_old and promote through the module, in a namespace without istiod;
+    a multi-root cacerts as root_of_trust and root_of_trust_info see it on the way."""
+    namespace = new_namespace()
+    first = root_of_trust(namespace=namespace, **FAST)
+    old = first["root_fingerprint"]
+    new_dir = str(tmp_path / "next")
+    rotation = dict(namespace=namespace, new_root_cert_path=os.path.join(new_dir, "root-cert.pem"),
+                    new_root_key_path=os.path.join(new_dir, "root-key.pem"), root_key_type="ecdsa-p256",
+                    intermediate_key_type="ecdsa-p256", wait_timeout=10)
+
+    # Bad input fails before any write, naming the option.
+    mark = audit.mark()
+    for bad, message in ((dict(workload_namespaces=["no-such-ns"]), "namespace no-such-ns does not exist"),
+                         (dict(workload_namespaces=["Bad_NS"]), "workload_namespaces 'Bad_NS' must be a namespace name"),
+                         (dict(new_root_cert_path=None), "new_root_cert_path must be set with rotation_phase"),
+                         (dict(wait_timeout=0), "wait_timeout must be at least 1")):
+        failed = root_of_trust(rotation_phase="trust_both", **dict(rotation, **bad))
+        assert failed.get("failed") and message in failed["msg"], failed["msg"]
+    out_of_order = root_of_trust(rotation_phase="reissue",
+                                 **dict(rotation, new_root_cert_path=os.path.join(pki_dir, "root-cert.pem")))
+    assert out_of_order["failed"] and "is the current root" in out_of_order["msg"]
+    assert audit.writes(mark) == [] and not os.path.exists(new_dir)
+
+    # Check mode: the plan, no write, no root generated.
+    planned = root_of_trust(rotation_phase="trust_both", check_mode=True, **rotation)
+    assert planned["changed"] and planned["root_created"] and planned["root_fingerprint"] is None
+    assert planned["rotation"]["phase"] == 1 and planned["rotation"]["finished_before"] == 0
+    assert planned["root_fingerprints"] == [old]  # the new one is a placeholder
+    assert [e["fingerprint_sha256"] for e in planned["diff"]["after"]["root-cert.pem"]] == [old, "(issued when applied)"]
+    assert audit.writes(mark) == [] and not os.path.exists(new_dir)
+
+    trusting = root_of_trust(rotation_phase="trust_both", **rotation)
+    new = trusting["root_fingerprint"]
+    assert trusting["changed"] and trusting["root_created"] and trusting["root_fingerprints"] == [old, new]
+    assert trusting["intermediate_fingerprint"] == first["intermediate_fingerprint"]  # unchanged
+    assert trusting["rotation"]["record"] == "created" and trusting["rotation"]["istiod"] == []
+    assert any("no istiod" in w for w in trusting["warnings"])
+    assert stat.S_IMODE(os.stat(os.path.join(new_dir, "root-key.pem")).st_mode) == 0o600
+    data = read_secret(control_plane, "cluster1", namespace)
+    assert data["root-cert.pem"].startswith(certificates.cert_pem(load_root(pki_dir)).encode())
+
+    # Mid-rotation, the plain module keeps the two-root bundle, and refuses to reissue without force.
+    mark = audit.mark()
+    kept = root_of_trust(namespace=namespace, **FAST)
+    assert not kept["changed"] and kept["root_fingerprints"] == [old, new]
+    assert audit.writes(mark) == []
+    with control_plane.api_client("cluster1") as api:
+        core = k8s.CoreV1Api(api)
+        stray = base64.b64encode(certificates.key_pem(certificates.generate_key("ecdsa-p256")).encode()).decode()
+        core.patch_namespaced_secret("cacerts", namespace, {"data": {"ca-key.pem": stray}})
+        mark = audit.mark()
+        refused = root_of_trust(namespace=namespace, **FAST)
+        assert refused["failed"] and "in the middle of a root rotation" in refused["msg"]
+        assert "ca-key.pem does not match ca-cert.pem" in refused["msg"] and audit.writes(mark) == []
+        core.patch_namespaced_secret("cacerts", namespace, {"data": {"ca-key.pem": base64.b64encode(
+            data["ca-key.pem"]).decode()}})
+    mark = audit.mark()
+    info = root_of_trust_info(namespace=namespace, root_cert_path=os.path.join(pki_dir, "root-cert.pem"),
+                              new_root_cert_path=rotation["new_root_cert_path"], expiry_threshold_days=5000)
+    assert info["valid"] and info["problems"] == [] and info["root_fingerprints"] == [old, new]
+    assert _roots(info) == [(old, "root"), (new, "root")] and info["issuing_root_fingerprint"] == old
+    assert info["rotation"]["phase"] == 1 and info["rotation"]["finished_phase"] == 1
+    assert info["min_days_left"] <= 3650 and len(info["expiring"]) == 3
+
+    again = root_of_trust(rotation_phase="trust_both", **rotation)
+    assert not again["changed"] and again["rotation"]["finished_before"] == 1
+    assert audit.writes(mark) == []
+
+    reissued = root_of_trust(rotation_phase="reissue", **rotation)
+    assert reissued["changed"] and reissued["reissued"] and reissued["root_fingerprints"] == [old, new]
+    assert reissued["intermediate_fingerprint"] != first["intermediate_fingerprint"]
+    info = root_of_trust_info(namespace=namespace, expected_root_fingerprint=old)
+    assert info["valid"] and info["issuing_root_fingerprint"] == new and info["rotation"]["phase"] == 2
+
+    dropped = root_of_trust(rotation_phase="drop_old", **rotation)
+    assert dropped["changed"] and dropped["root_fingerprints"] == [new]
+    assert dropped["intermediate_fingerprint"] == reissued["intermediate_fingerprint"]
+    mark = audit.mark()
+    for phase in ("trust_both", "reissue", "drop_old"):
+        assert not root_of_trust(rotation_phase=phase, **rotation)["changed"]
+    assert audit.writes(mark) == []
+
+    promoted = root_of_trust(rotation_phase="promote", **rotation)
+    assert promoted["changed"] and promoted["promoted"] and promoted["root_fingerprint"] == new
+    assert certificates.fingerprint(load_root(pki_dir)) == new and not os.path.exists(new_dir)
+    assert sorted(os.listdir(promoted["retired_dir"])) == ["root-cert.pem", "root-key.pem"]
+    assert not root_of_trust(rotation_phase="promote", **rotation)["changed"]
+    # The plain module goes on with the new root files as if nothing happened.
+    assert not root_of_trust(namespace=namespace, **FAST)["changed"]
+    assert root_of_trust_info(namespace=namespace, root_cert_path=os.path.join(pki_dir, "root-cert.pem"))[
+        "rotation"]["finished_to_expected"]
 
 
 # --- state absent --------------------------------------------------------------------------------

@@ -6,13 +6,20 @@
 Pure functions, no I/O. Defaults follow Istio's reference tooling (tools/certs): root
 O=Istio CN=Root CA, intermediate O=Istio CN=Intermediate CA L=<cluster>, SHA-256.
 Nothing here ever puts key material into a message or a summary.
+
+``root-cert.pem`` may hold several roots (a bundle): istiod trusts every one of them and verifies
+``ca-cert.pem`` against the whole set (security/pkg/pki/util/keycertbundle.go Verify), which is
+what a root rotation relies on. The rotation's phases and its in-cluster record are described at
+the end of this file.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import base64
 import datetime
+import hashlib
 import re
 import traceback
 
@@ -265,14 +272,26 @@ def summary(cert):
     }
 
 
+def issuing_root(ca_chain, roots):
+    """The root of ``roots`` that signed the last certificate of ``ca_chain`` (None: none did)."""
+    if not ca_chain:
+        return None
+    last = ca_chain[-1]
+    for root in roots:
+        if fingerprint(last) == fingerprint(root) or issued_by(last, root):
+            return root
+    return None
+
+
 def inspect_bundle(data, now=None):
     """Parse and check a cacerts bundle ({entry: PEM text}) without raising.
 
-    Returns a dict with the parsed objects under ``root_certs``, ``ca_chain``, ``ca_key``
-    (None when unreadable) and the verdicts ``chain_verifies``, ``key_matches``, ``problems``.
+    Returns a dict with the parsed objects under ``root_certs`` (every root of root-cert.pem),
+    ``ca_chain``, ``ca_key`` (None when unreadable), ``issuing_root`` (the root the chain leads
+    to) and the verdicts ``chain_verifies``, ``key_matches``, ``problems``.
     """
     now = now or utcnow()
-    report = {"root_certs": [], "ca_chain": [], "ca_key": None, "problems": [],
+    report = {"root_certs": [], "ca_chain": [], "ca_key": None, "problems": [], "issuing_root": None,
               "chain_verifies": False, "key_matches": False}
     problems = report["problems"]
     for entry in BUNDLE_KEYS:
@@ -296,12 +315,191 @@ def inspect_bundle(data, now=None):
             problems.append("ca-key.pem does not match ca-cert.pem")
     if ca_chain and roots:
         # cert-chain.pem carries any CA between ca-cert.pem and the root (a Vault issuing CA).
-        if chain:
-            chain_issues = [] if fingerprint(chain[0]) == fingerprint(ca_chain[0]) else [
-                "cert-chain.pem does not start with ca-cert.pem"]
-            chain_issues.extend(chain_problems(chain, roots[0], now))
+        path = chain or ca_chain
+        if len(path) > 1 and any(fingerprint(path[-1]) == fingerprint(r) for r in roots):
+            path = path[:-1]
+        root = issuing_root(path, roots)
+        report["issuing_root"] = root
+        chain_issues = [] if not chain or fingerprint(chain[0]) == fingerprint(ca_chain[0]) else [
+            "cert-chain.pem does not start with ca-cert.pem"]
+        if root is None:
+            chain_issues.append("%s is not signed by any root of root-cert.pem (%s)" % (
+                path[-1].subject.rfc4514_string(), ", ".join(fingerprint(r) for r in roots)))
         else:
-            chain_issues = chain_problems(ca_chain, roots[0], now)
+            chain_issues.extend(chain_problems(path, root, now))
         report["chain_verifies"] = not chain_issues
         problems.extend(chain_issues)
     return report
+
+
+def decode_secret(secret):
+    """A Secret's data as {entry: text} (base64 decoded); {} for a missing Secret."""
+    data = {}
+    for entry, value in ((secret or {}).get("data") or {}).items():
+        try:
+            data[entry] = base64.b64decode(value).decode("utf-8", "replace")
+        except (TypeError, ValueError):
+            data[entry] = ""
+    return data
+
+
+# --- root bundles and expiry ---------------------------------------------------------------
+
+_PEM_BLOCK = re.compile(r"-----BEGIN CERTIFICATE-----\r?\n.*?-----END CERTIFICATE-----\r?\n?", re.S)
+
+
+def pem_blocks(text):
+    """The certificate PEM blocks of ``text``, each exactly as written there."""
+    return _PEM_BLOCK.findall(text or "")
+
+
+def bundle_text_with(existing_text, root_cert):
+    """``existing_text`` unchanged with ``root_cert`` appended: istiod takes a new root bundle only
+    when one bundle contains the other byte for byte (pilot/pkg/bootstrap/istio_ca.go handleEvent)."""
+    text = existing_text if existing_text.endswith("\n") else existing_text + "\n"
+    return text + cert_pem(root_cert)
+
+
+def bundle_text_without(existing_text, keep_fingerprint):
+    """The PEM block of ``existing_text`` whose certificate has ``keep_fingerprint``, byte for byte
+    (so that the bundle istiod runs with still contains it); None when it is not there."""
+    for block in pem_blocks(existing_text):
+        if fingerprint(load_certs(block, "root-cert.pem")[0]) == keep_fingerprint:
+            return block if block.endswith("\n") else block + "\n"
+    return None
+
+
+def days_left(cert, now=None):
+    """Whole days until ``cert`` expires (negative once expired)."""
+    return (not_after(cert) - (now or utcnow())).days
+
+
+def expiry(cert, role, now=None):
+    """The expiry report of one certificate: its summary, ``role`` and ``days_left``."""
+    entry = summary(cert)
+    entry.update(role=role, days_left=days_left(cert, now))
+    return entry
+
+
+# --- root rotation -------------------------------------------------------------------------
+#
+# A rotation from root A (old) to root B (new) moves every cluster's cacerts through four
+# contents; the phase number is the content, so verify can tell it from the Secret alone:
+#   0  root-cert.pem [A]     intermediate from A    (before)
+#   1  root-cert.pem [A, B]  intermediate from A    trust both roots
+#   2  root-cert.pem [A, B]  intermediate from B    intermediates reissued
+#   3  root-cert.pem [B]     intermediate from B    old root dropped (steady on B)
+# The old root stays first in a two-root bundle. A ConfigMap of ours records the last phase a
+# cluster *finished* (cacerts written, istiod serving it, published, workloads rolled).
+
+PHASES = ("trust_both", "reissue", "drop_old")
+PHASE_TITLES = {0: "not started", 1: "both roots trusted", 2: "intermediates reissued",
+                3: "old root dropped"}
+RECORD_NAME = "gloomesh-root-rotation"
+RECORD_PREVIOUS = "previous-root"
+RECORD_NEW = "new-root"
+RECORD_PHASE = "phase"
+
+
+def phase_number(name):
+    return PHASES.index(name) + 1
+
+
+def content_phase(root_fingerprints, issuer_fingerprint, old, new):
+    """The phase (0-3) a cacerts content is at in the rotation from ``old`` to ``new``, or None
+    when it is no content of that rotation."""
+    roots = list(root_fingerprints)
+    if roots == [old] and issuer_fingerprint == old:
+        return 0
+    if sorted(roots) == sorted([old, new]) and len(roots) == 2:
+        return {old: 1, new: 2}.get(issuer_fingerprint)
+    if roots == [new] and issuer_fingerprint == new:
+        return 3
+    return None
+
+
+def rotation_record(namespace, old, new, phase, labels):
+    """The ConfigMap recording the last phase this cluster finished in the rotation old -> new."""
+    return {
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": RECORD_NAME, "namespace": namespace, "labels": dict(labels)},
+        "data": {RECORD_PREVIOUS: old, RECORD_NEW: new, RECORD_PHASE: str(phase)},
+    }
+
+
+def parse_rotation_record(configmap):
+    """{"previous_root", "new_root", "phase"} from the record ConfigMap; None when absent or unreadable."""
+    data = (configmap or {}).get("data") or {}
+    try:
+        phase = int(data.get(RECORD_PHASE, ""))
+    except ValueError:
+        return None
+    if not (data.get(RECORD_PREVIOUS) and data.get(RECORD_NEW)) or not 0 <= phase <= 3:
+        return None
+    return {"previous_root": data[RECORD_PREVIOUS], "new_root": data[RECORD_NEW], "phase": phase}
+
+
+def finished_phase(record, old, new):
+    """The last phase a cluster finished in the rotation old -> new, from its record (0: none)."""
+    if record and record["previous_root"] == old and record["new_root"] == new:
+        return record["phase"]
+    return 0
+
+
+def cacerts_digest(root_fingerprints, intermediate_fingerprint):
+    """A short digest of what istiod must serve (public fingerprints only), for the annotation
+    that restarts istiod exactly once per cacerts content."""
+    text = ",".join(list(root_fingerprints) + [intermediate_fingerprint or ""])
+    return hashlib.sha256(text.encode("ascii")).hexdigest()[:16]
+
+
+def _short(fp):
+    return fp[:11] + "..." if fp and len(fp) > 11 else fp
+
+
+def mesh_rotation_phases(clusters):
+    """Phase of every cluster in the rotation the mesh is in, from what each cluster's cacerts holds.
+
+    ``clusters``: {name: {"roots": [fingerprints of root-cert.pem, in order], "issuer": fingerprint
+    of the root the intermediate chains to, "record": parse_rotation_record() or None}}.
+    Returns {"old", "new", "phases": {name: 0-3 or None}, "problems": {name: [message]}}: the
+    rotation is the one a two-root bundle or a record of an unfinished rotation names (old root
+    first); a cluster whose cacerts is no content of it gets None and a problem. With no rotation
+    in sight old and new are None and every cluster is at phase 0. Two clusters more than one
+    phase apart is a problem of both: the ones ahead and the ones behind no longer trust each
+    other's workloads.
+    """
+    pairs = set()
+    for info in clusters.values():
+        roots = list(info.get("roots") or [])
+        if len(roots) == 2:
+            pairs.add(tuple(roots))
+        record = info.get("record")
+        if record and (record["phase"] < 3 or roots == [record["new_root"]]):
+            pairs.add((record["previous_root"], record["new_root"]))
+    if not pairs:
+        return {"old": None, "new": None, "phases": dict((name, 0) for name in clusters), "problems": {}}
+    # Finished rotations of the past leave records; the rotation at hand is the one whose new
+    # root no cluster has left yet.
+    current = [p for p in pairs if not any(p[1] == q[0] for q in pairs)]
+    if len(current) != 1:
+        text = "the clusters are in more than one root rotation at once: %s" % "; ".join(
+            "%s to %s" % (_short(a), _short(b)) for a, b in sorted(pairs))
+        return {"old": None, "new": None, "phases": dict((name, None) for name in clusters),
+                "problems": dict((name, [text]) for name in clusters)}
+    old, new = current[0]
+    phases, problems = {}, {}
+    for name, info in sorted(clusters.items()):
+        phases[name] = content_phase(info.get("roots") or [], info.get("issuer"), old, new)
+        if phases[name] is None:
+            problems[name] = ["cacerts (roots %s) is no step of the rotation from %s to %s" % (
+                ", ".join(_short(f) for f in info.get("roots") or []) or "none", _short(old), _short(new))]
+    for name, phase in sorted(phases.items()):
+        far = sorted(other for other, theirs in phases.items()
+                     if phase is not None and theirs is not None and abs(theirs - phase) > 1)
+        if far:
+            problems.setdefault(name, []).append(
+                "root rotation phase %d (%s) here, %s in %s: more than one phase apart, their workloads "
+                "do not trust each other" % (phase, PHASE_TITLES[phase], ", ".join(
+                    "%d" % phases[other] for other in far), ", ".join(far)))
+    return {"old": old, "new": new, "phases": phases, "problems": problems}

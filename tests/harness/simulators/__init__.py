@@ -13,6 +13,7 @@ the real ones can be: they reject what upstream rejects and never fill in what a
 - loadbalancer.py      a cloud load balancer for LoadBalancer Services (modes ready/slow/none)
 - peering.py           istiod's automatic local peer Gateway (PEERING_AUTOMATIC_LOCAL_GATEWAY)
 - management_plane.py  Gloo management plane ConfigDistribution of peer Gateways
+- trust.py             istiod as plug-in CA (cacerts, istio-ca-root-cert) and workload certificates (`sims.trust`)
 
 Usage::
 
@@ -65,6 +66,7 @@ from .eastwest import IstiodSimulator
 from .loadbalancer import LoadBalancerSimulator
 from .management_plane import ManagementPlaneSimulator
 from .operator import SMC_CRD_PATH, OperatorSimulator, install_gloo_operator
+from .trust import SECRETS, TrustSimulator
 
 __all__ = ["Simulators", "install_gloo_operator", "SMC_CRD_PATH", "COMPONENT_LABEL", "OWNER_ANNOTATION",
            "AUTOMATIC_PEERING_LABEL", "LB_NETWORK", "LB_MODES", "MESH_CONFIGMAP_MODES"]
@@ -102,6 +104,7 @@ class Simulators:
         self._operator = OperatorSimulator(self, operator_delay)
         self._istiod = IstiodSimulator(self)
         self._load_balancer = LoadBalancerSimulator(self)
+        self.trust = TrustSimulator(self)
         self._mgmt: ManagementPlaneSimulator | None = None
         self._mgmt_setting = (False, "mgmt")
 
@@ -162,8 +165,9 @@ class Simulators:
             for res in (SERVICES, SERVICEACCOUNTS):
                 cluster.watch(res, _MARKED)
             cluster.watch(PODS, workloads.POD_SELECTOR)
+            cluster.watch(SECRETS)
             cluster.reconcilers = [self._operator.reconcile, workloads.reconcile, self._load_balancer.reconcile,
-                                   self._istiod.reconcile, peering.reconcile]
+                                   self._istiod.reconcile, peering.reconcile, self.trust.reconcile]
             self._clusters[name] = cluster
         self._mgmt = ManagementPlaneSimulator(self)
         self._mgmt.switch(*self._mgmt_setting)

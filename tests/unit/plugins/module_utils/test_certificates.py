@@ -314,36 +314,41 @@ def _cluster(roots, issuer, record=None):
 
 def test_mesh_rotation_phases():
     steady = certificates.mesh_rotation_phases({"c1": _cluster(["A"], "A"), "c2": _cluster(["A"], "A")})
-    assert steady == {"old": None, "new": None, "phases": {"c1": 0, "c2": 0}, "problems": []}
+    assert steady == {"old": None, "new": None, "phases": {"c1": 0, "c2": 0}, "problems": {}}
 
     under_way = certificates.mesh_rotation_phases({
         "c1": _cluster(["A", "B"], "B"), "c2": _cluster(["A", "B"], "A"), "c3": _cluster(["A", "B"], "A")})
-    assert under_way["phases"] == {"c1": 2, "c2": 1, "c3": 1} and under_way["problems"] == []
+    assert under_way["phases"] == {"c1": 2, "c2": 1, "c3": 1} and under_way["problems"] == {}
     assert (under_way["old"], under_way["new"]) == ("A", "B")
 
     apart = certificates.mesh_rotation_phases({"c1": _cluster(["B"], "B", {"previous_root": "A", "new_root": "B", "phase": 3}),
-                                               "c2": _cluster(["A", "B"], "A")})
-    assert apart["phases"] == {"c1": 3, "c2": 1}
-    assert apart["problems"] == ["clusters are more than one phase apart in the rotation from A to B: c1 3, c2 1"]
+                                               "c2": _cluster(["A", "B"], "A"), "c3": _cluster(["A", "B"], "B")})
+    assert apart["phases"] == {"c1": 3, "c2": 1, "c3": 2}
+    assert apart["problems"] == {
+        "c1": ["root rotation phase 3 (old root dropped) here, 1 in c2: more than one phase apart, "
+               "their workloads do not trust each other"],
+        "c2": ["root rotation phase 1 (both roots trusted) here, 3 in c1: more than one phase apart, "
+               "their workloads do not trust each other"]}
 
     naive = certificates.mesh_rotation_phases({"c1": _cluster(["B"], "B", {"previous_root": "A", "new_root": "B", "phase": 1}),
                                                "c2": _cluster(["A"], "A")})
-    assert naive["phases"] == {"c1": 3, "c2": 0} and "more than one phase apart" in naive["problems"][0]
+    assert naive["phases"] == {"c1": 3, "c2": 0} and sorted(naive["problems"]) == ["c1", "c2"]
 
     # A finished rotation (A -> B) and the next one (B -> C) under way: the records of the past don't count.
     next_one = certificates.mesh_rotation_phases({
         "c1": _cluster(["B", "C"], "B", {"previous_root": "A", "new_root": "B", "phase": 3}),
         "c2": _cluster(["B"], "B", {"previous_root": "A", "new_root": "B", "phase": 3})})
     assert (next_one["old"], next_one["new"]) == ("B", "C") and next_one["phases"] == {"c1": 1, "c2": 0}
-    assert next_one["problems"] == []
+    assert next_one["problems"] == {}
 
     finished = certificates.mesh_rotation_phases({
         "c1": _cluster(["B"], "B", {"previous_root": "A", "new_root": "B", "phase": 3}), "c2": _cluster(["B"], "B")})
-    assert finished["phases"] == {"c1": 3, "c2": 3} and finished["problems"] == []
+    assert finished["phases"] == {"c1": 3, "c2": 3} and finished["problems"] == {}
 
     stray = certificates.mesh_rotation_phases({"c1": _cluster(["A", "B"], "A"), "c2": _cluster(["Z"], "Z")})
     assert stray["phases"] == {"c1": 1, "c2": None}
-    assert stray["problems"] == ["c2: cacerts is not part of the rotation from A to B"]
+    assert stray["problems"] == {"c2": ["cacerts (roots Z) is no step of the rotation from A to B"]}
 
     two = certificates.mesh_rotation_phases({"c1": _cluster(["A", "B"], "A"), "c2": _cluster(["A", "C"], "A")})
-    assert two["phases"] == {"c1": None, "c2": None} and "more than one root rotation" in two["problems"][0]
+    assert two["phases"] == {"c1": None, "c2": None}
+    assert two["problems"]["c1"] == ["the clusters are in more than one root rotation at once: A to B; A to C"]
