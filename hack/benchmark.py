@@ -276,7 +276,7 @@ def one_cluster(tree, k8s_apply, k8s_client):
     """A started single-cluster control plane (no CRDs, no simulators) and an admin client of ours."""
     cp = tree.controlplane.LocalControlPlane(("bench",)).start()
     try:
-        client = k8s_client.get_k8s_client(kubeconfig=cp.kubeconfig_path, context="bench")
+        client = k8s_client.get_k8s_client({"kubeconfig": cp.kubeconfig_path, "context": "bench"})
         k8s_apply.ensure_namespace(client, NAMESPACE, check_mode=False)
     except BaseException:
         cp.stop()

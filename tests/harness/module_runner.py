@@ -78,8 +78,13 @@ def run_module(name: str, args: dict, check_mode: bool = False, diff: bool = Fal
 def run_playbook(playbook, inventory=None, extra_vars=None, check=False, diff=False,
                  verbosity=0, env=None, timeout=900, limit=None, tags=None):
     """Run ansible-playbook; return dict(rc, stdout, stderr, recap={host: {ok, changed, ...}})."""
+    with tempfile.TemporaryDirectory(prefix="gloomesh-pb-") as tmp:  # extra vars may hold the license
+        return _run_playbook(tmp, playbook, inventory, extra_vars, check, diff, verbosity, env, timeout,
+                             limit, tags)
+
+
+def _run_playbook(tmp, playbook, inventory, extra_vars, check, diff, verbosity, env, timeout, limit, tags):
     cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), str(playbook)]
-    tmp = tempfile.mkdtemp(prefix="gloomesh-pb-")
     if inventory is not None:
         if isinstance(inventory, dict):
             path = os.path.join(tmp, "inventory.yml")
