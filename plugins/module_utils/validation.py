@@ -320,6 +320,44 @@ def service_mesh(params):
     return version, warnings
 
 
+# ---------------------------------------------------------------- the root of trust
+
+def root_of_trust(params):
+    """Every rule of the root_of_trust options (rotation included), before anything is read or written."""
+    for option in ("root_validity_days", "intermediate_validity_days"):
+        if params[option] < 1:
+            raise GloomeshError("%s must be at least 1 (days), got %d" % (option, params[option]))
+    if not 0 <= params["renew_before"] < params["intermediate_validity_days"]:
+        raise GloomeshError(
+            "renew_before must be between 0 and intermediate_validity_days - 1 (%d), got %d; a "
+            "larger value would reissue the intermediate on every run"
+            % (params["intermediate_validity_days"] - 1, params["renew_before"]))
+    phase = params["rotation_phase"]
+    if phase:
+        if params["state"] == "absent":
+            raise GloomeshError("rotation_phase cannot be combined with state=absent")
+        if not params["new_root_cert_path"]:
+            raise GloomeshError("new_root_cert_path must be set with rotation_phase (the root the mesh moves to)")
+        for option in ("wait_timeout", "workload_batch_size"):
+            if params[option] < 1:
+                raise GloomeshError("%s must be at least 1, got %d" % (option, params[option]))
+        for option in ("mesh_namespaces", "workload_namespaces"):
+            for name in params[option]:
+                namespace(name, option)
+        if phase == "reissue" and not params["intermediate_cert"]:
+            missing = [o for o in ("new_root_key_path", "cluster") if not params[o]]
+            if missing:
+                raise GloomeshError("%s must be set to issue this cluster's intermediate from the new root "
+                                    "(or give intermediate_cert and intermediate_key)" % " and ".join(missing))
+        return
+    if params["state"] == "absent" or params["intermediate_cert"]:
+        return
+    missing = [option for option in ("root_key_path", "cluster") if not params[option]]
+    if missing:
+        raise GloomeshError("%s must be set to issue this cluster's intermediate (or give "
+                            "intermediate_cert and intermediate_key instead)" % " and ".join(missing))
+
+
 # ---------------------------------------------------------------- the license
 
 _SECRET_REF = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-.a-z0-9]*[a-z0-9])?$")
