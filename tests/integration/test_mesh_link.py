@@ -205,10 +205,13 @@ def test_source_cluster_is_discovered(kubeconfig, control_plane, audit, scratch)
 # --- with eastwest_gateway and eastwest_gateway_info ---------------------------------------------------
 
 def expose_all(kubeconfig, contexts, namespace, names):
-    """eastwest_gateway then eastwest_gateway_info in each cluster: {context: peer descriptor}."""
+    """eastwest_gateway then eastwest_gateway_info in each cluster: {context: peer descriptor}.
+
+    The network is the cluster's own (its istio-system label, the istiod fixture's): istiod programs
+    the data plane for a peer only when the peer's network label is the remote cluster's network."""
     peers = {}
     for context in contexts:
-        made = ew(kubeconfig, context, namespace=namespace, network="net-" + names[context], cluster=names[context])
+        made = ew(kubeconfig, context, namespace=namespace, network=context, cluster=names[context])
         assert made["programmed"] and made["address"], made
         described = info(kubeconfig, context, namespace=namespace)
         assert not described.get("failed"), described
@@ -237,7 +240,7 @@ def test_full_mesh_then_exclusive_unlink(kubeconfig, control_plane, audit, istio
         for peer_context in (c for c in CONTEXTS if c != context):
             gateway = described[names[peer_context]]
             assert gateway["metadata"]["name"] == "istio-remote-peer-" + names[peer_context]
-            assert gateway["metadata"]["labels"] == {"topology.istio.io/network": "net-" + names[peer_context],
+            assert gateway["metadata"]["labels"] == {"topology.istio.io/network": peer_context,
                                                      "topology.istio.io/cluster": names[peer_context], **MANAGED_BY}
             assert gateway["metadata"]["annotations"] == {
                 "gateway.istio.io/service-account": "istio-eastwest",
@@ -519,7 +522,7 @@ def test_mesh_waits_for_a_cluster_outside_the_run(kubeconfig, control_plane, aud
         time.sleep(1)
         ensure_test_namespace(control_plane, "cluster2", ns)
         k8s.CustomObjectsApi(api(control_plane, "cluster2")).create_namespaced_custom_object(
-            GW_GROUP, GW_VERSION, ns, GW_PLURAL, eastwest_gateway(ns, "net-" + b, b))
+            GW_GROUP, GW_VERSION, ns, GW_PLURAL, eastwest_gateway(ns, "cluster2", b))
 
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         exposing = pool.submit(expose_later)
