@@ -95,8 +95,9 @@ class ActionModule(ActionBase):
             problems += inventory_inputs.host_problems(
                 host, host_variables[host], inventory.get("gloomesh_istio_version"),
                 inventory.get("gloomesh_install_namespace") or "istio-system")
+        automatic = linking == "automatic"
         releases = dict((host, (AUTOMATIC_RELEASES_MANAGEMENT if host in management else AUTOMATIC_RELEASES_WORKLOAD)
-                             if linking == "automatic" else ()) for host in hosts)
+                         if automatic else ()) for host in hosts)
         helm_missing = None
         if boolean(inventory.get("gloomesh_operator_helm", True), strict=False):
             try:

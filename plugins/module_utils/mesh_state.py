@@ -119,8 +119,8 @@ def service_mesh_readiness(obj):
     _done, pending = all_conditions_true(obj)
     phase = status.get("phase")
     if phase == "FAILED":
-        return False, "phase FAILED: %s%s" % (status.get("message") or "no message from the operator",
-                                               "; " + pending if pending else ""), True
+        message = status.get("message") or "no message from the operator"
+        return False, "phase FAILED: %s%s" % (message, "; " + pending if pending else ""), True
     missing = [] if phase == "SUCCEEDED" else ["phase is %s, not SUCCEEDED" % (phase or "not reported yet")]
     if pending:
         missing.append(pending)

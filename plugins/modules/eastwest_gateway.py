@@ -76,14 +76,27 @@ options:
     type: str
   address:
     description:
-      - Address (IP or hostname) peers should use instead of the load balancer's, written as
-        annotation C(istio.io/expose-istiod-address). Useful behind NAT.
+      - Address (IP or hostname) the other clusters dial instead of the load balancer's, behind NAT or
+        where no LoadBalancer implementation gives the east-west Service an address (kind without
+        cloud-provider-kind, bare metal).
+      - Kept in the Gateway's annotation C(gloomesh.multicluster/advertised-address) (ours; Istio reads
+        none for this), where M(gloomesh.multicluster.eastwest_gateway_info) finds it for peers.
+      - With it, O(wait) waits for C(Accepted=True) only, not for a load-balancer address.
     type: str
   install_namespace:
     description:
       - Namespace where istiod runs, read to discover I(network) and I(cluster).
     type: str
     default: istio-system
+  trust_domain_source:
+    description:
+      - Which source wins when the cluster's trust domain sources disagree; by default disagreement is an error.
+      - The trust domain is read from the mesh ConfigMap (C(istio-gloo), else C(istio)) in I(install_namespace)
+        (C(mesh_config)), else the ServiceMeshController installing into it, its C(trustDomain), else its
+        C(cluster) (C(service_mesh); procedure, "ServiceMeshController reference", trustDomain), else
+        C(cluster.local).
+    type: str
+    choices: [mesh_config, service_mesh]
   force_conflicts:
     description:
       - Take over fields of the Gateway that another field manager set to other values (for
@@ -101,7 +114,10 @@ options:
     default: false
 notes:
   - Ready (O(wait)) means condition C(Programmed=True) on the Gateway and an address in its
-    C(status.addresses) (the load balancer IP or hostname of the east-west Service).
+    C(status.addresses) (the load balancer IP or hostname of the east-west Service). While the
+    Service is pending Istio reports C(Programmed=False), reason C(AddressNotAssigned), and puts the
+    Service's ClusterIP in C(status.addresses); a timeout names the pending Service and the fixes
+    (a LoadBalancer implementation, or O(address)).
   - Requires the Gateway API CRDs and an Istio control plane with GatewayClass C(istio-eastwest)
     (installed by the Gloo Operator's ServiceMeshController).
 seealso:
@@ -162,6 +178,23 @@ cluster:
   returned: when I(state=present)
   type: str
   sample: cluster1
+peer:
+  description:
+    - This cluster's peer descriptor, as M(gloomesh.multicluster.eastwest_gateway_info) returns it, read once
+      the Gateway is ready.
+  returned: when I(state=present), O(wait=true) and not in check mode
+  type: dict
+  sample:
+    cluster: cluster1
+    network: cluster1
+    address: 172.18.255.10
+    address_type: IPAddress
+    trust_domain: cluster1
+    trust_domain_source: ServiceMeshController gloo-mesh/managed-istio spec.cluster
+    service_account: istio-eastwest
+    namespace: istio-eastwest
+    region: null
+    zone: null
 action:
   description: What happened to the Gateway.
   returned: always

@@ -57,6 +57,15 @@ options:
       - Namespace of istiod and its mesh ConfigMap.
     type: str
     default: istio-system
+  trust_domain_source:
+    description:
+      - Which source wins when the cluster's trust domain sources disagree; by default disagreement is an error.
+      - The trust domain is read from the mesh ConfigMap (C(istio-gloo), else C(istio)) in I(install_namespace)
+        (C(mesh_config)), else the ServiceMeshController installing into it, its C(trustDomain), else its
+        C(cluster) (C(service_mesh); procedure, "ServiceMeshController reference", trustDomain), else
+        C(cluster.local).
+    type: str
+    choices: [mesh_config, service_mesh]
 seealso:
   - module: gloomesh.multicluster.eastwest_gateway
   - module: gloomesh.multicluster.mesh_link
@@ -90,7 +99,10 @@ peer:
       type: str
       sample: cluster2
     address:
-      description: Address peers use to reach this cluster's east-west gateway.
+      description:
+        - Address peers use to reach this cluster's east-west gateway - the one it advertises
+          (eastwest_gateway's O(gloomesh.multicluster.eastwest_gateway#module:address)), else its Service's first
+          load-balancer ingress.
       type: str
       sample: 172.18.255.20
     address_type:
@@ -98,9 +110,13 @@ peer:
       type: str
       choices: [IPAddress, Hostname]
     trust_domain:
-      description: Trust domain of this cluster's mesh.
+      description: Trust domain of this cluster's mesh (see O(trust_domain_source)).
       type: str
       sample: cluster.local
+    trust_domain_source:
+      description: Where RV(peer.trust_domain) was read from.
+      type: str
+      sample: ConfigMap istio-system/istio-gloo
     service_account:
       description: Service account of the east-west gateway (the Service's name).
       type: str
@@ -116,7 +132,9 @@ peer:
       description: Label C(topology.kubernetes.io/zone), if any.
       type: str
 trust_domain_source:
-  description: The ConfigMap the trust domain was read from; null when none exists (default used).
+  description:
+    - Where the trust domain came from (also in RV(peer.trust_domain_source)) - the mesh ConfigMap, the
+      ServiceMeshController's C(trustDomain) or C(cluster), or C(default).
   returned: success
   type: str
   sample: ConfigMap istio-system/istio-gloo

@@ -68,6 +68,7 @@ PROVIDER_MANAGED = "provider_managed"
 # version; another channel or an unknown version cannot be compared; a newer one is never downgraded.
 LEAVE_ALONE = (PROVIDER_MANAGED, OTHER_CHANNEL, UNRECOGNIZED, NEWER)
 
+
 def crd_name(plural):
     return "%s.%s" % (plural, GROUP)
 

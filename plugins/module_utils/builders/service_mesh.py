@@ -29,6 +29,7 @@ from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors impor
 PEERING_BETA = {"serviceMeshController": {"multiClusterMode": "Peering"}}
 PEERING_ISTIOD = {"env": {"PEERING_AUTOMATIC_LOCAL_GATEWAY": "true"}}
 
+
 def _merge_shortcut(path, user, shortcut):
     """Deep-merge ``shortcut`` into a copy of ``user``; a different user value is an error."""
     merged = copy.deepcopy(user or {})

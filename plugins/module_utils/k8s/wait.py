@@ -30,7 +30,11 @@ try:
     from urllib3.exceptions import HTTPError as TransportError
 except ImportError:
     # run_module() has already failed naming the missing library; stay importable.
-    ApiException = TransportError = Exception
+    class ApiException(Exception):  # pylint: disable=missing-class-docstring
+        pass
+
+    class TransportError(Exception):  # pylint: disable=missing-class-docstring
+        pass
 
 # Options shared by every module that waits; documented by the gloomesh.multicluster.wait
 # doc fragment (keep both in step).

@@ -37,8 +37,8 @@ def _condition(obj, condition_type):
 def _describe(condition, condition_type):
     if condition is None:
         return "condition %s not reported yet" % condition_type
-    return "condition %s is %s (%s: %s)" % (condition_type, condition.get("status"), condition.get("reason"),
-                                           condition.get("message") or "no message")
+    return "condition %s is %s (%s: %s)" % (
+        condition_type, condition.get("status"), condition.get("reason"), condition.get("message") or "no message")
 
 
 def programmed_with_address(obj):

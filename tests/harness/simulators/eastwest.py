@@ -462,7 +462,7 @@ def _available(cluster, gw) -> tuple[dict | None, bool]:
     owner = f"Gateway/{ns}/{_meta(gw)['name']}"
     if service is None or owner_of(service) != owner:
         return None, False
-    return service, bool(dep and owner_of(dep) == owner and ((dep.get("status") or {}).get("availableReplicas") or 0))
+    return service, bool(dep and owner_of(dep) == owner and (dep.get("status") or {}).get("availableReplicas"))
 
 
 # -- controller --------------------------------------------------------------------------------

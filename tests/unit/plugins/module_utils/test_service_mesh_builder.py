@@ -75,7 +75,7 @@ def test_every_option_maps_to_its_field():
 
 def test_unset_and_empty_sub_options_are_left_out():
     spec = build(params(image={"repository": None, "secrets": []},
-                             repository={"secrets": None, "insecure_skip_verify": None}))["controller"]["spec"]
+                        repository={"secrets": None, "insecure_skip_verify": None}))["controller"]["spec"]
     assert "image" not in spec and "repository" not in spec
     spec = build(params(repository={"secrets": None, "insecure_skip_verify": False}))["controller"]["spec"]
     assert spec["repository"] == {"insecureSkipVerify": False}
@@ -167,12 +167,12 @@ def test_install_namespace_outside_watched_set_warns(namespace, warned):
 def test_no_extensions_means_no_configmap():
     assert build(params(extensions=None))["extensions"] is None
     assert build(params(extensions={"stable": None, "beta": {}, "istiod_values": None,
-                                         "peering": "manual"}))["extensions"] is None
+                                    "peering": "manual"}))["extensions"] is None
 
 
 def test_peering_shortcut_is_the_procedure_configmap():
     cm = build(params(extensions={"stable": None, "beta": None, "istiod_values": None,
-                                       "peering": "automatic"}))["extensions"]
+                                  "peering": "automatic"}))["extensions"]
     assert cm["apiVersion"] == "v1" and cm["kind"] == "ConfigMap"
     assert cm["metadata"] == {"name": "gloo-extensions-config", "namespace": "gloo-mesh", "labels": MANAGED}
     assert set(cm["data"]) == {"beta", "values.istiod"}
