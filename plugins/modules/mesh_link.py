@@ -37,7 +37,9 @@ description:
     between two clusters outside the run are never touched, so runs over
     different slices of one inventory, one after the other or at the same time, give the mesh one
     full run gives. Every read (peer descriptors of the clusters outside the run, their peer
-    Gateways) and every refusal comes before the first write.
+    Gateways) and every refusal comes before the first write. A cluster that cannot be read (down,
+    not ready to link, no descriptor) only has its links with the source skipped, with a warning
+    (RV(skipped)); they are never removed for that.
 author:
   - gloomesh.multicluster maintainers (@gloomesh)
 extends_documentation_fragment:
@@ -128,9 +130,9 @@ options:
       descriptor:
         description:
           - The cluster's peer descriptor (RV(gloomesh.multicluster.eastwest_gateway_info#module:peer)),
-            when this run knows it. Required for the source (when a cluster outside the run links to
-            it) and for clusters of the run the source links to; a missing one fails before any write
-            (in check mode, the links with it are not predicted).
+            when this run knows it. Needed for the source (when a cluster outside the run links to
+            it) and for the clusters of the run the source links to; without it the links with that
+            cluster are skipped (RV(skipped)), never removed.
         type: dict
       context:
         description: Kubeconfig context of the cluster; how this module reaches a cluster outside the run.
@@ -148,8 +150,8 @@ options:
   ready_timeout:
     description:
       - With O(mesh), seconds to wait for a cluster outside the run to be ready to link (its east-west
-        gateway to have an address), for example while another run creates it; V(0) fails at once.
-        The error on timeout names the cluster and what is missing.
+        gateway to have an address), for example while another run creates it; V(0) does not wait.
+        A cluster still not ready is skipped (RV(skipped) says what was missing). Check mode never waits.
     type: int
     default: 300
   cluster:
@@ -299,6 +301,13 @@ cluster:
   returned: always
   type: str
   sample: cluster1
+skipped:
+  description:
+    - With O(mesh), the clusters whose links with the source were left as they were, and why (not
+      reachable, not ready to link, no peer descriptor). Each is also a warning.
+  returned: with O(mesh)
+  type: dict
+  sample: {cluster7: "cluster cluster7 (https://10.0.0.7:6443): no answer within 30s"}
 diff:
   description:
     - Before and after of every Gateway that changed, with C(--diff); with O(mesh) the headers name

@@ -481,22 +481,26 @@ def test_mesh_refuses_before_any_write(kubeconfig, control_plane, audit, istiod,
                                     "gloomesh.multicluster" % (b, c, ns, c)), result["msg"]
     assert writes_by_context(audit, mark) == {x: 0 for x in CONTEXTS}
 
-    # a cluster of the run without descriptor (it failed before linking): refused, nothing written
+    # a cluster of the run without descriptor (it failed before linking): its links are skipped and
+    # said so, never removed; the others are written
+    link(kubeconfig, "cluster1", [peers["mgmt"]], cluster=a)  # cluster1 was linked to mgmt before
     mesh = [mesh_entry(kubeconfig, "cluster1", a, ns, peers["cluster1"]), mesh_entry(kubeconfig, "cluster2", b, ns),
             dict(mesh_entry(kubeconfig, "mgmt", c, ns), in_run=True)]
-    mark = audit.mark()
-    result = link_in_mesh(kubeconfig, "cluster1", a, mesh)
-    assert result["failed"] and result["missing"] == [c]
-    assert result["msg"].startswith("no peer descriptor for %s (a cluster of this run that failed" % c)
-    # check mode predicts the rest and says what it cannot
-    result = link_in_mesh(kubeconfig, "cluster1", a, mesh, check_mode=True)
-    assert sorted((p["target"], p["cluster"], p["action"]) for p in result["peers"]) == sorted([
-        (a, b, "created"), (b, a, "created")])
-    assert any("no peer descriptor for %s yet" % c in w for w in result["warnings"]), result
-    assert writes_by_context(audit, mark) == {x: 0 for x in CONTEXTS}
+    for check_mode in (True, False):
+        mark = audit.mark()
+        result = link_in_mesh(kubeconfig, "cluster1", a, mesh, check_mode=check_mode, exclusive=True)
+        assert not result.get("failed"), result
+        assert sorted((p["target"], p["cluster"], p["action"]) for p in result["peers"]) == sorted([
+            (a, b, "created"), (b, a, "created")])
+        assert list(result["skipped"]) == [c] and "failed or was skipped earlier in this run" in result["skipped"][c]
+        assert any("cluster %s: the links with it are left as they are" % c in w for w in result["warnings"])
+        assert writes_by_context(audit, mark) == (
+            {x: 0 for x in CONTEXTS} if check_mode else {"cluster1": 1, "cluster2": 1, "mgmt": 0})
+    assert sorted(peer_specs(control_plane, "cluster1", ns)) == sorted([b, c])
 
     # a descriptor that describes another cluster than its entry
     mesh = [mesh_entry(kubeconfig, "cluster1", a, ns, peers["cluster2"]), mesh_entry(kubeconfig, "cluster2", b, ns)]
+    mark = audit.mark()
     result = link_in_mesh(kubeconfig, "cluster1", a, mesh)
     assert result["failed"] and "mesh[0].descriptor.cluster '%s' must be %s" % (b, a) in result["msg"], result["msg"]
     assert writes_by_context(audit, mark) == {x: 0 for x in CONTEXTS}
@@ -509,11 +513,13 @@ def test_mesh_waits_for_a_cluster_outside_the_run(kubeconfig, control_plane, aud
     a, b = names["cluster1"], names["cluster2"]
     mesh = [mesh_entry(kubeconfig, "cluster1", a, ns, peers["cluster1"]), mesh_entry(kubeconfig, "cluster2", b, ns)]
 
+    # not ready within ready_timeout: the links with it, both ways, are left as they are, and said so
     mark = audit.mark()
     result = link_in_mesh(kubeconfig, "cluster1", a, mesh, ready_timeout=2)
-    assert result["failed"]
-    assert result["msg"].startswith("timed out after 2s waiting for cluster %s to be ready to link: no Service "
-                                    "%s/istio-eastwest yet" % (b, ns)), result["msg"]
+    assert not result.get("failed"), result
+    assert result["skipped"][b].startswith("timed out after 2s waiting for cluster %s to be ready to link: no "
+                                           "Service %s/istio-eastwest yet" % (b, ns)), result["skipped"]
+    assert result["peers"] == []
     assert writes_by_context(audit, mark) == {x: 0 for x in CONTEXTS}
 
     # another run creates its east-west gateway meanwhile (here: the API call it sends, a second
@@ -529,6 +535,7 @@ def test_mesh_waits_for_a_cluster_outside_the_run(kubeconfig, control_plane, aud
         result = link_in_mesh(kubeconfig, "cluster1", a, mesh, ready_timeout=120)
         exposing.result()
     assert not result.get("failed"), result
+    assert result["skipped"] == {}
     assert sorted((p["target"], p["cluster"], p["action"]) for p in result["peers"]) == sorted([
         (a, b, "created"), (b, a, "created")])
     assert get_gateway(control_plane, "cluster1", ns, "istio-remote-peer-" + b)["spec"]["addresses"] == [

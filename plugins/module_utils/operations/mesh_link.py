@@ -193,7 +193,7 @@ def _descriptor(peer, name, option):
     return descriptor
 
 
-def _read_descriptor(task, client, entry, install_namespace):
+def _read_descriptor(client, task, entry, install_namespace):
     """The descriptor of a cluster outside the run, read as eastwest_gateway_info reads it; its run
     may still be creating the east-west gateway: wait (watching the Service istiod deploys for it)."""
     namespace = entry["namespace"] or EASTWEST_NAMESPACE
@@ -229,7 +229,43 @@ def _read_descriptor(task, client, entry, install_namespace):
     return found[-1]
 
 
-def _unlink_mesh(task, source, plan, clients):
+class _Others(object):
+    """The clusters outside the run: reached with their own connection, read once. What goes wrong
+    there is their problem: the pairs with such a cluster are skipped (warned, reported, never
+    unlinked), this host's other links go on."""
+
+    def __init__(self, task, mesh):
+        self.task, self.mesh = task, mesh
+        self.clients, self.skipped = {}, {}
+
+    def read(self, name, what, *args):
+        """``what(client, *args)`` against cluster ``name``; None once the cluster is skipped."""
+        if name in self.skipped:
+            return None
+        try:
+            if name not in self.clients:
+                self.clients[name] = self.task.client(**_auth(self.mesh[name], self.task.params))
+            return what(self.clients[name], *args)
+        except GloomeshError as exc:
+            self.skip(name, exc.message)
+            return None
+
+    def skip(self, name, why):
+        self.skipped.setdefault(name, why)
+
+    def report(self, report):
+        for name, why in sorted(self.skipped.items()):
+            self.task.warn("cluster %s: the links with it are left as they are (%s); a run that can "
+                           "reach it links it" % (name, why))
+        report["skipped"] = self.skipped
+        return report
+
+
+def _peers_for(client, source):
+    return mesh_state.peer_gateways(client).get(source, [])
+
+
+def _unlink_mesh(task, source, plan, others):
     """Unlink the source both ways: every peer Gateway of ours in it, and ours for it in each
     cluster outside the run (the clusters of the run unlink themselves)."""
     params = task.params
@@ -237,14 +273,14 @@ def _unlink_mesh(task, source, plan, clients):
     own = [g for gateways in mesh_state.peer_gateways(client).values() for g in gateways if is_managed_by_us(g)]
     targets = []
     for target, _linked in plan["into"]:
-        target_client = clients[target]
-        existing = mesh_state.peer_gateways(target_client).get(source, [])
-        targets.append((target, target_client, [g for g in existing if is_managed_by_us(g)]))
+        existing = others.read(target, _peers_for, source)
+        if existing is not None:
+            targets.append((target, [g for g in existing if is_managed_by_us(g)]))
     writer = _Writer(task)
     writer.write(client, own, [], params["force_conflicts"], target=source)
-    for target, target_client, deletions in targets:
-        writer.write(target_client, deletions, [], params["force_conflicts"], target=target)
-    return writer.report(source)
+    for target, deletions in targets:
+        writer.write(others.clients[target], deletions, [], params["force_conflicts"], target=target)
+    return others.report(writer.report(source))
 
 
 def _run_mesh(task):
@@ -262,33 +298,27 @@ def _run_mesh(task):
     given = dict((name, _descriptor(entry["descriptor"], name, "mesh[%d].descriptor" % index[name]))
                  for name, entry in mesh.items() if entry["descriptor"])
     plan = planning.source_plan(mesh, source, set(n for n, e in mesh.items() if e["in_run"]))
-    clients = dict((target, task.client(**_auth(mesh[target], params))) for target, _linked in plan["into"])
+    others = _Others(task, mesh)
     if params["state"] == "absent":
-        return _unlink_mesh(task, source, plan, clients)
+        return _unlink_mesh(task, source, plan, others)
 
     # Reads: the descriptors this run does not know, the peer list of every cluster written to.
-    unknown = []
     for name in plan["peers"]:
         if name in given:
             continue
         if mesh[name]["in_run"]:
-            unknown.append(name)
+            others.skip(name, "no peer descriptor: it failed or was skipped earlier in this run")
             continue
-        descriptor = _read_descriptor(task, clients[name], mesh[name], install_namespace)
-        if descriptor is None:
-            unknown.append(name)
-        else:
-            given[name] = _descriptor(descriptor, name, "the descriptor read from cluster %s" % name)
-    if plan["into"] and any(linked for _target, linked in plan["into"]) and source not in given:
-        unknown.append(source)
-    if unknown:
-        if not task.check_mode:
-            raise GloomeshError(
-                "no peer descriptor for %s (a cluster of this run that failed or was skipped before "
-                "linking); nothing was changed: a missing descriptor never unlinks a cluster"
-                % ", ".join(sorted(unknown)), missing=sorted(unknown))
-        task.warn("check mode: no peer descriptor for %s yet (its east-west gateway is not ready): the "
-                  "links with them are not predicted" % ", ".join(sorted(unknown)))
+        descriptor = others.read(name, _read_descriptor, task, mesh[name], install_namespace)
+        if descriptor is not None:
+            try:
+                given[name] = _descriptor(descriptor, name, "the descriptor read from cluster %s" % name)
+            except GloomeshError as exc:
+                others.skip(name, exc.message)
+        elif task.check_mode and name not in others.skipped:
+            others.skip(name, "its east-west gateway is not ready (check mode does not wait)")
+    if source not in given and any(linked for _target, linked in plan["into"]):
+        others.skip(source, "no peer descriptor of this cluster yet (its east-west gateway is not ready)")
 
     client = task.client()
     peers = validation.peers([given[name] for name in plan["peers"] if name in given], source)
@@ -297,17 +327,19 @@ def _run_mesh(task):
     refusals = list(own[2])
     targets = []
     for target, linked in plan["into"]:
-        target_client = clients[target]
-        existing = {source: mesh_state.peer_gateways(target_client).get(source, [])}
+        existing = others.read(target, _peers_for, source)
+        if existing is None:
+            continue
         if not linked:
             # The target does not link to the source: only our own Gateway for the source goes.
-            deletions, applications, problems = [g for g in existing[source] if is_managed_by_us(g)], [], []
+            deletions, applications, problems = [g for g in existing if is_managed_by_us(g)], [], []
         elif source in given:
-            deletions, applications, problems = _plan([given[source]], existing, "present", params["adopt"], False)
+            deletions, applications, problems = _plan([given[source]], {source: existing}, "present",
+                                                      params["adopt"], False)
         else:
-            deletions, applications, problems = [], [], []  # check mode, not predicted (warned above)
+            continue  # not predicted (check mode): skipped above
         refusals.extend("in cluster %s: %s" % (target, problem) for problem in problems)
-        targets.append((target, target_client, deletions, applications))
+        targets.append((target, deletions, applications))
     if refusals:
         raise GloomeshError("; ".join(refusals), source=source)
 
@@ -320,11 +352,11 @@ def _run_mesh(task):
             writer.entries.extend({"cluster": cluster, "name": g["metadata"]["name"], "namespace": _key(g)[0],
                                    "action": "foreign", "target": source}
                                   for g in gateways if not is_managed_by_us(g))
-    for target, target_client, deletions, applications in targets:
-        writer.write(target_client, deletions, applications, params["force_conflicts"], target=target)
+    for target, deletions, applications in targets:
+        writer.write(others.clients[target], deletions, applications, params["force_conflicts"], target=target)
     if params["wait"] and not task.check_mode:
         writer.wait(params["wait_timeout"])
-    return writer.report(source)
+    return others.report(writer.report(source))
 
 
 def run(task):
