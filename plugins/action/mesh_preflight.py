@@ -86,12 +86,17 @@ class ActionModule(ActionBase):
         management = list(groups.get(args.get("management_group", "management_cluster")) or [])
         linking = args.get("linking", "manual")
 
-        host_variables = dict((host, self._variables(host, hostvars, _VARIABLES)) for host in hosts)
+        # The mesh is the inventory's groups, not the play: a --limit run links its clusters with
+        # the others (mesh_link writes into them), so their inputs count too. Only the play's
+        # clusters must answer; mesh_link skips, with a warning, a cluster outside the run that does not.
+        mesh = [host for host in workload + (management if linking == "automatic" else []) if host in hostvars]
+        mesh += [host for host in hosts if host not in mesh]
+        host_variables = dict((host, self._variables(host, hostvars, _VARIABLES)) for host in mesh)
         # Inventory-wide inputs as the first host sees them (group_vars/all in practice).
         inventory = self._variables(hosts[0], hostvars, _INVENTORY_VARIABLES) if hosts else {}
         problems = inventory_inputs.inventory_problems(inventory)
         problems += inventory_inputs.topology_problems(host_variables, workload, management, linking)
-        for host in hosts:
+        for host in mesh:
             problems += inventory_inputs.host_problems(
                 host, host_variables[host], inventory.get("gloomesh_istio_version"),
                 inventory.get("gloomesh_install_namespace") or "istio-system")
@@ -104,13 +109,14 @@ class ActionModule(ActionBase):
                 helm.find_binary()
             except GloomeshError as exc:
                 helm_missing = exc.message
-        problems += self._clusters(host_variables, int(args.get("request_timeout") or 30), releases, helm_missing)
+        problems += self._clusters(dict((host, host_variables[host]) for host in hosts),
+                                   int(args.get("request_timeout") or 30), releases, helm_missing)
         failed = set(task_vars.get("ansible_play_hosts_all") or []) - set(task_vars.get("ansible_play_hosts") or [])
         problems += ["%s: failed during preflight (see above)" % host for host in sorted(failed)]
-        result.update(changed=False, problems=problems, clusters=sorted(hosts))
+        result.update(changed=False, problems=problems, clusters=sorted(mesh))
         if problems:
             result.update(failed=True, msg="Preflight found %d problem(s); nothing was changed: %s"
                           % (len(problems), " | ".join(problems)))
         else:
-            result["msg"] = "Preflight passed for %d clusters: %s" % (len(hosts), ", ".join(sorted(hosts)))
+            result["msg"] = "Preflight passed for %d clusters: %s" % (len(mesh), ", ".join(sorted(mesh)))
         return result

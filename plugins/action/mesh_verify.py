@@ -51,11 +51,24 @@ def _controller_root(path):
         raise AnsibleActionFail("root_cert_path %s: %s" % (path, exc))
 
 
+def _results(args, hostvars, running):
+    """{host: its mesh_info result}. A host's registered variable is its own result, or a loop's
+    results keyed by item (a host name): how the verify role reads clusters outside a --limit run."""
+    results = {}
+    for host in running:
+        registered = (hostvars.get(host) or {}).get(args["info_var"]) or {}
+        for result in registered.get("results") or ([dict(registered, item=host)] if registered else []):
+            if not result.get("skipped") and result.get("item") is not None:
+                results[result["item"]] = result
+    return results
+
+
 def _entries(args, task_vars):
     """One entry per host of the mesh: its cluster name, peers and mesh_info result, or why it has none."""
     hostvars = task_vars.get("hostvars") or {}
     running = set(task_vars.get("ansible_play_hosts") or [])
     targeted = set(task_vars.get("ansible_play_hosts_all") or [])
+    results = _results(args, hostvars, running)
     entries = []
     for host in args["hosts"]:
         if host not in hostvars:
@@ -63,17 +76,30 @@ def _entries(args, task_vars):
             continue
         host_vars = hostvars[host]
         entry = {"host": host, "cluster": host_vars.get("cluster_name"), "link_peers": host_vars.get(args["peers_var"])}
-        info = host_vars.get(args["info_var"]) if host in running else None
         if host in targeted and host not in running:
             entry.update(state="failed earlier", absent="failed earlier in this run, not read")
-        elif host not in running:
+        elif host in results:
+            entry["info"] = results[host]
+        elif host not in targeted:
             entry.update(state="not targeted", absent="not read: not a host of this play (see --limit)")
-        elif not info or info.get("skipped"):
-            entry.update(state="not read", absent="not read: no mesh_info result in host variable %s" % args["info_var"])
         else:
-            entry["info"] = info
+            entry.update(state="not read", absent="not read: no mesh_info result in host variable %s" % args["info_var"])
         entries.append(entry)
     return entries
+
+
+def _failing_hosts(report, task_vars):
+    """{host of the play: [problem]}: the hosts a failing verify fails. A host that failed earlier is
+    failed already; the problems of clusters outside the play go to the first host, which read them."""
+    running = list(task_vars.get("ansible_play_hosts") or [])
+    targeted = set(task_vars.get("ansible_play_hosts_all") or [])
+    failing = {}
+    for host, problems in sorted(verify.problems_by_host(report).items()):
+        if host in running:
+            failing.setdefault(host, []).extend(problems)
+        elif host not in targeted and running:
+            failing.setdefault(running[0], []).extend(problems)
+    return failing
 
 
 def _write(path, report):
@@ -113,5 +139,6 @@ class ActionModule(ActionBase):
             result["report_path"] = args["report_path"]
         result.update(changed=False, failed=bool(problems) and args["fail_on_problems"], verified=report["ok"],
                       problems=problems, clusters=report["clusters"], links=report["links"],
+                      failing_hosts=_failing_hosts(report, task_vars),
                       ansible_stats={"data": {STATS_KEY: report}, "per_host": False, "aggregate": False})
         return result

@@ -13,6 +13,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import ipaddress
+import os
 import re
 from collections import namedtuple
 from urllib.parse import urlsplit
@@ -324,6 +325,11 @@ def service_mesh(params):
 
 def root_of_trust(params):
     """Every rule of the root_of_trust options (rotation included), before anything is read or written."""
+    for option in ("root_cert_path", "root_key_path", "new_root_cert_path", "new_root_key_path"):
+        # A directory would read as "present" and fail later with errno's words, without the option.
+        if params[option] and os.path.isdir(params[option]):
+            fail(option, params[option], "is a directory; give the path of a PEM file (created when "
+                                         "neither the certificate nor the key exists)")
     for option in ("root_validity_days", "intermediate_validity_days"):
         if params[option] < 1:
             raise GloomeshError("%s must be at least 1 (days), got %d" % (option, params[option]))

@@ -421,6 +421,25 @@ def verdict(entries, linking="manual", expected_root=None):
     return {"ok": not problems, "linking": linking, "clusters": rows, "links": links, "problems": problems}
 
 
+def problems_by_host(report):
+    """{host: ["<cluster>: <problem>"]}: which host's failure each problem of ``report`` is. A link to a
+    cluster that failed earlier in the run is that cluster's problem (its own row says why), not the
+    source's: a healthy cluster is not failed for a peer that could not be linked."""
+    rows = dict((row["cluster"], row) for row in report["clusters"])
+    moved = {}
+    for link in report["links"]:
+        peer = rows.get(link["peer"])
+        if peer is not None and peer["state"] == "failed earlier":
+            for problem in link["problems"]:
+                moved[(link["cluster"], problem)] = peer["host"]
+    found = {}
+    for row in report["clusters"]:
+        for problem in row["problems"]:
+            host = moved.get((row["cluster"], problem), row["host"])
+            found.setdefault(host, []).append("%s: %s" % (row["cluster"], problem))
+    return found
+
+
 # ---------------------------------------------------------------- the table
 
 def _status(problems):

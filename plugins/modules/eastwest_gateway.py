@@ -32,6 +32,7 @@ author:
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
   - gloomesh.multicluster.connection
+  - gloomesh.multicluster.trust_domain
   - gloomesh.multicluster.attributes
   - gloomesh.multicluster.wait
 attributes:
@@ -88,15 +89,6 @@ options:
       - Namespace where istiod runs, read to discover I(network) and I(cluster).
     type: str
     default: istio-system
-  trust_domain_source:
-    description:
-      - Which source wins when the cluster's trust domain sources disagree; by default disagreement is an error.
-      - The trust domain is read from the mesh ConfigMap (C(istio-gloo), else C(istio)) in I(install_namespace)
-        (C(mesh_config)), else the ServiceMeshController installing into it, its C(trustDomain), else its
-        C(cluster) (C(service_mesh); procedure, "ServiceMeshController reference", trustDomain), else
-        C(cluster.local).
-    type: str
-    choices: [mesh_config, service_mesh]
   force_conflicts:
     description:
       - Take over fields of the Gateway that another field manager set to other values (for

@@ -15,6 +15,9 @@ version_added: 0.2.0
 description:
   - Runs once on the controller (an action plugin, no module process) for all the clusters of the play
     and reports every problem at once; it reads host variables only and writes nothing.
+  - The inputs and the rules across hosts cover the whole mesh (the hosts of O(workload_group), and of
+    O(management_group) with automatic linking), not only the clusters of a C(--limit) run, which are linked
+    with the others. Only the clusters of O(hosts) must answer.
   - Per host, the inventory inputs (C(cluster_name), C(kube_context), C(kubeconfig), C(cluster_network),
     C(cluster_region), C(cluster_zone), C(eastwest_gateway_address), C(mesh_link_peers)) with the rules
     the modules apply to them, and the role variables handed to a module option unchanged (for example
@@ -25,8 +28,8 @@ description:
     (both or neither, a self-signed CA and its key).
   - Across hosts, unique cluster names and contexts, C(mesh_link_peers) naming known clusters, the groups
     (a non-empty workload group, no host in both groups, one management cluster for automatic linking).
-  - Every cluster is asked at once (one thread each) through its C(kube_context) and C(kubeconfig), and a
-    cluster that does not answer within O(request_timeout) is a problem naming its context.
+  - Every cluster of O(hosts) is asked at once (one thread each) through its C(kube_context) and C(kubeconfig),
+    and a cluster that does not answer within O(request_timeout) is a problem naming its context.
 author:
   - gloomesh.multicluster maintainers (@gloomesh)
 extends_documentation_fragment:
@@ -39,7 +42,7 @@ attributes:
     support: none
 options:
   hosts:
-    description: The clusters to check; default the hosts of the play.
+    description: The clusters the run changes, which must answer; default the hosts of the play.
     type: list
     elements: str
   workload_group:
@@ -80,7 +83,7 @@ problems:
   elements: str
   sample: ["cluster2: cluster_name 'Cluster_2!' must be 1-63 lowercase letters, digits, '-' or '.', ..."]
 clusters:
-  description: The hosts checked.
+  description: The hosts whose inputs were checked (the mesh and the hosts of the play).
   returned: always
   type: list
   elements: str

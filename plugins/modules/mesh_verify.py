@@ -60,7 +60,10 @@ options:
     choices: [manual, automatic]
     default: manual
   info_var:
-    description: The host variable holding each host's registered M(gloomesh.multicluster.mesh_info) result.
+    description:
+      - The host variable holding each host's registered M(gloomesh.multicluster.mesh_info) result.
+      - A loop's result counts for the hosts named by its items, so one host can read clusters that are
+        not hosts of the play (the verify role does so for the clusters outside a C(--limit) run).
     type: str
     default: verify_mesh_info
   peers_var:
@@ -112,6 +115,15 @@ problems:
   type: list
   elements: str
   sample: ["cluster2: peer cluster3: listener xds-tls port is 15999, cluster3's east-west gateway listens on 15012"]
+failing_hosts:
+  description:
+    - "The hosts of the play a failing verify should fail, each with its problems (C(<cluster>: <what>))."
+    - A problem is the host's of its cluster, except a missing or broken link to a cluster that failed earlier
+      in the run, which is that cluster's. Hosts that failed earlier are left out (they are failed already);
+      the problems of clusters outside the play go to the play's first host.
+  returned: always
+  type: dict
+  sample: {"cluster1": ["cluster1: peer cluster2 not connected: gloo.solo.io/PeerConnected=False"]}
 clusters:
   description:
     - One row per cluster of O(hosts) - its C(state) (C(read), C(unreachable), C(failed), or why it was not

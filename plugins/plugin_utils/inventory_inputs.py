@@ -235,7 +235,7 @@ def topology_problems(hosts, workload, management, linking):
                 problems.append("%s: mesh_link_peers names %s, which is not a cluster of this mesh (known: %s)"
                                 % (host, peer, ", ".join(sorted(by_name))))
     if len(hosts) < 2:
-        problems.append("a multicluster mesh needs at least two clusters; this play has %s"
+        problems.append("a multicluster mesh needs at least two clusters; the inventory has %s"
                         % (", ".join(sorted(hosts)) or "none"))
     if linking == "automatic" and len(management) != 1:
         problems.append("automatic linking needs exactly one host in the management cluster group; found: %s"

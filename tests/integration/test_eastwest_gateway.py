@@ -15,6 +15,7 @@ from kubernetes import client as k8s
 from kubernetes.client.rest import ApiException
 
 from tests.harness.module_runner import run_module
+from tests.harness.poll import wait_until
 
 GW_GROUP, GW_VERSION, GW_PLURAL = "gateway.networking.k8s.io", "v1", "gateways"
 SMC_GROUP, SMC_VERSION, SMC_PLURAL = "operator.gloo.solo.io", "v1", "servicemeshcontrollers"
@@ -93,18 +94,6 @@ def fake_istiod(control_plane, context, namespace, name="istiod-gloo", cluster_i
                               "spec": {"containers": [{"name": "discovery", "image": "pilot:test", "env": env}]}}}})
 
 
-def wait_until(what, check, timeout=30.0):
-    """Test set-up only: the modules under test never poll."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for " + what)
-        time.sleep(0.1)
-
-
 def _istiod_in_istio_system(control_plane, context):
     try:
         dep = k8s.AppsV1Api(api(control_plane, context)).read_namespaced_deployment("istiod-gloo", "istio-system")
@@ -141,8 +130,8 @@ def istiod(control_plane):
                              "scalingProfile": "Demo"}})
             created.append(context)
     for context in CONTEXTS:
-        dep = wait_until("istiod-gloo in %s" % context, lambda: _istiod_in_istio_system(control_plane, context), 60)
-        wait_until("GatewayClasses in %s" % context, lambda: _gateway_classes(control_plane, context), 30)
+        dep = wait_until(lambda: _istiod_in_istio_system(control_plane, context), "istiod-gloo in %s" % context, 60)
+        wait_until(lambda: _gateway_classes(control_plane, context), "GatewayClasses in %s" % context, 30)
         env = {e.name: e.value for c in dep.spec.template.spec.containers for e in (c.env or [])}
         assert env.get("PEERING_AUTOMATIC_LOCAL_GATEWAY") != "true", (
             "automatic peering is on in %s (left by another test?)" % context)
@@ -152,8 +141,8 @@ def istiod(control_plane):
             SMC_GROUP, SMC_VERSION, "gloo-mesh", SMC_PLURAL, TEST_SMC)
     # The next module must not mistake the istiod being uninstalled for a running one.
     for context in created:
-        wait_until("istiod-gloo removed from %s" % context,
-                   lambda: _istiod_in_istio_system(control_plane, context) is None, 30)
+        wait_until(lambda: _istiod_in_istio_system(control_plane, context) is None,
+                   "istiod-gloo removed from %s" % context, 30)
 
 
 def lb_address(control_plane, context, namespace):
@@ -433,6 +422,48 @@ def test_wait_timeout_names_what_is_missing(make_control_plane):
     assert "istiod has not deployed Service istio-eastwest/istio-eastwest for the Gateway" in result["msg"]
     # the Gateway was applied: a later run with a working istiod picks it up
     assert get_gateway(cp, "gwwait", "istio-eastwest") is not None
+
+
+def test_without_a_load_balancer_the_timeout_names_the_service_and_the_fix_an_address_needs_no_wait(
+        kubeconfig, control_plane, istiod, scratch):
+    """Istio reports Programmed=False (AddressNotAssigned) with the Service's ClusterIP while the
+    LoadBalancer Service is pending (gateway conditions in Istio's deployment controller): never
+    an address peers can dial."""
+    if control_plane.simulators is None:
+        pytest.skip("needs the gateway simulator's load-balancer modes")
+    context, sims = "cluster2", control_plane.simulators
+    ns = scratch("ew-nolb", [context])
+    args = {"namespace": ns, "network": "net-n", "cluster": "nolb"}
+    sims.set_load_balancer(context, "none")
+    try:
+        started = time.monotonic()
+        result = ew(kubeconfig, context, wait_timeout=4, **args)
+        assert result["failed"] and time.monotonic() - started < 15
+        msg = result["msg"]
+        assert msg.startswith("timed out after 4s waiting for Gateway %s/istio-eastwest to be programmed with an "
+                              "address: " % ns), msg
+        assert "AddressNotAssigned" in msg, msg
+        assert "Service %s/istio-eastwest (type LoadBalancer) is pending" % ns in msg, msg
+        assert "Install a LoadBalancer implementation" in msg and "set eastwest_gateway_address" in msg, msg
+
+        # With the address the other clusters dial: accepted is enough, peers get that address.
+        started = time.monotonic()
+        result = ew(kubeconfig, context, wait_timeout=60, address="203.0.113.9", **args)
+        assert not result.get("failed"), result.get("msg")
+        assert time.monotonic() - started < 15
+        assert result["peer"]["address"] == "203.0.113.9" and result["address"] == "203.0.113.9"
+
+        # A slow load balancer: the wait returns with its address, never the ClusterIP before it.
+        sims.set_load_balancer(context, "slow", delay=3)
+        slow = scratch("ew-slowlb", [context])
+        started = time.monotonic()
+        result = ew(kubeconfig, context, wait_timeout=60, namespace=slow, network="net-s", cluster="slowlb")
+        assert not result.get("failed"), result.get("msg")
+        assert time.monotonic() - started >= 2.5
+        service = k8s.CoreV1Api(api(control_plane, context)).read_namespaced_service("istio-eastwest", slow)
+        assert result["peer"]["address"] == service.status.load_balancer.ingress[0].ip != service.spec.cluster_ip
+    finally:
+        sims.set_load_balancer(context, "ready")
 
 
 # --- eastwest_gateway_info -------------------------------------------------------------------------

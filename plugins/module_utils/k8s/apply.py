@@ -111,8 +111,10 @@ def subset_mismatch(desired, live, path=""):
     """First path where ``desired`` is not a deep subset of ``live``, or None.
 
     Maps: every desired key must match (an empty/None desired value matches an absent
-    key, as the server drops empty maps). Lists are compared element by element and
-    must have the same length: our objects' lists are fully owned by us.
+    key, as the server drops empty maps). A list whose elements all have a ``name`` is a
+    list keyed by name (``x-kubernetes-list-type: map``, e.g. Gateway listeners, container
+    ports): each desired element must match the live one of its name, and elements another
+    field manager added are theirs. Other lists are atomic: element by element, same length.
     """
     if isinstance(desired, dict):
         if not isinstance(live, dict):
@@ -124,6 +126,17 @@ def subset_mismatch(desired, live, path=""):
                     continue
                 return child
             mismatch = subset_mismatch(value, live[key], child)
+            if mismatch:
+                return mismatch
+        return None
+    if isinstance(desired, list) and desired and isinstance(live, list) and all(
+            isinstance(element, dict) and "name" in element for element in desired):
+        by_name = {element.get("name"): element for element in live if isinstance(element, dict)}
+        for want in desired:
+            child = "%s[name=%s]" % (path, want["name"])
+            if want["name"] not in by_name:
+                return child
+            mismatch = subset_mismatch(want, by_name[want["name"]], child)
             if mismatch:
                 return mismatch
         return None
@@ -308,8 +321,9 @@ def _conflict_error(exc, what):
     causes = ((body.get("details") or {}).get("causes")) or []
     conflicts = [{"manager": c.get("message", ""), "field": c.get("field", "")} for c in causes]
     return GloomeshError(
-        "applying %s failed: another field manager owns fields we set: %s; set force_conflicts "
-        "to take them over" % (what, body.get("message") or exc.reason),
+        "applying %s failed: another field manager owns fields we set: %s; set the option "
+        "force_conflicts (in the roles, the variable gloomesh_force_conflicts) to take them over"
+        % (what, body.get("message") or exc.reason),
         status=exc.status, conflicts=conflicts)
 
 

@@ -106,11 +106,13 @@ class Cluster(object):
     def resource(self, kind, api_version):
         return self._k8s.resource(kind, api_version)
 
-    def unreachable(self, exc, doing=None):
-        """GloomeshError for a transport failure: which cluster, what we were doing, and why."""
+    def unreachable(self, exc, doing=None, read_timeout=None):
+        """GloomeshError for a transport failure: which cluster, what we were doing, and why.
+
+        ``read_timeout``: the request's own read deadline when it is not request_timeout (a watch)."""
         reason = str(getattr(exc, "reason", None) or exc)
         if "timed out" in reason.lower() or "timeout" in type(exc).__name__.lower():
-            why = "no answer within %ss (API server down, frozen or unreachable)" % self.timeout
+            why = "no answer within %ss (API server down, frozen or unreachable)" % (read_timeout or self.timeout)
         else:
             why = reason
         return GloomeshError(

@@ -202,5 +202,6 @@ def wait_for(client, api_version, kind, name, namespace, predicate, timeout, wha
             done, missing = predicate(obj)
         except TransportError as exc:
             # The stream went silent past the server's own deadline: the server is not answering.
-            raise client.unreachable(exc, "watching %s" % describe(kind, name, namespace))
+            raise client.unreachable(exc, "watching %s" % describe(kind, name, namespace),
+                                     read_timeout=window + client.timeout)
     return obj

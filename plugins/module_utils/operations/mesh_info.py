@@ -169,7 +169,7 @@ def _peers(client, expected, timeout):
             gateways, version = _list_gateways(client, resource)
             states, pending = _pending(gateways, expected)
         except TransportError as exc:
-            raise client.unreachable(exc, "watching Gateways")
+            raise client.unreachable(exc, "watching Gateways", read_timeout=window + client.timeout)
     return sorted(states, key=lambda s: (s["peer"] or "", s["namespace"] or "", s["name"])), pending
 
 

@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from tests.harness.poll import wait_until
 from tests.harness.simulators import Simulators, base, install_gloo_operator
 from tests.harness.simulators.base import (CONFIGMAPS, DAEMONSETS, DEPLOYMENTS, GATEWAYCLASSES, GATEWAYS,
                                            MUTATING_WEBHOOKS, NAMESPACES, PODS, SERVICEACCOUNTS, SERVICES, SMCS,
@@ -19,17 +20,6 @@ from tests.harness.simulators.operator import observed_generation
 LICENSE = "lic-5f1b7c0e-never-printed"
 LISTENERS = [{"name": "cross-network", "port": 15008, "protocol": "HBONE", "tls": {"mode": "Passthrough"}},
              {"name": "xds-tls", "port": 15012, "protocol": "TLS", "tls": {"mode": "Passthrough"}}]
-
-
-def wait_for(probe, what, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.05)
 
 
 def kept(obj, predicate):
@@ -142,7 +132,7 @@ def test_operator_needs_gloo_operator_honours_delay_reconciles_and_stops_cleanly
         with cp.api_client("solo") as client:
             install_gloo_operator(client, "gloo-mesh", env={"SOLO_ISTIO_LICENSE_KEY": LICENSE})
         operator_up = time.monotonic()
-        dep = wait_for(lambda: kept(kube.get(DEPLOYMENTS, "gloo-operator", "gloo-mesh"),
+        dep = wait_until(lambda: kept(kube.get(DEPLOYMENTS, "gloo-operator", "gloo-mesh"),
                                     lambda d: (d.get("status") or {}).get("availableReplicas") == 1),
                        "gloo-operator available")
         assert dep["metadata"]["labels"]["app.kubernetes.io/name"] == "gloo-operator"
@@ -156,7 +146,7 @@ def test_operator_needs_gloo_operator_honours_delay_reconciles_and_stops_cleanly
         assert true(pods[0], "Ready")
         # The simulator's delay makes callers' waits real.
         assert kube.get(DEPLOYMENTS, "istiod-gloo", "istio-system") is None
-        wait_for(lambda: phase_of(kube) == "SUCCEEDED", "SUCCEEDED", timeout=30)
+        wait_until(lambda: phase_of(kube) == "SUCCEEDED", "SUCCEEDED", timeout=30)
         assert time.monotonic() - operator_up >= 1.0
 
         status = kube.get(SMCS, "managed-istio", "gloo-mesh")["status"]
@@ -179,7 +169,7 @@ def test_operator_needs_gloo_operator_honours_delay_reconciles_and_stops_cleanly
         assert kube.get(NAMESPACES, "istio-system")["metadata"]["labels"]["topology.istio.io/network"] == "solo-net"
         eastwest_class = kube.get(GATEWAYCLASSES, "istio-eastwest")
         assert eastwest_class["spec"]["controllerName"] == "istio.io/eastwest-controller"
-        wait_for(lambda: true(kube.get(GATEWAYCLASSES, "istio-remote"), "Accepted"), "istio-remote Accepted")
+        wait_until(lambda: true(kube.get(GATEWAYCLASSES, "istio-remote"), "Accepted"), "istio-remote Accepted")
 
         # gloo-extensions-config: its istiod env is applied after the delay, and only when it changed.
         extensions = {"apiVersion": "v1", "kind": "ConfigMap",
@@ -192,7 +182,7 @@ def test_operator_needs_gloo_operator_honours_delay_reconciles_and_stops_cleanly
         extensions["data"]["values.istiod"] = 'env:\n  PEERING_AUTOMATIC_LOCAL_GATEWAY: "true"\n'
         kube.apply(extensions, "test")
         changed = time.monotonic()
-        wait_for(lambda: "PEERING_AUTOMATIC_LOCAL_GATEWAY" in istiod_env_of(kube), "extension env applied")
+        wait_until(lambda: "PEERING_AUTOMATIC_LOCAL_GATEWAY" in istiod_env_of(kube), "extension env applied")
         assert time.monotonic() - changed >= 0.9
         assert observed_generation(kube.get(SMCS, "managed-istio", "gloo-mesh")["status"]) == 1
 
@@ -204,20 +194,20 @@ def test_operator_needs_gloo_operator_honours_delay_reconciles_and_stops_cleanly
             status = kube.get(SMCS, "managed-istio", "gloo-mesh")["status"]
             assert status["phase"] == "SUCCEEDED" and {c["observedGeneration"] for c in status["conditions"]} == {1}
             time.sleep(0.1)
-        wait_for(lambda: phase_of(kube, generation=2) == "SUCCEEDED", "generation 2 SUCCEEDED")
+        wait_until(lambda: phase_of(kube, generation=2) == "SUCCEEDED", "generation 2 SUCCEEDED")
         assert "trustDomain: solo.example\n" in kube.get(CONFIGMAPS, "istio-gloo", "istio-system")["data"]["mesh"]
         assert istiod_env_of(kube)["PEERING_AUTOMATIC_LOCAL_GATEWAY"] == "true"
-        wait_for(lambda: sum(p.startswith("istiod-gloo-") for p in running_pods(kube, "istio-system")) == 1,
+        wait_until(lambda: sum(p.startswith("istiod-gloo-") for p in running_pods(kube, "istio-system")) == 1,
                  "istiod rolled out to one Demo replica")
         assert not set(pods) & {p for p in running_pods(kube, "istio-system") if p.startswith("istiod-gloo-")}
 
         # A test deleting what the operator owns gets it back, as from a real operator.
         kube.delete(DAEMONSETS, "ztunnel", "istio-system")
-        wait_for(lambda: kube.get(DAEMONSETS, "ztunnel", "istio-system"), "ztunnel recreated")
+        wait_until(lambda: kube.get(DAEMONSETS, "ztunnel", "istio-system"), "ztunnel recreated")
 
         # Deleting the ServiceMeshController uninstalls the mesh.
         kube.delete(SMCS, "managed-istio", "gloo-mesh")
-        wait_for(lambda: kube.get(DEPLOYMENTS, "istiod-gloo", "istio-system") is None
+        wait_until(lambda: kube.get(DEPLOYMENTS, "istiod-gloo", "istio-system") is None
                  and kube.get(MUTATING_WEBHOOKS, "istio-sidecar-injector-gloo") is None
                  and kube.get(CONFIGMAPS, "istio-gloo", "istio-system") is None
                  and kube.get(GATEWAYCLASSES, "istio-eastwest") is None
@@ -249,7 +239,7 @@ def test_operator_rejects_unsupported_input(make_control_plane):
     kube.apply(smc(name="unwatched", cluster="solo", installNamespace="mesh-x"), "test")
     for name, fragment in (("old", "1.24.3 or later"), ("solo-suffix", "without -solo"),
                            ("unwatched", "WATCH_NAMESPACES=mesh-x")):
-        wait_for(lambda: phase_of(kube, name) == "FAILED", f"{name} FAILED")
+        wait_until(lambda: phase_of(kube, name) == "FAILED", f"{name} FAILED")
         status = kube.get(SMCS, name, "gloo-mesh")["status"]
         assert fragment in status["message"] and "observedGeneration" not in status
         ready = condition({"status": status}, "Ready")
@@ -263,15 +253,15 @@ def test_operator_rejects_unsupported_input(make_control_plane):
         install_gloo_operator(client, "gloo-mesh", env={"WATCH_NAMESPACES": "mesh-x"})
     time.sleep(0.5)
     kube.apply(smc(name="unwatched", cluster="solo", installNamespace="mesh-x", network="solo"), "test")
-    wait_for(lambda: phase_of(kube, "unwatched", generation=2) == "SUCCEEDED", "mesh-x install")
+    wait_until(lambda: phase_of(kube, "unwatched", generation=2) == "SUCCEEDED", "mesh-x install")
     assert kube.get(DEPLOYMENTS, "istiod-gloo", "mesh-x") is not None
 
     # A second controller for the same revision in the same namespace: Abort fails, Force takes over.
     kube.apply(smc(name="second", cluster="solo", installNamespace="mesh-x"), "test")
-    wait_for(lambda: phase_of(kube, "second") == "FAILED", "conflict FAILED")
+    wait_until(lambda: phase_of(kube, "second") == "FAILED", "conflict FAILED")
     assert "conflicting Istio resources" in kube.get(SMCS, "second", "gloo-mesh")["status"]["message"]
     kube.apply(smc(name="second", cluster="solo", installNamespace="mesh-x", onConflict="Force"), "test")
-    wait_for(lambda: phase_of(kube, "second", generation=2) == "SUCCEEDED", "Force SUCCEEDED")
+    wait_until(lambda: phase_of(kube, "second", generation=2) == "SUCCEEDED", "Force SUCCEEDED")
     owner = kube.get(DEPLOYMENTS, "istiod-gloo", "mesh-x")["metadata"]["annotations"]["simulator.gloomesh.io/owner"]
     assert owner == "ServiceMeshController/gloo-mesh/second"
 
@@ -294,7 +284,7 @@ def test_eastwest_gateways_load_balancer_modes_and_remote_peers(make_control_pla
 
     # A load balancer that answers at once; the Gateway, without a cluster label, is accepted as it is.
     c1.apply(eastwest_gateway("cluster1"), "test")
-    gw = wait_for(lambda: programmed(c1), "cluster1 east-west Programmed")
+    gw = wait_until(lambda: programmed(c1), "cluster1 east-west Programmed")
     assert gw["status"]["addresses"] == [{"type": "IPAddress", "value": sims.lb_address("cluster1")}]
     assert sims.lb_address("cluster1") == "198.51.100.10" and sims.lb_address("cluster2") == "198.51.100.11"
     svc_host = "istio-eastwest.istio-eastwest.svc.cluster.local"
@@ -316,20 +306,20 @@ def test_eastwest_gateways_load_balancer_modes_and_remote_peers(make_control_pla
     labelled = eastwest_gateway("cluster1")
     labelled["metadata"]["labels"]["example.com/team"] = "mesh"
     c1.apply(labelled, "test")
-    wait_for(lambda: c1.get(SERVICES, "istio-eastwest", "istio-eastwest")["metadata"]["labels"].get("example.com/team"),
+    wait_until(lambda: c1.get(SERVICES, "istio-eastwest", "istio-eastwest")["metadata"]["labels"].get("example.com/team"),
              "label copied to the Service")
     c1.apply(eastwest_gateway("cluster1"), "test")
-    wait_for(lambda: "example.com/team" not in c1.get(SERVICES, "istio-eastwest", "istio-eastwest")["metadata"][
+    wait_until(lambda: "example.com/team" not in c1.get(SERVICES, "istio-eastwest", "istio-eastwest")["metadata"][
         "labels"], "label removed from the Service")
     assert c1.get(SERVICEACCOUNTS, "istio-eastwest", "istio-eastwest") is not None
     assert c1.get(DEPLOYMENTS, "istio-eastwest", "istio-eastwest") is not None
-    wait_for(lambda: running_pods(c1, "istio-eastwest"), "east-west pod Running")
+    wait_until(lambda: running_pods(c1, "istio-eastwest"), "east-west pod Running")
 
     # No load balancer: the Service stays pending; istiod reports the ClusterIP and Programmed=False.
     def pending():
         cond = reported(c2, "istio-eastwest", "Programmed")
         return cond if "address pending" in cond.get("message", "") else None
-    cond = wait_for(pending, "cluster2 east-west reported pending")
+    cond = wait_until(pending, "cluster2 east-west reported pending")
     assert (cond["status"], cond["reason"]) == ("False", "AddressNotAssigned")
     assert cond["message"] == (f"Assigned to service(s) {svc_host}:15008 and {svc_host}:15012, but failed to "
                                f'assign to all requested addresses: address pending for hostname "{svc_host}"')
@@ -343,7 +333,7 @@ def test_eastwest_gateways_load_balancer_modes_and_remote_peers(make_control_pla
     # istio-remote peers in cluster1 describing cluster2. Its gateway answers at its network address
     # without a load balancer, on the port of the xds-tls listener.
     c1.apply(remote_gateway("istio-remote-peer-cluster2", sims.lb_address("cluster2")), "test")
-    peer = wait_for(lambda: kept(c1.get(GATEWAYS, "istio-remote-peer-cluster2", "istio-eastwest"),
+    peer = wait_until(lambda: kept(c1.get(GATEWAYS, "istio-remote-peer-cluster2", "istio-eastwest"),
                                  lambda g: true(g, "gloo.solo.io/PeerDataPlaneProgrammed")), "peer linked")
     assert peer["status"]["addresses"] == [{"type": "IPAddress", "value": sims.lb_address("cluster2")}]
     assert condition(peer, "Programmed")["message"] == "This Gateway is remote; Istio will not program it"
@@ -358,7 +348,7 @@ def test_eastwest_gateways_load_balancer_modes_and_remote_peers(make_control_pla
                            ("istio-remote-peer-port", f"{sims.lb_address('cluster2')}:15999"),
                            ("istio-remote-peer-nonet", "topology.istio.io/network"),
                            ("istio-remote-peer-noaddr", "spec.addresses")):
-        refused = wait_for(lambda: reported(c1, name, "gloo.solo.io/PeerConnected").get("status") == "False"
+        refused = wait_until(lambda: reported(c1, name, "gloo.solo.io/PeerConnected").get("status") == "False"
                            and reported(c1, name, "gloo.solo.io/PeerConnected"), f"{name} not connected")
         assert fragment in refused["message"], (name, refused)
         assert reported(c1, name, "Programmed")["status"] == "True"  # istiod's own condition says nothing of it
@@ -370,29 +360,29 @@ def test_eastwest_gateways_load_balancer_modes_and_remote_peers(make_control_pla
     # ServiceMeshController's (its cluster name), so the peer stays linked.
     sims.set_mesh_configmap("cluster2", "absent")
     assert sims.mesh_configmap("cluster2") == "absent"
-    wait_for(lambda: c2.get(CONFIGMAPS, "istio-gloo", "istio-system") is None, "mesh ConfigMap removed")
+    wait_until(lambda: c2.get(CONFIGMAPS, "istio-gloo", "istio-system") is None, "mesh ConfigMap removed")
     sims.set_mesh_configmap("cluster2", "no-trust-domain")
-    mesh = wait_for(lambda: (c2.get(CONFIGMAPS, "istio-gloo", "istio-system") or {}).get("data", {}).get("mesh"),
+    mesh = wait_until(lambda: (c2.get(CONFIGMAPS, "istio-gloo", "istio-system") or {}).get("data", {}).get("mesh"),
                     "mesh ConfigMap without trustDomain")
     assert "trustDomain" not in mesh and "rootNamespace: istio-system" in mesh
     time.sleep(0.5)
     assert reported(c1, "istio-remote-peer-cluster2", "gloo.solo.io/PeerDataPlaneProgrammed")["status"] == "True"
     c1.apply(remote_gateway("istio-remote-peer-cluster2", sims.lb_address("cluster2"), trust_domain="cluster.local"),
              "test")
-    mismatch = wait_for(lambda: reported(c1, "istio-remote-peer-cluster2", "gloo.solo.io/PeerDataPlaneProgrammed")
+    mismatch = wait_until(lambda: reported(c1, "istio-remote-peer-cluster2", "gloo.solo.io/PeerDataPlaneProgrammed")
                         .get("reason") == "TrustDomainMismatch", "trust domain mismatch reported")
     assert mismatch
 
     # A slow load balancer: the address comes `delay` seconds after it took over.
     began = time.monotonic()
     sims.set_load_balancer("cluster2", "slow", delay=1.5)
-    gw2 = wait_for(lambda: programmed(c2), "cluster2 east-west Programmed")
+    gw2 = wait_until(lambda: programmed(c2), "cluster2 east-west Programmed")
     assert time.monotonic() - began >= 1.4
     assert gw2["status"]["addresses"] == [{"type": "IPAddress", "value": sims.lb_address("cluster2")}]
 
     # Deleting the east-west Gateway removes what istiod deployed for it.
     c1.delete(GATEWAYS, "istio-eastwest", "istio-eastwest")
-    wait_for(lambda: c1.get(SERVICES, "istio-eastwest", "istio-eastwest") is None
+    wait_until(lambda: c1.get(SERVICES, "istio-eastwest", "istio-eastwest") is None
              and c1.get(DEPLOYMENTS, "istio-eastwest", "istio-eastwest") is None
              and c1.get(SERVICEACCOUNTS, "istio-eastwest", "istio-eastwest") is None
              and not running_pods(c1, "istio-eastwest"), "east-west resources removed")
@@ -424,7 +414,7 @@ def test_automatic_peering_and_management_plane(make_control_plane):
 
     # istiod publishes its own cluster as a peer, built from the east-west Gateway.
     for name, kube in kubes.items():
-        peer = wait_for(lambda: kube.get(GATEWAYS, f"istio-remote-peer-{name}", "istio-eastwest"),
+        peer = wait_until(lambda: kube.get(GATEWAYS, f"istio-remote-peer-{name}", "istio-eastwest"),
                         f"automatic peer in {name}")
         meta = peer["metadata"]
         assert meta["labels"]["gloo.solo.io/automatic-peering"] == "true"
@@ -442,18 +432,18 @@ def test_automatic_peering_and_management_plane(make_control_plane):
     def distributed():
         return all(set(remote_gateways(k)) == expected and all(
             true(g, "gloo.solo.io/PeerConnected") for g in remote_gateways(k).values()) for k in kubes.values())
-    wait_for(distributed, "peers distributed and connected everywhere")
+    wait_until(distributed, "peers distributed and connected everywhere")
     copy = kubes["cluster1"].get(GATEWAYS, "istio-remote-peer-cluster2", "istio-eastwest")
     assert copy["spec"]["addresses"] == [{"type": "IPAddress", "value": sims.lb_address("cluster2")}]
     assert copy["metadata"]["labels"]["gloo.solo.io/config-distribution"] == "true"
 
     # A cluster leaving (its east-west Gateway deleted): its peer disappears everywhere.
     kubes["cluster2"].delete(GATEWAYS, "istio-eastwest", "istio-eastwest")
-    wait_for(lambda: all(set(remote_gateways(k)) == expected - {"istio-remote-peer-cluster2"}
+    wait_until(lambda: all(set(remote_gateways(k)) == expected - {"istio-remote-peer-cluster2"}
                          for n, k in kubes.items() if n != "cluster2")
              and not remote_gateways(kubes["cluster2"]).get("istio-remote-peer-cluster2"), "cluster2 peer removed")
 
     # Switched off: copies are withdrawn, each cluster keeps its own automatic peer.
     sims.management_plane(False)
-    wait_for(lambda: set(remote_gateways(kubes["cluster1"])) == {"istio-remote-peer-cluster1"}
+    wait_until(lambda: set(remote_gateways(kubes["cluster1"])) == {"istio-remote-peer-cluster1"}
              and set(remote_gateways(kubes["mgmt"])) == {"istio-remote-peer-mgmt"}, "copies removed")

@@ -65,8 +65,8 @@ def test_subset_accepts_server_defaults_and_metadata():
 @pytest.mark.parametrize("mutate, path", [
     (lambda d: d["metadata"]["labels"].update(a="2"), ".metadata.labels.a"),
     (lambda d: d["metadata"]["labels"].update(b="new"), ".metadata.labels.b"),
-    (lambda d: d["spec"]["listeners"][1].update(port=15013), ".spec.listeners[1].port"),
-    (lambda d: d["spec"]["listeners"].pop(), ".spec.listeners"),
+    (lambda d: d["spec"]["listeners"][1].update(port=15013), ".spec.listeners[name=xds-tls].port"),
+    (lambda d: d["spec"]["listeners"].append({"name": "new", "port": 1}), ".spec.listeners[name=new]"),
     (lambda d: d["spec"].update(addresses=[{"value": "1.2.3.4"}]), ".spec.addresses"),
 ])
 def test_subset_reports_first_difference(mutate, path):
@@ -76,11 +76,27 @@ def test_subset_reports_first_difference(mutate, path):
     assert ka.subset_mismatch(desired, live) == path
 
 
-def test_subset_list_order_matters_and_lists_are_whole():
+def test_subset_lists_keyed_by_name_match_by_name_and_leave_other_managers_elements():
     desired = desired_gateway()
     live = live_of(desired, GW_FIELDS)
     desired["spec"]["listeners"].reverse()
-    assert ka.subset_mismatch(desired, live) == ".spec.listeners[0].name"
+    assert ka.subset_mismatch(desired, live) is None
+    # A listener another field manager added (x-kubernetes-list-type: map) is theirs.
+    live["spec"]["listeners"].append({"name": "extra", "port": 15443, "protocol": "TLS"})
+    assert ka.subset_mismatch(desired, live) is None
+
+
+def test_a_listener_we_no_longer_want_is_found_through_our_managed_fields():
+    desired = desired_gateway()
+    live = live_of(desired, GW_FIELDS)
+    desired["spec"]["listeners"].pop()
+    assert ka.subset_mismatch(desired, live) is None
+    assert "xds-tls" in ka.apply_needed(desired, live)
+
+
+def test_subset_atomic_lists_are_whole_and_ordered():
+    assert ka.subset_mismatch({"a": [{"value": "x"}, {"value": "y"}]}, {"a": [{"value": "y"}, {"value": "x"}]}) == ".a[0].value"
+    assert ka.subset_mismatch({"a": ["x"]}, {"a": ["x", "y"]}) == ".a"
 
 
 def test_subset_bool_is_not_int():

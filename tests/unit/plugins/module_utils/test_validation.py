@@ -1,11 +1,11 @@
-"""versions: Istio version parsing and the multicluster rules."""
+"""validation.py: Istio version parsing, the multicluster rules, the root of trust's files."""
 from __future__ import annotations
 
 import pytest
 
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.validation import (
-    IstioVersion, check_multicluster_version, multicluster_version_problem, parse_istio_version)
+    IstioVersion, check_multicluster_version, multicluster_version_problem, parse_istio_version, root_of_trust)
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -50,3 +50,13 @@ def test_multicluster_refused(bad, words):
 def test_comparison_is_numeric_not_textual():
     assert parse_istio_version("1.100.0") > parse_istio_version("1.24.3")
     assert multicluster_version_problem("1.9.9") is not None
+
+
+@pytest.mark.parametrize("option", ["root_cert_path", "root_key_path", "new_root_cert_path", "new_root_key_path"])
+def test_root_file_that_is_a_directory_is_said_to_be_one(tmp_path, option):
+    params = {"root_validity_days": 1, "intermediate_validity_days": 10, "renew_before": 1, "rotation_phase": None,
+              "state": "present", "intermediate_cert": None, "cluster": "c1",
+              "root_cert_path": str(tmp_path / "root-cert.pem"), "root_key_path": str(tmp_path / "root-key.pem"),
+              "new_root_cert_path": None, "new_root_key_path": None, option: str(tmp_path)}
+    with pytest.raises(GloomeshError, match="%s '%s' is a directory; give the path of a PEM file" % (option, tmp_path)):
+        root_of_trust(params)

@@ -252,6 +252,23 @@ def test_clusters_without_a_result_are_rows_of_their_own():
     assert [link["fields"] for link in report["links"]] == [None, None]
 
 
+def test_a_missing_link_to_a_cluster_that_failed_earlier_is_that_clusters_problem():
+    names = ("cluster1", "cluster2", "cluster3")
+    # cluster2 failed during the install: the others linked with each other only.
+    entries = [{"host": n, "cluster": n, "info": info(n, [peer_gateway(p) for p in names if p not in (n, "cluster2")])}
+               for n in ("cluster1", "cluster3")]
+    entries.insert(1, {"host": "cluster2", "cluster": "cluster2", "state": "failed earlier",
+                       "absent": "failed earlier in this run, not read"})
+    report = verify.verdict(entries)
+    assert report["problems"] == ["cluster1: no istio-remote Gateway for peer cluster2",
+                                  "cluster2: failed earlier in this run, not read",
+                                  "cluster3: no istio-remote Gateway for peer cluster2"]
+    assert verify.problems_by_host(report) == {"cluster2": report["problems"]}
+    # A link broken for another reason stays the source's.
+    entries[0]["info"]["peers"][0]["link"]["connected"] = False
+    assert sorted(verify.problems_by_host(verify.verdict(entries))) == ["cluster1", "cluster2"]
+
+
 def test_one_root_of_trust():
     entries = full_mesh()
     entries[2]["info"]["root_of_trust"]["root_fingerprints"] = [ROOT_B]
