@@ -133,8 +133,8 @@ def test_operator_needs_gloo_operator_honours_delay_reconciles_and_stops_cleanly
             install_gloo_operator(client, "gloo-mesh", env={"SOLO_ISTIO_LICENSE_KEY": LICENSE})
         operator_up = time.monotonic()
         dep = wait_until(lambda: kept(kube.get(DEPLOYMENTS, "gloo-operator", "gloo-mesh"),
-                                    lambda d: (d.get("status") or {}).get("availableReplicas") == 1),
-                       "gloo-operator available")
+                                      lambda d: (d.get("status") or {}).get("availableReplicas") == 1),
+                         "gloo-operator available")
         assert dep["metadata"]["labels"]["app.kubernetes.io/name"] == "gloo-operator"
         assert condition(dep, "Available")["status"] == "True"
         env = dep["spec"]["template"]["spec"]["containers"][0]["env"]
@@ -198,7 +198,7 @@ def test_operator_needs_gloo_operator_honours_delay_reconciles_and_stops_cleanly
         assert "trustDomain: solo.example\n" in kube.get(CONFIGMAPS, "istio-gloo", "istio-system")["data"]["mesh"]
         assert istiod_env_of(kube)["PEERING_AUTOMATIC_LOCAL_GATEWAY"] == "true"
         wait_until(lambda: sum(p.startswith("istiod-gloo-") for p in running_pods(kube, "istio-system")) == 1,
-                 "istiod rolled out to one Demo replica")
+                   "istiod rolled out to one Demo replica")
         assert not set(pods) & {p for p in running_pods(kube, "istio-system") if p.startswith("istiod-gloo-")}
 
         # A test deleting what the operator owns gets it back, as from a real operator.
@@ -208,10 +208,10 @@ def test_operator_needs_gloo_operator_honours_delay_reconciles_and_stops_cleanly
         # Deleting the ServiceMeshController uninstalls the mesh.
         kube.delete(SMCS, "managed-istio", "gloo-mesh")
         wait_until(lambda: kube.get(DEPLOYMENTS, "istiod-gloo", "istio-system") is None
-                 and kube.get(MUTATING_WEBHOOKS, "istio-sidecar-injector-gloo") is None
-                 and kube.get(CONFIGMAPS, "istio-gloo", "istio-system") is None
-                 and kube.get(GATEWAYCLASSES, "istio-eastwest") is None
-                 and not running_pods(kube, "istio-system"), "the mesh removed")
+                   and kube.get(MUTATING_WEBHOOKS, "istio-sidecar-injector-gloo") is None
+                   and kube.get(CONFIGMAPS, "istio-gloo", "istio-system") is None
+                   and kube.get(GATEWAYCLASSES, "istio-eastwest") is None
+                   and not running_pods(kube, "istio-system"), "the mesh removed")
         assert [d["metadata"]["name"] for d in kube.list(DAEMONSETS)["items"]] == []
     finally:
         stopping = time.monotonic()
@@ -307,7 +307,7 @@ def test_eastwest_gateways_load_balancer_modes_and_remote_peers(make_control_pla
     labelled["metadata"]["labels"]["example.com/team"] = "mesh"
     c1.apply(labelled, "test")
     wait_until(lambda: c1.get(SERVICES, "istio-eastwest", "istio-eastwest")["metadata"]["labels"].get("example.com/team"),
-             "label copied to the Service")
+               "label copied to the Service")
     c1.apply(eastwest_gateway("cluster1"), "test")
     wait_until(lambda: "example.com/team" not in c1.get(SERVICES, "istio-eastwest", "istio-eastwest")["metadata"][
         "labels"], "label removed from the Service")
@@ -334,7 +334,7 @@ def test_eastwest_gateways_load_balancer_modes_and_remote_peers(make_control_pla
     # without a load balancer, on the port of the xds-tls listener.
     c1.apply(remote_gateway("istio-remote-peer-cluster2", sims.lb_address("cluster2")), "test")
     peer = wait_until(lambda: kept(c1.get(GATEWAYS, "istio-remote-peer-cluster2", "istio-eastwest"),
-                                 lambda g: true(g, "gloo.solo.io/PeerDataPlaneProgrammed")), "peer linked")
+                                   lambda g: true(g, "gloo.solo.io/PeerDataPlaneProgrammed")), "peer linked")
     assert peer["status"]["addresses"] == [{"type": "IPAddress", "value": sims.lb_address("cluster2")}]
     assert condition(peer, "Programmed")["message"] == "This Gateway is remote; Istio will not program it"
     for cond_type in ("Accepted", "Programmed", "gloo.solo.io/PeeringSucceeded", "gloo.solo.io/PeerConnected"):
@@ -349,7 +349,7 @@ def test_eastwest_gateways_load_balancer_modes_and_remote_peers(make_control_pla
                            ("istio-remote-peer-nonet", "topology.istio.io/network"),
                            ("istio-remote-peer-noaddr", "spec.addresses")):
         refused = wait_until(lambda: reported(c1, name, "gloo.solo.io/PeerConnected").get("status") == "False"
-                           and reported(c1, name, "gloo.solo.io/PeerConnected"), f"{name} not connected")
+                             and reported(c1, name, "gloo.solo.io/PeerConnected"), f"{name} not connected")
         assert fragment in refused["message"], (name, refused)
         assert reported(c1, name, "Programmed")["status"] == "True"  # istiod's own condition says nothing of it
     for name in ("istio-remote-peer-internal", "istio-remote-peer-port", "istio-remote-peer-nonet",
@@ -363,14 +363,14 @@ def test_eastwest_gateways_load_balancer_modes_and_remote_peers(make_control_pla
     wait_until(lambda: c2.get(CONFIGMAPS, "istio-gloo", "istio-system") is None, "mesh ConfigMap removed")
     sims.set_mesh_configmap("cluster2", "no-trust-domain")
     mesh = wait_until(lambda: (c2.get(CONFIGMAPS, "istio-gloo", "istio-system") or {}).get("data", {}).get("mesh"),
-                    "mesh ConfigMap without trustDomain")
+                      "mesh ConfigMap without trustDomain")
     assert "trustDomain" not in mesh and "rootNamespace: istio-system" in mesh
     time.sleep(0.5)
     assert reported(c1, "istio-remote-peer-cluster2", "gloo.solo.io/PeerDataPlaneProgrammed")["status"] == "True"
     c1.apply(remote_gateway("istio-remote-peer-cluster2", sims.lb_address("cluster2"), trust_domain="cluster.local"),
              "test")
     mismatch = wait_until(lambda: reported(c1, "istio-remote-peer-cluster2", "gloo.solo.io/PeerDataPlaneProgrammed")
-                        .get("reason") == "TrustDomainMismatch", "trust domain mismatch reported")
+                          .get("reason") == "TrustDomainMismatch", "trust domain mismatch reported")
     assert mismatch
 
     # A slow load balancer: the address comes `delay` seconds after it took over.
@@ -383,9 +383,9 @@ def test_eastwest_gateways_load_balancer_modes_and_remote_peers(make_control_pla
     # Deleting the east-west Gateway removes what istiod deployed for it.
     c1.delete(GATEWAYS, "istio-eastwest", "istio-eastwest")
     wait_until(lambda: c1.get(SERVICES, "istio-eastwest", "istio-eastwest") is None
-             and c1.get(DEPLOYMENTS, "istio-eastwest", "istio-eastwest") is None
-             and c1.get(SERVICEACCOUNTS, "istio-eastwest", "istio-eastwest") is None
-             and not running_pods(c1, "istio-eastwest"), "east-west resources removed")
+               and c1.get(DEPLOYMENTS, "istio-eastwest", "istio-eastwest") is None
+               and c1.get(SERVICEACCOUNTS, "istio-eastwest", "istio-eastwest") is None
+               and not running_pods(c1, "istio-eastwest"), "east-west resources removed")
 
 
 def test_fault_settings_are_validated_before_anything_starts():
@@ -415,7 +415,7 @@ def test_automatic_peering_and_management_plane(make_control_plane):
     # istiod publishes its own cluster as a peer, built from the east-west Gateway.
     for name, kube in kubes.items():
         peer = wait_until(lambda: kube.get(GATEWAYS, f"istio-remote-peer-{name}", "istio-eastwest"),
-                        f"automatic peer in {name}")
+                          f"automatic peer in {name}")
         meta = peer["metadata"]
         assert meta["labels"]["gloo.solo.io/automatic-peering"] == "true"
         assert meta["labels"]["topology.istio.io/network"] == name
@@ -440,10 +440,10 @@ def test_automatic_peering_and_management_plane(make_control_plane):
     # A cluster leaving (its east-west Gateway deleted): its peer disappears everywhere.
     kubes["cluster2"].delete(GATEWAYS, "istio-eastwest", "istio-eastwest")
     wait_until(lambda: all(set(remote_gateways(k)) == expected - {"istio-remote-peer-cluster2"}
-                         for n, k in kubes.items() if n != "cluster2")
-             and not remote_gateways(kubes["cluster2"]).get("istio-remote-peer-cluster2"), "cluster2 peer removed")
+                           for n, k in kubes.items() if n != "cluster2")
+               and not remote_gateways(kubes["cluster2"]).get("istio-remote-peer-cluster2"), "cluster2 peer removed")
 
     # Switched off: copies are withdrawn, each cluster keeps its own automatic peer.
     sims.management_plane(False)
     wait_until(lambda: set(remote_gateways(kubes["cluster1"])) == {"istio-remote-peer-cluster1"}
-             and set(remote_gateways(kubes["mgmt"])) == {"istio-remote-peer-mgmt"}, "copies removed")
+               and set(remote_gateways(kubes["mgmt"])) == {"istio-remote-peer-mgmt"}, "copies removed")
