@@ -59,7 +59,9 @@ class Tree:
         importlib.import_module("tests.harness.collection_path").install_collection_finder()
         self.controlplane = importlib.import_module("tests.harness.controlplane")
         self.playbook_run = importlib.import_module("tests.harness.playbook_run")
-        self.run_playbook = importlib.import_module("tests.harness.module_runner").run_playbook
+        # run_playbook lives beside Run since the harness restructure; older trees had it in module_runner.
+        self.run_playbook = getattr(self.playbook_run, "run_playbook", None) or importlib.import_module(
+            "tests.harness.module_runner").run_playbook
 
     def playbook(self, name):
         return os.path.join(self.root, "playbooks", name + ".yml")

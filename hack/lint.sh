@@ -26,3 +26,5 @@ echo "lint: antsibull-changelog lint passed in $(( $(date +%s) - t0 ))s"
 t0=$(date +%s)
 python hack/yaml_duplicates.py
 echo "lint: no repeated YAML runs ($(( $(date +%s) - t0 ))s)"
+
+python hack/role_docs.py --check

@@ -16,9 +16,9 @@ description:
   - Reads one cluster the way C(istioctl multicluster link) reads a destination cluster and
     returns a peer descriptor that M(gloomesh.multicluster.mesh_link) accepts in its O(gloomesh.multicluster.mesh_link#module:peers).
   - The east-west Service is the Service labelled C(istio.io/expose-istiod) (istiod creates it
-    for the Gateway of M(gloomesh.multicluster.eastwest_gateway)). Its address is its
-    C(istio.io/expose-istiod-address) annotation, else the first
-    C(status.loadBalancer.ingress) entry (IP, then hostname).
+    for the Gateway of M(gloomesh.multicluster.eastwest_gateway)). The address is the one the Gateway
+    advertises in annotation C(gloomesh.multicluster/advertised-address) (option O(gloomesh.multicluster.eastwest_gateway#module:address)),
+    else the Service's first C(status.loadBalancer.ingress) entry (IP, then hostname); never a ClusterIP.
   - Network, cluster, region and zone come from the Service's topology labels. When the Service
     has no network or cluster label (older releases), they are discovered as
     M(gloomesh.multicluster.eastwest_gateway) does.

@@ -19,7 +19,7 @@ import time
 from .collection_path import REPO_ROOT
 from .controlplane import ControlPlaneError, start_background, stop_background
 from .crds import transformed_gateway_api_file
-from .module_runner import run_playbook
+from .playbook_run import run_playbook
 
 # What the demo runs, in order, for each scenario (the inventory grows by one cluster in the second).
 PLAYBOOKS = tuple(os.path.join(REPO_ROOT, "playbooks", name) for name in ("install_manual_link.yml", "verify.yml"))

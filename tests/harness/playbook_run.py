@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import sys
+import tempfile
 import time
 
-from .collection_path import REPO_ROOT
+import yaml
+
+from .collection_path import REPO_ROOT, ansible_env
 from .crds import transformed_gateway_api_file
-from .module_runner import run_playbook
 
 PLAYBOOKS = os.path.join(REPO_ROOT, "playbooks")
 STANDIN_DIR = os.path.join(REPO_ROOT, "tests", "helm_standin")
@@ -19,6 +22,62 @@ LICENSE = "gloomesh-test-license-6f1c0a52e4b94d0c"
 ISTIO = "1.25.2"
 GATEWAY_API = ("gateway.networking.k8s.io", "v1", "gateways")
 REAL_HELM = os.environ.get("GLOOMESH_TEST_REAL_HELM") == "1" and shutil.which("helm") is not None
+
+
+def run_playbook(playbook, inventory=None, extra_vars=None, check=False, diff=False,
+                 verbosity=0, env=None, timeout=900, limit=None, tags=None):
+    """Run ansible-playbook; return dict(rc, stdout, stderr, recap={host: {ok, changed, ...}})."""
+    with tempfile.TemporaryDirectory(prefix="gloomesh-pb-") as tmp:  # extra vars may hold the license
+        return _run_playbook(tmp, playbook, inventory, extra_vars, check, diff, verbosity, env, timeout,
+                             limit, tags)
+
+
+def _run_playbook(tmp, playbook, inventory, extra_vars, check, diff, verbosity, env, timeout, limit, tags):
+    cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), str(playbook)]
+    if inventory is not None:
+        if isinstance(inventory, dict):
+            path = os.path.join(tmp, "inventory.yml")
+            with open(path, "w", encoding="utf-8") as fh:
+                yaml.safe_dump(inventory, fh)
+            inventory = path
+        cmd += ["-i", str(inventory)]
+    if extra_vars:
+        path = os.path.join(tmp, "extra_vars.json")
+        with open(path, "w", encoding="utf-8") as fh:
+            json.dump(extra_vars, fh)
+        cmd += ["-e", "@" + path]
+    if check:
+        cmd.append("--check")
+    if diff:
+        cmd.append("--diff")
+    if limit:
+        cmd += ["--limit", limit]
+    if tags:
+        cmd += ["--tags", tags]
+    if verbosity:
+        cmd.append("-" + "v" * verbosity)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                          env=ansible_env(env), check=False)
+    return {"rc": proc.returncode, "stdout": proc.stdout, "stderr": proc.stderr,
+            "recap": parse_recap(proc.stdout), "cmd": cmd}
+
+
+def parse_recap(stdout: str) -> dict:
+    """PLAY RECAP lines -> {host: {'ok': n, 'changed': n, 'failed': n, ...}}."""
+    recap = {}
+    in_recap = False
+    for line in stdout.splitlines():
+        if line.startswith("PLAY RECAP"):
+            in_recap = True
+            continue
+        if in_recap and not line.strip():
+            in_recap = False  # custom stats (set_stats) may follow the recap
+            continue
+        if in_recap and ":" in line and "=" in line:
+            host, counts = line.split(":", 1)
+            recap[host.strip()] = {k: int(v) for k, v in
+                                   (item.split("=") for item in counts.split())}
+    return recap
 
 
 class Run:

@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from tests.harness.collection_path import REPO_ROOT
-from tests.harness.module_runner import run_playbook
+from tests.harness.playbook_run import run_playbook
 
 DOC = os.path.join(REPO_ROOT, "docs", "awx.md")
 BLOCK_RE = re.compile(r"<!-- awx: ([a-z-]+) -->\s*```yaml\n(.*?)```", re.S)

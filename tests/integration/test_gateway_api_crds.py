@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 
 import pytest
 import yaml
@@ -19,7 +18,9 @@ from kubernetes import client as k8s
 from tests.conftest import EXTERNAL_KUBECONFIG
 from tests.harness import crds
 from tests.harness.controlplane import LocalControlPlane
-from tests.harness.module_runner import run_module, run_playbook
+from tests.harness.module_runner import run_module
+from tests.harness.playbook_run import run_playbook
+from tests.harness.poll import wait_until
 from tests.harness.tarball_server import TarballServer
 
 CONTEXT = "gwcrds"
@@ -52,10 +53,7 @@ def remove_gateway_api(cp):
     api = crd_api(cp)
     for name in installed(cp):
         api.delete_custom_resource_definition(name)
-    deadline = time.monotonic() + 60
-    while installed(cp):
-        assert time.monotonic() < deadline, "Gateway API CRDs not deleted within 60s"
-        time.sleep(0.1)
+    wait_until(lambda: not installed(cp), "the Gateway API CRDs to be deleted", 60)
 
 
 def crd_api(cp):
@@ -95,13 +93,9 @@ def install_as(cp, manager, docs):
 
 
 def wait_established(api, name, timeout=60):
-    deadline = time.monotonic() + timeout
-    while True:
-        conditions = (api.read_custom_resource_definition(name).status.conditions or [])
-        if any(c.type == "Established" and c.status == "True" for c in conditions):
-            return
-        assert time.monotonic() < deadline, "%s not Established" % name
-        time.sleep(0.1)
+    wait_until(lambda: any(c.type == "Established" and c.status == "True"
+                           for c in api.read_custom_resource_definition(name).status.conditions or []),
+               "%s to be Established" % name, timeout)
 
 
 def installed(cp):

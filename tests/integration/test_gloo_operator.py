@@ -19,8 +19,8 @@ import uuid
 
 import pytest
 
-from tests.harness.module_runner import run_module, run_playbook
-from tests.harness.playbook_run import LICENSE, STANDIN_DIR
+from tests.harness.module_runner import run_module
+from tests.harness.playbook_run import LICENSE, STANDIN_DIR, run_playbook
 
 CONTEXT = "cluster1"
 REF_ENV = "SOLO_ISTIO_LICENSE_KEY_SECRET_REF"

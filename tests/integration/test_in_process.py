@@ -14,7 +14,7 @@ import sys
 import yaml
 
 from tests.harness.collection_path import REPO_ROOT
-from tests.harness.module_runner import run_playbook
+from tests.harness.playbook_run import run_playbook
 
 README = os.path.join(REPO_ROOT, "README.md")
 RUNTIME = os.path.join(REPO_ROOT, "meta", "runtime.yml")

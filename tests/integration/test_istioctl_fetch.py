@@ -15,7 +15,8 @@ import textwrap
 
 import pytest
 
-from tests.harness.module_runner import run_module, run_playbook
+from tests.harness.module_runner import run_module
+from tests.harness.playbook_run import run_playbook
 from tests.harness.tarball_server import (
     TarballServer,
     istioctl_script,

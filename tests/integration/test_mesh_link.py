@@ -14,11 +14,9 @@ from kubernetes import client as k8s
 
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders.gateway import eastwest_gateway
 from tests.harness.module_runner import run_module
-# istiod and scratch are fixtures: pytest finds them in this module's namespace.
-from tests.integration.test_eastwest_gateway import (  # pylint: disable=unused-import
+from tests.integration.gateway_helpers import (
     CONTEXTS, GW_GROUP, GW_PLURAL, GW_VERSION, LISTENERS, MANAGED_BY, api, assert_no_writes, ensure_test_namespace,
-    ew, fake_istiod, get_gateway, info, istiod, lb_address, list_gateways, scratch, spec_as_applied, trust_domain_of,
-    unique)
+    ew, fake_istiod, get_gateway, info, lb_address, list_gateways, spec_as_applied, trust_domain_of, unique)
 
 SOURCE = "cluster1"
 PEER_CONDITIONS = ("gloo.solo.io/PeeringSucceeded", "gloo.solo.io/PeerConnected",

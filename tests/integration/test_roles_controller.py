@@ -7,7 +7,7 @@ import sys
 
 import yaml
 
-from tests.harness.module_runner import run_playbook
+from tests.harness.playbook_run import run_playbook
 from tests.harness.tarball_server import TarballServer, root_layout
 
 ISTIO = "1.25.2"

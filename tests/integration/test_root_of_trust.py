@@ -17,7 +17,8 @@ from cryptography.x509.oid import NameOID
 from kubernetes import client as k8s
 
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders import certificates
-from tests.harness.module_runner import run_module, run_playbook
+from tests.harness.module_runner import run_module
+from tests.harness.playbook_run import run_playbook
 
 CLUSTERS = ("cluster1", "cluster2", "mgmt")
 FAST = {"root_key_type": "ecdsa-p256", "intermediate_key_type": "ecdsa-p256"}

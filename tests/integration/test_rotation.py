@@ -26,7 +26,8 @@ from kubernetes import client as k8s
 from ansible_collections.gloomesh.multicluster.plugins.module_utils import verify
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders import certificates
 from tests.harness.collection_path import ansible_env
-from tests.harness.module_runner import run_module, run_playbook
+from tests.harness.module_runner import run_module
+from tests.harness.playbook_run import run_playbook
 from tests.harness.simulators import trust
 
 CLUSTERS = ("cluster1", "cluster2", "cluster3")

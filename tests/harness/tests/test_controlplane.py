@@ -15,7 +15,7 @@ from tests.harness import crds
 from tests.harness.collection_path import REPO_ROOT
 from tests.harness.controlplane import ControlPlaneError, LocalControlPlane, read_state, start_environment
 from tests.harness.demo import inventory
-from tests.harness.module_runner import run_playbook
+from tests.harness.playbook_run import run_playbook
 
 SMOKE_PLAYBOOK = os.path.join(REPO_ROOT, "tests", "integration", "kubernetes_core_smoke.yml")
 EXTERNAL = bool(os.environ.get("GLOOMESH_TEST_KUBECONFIG"))
