@@ -105,8 +105,8 @@ def _failing_hosts(report, task_vars):
 def _write(path, report):
     directory = os.path.dirname(path)
     try:
-        if directory and not os.path.isdir(directory):
-            os.makedirs(directory)
+        if directory:
+            os.makedirs(directory, exist_ok=True)
         files.write_atomic(path, (json.dumps(report, indent=2, sort_keys=True) + "\n").encode("utf-8"), 0o644)
     except OSError as exc:
         raise AnsibleActionFail("report_path %s: cannot write the report: %s" % (path, exc))

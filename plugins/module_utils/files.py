@@ -85,8 +85,7 @@ def exclusive_lock(path, timeout=300, poll=0.1):
 def archive(path, directory):
     """Hard-link ``path`` into ``directory`` (created 0700) under its own name; returns the new
     path. An existing file there is kept: archiving twice is archiving once."""
-    if not os.path.isdir(directory):
-        os.makedirs(directory, 0o700)
+    os.makedirs(directory, 0o700, exist_ok=True)  # several hosts may archive at once
     target = os.path.join(directory, os.path.basename(path))
     if not os.path.exists(target):
         os.link(path, target)

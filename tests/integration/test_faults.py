@@ -205,7 +205,12 @@ def test_sigint_mid_run_ends_the_run_and_a_rerun_converges(make_control_plane, t
     background.send(signal.SIGINT)  # as `kill -INT`: the ansible-playbook process only
 
     first = background.result(30 + SLACK)
-    assert first["rc"] == 99 and "User interrupted execution" in first["stdout"] + first["stderr"], failures(first)
+    # ansible-core ends an interrupted run with rc 99 ("User interrupted execution"), or, when the
+    # interrupt lands while it waits for results and a worker is gone by then, with rc 1 (ansible/plugins/
+    # strategy/__init__.py _wait_on_pending_results: "A worker was found in a dead state").
+    said = first["stdout"] + first["stderr"]
+    assert (first["rc"], "User interrupted execution" in said) == (99, True) or (
+        first["rc"], "A worker was found in a dead state" in said) == (1, True), failures(first)
     assert time.time() - interrupted < 30 + SLACK
     wait_until(lambda: not faults.alive(workers), f"the run's processes {workers} to end", 10)
 

@@ -132,9 +132,8 @@ def load_or_create_root(task, params, cert_path, key_path, passphrase):
         if _root_state(cert_path, key_path) == "present":
             return load_root_cert(cert_path), None, False
         return None, None, True
-    directory = os.path.dirname(os.path.abspath(key_path))
-    if not os.path.isdir(directory):
-        os.makedirs(directory, 0o700)
+    # exist_ok: the hosts of a run get here at the same time; one of them creates it.
+    os.makedirs(os.path.dirname(os.path.abspath(key_path)), 0o700, exist_ok=True)
     try:
         with exclusive_lock(key_path + ".lock"):
             if _root_state(cert_path, key_path) == "present":
