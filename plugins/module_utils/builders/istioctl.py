@@ -3,8 +3,8 @@
 # Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
 """Pure rules for downloading the Solo istioctl: platform names, URLs, archive members.
 
-Nothing here touches the network or the file system, so every rule is unit-tested on its own
-(facts.md section 6).
+Nothing here touches the network or the file system, so every rule is unit-tested on its own.
+The URL layouts are those of Solo's procedure, section "Set up tools".
 """
 from __future__ import absolute_import, division, print_function
 

@@ -1,4 +1,4 @@
-"""Unit tests for the Solo istioctl download rules (facts.md section 6): no network, no files."""
+"""Unit tests for the Solo istioctl download rules (Solo's procedure, "Set up tools"): no network, no files."""
 from __future__ import annotations
 
 import pytest
