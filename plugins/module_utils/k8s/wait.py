@@ -147,14 +147,53 @@ def all_of(*predicates):
 WATCH_WINDOW = 30
 
 
-def _list(client, resource, kind, name, namespace):
+def _list(client, resource, what, namespace, field_selector):
     try:
-        listing = client.client.get(resource, namespace=namespace,
-                                    field_selector="metadata.name=%s" % name).to_dict()
+        listing = client.client.get(resource, namespace=namespace, field_selector=field_selector).to_dict()
     except ApiException as exc:
-        raise api_error(exc, "reading", describe(kind, name, namespace))
-    items = listing.get("items") or []
-    return (items[0] if items else None), listing["metadata"]["resourceVersion"]
+        raise api_error(exc, "reading", what)
+    objects = dict(((o["metadata"].get("namespace"), o["metadata"]["name"]), o) for o in listing.get("items") or [])
+    return objects, listing["metadata"]["resourceVersion"]
+
+
+def watch_until(client, resource, what, check, timeout, namespace=None, field_selector=None):
+    """List the objects of ``resource`` (``what`` names them in errors), then watch them until
+    ``check(objects)`` returns (True, state) or ``timeout`` seconds have passed; ``objects`` maps
+    (namespace, name) to each live object. Returns (objects, done, state) of the last check.
+
+    ``check`` may raise GloomeshError to fail at once. The watch runs in windows of WATCH_WINDOW
+    seconds, resuming from the last resourceVersion (a fresh list when it expired); a stream silent
+    past its window and request_timeout fails naming the cluster, the only way a frozen server shows.
+    """
+    deadline = time.monotonic() + timeout
+    objects, version = _list(client, resource, what, namespace, field_selector)
+    done, state = check(objects)
+    while not done and time.monotonic() < deadline:
+        window = max(1, int(math.ceil(min(deadline - time.monotonic(), WATCH_WINDOW))))
+        watcher = Watch()
+        try:
+            for event in watcher.stream(resource.get, namespace=namespace, field_selector=field_selector,
+                                        resource_version=version, timeout_seconds=window, serialize=False,
+                                        _request_timeout=(CONNECT_TIMEOUT, window + client.timeout)):
+                raw = event["raw_object"]
+                version = raw.get("metadata", {}).get("resourceVersion", version)
+                key = (raw["metadata"].get("namespace"), raw["metadata"]["name"])
+                if event["type"] == "DELETED":
+                    objects.pop(key, None)
+                else:
+                    objects[key] = raw
+                done, state = check(objects)
+                if done or time.monotonic() >= deadline:
+                    watcher.stop()
+                    break
+        except ApiException as exc:
+            if exc.status != 410:
+                raise api_error(exc, "watching", what)
+            objects, version = _list(client, resource, what, namespace, field_selector)
+            done, state = check(objects)
+        except TransportError as exc:
+            raise client.unreachable(exc, "watching %s" % what, read_timeout=window + client.timeout)
+    return objects, done, state
 
 
 def _timeout_error(timeout, what, missing, obj):
@@ -171,37 +210,14 @@ def wait_for(client, api_version, kind, name, namespace, predicate, timeout, wha
     On timeout: GloomeshError("timed out after Ns waiting for <what>: <missing>; last status: ...").
     A server that stops answering fails the wait at once, naming the cluster.
     """
-    resource = resource_for(client, api_version, kind)
-    deadline = time.monotonic() + timeout
-    obj, version = _list(client, resource, kind, name, namespace)
-    done, missing = predicate(obj)
-    while not done:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise _timeout_error(timeout, what, missing, obj)
-        window = max(1, int(math.ceil(min(remaining, WATCH_WINDOW))))
-        watcher = Watch()
-        try:
-            for event in watcher.stream(resource.get, namespace=namespace,
-                                        field_selector="metadata.name=%s" % name,
-                                        resource_version=version, timeout_seconds=window,
-                                        serialize=False,
-                                        _request_timeout=(CONNECT_TIMEOUT, window + client.timeout)):
-                raw = event["raw_object"]
-                version = raw.get("metadata", {}).get("resourceVersion", version)
-                obj = None if event["type"] == "DELETED" else raw
-                done, missing = predicate(obj)
-                if done or time.monotonic() >= deadline:
-                    watcher.stop()
-                    break
-        except ApiException as exc:
-            if exc.status != 410:
-                raise api_error(exc, "watching", describe(kind, name, namespace))
-            # The resourceVersion expired: re-list and watch from the fresh state.
-            obj, version = _list(client, resource, kind, name, namespace)
-            done, missing = predicate(obj)
-        except TransportError as exc:
-            # The stream went silent past the server's own deadline: the server is not answering.
-            raise client.unreachable(exc, "watching %s" % describe(kind, name, namespace),
-                                     read_timeout=window + client.timeout)
+    def check(objects):
+        obj = next(iter(objects.values()), None)
+        done, missing = predicate(obj)
+        return done, (obj, missing)
+
+    _objects, done, (obj, missing) = watch_until(
+        client, resource_for(client, api_version, kind), describe(kind, name, namespace), check, timeout,
+        namespace=namespace, field_selector="metadata.name=%s" % name)
+    if not done:
+        raise _timeout_error(timeout, what, missing, obj)
     return obj

@@ -9,7 +9,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import base64
-import math
 import time
 
 from ansible.module_utils.basic import missing_required_lib
@@ -28,27 +27,13 @@ from ansible_collections.gloomesh.multicluster.plugins.module_utils.constants im
 )
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.apply import (
-    api_error,
     get_object,
     list_objects,
     resource_for,
     served,
 )
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.client import CONNECT_TIMEOUT
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.wait import WATCH_WINDOW
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.wait import watch_until
 
-try:
-    # The dynamic client's DynamicApiError is an ApiException too.
-    from kubernetes.client.rest import ApiException
-    from kubernetes.watch import Watch
-    from urllib3.exceptions import HTTPError as TransportError
-except ImportError:
-    # run_module() has already failed naming the missing library; stay importable.
-    class ApiException(Exception):
-        pass
-
-    class TransportError(Exception):
-        pass
 
 SECTIONS = ("service_mesh", "components", "eastwest", "peers", "peer_descriptor", "root_of_trust")
 
@@ -116,15 +101,6 @@ def _root_of_trust(task, client, namespace):
 
 # ---------------------------------------------------------------- peer Gateways, read and watched
 
-def _list_gateways(client, resource):
-    try:
-        listing = client.client.get(resource).to_dict()
-    except ApiException as exc:
-        raise api_error(exc, "listing", "Gateways in all namespaces")
-    gateways = dict(((g["metadata"].get("namespace"), g["metadata"]["name"]), g) for g in listing.get("items") or [])
-    return gateways, listing["metadata"]["resourceVersion"]
-
-
 def _pending(gateways, expected):
     """{peer: why it is not connected} over the expected peers."""
     states = [verify.peer_state(g) for g in gateways.values() if gateway.peer_cluster_of(g)]
@@ -141,35 +117,12 @@ def _pending(gateways, expected):
 def _peers(client, expected, timeout):
     """Every istio-remote Gateway, after watching them (at most ``timeout`` seconds) until each
     expected peer has a connected one. Returns (states, {peer: why still not connected})."""
-    resource = resource_for(client, GATEWAY_API_VERSION, GATEWAY_KIND)
-    deadline = time.monotonic() + timeout
-    gateways, version = _list_gateways(client, resource)
-    states, pending = _pending(gateways, expected)
-    while pending and time.monotonic() < deadline:
-        window = max(1, int(math.ceil(min(deadline - time.monotonic(), WATCH_WINDOW))))
-        watcher = Watch()
-        try:
-            for event in watcher.stream(resource.get, resource_version=version, timeout_seconds=window,
-                                        serialize=False, _request_timeout=(CONNECT_TIMEOUT, window + client.timeout)):
-                raw = event["raw_object"]
-                version = raw.get("metadata", {}).get("resourceVersion", version)
-                key = (raw["metadata"].get("namespace"), raw["metadata"]["name"])
-                if event["type"] == "DELETED":
-                    gateways.pop(key, None)
-                else:
-                    gateways[key] = raw
-                states, pending = _pending(gateways, expected)
-                if not pending or time.monotonic() >= deadline:
-                    watcher.stop()
-                    break
-        except ApiException as exc:
-            if exc.status != 410:
-                raise api_error(exc, "watching", "Gateways in all namespaces")
-            # The resourceVersion expired: list again and watch from there.
-            gateways, version = _list_gateways(client, resource)
-            states, pending = _pending(gateways, expected)
-        except TransportError as exc:
-            raise client.unreachable(exc, "watching Gateways", read_timeout=window + client.timeout)
+    def check(gateways):
+        states, pending = _pending(gateways, expected)
+        return not pending, (states, pending)
+
+    _gateways, _done, (states, pending) = watch_until(
+        client, resource_for(client, GATEWAY_API_VERSION, GATEWAY_KIND), "Gateways in all namespaces", check, timeout)
     return sorted(states, key=lambda s: (s["peer"] or "", s["namespace"] or "", s["name"])), pending
 
 
