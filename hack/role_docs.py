@@ -62,14 +62,15 @@ def table(role_dir):
 
 
 def render(readme, block):
-    """The README with its generated block replaced (or its first hand-written variables table)."""
+    """The README with its generated block replaced (or its first hand-written variables table);
+    None when it has neither."""
     if BEGIN in readme:
         start, end = readme.index(BEGIN), readme.index(END) + len(END)
         return readme[:start] + block + readme[end:]
     match = re.search(r"^\| variable \| default \| description \|\n(?:^\|.*\n?)*", readme, re.M)
     if match:
         return readme[:match.start()] + block + "\n" + readme[match.end():]
-    return readme
+    return None
 
 
 def main():
@@ -86,6 +87,9 @@ def main():
                 .get("main") or {}).get("options"):
             continue
         updated = render(readme, table(os.path.join(roles, role)))
+        if updated is None:
+            stale.append(os.path.relpath(path, ROOT) + " (no variables table: add the two markers)")
+            continue
         if updated != readme:
             stale.append(os.path.relpath(path, ROOT))
             if not args.check:
