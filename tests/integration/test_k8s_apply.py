@@ -12,7 +12,7 @@ from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s import a
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.client import get_k8s_client
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.wait import (
-    all_of, condition_true, gone, wait_for)
+    condition_true, gone, wait_for)
 
 CONTEXT = "cluster1"
 GW_API = "gateway.networking.k8s.io/v1"
@@ -236,6 +236,14 @@ def set_gateway_status(client, namespace, name, programmed, address=None):
     res = client.resource("Gateway", GW_API)
     client.client.patch(res.subresources["status"], body={"status": status}, name=name, namespace=namespace,
                         content_type="application/merge-patch+json")
+
+
+def all_of(*predicates):
+    """Predicate: every predicate done; ``missing`` joins what each one still lacks."""
+    def predicate(obj):
+        missing = [m for done, m in (p(obj) for p in predicates) if not done]
+        return not missing, "; ".join(missing)
+    return predicate
 
 
 def has_address(obj):

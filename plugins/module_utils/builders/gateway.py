@@ -125,14 +125,6 @@ def gateway_address(gateway):
     return None
 
 
-def condition_status(obj, condition_type):
-    """Status ('True'/'False'/'Unknown') of a condition, or None when not reported."""
-    for condition in (obj or {}).get("status", {}).get("conditions") or []:
-        if condition.get("type") == condition_type:
-            return condition.get("status")
-    return None
-
-
 def advertised_address(service, gateway=None):
     """The address peers dial: the one the east-west Gateway advertises in our annotation (set
     with eastwest_gateway's ``address``), else the Service's first load-balancer ingress (ip, then

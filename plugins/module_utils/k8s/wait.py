@@ -60,6 +60,11 @@ def _conditions(obj):
     return ((obj or {}).get("status") or {}).get("conditions") or []
 
 
+def condition_of(obj, condition_type):
+    """The status condition ``condition_type`` of ``obj``, or None when not reported."""
+    return next((c for c in _conditions(obj) if c.get("type") == condition_type), None)
+
+
 def _describe_condition(condition):
     text = "%s=%s" % (condition.get("type"), condition.get("status"))
     detail = condition.get("message") or condition.get("reason")
@@ -84,13 +89,12 @@ def condition_true(condition_type):
     def predicate(obj):
         if obj is None:
             return False, "object does not exist"
-        for condition in _conditions(obj):
-            if condition.get("type") == condition_type:
-                if condition.get("status") == "True":
-                    return True, ""
-                return False, "condition %s not True: %s" % (
-                    condition_type, _describe_condition(condition))
-        return False, "condition %s not reported yet" % condition_type
+        condition = condition_of(obj, condition_type)
+        if condition is None:
+            return False, "condition %s not reported yet" % condition_type
+        if condition.get("status") == "True":
+            return True, ""
+        return False, "condition %s not True: %s" % (condition_type, _describe_condition(condition))
     return predicate
 
 
@@ -129,14 +133,6 @@ def gone(obj):
     if obj is None:
         return True, ""
     return False, "object still exists"
-
-
-def all_of(*predicates):
-    """Predicate: every predicate done; ``missing`` joins what each one still lacks."""
-    def predicate(obj):
-        missing = [m for done, m in (p(obj) for p in predicates) if not done]
-        return not missing, "; ".join(missing)
-    return predicate
 
 
 # ---------------------------------------------------------------- the wait

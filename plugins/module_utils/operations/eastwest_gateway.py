@@ -24,14 +24,7 @@ from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.apply im
     ensure_namespace,
     get_object,
 )
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.wait import wait_for
-
-
-def _condition(obj, condition_type):
-    for condition in ((obj or {}).get("status") or {}).get("conditions") or []:
-        if condition.get("type") == condition_type:
-            return condition
-    return None
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.wait import condition_of, wait_for
 
 
 def _describe(condition, condition_type):
@@ -45,7 +38,7 @@ def programmed_with_address(obj):
     """Ready for peers: Programmed=True and an address in status.addresses."""
     if obj is None:
         return False, "the Gateway does not exist"
-    programmed = _condition(obj, "Programmed")
+    programmed = condition_of(obj, "Programmed")
     missing = []
     if (programmed or {}).get("status") != "True":
         missing.append(_describe(programmed, "Programmed"))
@@ -59,7 +52,7 @@ def accepted(obj):
     the load balancer's own address does not matter."""
     if obj is None:
         return False, "the Gateway does not exist"
-    condition = _condition(obj, "Accepted")
+    condition = condition_of(obj, "Accepted")
     if (condition or {}).get("status") != "True":
         return False, _describe(condition, "Accepted")
     return True, ""
@@ -88,7 +81,7 @@ def _report(obj):
     # managedFields is bookkeeping nobody reads in a task result.
     resource["metadata"] = dict((k, v) for k, v in (resource.get("metadata") or {}).items() if k != "managedFields")
     return {"resource": resource, "address": gateway.gateway_address(obj),
-            "programmed": (_condition(obj, "Programmed") or {}).get("status") == "True"}
+            "programmed": (condition_of(obj, "Programmed") or {}).get("status") == "True"}
 
 
 def _absent(task, namespace):

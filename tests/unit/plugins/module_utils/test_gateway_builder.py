@@ -283,6 +283,4 @@ def test_status_helpers():
                      "conditions": [{"type": "Accepted", "status": "True"},
                                     {"type": "Programmed", "status": "False"}]}}
     assert gb.gateway_address(gw) == "10.0.0.5"
-    assert gb.condition_status(gw, "Programmed") == "False"
-    assert gb.condition_status(gw, "gloo.solo.io/PeerConnected") is None
     assert gb.gateway_address({}) is None and gb.gateway_address(None) is None

@@ -7,7 +7,7 @@ import pytest
 
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s import apply as ka
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.wait import (
-    all_conditions_true, all_of, compact_status, condition_true, gone)
+    all_conditions_true, compact_status, condition_of, condition_true, gone)
 
 LISTENERS = [
     {"name": "cross-network", "port": 15008, "protocol": "HBONE", "tls": {"mode": "Passthrough"}},
@@ -256,17 +256,15 @@ def test_all_conditions_true():
     assert all_conditions_true(obj_with([{"type": "A", "status": "True"}])) == (True, "")
 
 
-def test_condition_true_and_combinators():
+def test_condition_of_condition_true_and_gone():
     programmed = condition_true("Programmed")
     assert programmed(obj_with([])) == (False, "condition Programmed not reported yet")
     assert programmed(obj_with([{"type": "Programmed", "status": "False", "reason": "NoAddr"}])) == (
         False, "condition Programmed not True: Programmed=False (NoAddr)")
-
-    def has_address(obj):
-        return bool((obj or {}).get("status", {}).get("addresses")), "no address in status.addresses"
-
-    both = all_of(programmed, has_address)
-    assert both(obj_with([{"type": "Programmed", "status": "True"}])) == (False, "no address in status.addresses")
+    assert programmed(obj_with([{"type": "Programmed", "status": "True"}])) == (True, "")
+    assert condition_of(obj_with([{"type": "A", "status": "True"}, {"type": "B", "status": "False"}]), "B") == {
+        "type": "B", "status": "False"}
+    assert condition_of(obj_with([]), "B") is None and condition_of(None, "B") is None
     assert gone(None) == (True, "") and gone({}) == (False, "object still exists")
 
 
