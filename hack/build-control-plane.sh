@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
-# Prepare kube-apiserver + etcd for the local test clusters (envtest convention).
-# Prints the folder that holds both binaries. Honours KUBEBUILDER_ASSETS when set;
-# otherwise builds Kubernetes 1.20.2 from Debian bookworm's source package into a cache
-# outside the repo (GLOOMESH_CACHE, default ~/.cache/gloomesh), once.
+# The binaries the local test clusters run: kube-apiserver, etcd and helm, built from Go modules
+# pinned (version and checksum) in hack/assets/go.mod and go.sum. Nothing is downloaded but Go
+# modules through the Go module proxy.
+#
+# Prints the folder that holds the three binaries (envtest's convention: KUBEBUILDER_ASSETS).
+#   KUBEBUILDER_ASSETS=DIR   use DIR (kube-apiserver and etcd; helm from DIR or PATH), build nothing
+#   --locate                 print the folder only if it is built; exit 3 (with a hint) otherwise
+# The build lands in $GLOOMESH_CACHE/assets/<key> (default ~/.cache/gloomesh), where the key names
+# the pinned versions and a digest of the pins: a change of pin builds anew, nothing else does.
 set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+mod="$here/assets"
 
 if [ -n "${KUBEBUILDER_ASSETS:-}" ]; then
   for b in kube-apiserver etcd; do
@@ -12,74 +19,45 @@ if [ -n "${KUBEBUILDER_ASSETS:-}" ]; then
   echo "$KUBEBUILDER_ASSETS"; exit 0
 fi
 
+pin() { awk -v m="$1" '$1 == "require" {$1 = ""; $0 = $0} $1 == m && $2 ~ /^v/ {print $2; exit}' "$mod/go.mod"; }
+k8s=$(pin k8s.io/kubernetes); etcd=$(pin go.etcd.io/etcd/server/v3); helm=$(pin helm.sh/helm/v3)
+# -X: the version the binaries report (discovery's /version, helm version), as upstream's builds set it.
+ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$k8s -X k8s.io/component-base/version.gitMajor=1"
+ldflags+=" -X k8s.io/component-base/version.gitMinor=$(echo "$k8s" | cut -d. -f2)"
+ldflags+=" -X k8s.io/component-base/version.gitTreeState=clean"
+ldflags+=" -X helm.sh/helm/v3/internal/version.version=$helm -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+digest=$( (cat "$mod/go.mod" "$mod/go.sum" "$mod/cmd/etcd/main.go"; echo "$ldflags") | sha256sum | cut -c1-12)
 cache="${GLOOMESH_CACHE:-$HOME/.cache/gloomesh}"
-assets="$cache/assets"
-# Marks a kube-apiserver built with the reflect2 fix below; binaries without it are rebuilt.
-stamp="$assets/.kube-apiserver-reflect2-1.0.2"
-built() { [ -x "$assets/kube-apiserver" ] && [ -x "$assets/etcd" ] && [ -f "$stamp" ]; }
+assets="$cache/assets/k8s-$k8s-etcd-$etcd-helm-$helm-$digest"
+built() { [ -x "$assets/kube-apiserver" ] && [ -x "$assets/etcd" ] && [ -x "$assets/helm" ]; }
 if built; then echo "$assets"; exit 0; fi
-# One build at a time: a second caller waits, then finds the binaries.
+if [ "${1:-}" = --locate ]; then
+  echo "no control-plane binaries for $k8s/$etcd/$helm in $assets: run \`make assets\`" >&2; exit 3
+fi
+
 mkdir -p "$cache"
-exec 9>"$cache/.build.lock"
+exec 9>"$cache/.build.lock"   # one build at a time: a second caller waits, then finds the binaries
 flock 9
 if built; then echo "$assets"; exit 0; fi
 
 log() { echo "build-control-plane: $*" >&2; }
-sudo_if() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
-  log "need root for: $*  (run as root, or set KUBEBUILDER_ASSETS to a folder with kube-apiserver and etcd)"; exit 1; fi; }
-
-need_pkgs=()
-command -v go >/dev/null || [ -x /usr/lib/go/bin/go ] || need_pkgs+=(golang-go)
-[ -x /usr/bin/etcd ] || need_pkgs+=(etcd-server)
-command -v rsync >/dev/null || need_pkgs+=(rsync)
-command -v dpkg-source >/dev/null || need_pkgs+=(dpkg-dev)
-reflect2_src=/usr/share/gocode/src/github.com/modern-go/reflect2
-[ -f "$reflect2_src/go_above_118.go" ] || need_pkgs+=(golang-github-modern-go-reflect2-dev)
-src_list=/etc/apt/sources.list.d/gloomesh-bookworm-src.sources
-if [ ! -f "$src_list" ]; then
-  log "adding a deb-src entry for bookworm main"
-  sudo_if tee "$src_list" >/dev/null <<'SRC'
-Types: deb-src
-URIs: http://deb.debian.org/debian
-Suites: bookworm
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SRC
-  need_update=1
-fi
-if [ ${#need_pkgs[@]} -gt 0 ] || [ -n "${need_update:-}" ]; then
-  log "apt-get install ${need_pkgs[*]:-(source list only)}"
-  sudo_if env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
-  [ ${#need_pkgs[@]} -eq 0 ] || sudo_if env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}" >&2
-fi
-
-work="$cache/src"
-rm -rf "$work"; mkdir -p "$work" "$assets"
-cd "$work"
-log "apt-get source kubernetes (Debian bookworm: Kubernetes 1.20.2 with vendor/)"
-apt-get source --download-only kubernetes >&2
-dpkg-source --no-check -x kubernetes_*.dsc tree >&2
-cd tree
-# Kubernetes 1.20 vendors reflect2 1.0.1, whose map iteration corrupts memory when built with
-# Go >= 1.18 (json-iterator/go#612): the API server segfaults encoding custom resources.
-# reflect2 1.0.2 (Debian's golang-github-modern-go-reflect2-dev) is the fix, same API.
-log "vendoring reflect2 1.0.2"
-rm -rf vendor/github.com/modern-go/reflect2
-mkdir -p vendor/github.com/modern-go/reflect2
-find "$reflect2_src" -maxdepth 1 \( -name '*.go' -o -name '*.s' \) ! -name '*_test.go' \
-  -exec cp {} vendor/github.com/modern-go/reflect2/ \;
-sed -i 's#github.com/modern-go/reflect2 v1.0.1#github.com/modern-go/reflect2 v1.0.2#' go.mod vendor/modules.txt
-export GOPATH="$PWD/.go" GOFLAGS=-mod=vendor GO111MODULE=on GOCACHE="$cache/gocache"
-mkdir -p .go/src/k8s.io
-ln -sfn ../../.. .go/src/k8s.io/kubernetes
-export PATH="$PATH:/usr/lib/go/bin"
+go=$(command -v go || echo /usr/local/go/bin/go)
+[ -x "$go" ] || { log "no Go toolchain: install Go >= $(awk '$1 == "go" {print $2}' "$mod/go.mod")"; exit 1; }
+export GOFLAGS=-mod=readonly GOCACHE="$cache/gocache" GOPATH="${GOPATH:-$HOME/go}"
+tmp="$assets.tmp.$$"
+rm -rf "$tmp"; mkdir -p "$tmp"
+trap 'rm -rf "$tmp"' EXIT
 start=$(date +%s)
-log "make WHAT=cmd/kube-apiserver"
-make WHAT=cmd/kube-apiserver >&2
-log "built in $(( $(date +%s) - start ))s"
-install -m 0755 _output/bin/kube-apiserver "$assets/kube-apiserver.tmp"
-mv "$assets/kube-apiserver.tmp" "$assets/kube-apiserver"
-ln -sfn /usr/bin/etcd "$assets/etcd"
-touch "$stamp"
-cd "$cache"; rm -rf "$work"
+log "Kubernetes $k8s (kube-apiserver), etcd $etcd, helm $helm from Go modules; a first build takes" \
+    "5-15 minutes on 2 cores (modules are downloaded as the compiler needs them)"
+(cd "$mod" && "$go" build -trimpath -ldflags "$ldflags" -o "$tmp/" \
+  k8s.io/kubernetes/cmd/kube-apiserver ./cmd/etcd helm.sh/helm/v3/cmd/helm) &
+build=$!
+while kill -0 "$build" 2>/dev/null; do
+  sleep 30
+  kill -0 "$build" 2>/dev/null && log "compiling... $(( $(date +%s) - start ))s"
+done
+wait "$build"
+rm -rf "$assets"; mv "$tmp" "$assets"
+log "built in $(( $(date +%s) - start ))s: $assets"
 echo "$assets"

@@ -11,8 +11,8 @@ cd "$(dirname "$0")/.."
 # shellcheck source=hack/collection-env.sh
 . hack/collection-env.sh
 export ANSIBLE_NOCOLOR=1 PY_COLORS=0
-# Below, MOLECULE_EPHEMERAL_DIRECTORY keeps each scenario's state (cluster state dir, helm
-# stand-in records, PKI) inside the repository's scratch space, .tmp/molecule/<scenario>.
+# Below, MOLECULE_EPHEMERAL_DIRECTORY keeps each scenario's state (cluster state dir,
+# helm recordings, PKI) inside the repository's scratch space, .tmp/molecule/<scenario>.
 
 t0=$(date +%s)
 MOLECULE_EPHEMERAL_DIRECTORY=$ROOT/.tmp/molecule/kind GLOOMESH_LICENSE_KEY=syntax-check-only \

@@ -10,17 +10,18 @@ __metaclass__ = type
 
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.gloomesh.multicluster.plugins.module_utils import helm
+from ansible_collections.gloomesh.multicluster.plugins.module_utils import helm, validation
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.constants import OPERATOR_NAMESPACE
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s import access
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.client import get_k8s_client
 from ansible_collections.gloomesh.multicluster.plugins.plugin_utils import inventory_inputs
 
 # The Gloo Mesh releases automatic linking upgrades (procedure, "Enable automatic peering of clusters").
-AUTOMATIC_RELEASES_MANAGEMENT = ("gloo-platform-crds", "gloo-platform")
+PLATFORM_RELEASE = "gloo-platform"
+AUTOMATIC_RELEASES_MANAGEMENT = ("gloo-platform-crds", PLATFORM_RELEASE)
 AUTOMATIC_RELEASES_WORKLOAD = ("gloo-platform-crds",)
 OPERATOR_RELEASE = "gloo-operator"
 # Host variables preflight reads: the inputs, the role variables handed to modules, the groups.
@@ -28,7 +29,20 @@ _VARIABLES = tuple(inventory_inputs.HOST_INPUTS) + tuple(inventory_inputs.MODULE
 _INVENTORY_VARIABLES = ("gloomesh_istio_version", "gloomesh_gloo_version", "gloomesh_linking",
                         "gloomesh_install_namespace", "gloomesh_operator_helm", "gloomesh_license_key",
                         "gloomesh_license_secret_ref", "gloomesh_pki_dir", "gloomesh_force_conflicts",
-                        "gloomesh_gateway_api_version", "gloomesh_gateway_api_crds")
+                        "gloomesh_gateway_api_version", "gloomesh_gateway_api_crds") + tuple(
+                            name for name, _file in inventory_inputs.ROOT_FILE_VARIABLES)
+
+
+def _platform_version_problem(client):
+    """Why the management plane's gloo-platform release cannot peer automatically (None: 2.7 or later, or
+    not deployed). Automatic peering needs Gloo Mesh 2.7 or later (procedure, "Version requirements" and
+    "Enable automatic peering of clusters"); the chart version is the one helm recorded for the release."""
+    release = helm.deployed_release(client, OPERATOR_NAMESPACE, PLATFORM_RELEASE)
+    if release is None:
+        return None
+    version = ((release.get("chart") or {}).get("metadata") or {}).get("version") or "unknown"
+    return validation.gloo_version_problem(version, "Helm release %s in namespace %s (chart version)"
+                                           % (PLATFORM_RELEASE, OPERATOR_NAMESPACE))
 
 
 class ActionModule(ActionBase):
@@ -45,78 +59,114 @@ class ActionModule(ActionBase):
         return values
 
     @staticmethod
-    def _cluster_problems(host, variables, timeout, releases, helm_missing):
-        """What a cluster answers: nothing when it does not answer through its context; the Helm releases
-        automatic linking upgrades, from helm's own release records; and, without a helm binary, whether
-        the Gloo Operator still has to be installed."""
+    def _cluster_problems(host, variables, timeout, in_play, releases, helm_missing, writes):
+        """(problems, identity) of one cluster. Every cluster of the mesh says who it is (k8s/access.py),
+        so that two hosts reaching one cluster are found in a --limit run too; one outside the play that
+        does not answer is no problem (mesh_link skips it). A cluster of the play must answer; then the
+        Helm releases automatic linking upgrades, from helm's own release records; without a helm
+        binary, whether the Gloo Operator still has to be installed; and whether our identity may
+        send the run's writes."""
         options = {"context": variables.get("kube_context"), "kubeconfig": variables.get("kubeconfig"),
                    "request_timeout": timeout}
         try:
             client = get_k8s_client(options)  # discovery: /version and the API groups
+            identity = access.identity(client)
+            if not in_play:
+                return [], identity
             missing = [release for release in releases
                        if not helm.release_records(client, OPERATOR_NAMESPACE, release, deployed_only=True)]
+            too_old = _platform_version_problem(client) if PLATFORM_RELEASE in releases else None
             install = helm_missing and not helm.release_records(client, OPERATOR_NAMESPACE, OPERATOR_RELEASE,
                                                                 deployed_only=True)
+            denied = access.denied(client, writes)
         except GloomeshError as exc:
-            return ["%s: %s" % (host, exc.message)]
+            return (["%s: %s" % (host, exc.message)] if in_play else []), None
         problems = ["%s: Helm release %s not found in namespace %s: automatic linking upgrades an existing Gloo "
                     "Mesh installation" % (host, release, OPERATOR_NAMESPACE) for release in missing]
+        if too_old:
+            problems.append("%s: %s" % (host, too_old))
         if install:
             problems.append("%s: the Gloo Operator is not installed yet and %s" % (host, helm_missing))
-        return problems
+        if denied:
+            problems.append("%s: cluster %s: the credential of this context may not %s (SelfSubjectAccessReview): "
+                            "the run would fail with 403 at its first write here; grant it these (RBAC) or use "
+                            "another credential" % (host, client.name, ", ".join(denied)))
+        return problems, identity
 
-    def _clusters(self, host_variables, timeout, releases, helm_missing):
+    def _clusters(self, host_variables, play_hosts, timeout, releases, helm_missing, writes):
         """Ask every cluster at once (threads): a dead cluster costs one timeout, not one per cluster."""
         hosts = [h for h, v in sorted(host_variables.items()) if v.get("kube_context")]
         if not hosts:
             return []
         with ThreadPoolExecutor(max_workers=min(16, len(hosts))) as pool:
-            answers = pool.map(lambda h: self._cluster_problems(h, host_variables[h], timeout, releases[h],
-                                                                helm_missing), hosts)
-        return [problem for problems in answers for problem in problems]
+            answers = list(pool.map(lambda h: self._cluster_problems(
+                h, host_variables[h], timeout, h in play_hosts, releases.get(h, ()), helm_missing, writes), hosts))
+        identities = dict((host, identity) for host, (_problems, identity) in zip(hosts, answers) if identity)
+        return [problem for problems, _identity in answers for problem in problems] + \
+            inventory_inputs.same_cluster_problems(identities)
+
+    def _problems(self, args, task_vars, hosts, mesh, workload, management):
+        """Every problem of the inputs of ``mesh`` and of the clusters of ``hosts`` (the play's)."""
+        hostvars = task_vars["hostvars"]
+        linking = args.get("linking", "manual")
+        host_variables = dict((host, self._variables(host, hostvars, _VARIABLES)) for host in mesh)
+        # Inventory-wide inputs as the first host sees them (group_vars/all in practice).
+        inventory = self._variables(hosts[0], hostvars, _INVENTORY_VARIABLES)
+        install_namespace = inventory.get("gloomesh_install_namespace") or "istio-system"
+        problems = inventory_inputs.inventory_problems(inventory)
+        problems += inventory_inputs.topology_problems(host_variables, workload, management, linking,
+                                                       *self._group_names(args))
+        for host in mesh:
+            problems += inventory_inputs.host_problems(
+                host, host_variables[host], inventory.get("gloomesh_istio_version"), install_namespace)
+        automatic = linking == "automatic"
+        releases = dict((host, (AUTOMATIC_RELEASES_MANAGEMENT if host in management else AUTOMATIC_RELEASES_WORKLOAD)
+                         if automatic else ()) for host in hosts)
+        operator_helm = inventory_inputs.inventory_values(inventory)[0]["gloomesh_operator_helm"]
+        helm_missing = None
+        if operator_helm:
+            try:
+                helm.find_binary()
+            except GloomeshError as exc:
+                helm_missing = exc.message
+        writes = inventory_inputs.run_writes(install_namespace, inventory.get("gloomesh_gateway_api_crds") or "install",
+                                             operator_helm)
+        problems += self._clusters(host_variables, set(hosts), int(args.get("request_timeout") or 30), releases,
+                                   helm_missing, writes)
+        failed = set(task_vars.get("ansible_play_hosts_all") or []) - set(task_vars.get("ansible_play_hosts") or [])
+        return problems + ["%s: failed during preflight (see above)" % host for host in sorted(failed)]
+
+    @staticmethod
+    def _group_names(args):
+        return args.get("workload_group", "workload_clusters"), args.get("management_group", "management_cluster")
 
     def run(self, tmp=None, task_vars=None):
         task_vars = task_vars or {}
         result = super(ActionModule, self).run(tmp, task_vars)
         args = self._task.args
-        hostvars = task_vars["hostvars"]
-        hosts = list(args.get("hosts") or task_vars.get("ansible_play_hosts_all") or [])
+        given = args.get("hosts")
+        hosts = list(given if given is not None else task_vars.get("ansible_play_hosts_all") or [])
         groups = task_vars.get("groups") or {}
-        workload = list(groups.get(args.get("workload_group", "workload_clusters")) or [])
-        management = list(groups.get(args.get("management_group", "management_cluster")) or [])
+        workload_group, management_group = self._group_names(args)
+        workload, management = list(groups.get(workload_group) or []), list(groups.get(management_group) or [])
         linking = args.get("linking", "manual")
 
         # The mesh is the inventory's groups, not the play: a --limit run links its clusters with
         # the others (mesh_link writes into them), so their inputs count too. Only the play's
         # clusters must answer; mesh_link skips, with a warning, a cluster outside the run that does not.
-        mesh = [host for host in workload + (management if linking == "automatic" else []) if host in hostvars]
+        mesh = [host for host in workload + (management if linking == "automatic" else []) if host in task_vars["hostvars"]]
         mesh += [host for host in hosts if host not in mesh]
-        host_variables = dict((host, self._variables(host, hostvars, _VARIABLES)) for host in mesh)
-        # Inventory-wide inputs as the first host sees them (group_vars/all in practice).
-        inventory = self._variables(hosts[0], hostvars, _INVENTORY_VARIABLES) if hosts else {}
-        problems = inventory_inputs.inventory_problems(inventory)
-        problems += inventory_inputs.topology_problems(host_variables, workload, management, linking)
-        for host in mesh:
-            problems += inventory_inputs.host_problems(
-                host, host_variables[host], inventory.get("gloomesh_istio_version"),
-                inventory.get("gloomesh_install_namespace") or "istio-system")
-        automatic = linking == "automatic"
-        releases = dict((host, (AUTOMATIC_RELEASES_MANAGEMENT if host in management else AUTOMATIC_RELEASES_WORKLOAD)
-                         if automatic else ()) for host in hosts)
-        helm_missing = None
-        if boolean(inventory.get("gloomesh_operator_helm", True), strict=False):
-            try:
-                helm.find_binary()
-            except GloomeshError as exc:
-                helm_missing = exc.message
-        problems += self._clusters(dict((host, host_variables[host]) for host in hosts),
-                                   int(args.get("request_timeout") or 30), releases, helm_missing)
-        failed = set(task_vars.get("ansible_play_hosts_all") or []) - set(task_vars.get("ansible_play_hosts") or [])
-        problems += ["%s: failed during preflight (see above)" % host for host in sorted(failed)]
+        if hosts:
+            problems = self._problems(args, task_vars, hosts, mesh, workload, management)
+        else:
+            # hosts: [] (a first play on localhost) checks the groups only: a play whose group is empty
+            # or null runs nothing and ends with rc 0.
+            problems = inventory_inputs.group_problems(workload, management, linking, workload_group, management_group)
         result.update(changed=False, problems=problems, clusters=sorted(mesh))
         if problems:
             result.update(failed=True, msg="Preflight found %d problem(s); nothing was changed: %s"
                           % (len(problems), " | ".join(problems)))
         else:
-            result["msg"] = "Preflight passed for %d clusters: %s" % (len(mesh), ", ".join(sorted(mesh)))
+            result["msg"] = "Preflight passed for %d clusters%s: %s" % (
+                len(mesh), "" if hosts else " (their groups only)", ", ".join(sorted(mesh)))
         return result

@@ -6,7 +6,8 @@
 Each inventory host runs root_of_trust in its own worker process (Ansible forks). The root must be
 created once, so "does it exist? -> generate -> write" runs under an exclusive
 ``fcntl.flock`` on ``<root_key_path>.lock``; the second process waits, then finds and
-loads the root the first one wrote.
+loads the root the first one wrote. The holder writes who it is into the lock file, so a process
+that gives up waiting names it. An existing root is read without the lock (nothing to write).
 
 A finished root rotation retires the old root files and puts the new ones in their place with
 renames only (``archive`` then ``move``): a key file is never rewritten, and every step can be
@@ -21,6 +22,7 @@ import contextlib
 import errno
 import fcntl
 import os
+import socket
 import tempfile
 import time
 
@@ -59,7 +61,8 @@ def _fsync_directory(directory):
 @contextlib.contextmanager
 def exclusive_lock(path, timeout=300, poll=0.1):
     """Hold an exclusive flock on ``path`` (created 0600, left in place on purpose: removing
-    a lock file lets two processes lock two different inodes). TimeoutError names the file."""
+    a lock file lets two processes lock two different inodes). TimeoutError names the file and
+    the holder (pid, host, since when), which the holder writes into it."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         deadline = time.monotonic() + timeout
@@ -71,15 +74,30 @@ def exclusive_lock(path, timeout=300, poll=0.1):
                 if exc.errno not in (errno.EAGAIN, errno.EACCES):
                     raise
                 if time.monotonic() >= deadline:
-                    raise TimeoutError("timed out after %ss waiting for lock %s (held by another "
-                                       "root_of_trust run)" % (timeout, path))
+                    raise TimeoutError("timed out after %ss waiting for lock %s, held by %s: let that run "
+                                       "finish (resume it if it is suspended) or end it"
+                                       % (timeout, path, _holder(fd)))
                 time.sleep(poll)
+        _write_holder(fd, "pid %d on %s since %s" % (
+            os.getpid(), socket.gethostname(), time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())))
         try:
             yield
         finally:
+            _write_holder(fd, "")
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def _write_holder(fd, text):
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, text.encode("utf-8"), 0)
+
+
+def _holder(fd):
+    text = os.pread(fd, 512, 0).decode("utf-8", "replace").strip()
+    # Empty: a holder that writes no record (an older version), or one that has just taken it.
+    return text or "another process (it did not record its pid)"
 
 
 def archive(path, directory):

@@ -12,6 +12,9 @@ Reading a release needs no helm at all: its records are Secrets (builders/helm_r
 * values only in a file created 0600 in a private directory (0700), never on the command line,
   and the directory is removed when helm ends, whatever happened;
 * the cluster connection through helm's environment variables (a token never in argv);
+* started in that private directory, so a folder of the caller's working directory named like a
+  chart is never installed instead of the repository's chart (helm prefers a local path to
+  ``--repo``, helm issue 7862); relative paths given to it are made absolute first;
 * what comes back (output, error message) has every secret the caller names removed, and their
   base64 forms, so a helm that echoes its values on failure shows none of them.
 """
@@ -73,10 +76,15 @@ def unsupported_auth(params):
     return [option for option in UNSUPPORTED_AUTH if params.get(option)]
 
 
+def _absolute(path):
+    # helm runs in its private directory: paths relative to ours must still lead to the same file.
+    return os.path.abspath(os.path.expanduser(path))
+
+
 def find_binary(binary_path=None):
     """The helm executable: ``binary_path``, else ``helm`` on the controller's PATH."""
     if binary_path:
-        path = os.path.expanduser(binary_path)
+        path = _absolute(binary_path)
         if not (os.path.isfile(path) and os.access(path, os.X_OK)):
             raise GloomeshError("binary_path %s is not an executable file" % binary_path, option="binary_path")
         return path
@@ -85,7 +93,7 @@ def find_binary(binary_path=None):
         raise GloomeshError(
             "the helm binary was not found on the controller's PATH (%s); install Helm 3 there or set "
             "binary_path" % os.environ.get("PATH", ""), option="binary_path")
-    return found
+    return _absolute(found)
 
 
 def _private_file(directory, name, text):
@@ -105,12 +113,12 @@ def _environment(auth, directory):
     if isinstance(kubeconfig, dict):
         env["KUBECONFIG"] = _private_file(directory, "kubeconfig", json.dumps(kubeconfig))
     elif kubeconfig:
-        env["KUBECONFIG"] = os.path.expanduser(kubeconfig)
+        env["KUBECONFIG"] = _absolute(kubeconfig)
     for option, variable in (("context", "HELM_KUBECONTEXT"), ("host", "HELM_KUBEAPISERVER"),
                              ("api_key", "HELM_KUBETOKEN"), ("ca_cert", "HELM_KUBECAFILE"),
                              ("impersonate_user", "HELM_KUBEASUSER")):
         if auth.get(option):
-            env[variable] = auth[option]
+            env[variable] = _absolute(auth[option]) if option == "ca_cert" else auth[option]
     if auth.get("impersonate_groups"):
         env["HELM_KUBEASGROUPS"] = ",".join(auth["impersonate_groups"])
     if auth.get("validate_certs") is False:
@@ -119,17 +127,18 @@ def _environment(auth, directory):
 
 
 def _stop(process):
-    """SIGTERM helm's process group, then SIGKILL what is left after KILL_GRACE seconds."""
+    """SIGTERM helm's process group, then SIGKILL what is left after KILL_GRACE seconds.
+    Returns (stdout, stderr, killed): killed when SIGTERM was not enough."""
     for sig, grace in ((signal.SIGTERM, KILL_GRACE), (signal.SIGKILL, KILL_GRACE)):
         try:
             os.killpg(process.pid, sig)
         except OSError:
             pass
         try:
-            return process.communicate(timeout=grace)
+            return process.communicate(timeout=grace) + (sig == signal.SIGKILL,)
         except subprocess.TimeoutExpired:
             continue
-    return "", ""
+    return "", "", True
 
 
 def _tail(text):
@@ -153,18 +162,19 @@ def run(binary, args, auth, timeout=DEFAULT_TIMEOUT, values=None, secrets=(), wh
         try:
             process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                        stderr=subprocess.PIPE, env=env, universal_newlines=True,
-                                       start_new_session=True)
+                                       start_new_session=True, cwd=directory)
         except OSError as exc:
             raise GloomeshError("%s: cannot run %s: %s" % (what, binary, exc.strerror or exc))
         try:
             out, err = process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
-            out, err = _stop(process)
-            raise GloomeshError(
-                "%s did not finish within %ss and was stopped (a release left pending-install or "
-                "pending-upgrade needs 'helm rollback' or 'helm uninstall' before helm accepts another "
-                "change); last output: %s" % (what, timeout, _tail(redact_text(err or out, secrets))),
-                timed_out=True)
+            out, err, killed = _stop(process)
+            # On SIGTERM helm cancels an install or upgrade and marks it failed (a later upgrade
+            # goes ahead); killed, it leaves the release pending, which blocks every later change.
+            ending = ("was killed (a release it left pending-install or pending-upgrade needs 'helm rollback' "
+                      "or 'helm uninstall' before helm accepts another change)" if killed else "was stopped")
+            raise GloomeshError("%s did not finish within %ss and %s; last output: %s"
+                                % (what, timeout, ending, _tail(redact_text(err or out, secrets))), timed_out=True)
         if process.returncode != 0:
             message = _tail(redact_text(err or out, secrets))
             raise GloomeshError("%s failed (exit code %d): %s" % (what, process.returncode, message),
@@ -178,6 +188,8 @@ def upgrade_install(binary, auth, release, chart, namespace, values, version=Non
                     timeout=DEFAULT_TIMEOUT, secrets=(), what="helm upgrade --install"):
     """``helm upgrade --install`` with exactly ``values`` as the release's values (--reset-values:
     nothing is carried over from the previous revision, so the record then equals ``values``)."""
+    if not repo_url and os.path.exists(chart):
+        chart = _absolute(chart)  # a local chart path, relative to our working directory
     args = ["upgrade", release, chart, "--install", "--namespace", namespace, "--reset-values"]
     if version:
         args += ["--version", version]

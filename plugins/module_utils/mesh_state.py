@@ -34,7 +34,6 @@ from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.apply im
     list_objects,
     served,
 )
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.wait import all_conditions_true
 
 # Where a trust domain can come from, in the order they are consulted.
 TRUST_DOMAIN_SOURCES = ("mesh_config", "service_mesh")
@@ -86,44 +85,61 @@ def resolve_topology(client, install_namespace, network=None, cluster=None, need
 
 # ---------------------------------------------------------------- the service mesh
 
-def _stale_status(obj):
-    """What in the status was reported for an older generation than metadata.generation.
+READY_CONDITION = "Ready"
 
-    The Gloo Operator reports observedGeneration on each condition (procedure, "Deploy mesh
-    components" step 5, example status); a top-level status.observedGeneration is honoured for
-    conditions that carry none, and for a status without conditions.
-    """
-    generation = (obj.get("metadata") or {}).get("generation")
+
+def _observed(obj):
+    """[(condition, the generation it was reported for)]: its observedGeneration, else a top-level
+    status.observedGeneration, else None (unknown: taken as current)."""
     status = obj.get("status") or {}
     top = status.get("observedGeneration")
+    return [(c, c.get("observedGeneration", top)) for c in status.get("conditions") or []]
+
+
+def stale_conditions(obj):
+    """The conditions reported for an older generation than metadata.generation, as text.
+
+    Nothing public shows that the Gloo Operator re-stamps every condition on each change (the
+    procedure's one example, "Deploy mesh components" step 5, is a first install): once Ready is
+    current these are reported, never waited on.
+    """
+    generation = ((obj or {}).get("metadata") or {}).get("generation")
     if generation is None:
         return []
-    reported = [(c.get("type"), c.get("observedGeneration", top)) for c in status.get("conditions") or []]
-    if not reported:
-        reported = [("status", top)]
-    return ["%s (generation %s)" % (what, observed) for what, observed in reported
-            if observed is not None and observed < generation]
+    return ["%s (generation %s)" % (c.get("type"), seen) for c, seen in _observed(obj)
+            if seen is not None and seen < generation]
 
 
 def service_mesh_readiness(obj):
-    """(ready, missing, failed) of a ServiceMeshController: ready means every condition True and
-    reported for the current generation, and phase SUCCEEDED; ``failed`` is phase FAILED for the
-    current generation (a FAILED of an older one only says the operator has not looked yet)."""
+    """(ready, missing, failed) of a ServiceMeshController.
+
+    Ready: condition Ready True for the current generation, phase SUCCEEDED, and no condition of
+    the current generation False; conditions left at an older one do not count (stale_conditions).
+    ``failed``: phase FAILED with a False condition of the current generation (a FAILED of an older
+    one only says the operator has not looked yet).
+    """
     if obj is None:
         return False, "the ServiceMeshController does not exist", False
+    generation = obj["metadata"].get("generation")
     status = obj.get("status") or {}
-    stale = _stale_status(obj)
-    if stale:
-        return False, "the operator has not reconciled generation %s yet (reported for older ones: %s)" % (
-            obj["metadata"].get("generation"), ", ".join(stale)), False
-    _done, pending = all_conditions_true(obj)
-    phase = status.get("phase")
-    if phase == "FAILED":
+    current = [c for c, seen in _observed(obj) if seen is None or generation is None or seen >= generation]
+    false = ["%s=False%s" % (c.get("type"), " (%s)" % c["reason"] if c.get("reason") else "")
+             for c in current if c.get("status") == "False"]
+    if status.get("phase") == "FAILED" and false:
         message = status.get("message") or "no message from the operator"
-        return False, "phase FAILED: %s%s" % (message, "; " + pending if pending else ""), True
-    missing = [] if phase == "SUCCEEDED" else ["phase is %s, not SUCCEEDED" % (phase or "not reported yet")]
-    if pending:
-        missing.append(pending)
+        return False, "phase FAILED: %s; conditions False: %s" % (message, ", ".join(false)), True
+    ready = next((c for c in current if c.get("type") == READY_CONDITION), None)
+    if ready is None:
+        stale = stale_conditions(obj)
+        return False, "the operator has not reported condition %s for generation %s yet%s" % (
+            READY_CONDITION, generation, " (reported for older ones: %s)" % ", ".join(stale) if stale else ""), False
+    missing = [] if status.get("phase") == "SUCCEEDED" else [
+        "phase is %s, not SUCCEEDED" % (status.get("phase") or "not reported yet")]
+    if ready.get("status") != "True":
+        missing.append("condition Ready=%s%s" % (ready.get("status"),
+                                                 " (%s)" % ready["message"] if ready.get("message") else ""))
+    if false:
+        missing.append("conditions False: %s" % ", ".join(false))
     return not missing, "; ".join(missing), False
 
 

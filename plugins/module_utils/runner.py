@@ -5,7 +5,8 @@
 
 An operation is ``run(task) -> result dict``; it raises GloomeshError to fail. The same operation
 runs in a module process (run_module below) or in the controller process (the in-process action
-plugin, plugins/plugin_utils/in_process.py): both hand it a Task and turn its outcome into a result.
+plugin, plugins/plugin_utils/in_process.py): both validate with ``argument_spec``, hide
+``output_secrets``, and run it with ``perform``. docs/in_process.md has the contract.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -16,13 +17,67 @@ import base64
 import copy
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.parameters import _list_no_log_values, remove_values
 
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.client import (
     AUTH_ARG_SPEC,
+    credential_files_removed,
     get_k8s_client,
+    kubeconfig_secrets,
     missing_libraries,
 )
+
+
+def _base64(text):
+    return base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+
+def _kubeconfig_no_log(spec, hidden):
+    """Set no_log of every ``kubeconfig`` option, in suboptions too (mesh_link's mesh[].kubeconfig)."""
+    for name, option in spec.items():
+        if name == "kubeconfig":
+            option["no_log"] = hidden
+        _kubeconfig_no_log(option.get("options") or {}, hidden)
+    return spec
+
+
+def argument_spec(module_spec, kubernetes=True):
+    """The spec a module's options are validated with, on both paths: kubernetes.core's auth options
+    (for a module that talks to a cluster) and the module's own.
+
+    Every kubeconfig option is no_log whatever kubernetes.core says (see client.USER_SECRETS), so
+    what AnsibleModule does before ``output_secrets`` can narrow it (fail on invalid options, log
+    the invocation to syslog) hides a whole inline kubeconfig."""
+    spec = copy.deepcopy(AUTH_ARG_SPEC) if kubernetes else {}
+    spec.update(copy.deepcopy(module_spec))
+    return _kubeconfig_no_log(spec, True)
+
+
+def _kubeconfigs(value):
+    """Every value of a ``kubeconfig`` key in validated options, at any depth."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "kubeconfig":
+                yield item
+            else:
+                yield from _kubeconfigs(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _kubeconfigs(item)
+
+
+def output_secrets(spec, params):
+    """What every output channel (result, invocation, diff, warnings, errors) hides once the options
+    are validated: the no_log options' values as Ansible lists them, except that of a kubeconfig only
+    its secrets (plain and base64). no_log would hide its every leaf, "v1", context and user names
+    included, wherever they appear in a result, registered values too."""
+    # The list ArgumentSpecValidator makes (ansible-core 2.16 and 2.19), kubeconfigs left out.
+    values = set(_list_no_log_values(_kubeconfig_no_log(copy.deepcopy(spec), False), params))
+    for kubeconfig in _kubeconfigs(params):
+        for secret in kubeconfig_secrets(kubeconfig):
+            values.update((secret, _base64(secret)))
+    return values
 
 
 class Task(object):
@@ -42,6 +97,9 @@ class Task(object):
         self._clients = {}
 
     def warn(self, message):
+        # ansible-core 2.19 keeps a module's warnings as objects that exit_json's remove_values does
+        # not enter: hide the secrets known now.
+        message = remove_values(message, self.no_log_values)
         if self._warn is not None:
             self._warn(message)
         else:
@@ -49,12 +107,14 @@ class Task(object):
 
     def mask(self, text):
         if text:
-            self.no_log_values.add(text)
-            self.no_log_values.add(base64.b64encode(text.encode("utf-8")).decode("ascii"))
+            self.no_log_values.update((text, _base64(text)))
 
     def client(self, **auth):
         """The Kubernetes client of this task's auth options, or of ``auth`` (another cluster)."""
         options = auth or dict((key, self.params.get(key)) for key in AUTH_ARG_SPEC)
+        # Another cluster's kubeconfig may come from anywhere (a descriptor, a variable).
+        for secret in kubeconfig_secrets(options.get("kubeconfig")):
+            self.mask(secret)
         key = repr(sorted(options.items()))
         if key not in self._clients:
             self._clients[key] = get_k8s_client(options)
@@ -68,18 +128,28 @@ def fail_result(exc):
     return result
 
 
-def run_module(argument_spec, operation, kubernetes=True, **kwargs):
+def perform(operation, task):
+    """``operation(task)``'s result, or the failed result of its GloomeshError; either way without
+    the files the kubernetes client wrote credentials to."""
+    with credential_files_removed():
+        try:
+            return operation(task)
+        except GloomeshError as exc:
+            return fail_result(exc)
+
+
+def run_module(module_spec, operation, kubernetes=True, **kwargs):
     """main() of a module: validate the options, run ``operation``, exit with its result."""
-    spec = copy.deepcopy(AUTH_ARG_SPEC) if kubernetes else {}
-    spec.update(argument_spec)
+    spec = argument_spec(module_spec, kubernetes)
     kwargs.setdefault("supports_check_mode", True)
     module = AnsibleModule(argument_spec=spec, **kwargs)
+    # exit_json and fail_json remove these from the whole result, invocation included.
+    module.no_log_values = output_secrets(spec, module.params)
     missing = missing_libraries() if kubernetes else None
     if missing:
         module.fail_json(msg=missing)
     task = Task(module.params, module.check_mode, module._diff, module.warn, module.no_log_values)
-    try:
-        result = operation(task)
-    except GloomeshError as exc:
-        module.fail_json(**fail_result(exc))
+    result = perform(operation, task)
+    if result.get("failed"):
+        module.fail_json(**result)
     module.exit_json(**result)

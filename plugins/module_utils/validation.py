@@ -18,6 +18,12 @@ import re
 from collections import namedtuple
 from urllib.parse import urlsplit
 
+try:
+    import yaml
+except ImportError:
+    # run_module() has already failed naming the missing library; stay importable.
+    yaml = None
+
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.constants import (
     ADDRESS_HOSTNAME,
     ADDRESS_IP,
@@ -178,6 +184,20 @@ def address(value, option="address"):
     return value
 
 
+def automatic_linking_address(linking, value, option="eastwest_gateway_address"):
+    """An address of our own cannot reach the peers of automatic linking: Solo's istiod builds a
+    cluster's peer from its east-west Gateway's status.addresses only (TranslateEastWestGateway,
+    platform/discovery/peering/watcher.go of Solo's istiod source, published at
+    github.com/PetrMc/istio-petrmc-upstream-fork@d89b44066a) and Gloo Mesh copies that peer as it
+    is (procedure, "Review remote peer gateways"); nothing reads our advertised-address annotation."""
+    if linking == "automatic" and value:
+        fail(option, value, "cannot be used with gloomesh_linking automatic: Gloo Mesh builds each peer from "
+                            "the east-west Gateway's status.addresses and ignores this address. Either set "
+                            "gloomesh_linking: manual (mesh_link writes this address into every peer), or "
+                            "remove eastwest_gateway_address and give the east-west gateway's LoadBalancer "
+                            "Service an address the other clusters reach")
+
+
 # helm v3 pkg/chartutil/validate_name.go: release names are DNS-1123 names of at most 53 characters.
 HELM_RELEASE_NAME_MAX = 53
 # Kubernetes: keys of ConfigMap and Secret data.
@@ -323,13 +343,18 @@ def service_mesh(params):
 
 # ---------------------------------------------------------------- the root of trust
 
+def pem_file_path(value, option):
+    """A root file's path. A directory would read as "present" and fail later with errno's words,
+    without the option."""
+    if value and os.path.isdir(os.path.expanduser(value)):
+        fail(option, value, "is a directory; give the path of a PEM file (created when "
+                            "neither the certificate nor the key exists)")
+
+
 def root_of_trust(params):
     """Every rule of the root_of_trust options (rotation included), before anything is read or written."""
     for option in ("root_cert_path", "root_key_path", "new_root_cert_path", "new_root_key_path"):
-        # A directory would read as "present" and fail later with errno's words, without the option.
-        if params[option] and os.path.isdir(params[option]):
-            fail(option, params[option], "is a directory; give the path of a PEM file (created when "
-                                         "neither the certificate nor the key exists)")
+        pem_file_path(params[option], option)
     for option in ("root_validity_days", "intermediate_validity_days"):
         if params[option] < 1:
             raise GloomeshError("%s must be at least 1 (days), got %d" % (option, params[option]))
@@ -457,6 +482,49 @@ def gateway_api_version(value, option="version"):
     if problem:
         raise GloomeshError(problem, option=option)
     return parse_bundle_version(value)
+
+
+# ---------------------------------------------------------------- kubeconfig files
+
+_KUBECONFIG_LISTS = ("clusters", "contexts", "users")
+
+
+def _yaml_kind(value):
+    for kind, words in ((bool, "a boolean"), (dict, "a mapping"), (list, "a list"), (str, "a string"),
+                        ((int, float), "a number")):
+        if isinstance(value, kind):
+            return "%s (%r)" % (words, value) if kind in (bool, (int, float)) else words
+    return "nothing (empty)" if value is None else type(value).__name__
+
+
+def kubeconfig(value, option="kubeconfig"):
+    """A kubeconfig (a file path, or an in-memory mapping): a YAML mapping whose clusters, contexts
+    and users are lists of mappings. The kubernetes client fails on anything else in Python's words
+    ("'int' object is not iterable"), naming neither the file nor what it expected."""
+    where = value
+    if isinstance(value, str) and value:
+        path = os.path.expanduser(value)
+        if os.path.isdir(path):
+            fail(option, value, "is a directory; give the path of a kubeconfig file")
+        if not os.path.isfile(path):
+            fail(option, value, "does not exist on the controller")
+        try:
+            with open(path, "rb") as handle:
+                value = yaml.safe_load(handle)
+        except (OSError, yaml.YAMLError) as exc:
+            fail(option, where, "cannot be read as a kubeconfig (YAML): %s" % exc)
+    elif not isinstance(value, dict):
+        fail(option, value, "must be the path of a kubeconfig file (or a kubeconfig mapping)")
+    shown = where if isinstance(where, str) else None
+    if not isinstance(value, dict):
+        fail(option, shown, "must be a kubeconfig: a YAML mapping with clusters, contexts and users; "
+                            "it holds %s" % _yaml_kind(value))
+    for key in _KUBECONFIG_LISTS:
+        entries = value.get(key)
+        if entries is not None and not (isinstance(entries, list) and all(isinstance(e, dict) for e in entries)):
+            fail(option, shown, "is not a kubeconfig: %s must be a list of mappings (name: ...), not %s"
+                                % (key, _yaml_kind(entries)))
+    return where
 
 
 # ---------------------------------------------------------------- URLs

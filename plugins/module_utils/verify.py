@@ -40,10 +40,17 @@ LINKING_MODES = ("manual", "automatic")
 OWNED_LABELS = (LABEL_NETWORK, LABEL_CLUSTER, LABEL_REGION, LABEL_ZONE)
 OWNED_ANNOTATIONS = (ANNOTATION_TRUST_DOMAIN, ANNOTATION_SERVICE_ACCOUNT)
 PROGRAMMED = "Programmed"
-# The conditions that make up a link, most telling first. Istio's Programmed on an istio-remote
-# Gateway only says "remote, not programmed by Istio" (pilot/pkg/config/kube/gateway/conversion.go
-# reportUnmanagedGatewayStatus); Solo's istiod reports the link itself with the gloo.solo.io ones.
-LINK_CONDITIONS = (PEER_CONNECTED, PEERING_SUCCEEDED, PEER_DATAPLANE_PROGRAMMED, PROGRAMMED)
+# A link is up when Solo's istiod says so: PeeringSucceeded (the peer's network synced) and
+# PeerConnected both True, as Solo's `istioctl multicluster check` counts a peer connected
+# (istioctl/pkg/peer/check.go checkPeers; statuses from platform/discovery/peering/controller.go
+# reconcileGatewayStatus, in Solo's istiod source published at
+# github.com/PetrMc/istio-petrmc-upstream-fork@d89b44066a). Most telling first.
+LINK_DECIDING = (PEER_CONNECTED, PEERING_SUCCEEDED)
+# Shown, never deciding: PeerDataPlaneProgrammed only says the Gateway has an HBONE listener (same
+# function), and Istio writes Programmed=True on every istio-remote Gateway ("This Gateway is remote;
+# Istio will not program it": istio/istio pilot/pkg/config/kube/gateway/conversion.go
+# reportUnmanagedGatewayStatus).
+LINK_SHOWN = (PEERING_SUCCEEDED, PEER_CONNECTED, PEER_DATAPLANE_PROGRAMMED, PROGRAMMED)
 
 
 # ---------------------------------------------------------------- one cluster's objects (mesh_info)
@@ -76,7 +83,9 @@ def service_mesh_state(obj, name, namespace):
     return {"exists": True, "name": name, "namespace": namespace,
             "generation": (obj.get("metadata") or {}).get("generation"),
             "phase": (obj.get("status") or {}).get("phase"), "conditions": conditions_of(obj), "ready": ready,
-            "missing": "%s: %s" % (where, missing) if missing else None}
+            "missing": "%s: %s" % (where, missing) if missing else None,
+            # Reported, not judged: see mesh_state.stale_conditions.
+            "stale_conditions": mesh_state.stale_conditions(obj)}
 
 
 def workload_state(kind, name, namespace, obj):
@@ -108,14 +117,27 @@ def owned_fields(gw):
 
 
 def link_state(conditions):
-    """Whether a peer Gateway's link is up: every link condition it reports is True (at least one).
+    """Whether a peer Gateway's link is up: PeeringSucceeded and PeerConnected both True.
 
-    ``failing`` holds the conditions that are not, most telling first.
+    A condition not reported yet means not yet (Solo's istiod has not looked at the Gateway), never
+    up. ``failing`` holds the deciding conditions that are not True, most telling first; one not
+    reported is ``{"type": ...}`` without a status.
     """
-    reported = [c for c in (_condition(conditions, t) for t in LINK_CONDITIONS) if c is not None]
-    failing = [c for c in reported if c.get("status") != "True"]
-    return {"connected": bool(reported) and not failing, "failing": failing,
-            "reported": [c.get("type") for c in reported]}
+    failing = []
+    for condition_type in LINK_DECIDING:
+        found = _condition(conditions, condition_type) or {"type": condition_type}
+        if found.get("status") != "True":
+            failing.append(found)
+    return {"connected": not failing, "failing": failing,
+            "reported": [t for t in LINK_SHOWN if _condition(conditions, t) is not None]}
+
+
+def link_up(gw):
+    """wait_for predicate: (the peer Gateway's link is up, why not)."""
+    if gw is None:
+        return False, "the Gateway does not exist"
+    link = link_state(conditions_of(gw))
+    return link["connected"], "" if link["connected"] else link_text(link)
 
 
 def peer_state(gw):
@@ -235,11 +257,13 @@ def _short(fingerprint):
 
 
 def link_text(link):
-    first = link["failing"][0] if link["failing"] else None
-    if first is None:
-        return "no link condition reported"
+    """Why a link is not up: the deciding conditions that are not True, the first with its message."""
+    if not link["failing"]:
+        return "connected"
+    first = link["failing"][0]
+    text = _describe(first) if first.get("status") else "%s not reported yet" % first["type"]
     others = [c["type"] for c in link["failing"][1:]]
-    return _describe(first) + ("; also not True: %s" % ", ".join(others) if others else "")
+    return text + ("; also not True: %s" % ", ".join(others) if others else "")
 
 
 class _Cluster(object):
@@ -464,13 +488,13 @@ CLUSTER_COLUMNS = (
 )
 # Joins the table while a root rotation is in sight: its phase in each cluster.
 PHASE_COLUMN = ("PHASE", lambda r: "-" if r.get("phase") is None else "%d/3" % r["phase"])
-# One row per peer Gateway, its link conditions as `kubectl get gateways` shows PROGRAMMED.
+# One row per peer Gateway: Solo's link conditions (SUCCEEDED and CONNECTED decide, DATAPLANE is shown).
 LINK_COLUMNS = (
     ("CLUSTER", lambda r: r["cluster"]),
     ("PEER", lambda r: r["peer"]),
     ("GATEWAY", lambda r: r["gateway"] or "(missing)"),
     ("ADDRESS", lambda r: r["address"] or "-"),
-    ("PROGRAMMED", lambda r: _condition_cell(r["conditions"], PROGRAMMED)),
+    ("SUCCEEDED", lambda r: _condition_cell(r["conditions"], PEERING_SUCCEEDED)),
     ("CONNECTED", lambda r: _condition_cell(r["conditions"], PEER_CONNECTED)),
     ("DATAPLANE", lambda r: _condition_cell(r["conditions"], PEER_DATAPLANE_PROGRAMMED)),
     ("FIELDS", lambda r: "?" if r["fields"] is None else ("match" if not r["fields"] else "%d differ" % len(r["fields"]))),

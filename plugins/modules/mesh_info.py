@@ -182,13 +182,22 @@ service_mesh:
       type: list
       elements: dict
     ready:
-      description: Phase SUCCEEDED and every condition True for the current generation.
+      description:
+        - Condition C(Ready) True for the current generation, phase SUCCEEDED, and no condition of the
+          current generation False.
       type: bool
       sample: true
     missing:
       description: What keeps it from being ready; null when ready.
       type: str
       sample: "ServiceMeshController gloo-mesh/managed-istio: phase is INSTALLING, not SUCCEEDED"
+    stale_conditions:
+      description:
+        - Conditions the operator left at an older generation, as C(<type> (generation <n>)). Reported,
+          not judged - once C(Ready) is current they do not keep the controller from being ready.
+      type: list
+      elements: str
+      sample: ["Initialized (generation 1)"]
   sample:
     exists: true
     name: managed-istio
@@ -224,8 +233,12 @@ peers:
     - Every C(istio-remote) Gateway - the cluster it describes (C(peer)), whether we manage it, the
       fields peering reads (C(addresses), C(listeners), topology C(labels), identity
       C(annotations)), its conditions and its C(link) state.
-    - C(link.connected) is true when every link condition it reports (C(gloo.solo.io/PeerConnected),
-      C(gloo.solo.io/PeeringSucceeded), C(gloo.solo.io/PeerDataPlaneProgrammed), C(Programmed)) is True.
+    - C(link.connected) is true when Solo's istiod reports both C(gloo.solo.io/PeeringSucceeded) and
+      C(gloo.solo.io/PeerConnected) True, as Solo's C(istioctl multicluster check) counts a peer
+      connected. A condition not reported yet means not yet. C(gloo.solo.io/PeerDataPlaneProgrammed)
+      (an HBONE listener exists) and Istio's C(Programmed) (written on every C(istio-remote) Gateway)
+      are listed in C(link.reported) but do not decide. C(link.failing) holds the deciding conditions
+      that are not True (one not reported has no C(status)).
   returned: when section peers is read
   type: list
   elements: dict
@@ -238,13 +251,22 @@ peers:
       listeners: {cross-network: 15008, xds-tls: 15012}
       labels: {topology.istio.io/network: cluster2, topology.istio.io/cluster: cluster2}
       annotations: {gateway.istio.io/trust-domain: cluster2, gateway.istio.io/service-account: istio-eastwest}
-      conditions: [{type: gloo.solo.io/PeerConnected, status: "True", reason: Connected}]
-      link: {connected: true, failing: [], reported: [gloo.solo.io/PeerConnected, Programmed]}
+      conditions:
+        - {type: Programmed, status: "True", reason: Programmed, message: "This Gateway is remote; Istio will not program it"}
+        - {type: gloo.solo.io/PeerConnected, status: "True", reason: Programmed}
+        - {type: gloo.solo.io/PeeringSucceeded, status: "True", reason: Programmed}
+        - {type: gloo.solo.io/PeerDataPlaneProgrammed, status: "True", reason: Programmed,
+           message: peering data plane programmed for cross-network traffic with LoadBalancer service type}
+      link:
+        connected: true
+        failing: []
+        reported: [gloo.solo.io/PeeringSucceeded, gloo.solo.io/PeerConnected, gloo.solo.io/PeerDataPlaneProgrammed,
+                   Programmed]
 pending_peers:
   description: Expected peers still not connected after the wait, with why.
   returned: when section peers is read
   type: dict
-  sample: {cluster3: "gloo.solo.io/PeerConnected=False (ConnectionFailed: no east-west gateway answers at 172.18.255.12:15999)"}
+  sample: {cluster3: "gloo.solo.io/PeerConnected=False (Pending: not connected to peer); also not True: gloo.solo.io/PeeringSucceeded"}
 waited:
   description: Seconds spent reading and watching the peer Gateways.
   returned: when section peers is read

@@ -197,8 +197,8 @@ options:
     default: false
   wait:
     description:
-      - Wait (watching each Gateway) until istiod reports condition C(gloo.solo.io/PeerConnected=True)
-        on every linked peer's Gateway.
+      - Wait (watching each Gateway) until Solo's istiod reports every linked peer connected - the rule
+        verify applies, C(gloo.solo.io/PeeringSucceeded) and C(gloo.solo.io/PeerConnected) both True.
     type: bool
     default: false
   wait_timeout:

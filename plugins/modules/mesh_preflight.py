@@ -25,11 +25,16 @@ description:
     ServiceMeshController the service_mesh role would request.
   - Inventory-wide, C(gloomesh_istio_version), C(gloomesh_gloo_version), C(gloomesh_linking),
     C(gloomesh_install_namespace), the license inputs and the root of trust files in C(gloomesh_pki_dir)
-    (both or neither, a self-signed CA and its key).
+    or C(root_of_trust_root_cert_path) / C(root_of_trust_root_key_path) (both or neither, a self-signed CA
+    and its key, with the root_of_trust module's own loaders).
   - Across hosts, unique cluster names and contexts, C(mesh_link_peers) naming known clusters, the groups
     (a non-empty workload group, no host in both groups, one management cluster for automatic linking).
-  - Every cluster of O(hosts) is asked at once (one thread each) through its C(kube_context) and C(kubeconfig),
-    and a cluster that does not answer within O(request_timeout) is a problem naming its context.
+  - Every cluster of the mesh is asked at once (one thread each) through its C(kube_context) and C(kubeconfig)
+    who it is (the UID of its C(kube-system) namespace, else its API server URL and CA); two hosts that reach
+    one cluster under two names are a problem, also in a C(--limit) run.
+  - A cluster of O(hosts) that does not answer within O(request_timeout) is a problem naming its context, and
+    so is every kind of write of the run that its credential may not send (SelfSubjectAccessReview, sent as
+    a dry run).
 author:
   - gloomesh.multicluster maintainers (@gloomesh)
 extends_documentation_fragment:
@@ -42,7 +47,10 @@ attributes:
     support: none
 options:
   hosts:
-    description: The clusters the run changes, which must answer; default the hosts of the play.
+    description:
+      - The clusters the run changes, which must answer; default the hosts of the play.
+      - An empty list checks the groups only, from a play on C(localhost) before the play on the group (a
+        play whose group is empty or null runs nothing and ends with rc 0).
     type: list
     elements: str
   workload_group:

@@ -24,7 +24,9 @@ description:
     depends on (address and address type, the ports of listeners C(cross-network) and C(xds-tls),
     labels C(topology.istio.io/network) and C(topology.istio.io/cluster) (and region, zone), annotations
     C(gateway.istio.io/trust-domain) and C(gateway.istio.io/service-account)) equals what the peer
-    advertises now; and its link conditions are True.
+    advertises now; and Solo's istiod reports it connected - C(gloo.solo.io/PeeringSucceeded) and
+    C(gloo.solo.io/PeerConnected) both True, as Solo's C(istioctl multicluster check) counts it (a
+    condition not reported yet is not yet; C(gloo.solo.io/PeerDataPlaneProgrammed) is shown, not judged).
   - Across clusters - one root of trust (the root fingerprints of every C(cacerts) are the same, and
     include the controller's root when O(root_cert_path) exists).
   - A host of O(hosts) without a result is a cluster of its own in the report (unreachable, failed
@@ -123,7 +125,7 @@ failing_hosts:
       the problems of clusters outside the play go to the play's first host.
   returned: always
   type: dict
-  sample: {"cluster1": ["cluster1: peer cluster2 not connected: gloo.solo.io/PeerConnected=False"]}
+  sample: {"cluster1": ["cluster1: peer cluster2 not connected: gloo.solo.io/PeerConnected=False (Pending: not connected to peer)"]}
 clusters:
   description:
     - One row per cluster of O(hosts) - its C(state) (C(read), C(unreachable), C(failed), or why it was not
@@ -158,7 +160,8 @@ links:
       peer: cluster2
       gateway: istio-eastwest/istio-remote-peer-cluster2
       address: 172.18.255.11
-      conditions: {Programmed: "True", gloo.solo.io/PeerConnected: "True"}
+      conditions: {Accepted: "True", Programmed: "True", gloo.solo.io/PeerConnected: "True",
+                   gloo.solo.io/PeeringSucceeded: "True", gloo.solo.io/PeerDataPlaneProgrammed: "True"}
       fields: []
       problems: []
       ok: true

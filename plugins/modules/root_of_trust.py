@@ -25,9 +25,13 @@ description:
     keyEncipherment, keyCertSign), or loaded when both exist (your own PKI). A root is never
     regenerated once it exists; when only one of the two files exists the module fails.
   - Safe for many hosts at once. Ansible runs each inventory host in its own process, so the
-    check for the root, its generation and its writing happen under an exclusive C(flock) on
+    generation of a missing root and its writing happen under an exclusive C(flock) on
     C(<root_key_path>.lock) (left in place on purpose). The first host generates the root; the
     others wait and load it. C(run_once) is not needed.
+  - An existing root is only read, without the lock; no lock file is created (a read-only directory
+    works) and another run holding the lock (a suspended one) does not hold this one up. The holder
+    writes its pid, host and start time into the lock file; a run that must generate the root waits
+    at most 300 seconds for it, then fails naming the lock file and its holder.
   - The key file is written atomically (temporary file in the same directory created with mode
     0600, fsync, rename); the certificate file gets mode 0644. A missing directory is created with
     mode 0700.
@@ -108,7 +112,7 @@ options:
   root_key_path:
     description:
       - Root private key (PEM) on the controller. Required unless I(intermediate_cert) is given.
-      - The lock file C(<root_key_path>.lock) is created beside it.
+      - The lock file C(<root_key_path>.lock) is created beside it when a root is generated or put in place.
     type: path
   root_key_passphrase:
     description:

@@ -69,6 +69,15 @@ options:
     description:
       - Default network of the workload endpoints (C(spec.network)). Defaults to O(cluster).
     type: str
+  allow_cluster_change:
+    description:
+      - Change C(spec.cluster) or C(spec.network) of an existing ServiceMeshController.
+      - Istio's cluster ID is no rename-in-place field (every peer knows the cluster by it and its network),
+        so by default a different O(cluster) or O(network) than the live controller's is refused before
+        anything is written, naming the current and the new value; a second inventory host that reaches the
+        same cluster under another name would otherwise reconfigure it.
+    type: bool
+    default: false
   dataplane_mode:
     description:
       - Data plane mode (C(spec.dataplaneMode)).
@@ -269,6 +278,7 @@ ARGUMENT_SPEC = dict(
     labels=dict(type="dict"),
     cluster=dict(type="str"),
     network=dict(type="str"),
+    allow_cluster_change=dict(type="bool", default=False),
     dataplane_mode=dict(type="str", choices=["Ambient", "Sidecar"], default="Ambient"),
     install_namespace=dict(type="str", default="istio-system"),
     version=dict(type="str"),

@@ -18,10 +18,12 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.gloomesh.multicluster.plugins.module_utils import validation
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders import gateway_api_crds, service_mesh
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.constants import EASTWEST_NAMESPACE, OPERATOR_NAMESPACE
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.operations import root_of_trust
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.runner import Task
 from ansible_collections.gloomesh.multicluster.plugins.modules import eastwest_gateway as eastwest_gateway_module
+from ansible_collections.gloomesh.multicluster.plugins.modules import gloo_operator as gloo_operator_module
 from ansible_collections.gloomesh.multicluster.plugins.modules import root_of_trust as root_of_trust_module
 from ansible_collections.gloomesh.multicluster.plugins.modules import service_mesh as service_mesh_module
 
@@ -38,18 +40,6 @@ def _text(option):
     return rule
 
 
-def _kubeconfig(value, option="kubeconfig"):
-    if isinstance(value, dict):
-        return
-    if not isinstance(value, str) or not value:
-        validation.fail(option, value, "must be the path of a kubeconfig file (or a kubeconfig mapping)")
-    path = os.path.expanduser(value)
-    if os.path.isdir(path):
-        validation.fail(option, value, "is a directory; give the path of a kubeconfig file")
-    if not os.path.isfile(path):
-        validation.fail(option, value, "does not exist on the controller")
-
-
 def _peer_names(value, option="mesh_link_peers"):
     if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
         validation.fail(option, value, "must be a list of cluster names")
@@ -59,7 +49,7 @@ def _peer_names(value, option="mesh_link_peers"):
 HOST_INPUTS = {
     "cluster_name": (validation.cluster_name, True),
     "kube_context": (_text("kube_context"), True),
-    "kubeconfig": (_kubeconfig, False),
+    "kubeconfig": (validation.kubeconfig, False),
     "cluster_network": (validation.label_value, False),
     "cluster_region": (validation.label_value, False),
     "cluster_zone": (validation.label_value, False),
@@ -80,6 +70,12 @@ MODULE_OPTIONS = {
     "eastwest_gateway_wait_timeout": (eastwest_gateway_module, "wait_timeout"),
     "root_of_trust_renew_before": (root_of_trust_module, "renew_before"),
     "root_of_trust_force": (root_of_trust_module, "force"),
+}
+
+# Inventory-wide variables handed to a module option: parsed once, by that module's spec, and
+# preflight decides from the parsed value (so `-e gloomesh_operator_helm=0` is false everywhere).
+INVENTORY_MODULE_OPTIONS = {
+    "gloomesh_operator_helm": (gloo_operator_module, "helm"),
 }
 
 
@@ -137,9 +133,22 @@ def host_problems(host, variables, istio_version, install_namespace):
     return problems
 
 
+def inventory_values(variables):
+    """(values, problems): each of INVENTORY_MODULE_OPTIONS as its module parses it (its default when
+    unset, None when refused)."""
+    values, problems = {}, []
+    for variable, (module, option) in INVENTORY_MODULE_OPTIONS.items():
+        value = variables.get(variable)
+        if _unset(value):
+            values[variable] = module.ARGUMENT_SPEC[option].get("default")
+        else:
+            values[variable] = _check_option(problems, variable, module, option, variable, value)
+    return values, [p.partition(": ")[2] for p in problems]
+
+
 def inventory_problems(variables):
     """Problems of the inventory-wide inputs (the gloomesh_* variables)."""
-    problems = []
+    values, problems = inventory_values(variables)
     version = variables.get("gloomesh_istio_version")
     if _unset(version):
         problems.append("gloomesh_istio_version is not set: give the Solo Istio version to install (e.g. 1.25.2)")
@@ -166,12 +175,10 @@ def inventory_problems(variables):
     if not _unset(namespace):
         _check(problems, "gloomesh_install_namespace", validation.namespace, namespace, "gloomesh_install_namespace")
         problems = [p.partition(": ")[2] if p.startswith("gloomesh_install_namespace: ") else p for p in problems]
-    if variables.get("gloomesh_operator_helm", True) not in (False, "false", "False", "no"):
+    if values["gloomesh_operator_helm"]:
         problems.extend(validation.license_problems(variables.get("gloomesh_license_key"),
                                                     variables.get("gloomesh_license_secret_ref")))
-    pki_dir = variables.get("gloomesh_pki_dir")
-    if not _unset(pki_dir):
-        problems.extend(_root_files_problems(os.path.expanduser(pki_dir)))
+    problems.extend(_root_files_problems(variables))
     force = variables.get("gloomesh_force_conflicts", False)
     if not isinstance(force, bool) and not (
             isinstance(force, list) and set(force) <= set(FORCE_CONFLICTS_MODULES)):
@@ -180,30 +187,59 @@ def inventory_problems(variables):
     return problems
 
 
-def _root_files_problems(pki_dir):
+# The root_of_trust role's variables for its files, over gloomesh_pki_dir (its defaults).
+ROOT_FILE_VARIABLES = (("root_of_trust_root_cert_path", "root-cert.pem"), ("root_of_trust_root_key_path", "root-key.pem"))
+
+
+def _root_files_problems(variables):
     """The root of trust the root_of_trust role would load: both files or neither, a self-signed CA
-    and its key (the module's own loaders)."""
-    cert_path, key_path = os.path.join(pki_dir, "root-cert.pem"), os.path.join(pki_dir, "root-key.pem")
+    and its key (the module's own loaders and rules). Checked when gloomesh_pki_dir or a file's own
+    variable is set: a mismatched pair is refused before the first write, not after istio-system."""
+    pki_dir = variables.get("gloomesh_pki_dir")
+    explicit = [name for name, _file in ROOT_FILE_VARIABLES if not _unset(variables.get(name))]
+    if _unset(pki_dir) and not explicit:
+        return []  # the default directory: the module checks it
+    label = " / ".join(explicit) if explicit else "gloomesh_pki_dir"
+    directory = os.path.expanduser(pki_dir if not _unset(pki_dir) else "~/.gloomesh/pki")
+    cert_path, key_path = [os.path.expanduser(variables.get(name) or os.path.join(directory, default))
+                           for name, default in ROOT_FILE_VARIABLES]
+    try:
+        for name in explicit:
+            validation.pem_file_path(variables[name], name)
+    except GloomeshError as exc:
+        return [exc.message]
     present = [p for p in (cert_path, key_path) if os.path.lexists(p)]
     if not present:
         return []  # generated by the first run
     if len(present) == 1:
-        return ["gloomesh_pki_dir %s holds only %s: restore the other half of the root of trust, or remove "
-                "both to start a new one" % (pki_dir, os.path.basename(present[0]))]
+        missing = key_path if present[0] == cert_path else cert_path
+        return ["%s holds only %s (%s), %s is missing: restore the other half of the root of trust, or remove "
+                "both to start a new one" % (label, os.path.basename(present[0]), present[0], missing)]
     task = Task({"root_key_path": key_path, "root_cert_path": cert_path, "root_key_passphrase": None})
     try:
         root_of_trust.load_root_key(task, task.params, root_of_trust.load_root_cert(cert_path))
     except GloomeshError as exc:
-        return ["gloomesh_pki_dir: %s" % exc.message]
+        return ["%s: %s" % (label, exc.message)]
     return []
 
 
-def topology_problems(hosts, workload, management, linking):
-    """Problems across hosts: ``hosts`` maps host -> its variables; the groups are host lists."""
+def group_problems(workload, management, linking, workload_group="workload_clusters",
+                   management_group="management_cluster"):
+    """Problems of the groups themselves: a play on an empty group runs nothing and succeeds."""
     problems = []
     if not workload:
-        problems.append("the inventory group of workload clusters is empty or missing: add the clusters "
-                        "of the mesh to it")
+        problems.append("inventory group %s: the group of workload clusters is empty, null or missing: add the "
+                        "clusters of the mesh to it" % workload_group)
+    if linking == "automatic" and len(management) != 1:
+        problems.append("automatic linking needs exactly one host in the management cluster group %s; found: %s"
+                        % (management_group, ", ".join(management) or "none"))
+    return problems
+
+
+def topology_problems(hosts, workload, management, linking, workload_group="workload_clusters",
+                      management_group="management_cluster"):
+    """Problems across hosts: ``hosts`` maps host -> its variables; the groups are host lists."""
+    problems = group_problems(workload, management, linking, workload_group, management_group)
     for host in sorted(set(workload) & set(management)):
         problems.append("%s is in both the workload and the management cluster groups: a cluster is one or "
                         "the other (add the management cluster to the workload group only when it should "
@@ -224,6 +260,8 @@ def topology_problems(hosts, workload, management, linking):
             problems.append("%s all point at kube_context %s: each cluster is listed once"
                             % (", ".join(owners), context))
     for host, variables in sorted(hosts.items()):
+        _check(problems, host, lambda value, option: validation.automatic_linking_address(linking, value, option),
+               variables.get("eastwest_gateway_address"), "eastwest_gateway_address")
         peers = variables.get("mesh_link_peers")
         if not isinstance(peers, list):
             continue
@@ -237,7 +275,43 @@ def topology_problems(hosts, workload, management, linking):
     if len(hosts) < 2:
         problems.append("a multicluster mesh needs at least two clusters; the inventory has %s"
                         % (", ".join(sorted(hosts)) or "none"))
-    if linking == "automatic" and len(management) != 1:
-        problems.append("automatic linking needs exactly one host in the management cluster group; found: %s"
-                        % (", ".join(management) or "none"))
     return problems
+
+
+def _same_cluster(one, other):
+    """Why two cluster identities (k8s/access.identity) are one cluster, or None."""
+    if one["uid"] and other["uid"]:
+        return "kube-system namespace UID %s" % one["uid"] if one["uid"] == other["uid"] else None
+    if one["server"] == other["server"] and one["ca"] == other["ca"]:
+        return "API server %s, same CA" % one["server"]
+    return None
+
+
+def same_cluster_problems(identities):
+    """Two hosts that reach one cluster under two names (another context, address or credential):
+    installing the second would rewrite the first's cluster name and network. ``identities`` maps
+    host -> identity of the hosts that answered."""
+    problems = []
+    hosts = sorted(identities)
+    for index, host in enumerate(hosts):
+        for other in hosts[index + 1:]:
+            why = _same_cluster(identities[host], identities[other])
+            if why:
+                problems.append("%s and %s reach the same cluster (%s): each cluster is listed once; remove "
+                                "one of them from the inventory" % (host, other, why))
+    return problems
+
+
+def run_writes(install_namespace, gateway_api_crds="install", operator_helm=True):
+    """(verb, API group, resource, namespace or None) of every kind of write an install run sends to
+    a cluster, for preflight to ask whether our identity may: server-side apply is a patch that
+    creates a missing object; helm creates."""
+    kinds = [("", "namespaces", None), ("", "secrets", install_namespace),
+             ("operator.gloo.solo.io", "servicemeshcontrollers", OPERATOR_NAMESPACE),
+             ("gateway.networking.k8s.io", "gateways", EASTWEST_NAMESPACE)]
+    if operator_helm:
+        kinds += [("", "secrets", OPERATOR_NAMESPACE), ("apps", "deployments", OPERATOR_NAMESPACE),
+                  ("rbac.authorization.k8s.io", "clusterroles", None)]
+    if operator_helm or gateway_api_crds == "install":
+        kinds.append(("apiextensions.k8s.io", "customresourcedefinitions", None))
+    return [(verb, group, resource, namespace) for group, resource, namespace in kinds for verb in ("create", "patch")]

@@ -4,7 +4,8 @@
                                [--load-balancer CONTEXT=MODE[:DELAY]]... [--mesh-configmap CONTEXT=MODE]...
     python -m tests.harness down --state-dir DIR
 
-`up` returns once the clusters, CRDs, simulators and the simulated gloo-operator are ready; it
+`up` returns once the clusters, CRDs and simulators are ready (the playbooks install the gloo-operator
+chart with helm); it
 writes DIR/state.json and DIR/kubeconfig and prints the kubeconfig path. `down` stops the
 background process by PID and waits until every process it started is gone.
 --load-balancer sets a cluster's load balancer to ready, slow (address after DELAY seconds,
@@ -46,7 +47,7 @@ def main(argv=None) -> int:
         cmd.add_argument("--clusters", default=",".join(DEFAULT_NAMES),
                          help="comma-separated cluster (context) names, default %(default)s")
         cmd.add_argument("--no-simulators", action="store_true",
-                         help="no controller simulators and no simulated gloo-operator")
+                         help="no controller simulators")
         cmd.add_argument("--load-balancer", action="append", default=[], type=_setting(LB_MODES),
                          metavar="CONTEXT=MODE[:DELAY]", help=f"load balancer of a cluster: {', '.join(LB_MODES)}")
         cmd.add_argument("--mesh-configmap", action="append", default=[], type=_setting(MESH_CONFIGMAP_MODES),

@@ -1,8 +1,9 @@
 """Real local Kubernetes clusters for tests: one etcd and one kube-apiserver per cluster.
 
 Binaries follow controller-runtime envtest's convention: the folder named by
-KUBEBUILDER_ASSETS when set, else ``$GLOOMESH_CACHE/assets`` (default
-``~/.cache/gloomesh/assets``), filled by ``make assets`` (hack/build-control-plane.sh).
+KUBEBUILDER_ASSETS when set, else the one ``make assets`` (hack/build-control-plane.sh) builds
+from the Go modules pinned in hack/assets/go.mod, under ``$GLOOMESH_CACHE/assets/<pins>``
+(default ``~/.cache/gloomesh``). That folder also holds the helm the tests run.
 
 Every cluster shares the etcd under its own ``--etcd-prefix``, listens on 127.0.0.1 only and
 writes an audit log, so tests can count the write requests the collection (user ``admin``)
@@ -57,6 +58,8 @@ SIMULATOR_USER = "gloomesh-simulator"
 MUTATING_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
 DEFAULT_NAMES = ("cluster1", "cluster2", "mgmt")
 SERVICE_CLUSTER_IP_RANGE = "10.96.0.0/16"
+# Istio 1.24 supports Kubernetes 1.28 to 1.31 (istio.io/latest/docs/releases/supported-releases).
+MIN_KUBERNETES = (1, 28)
 _SYNC_PARAM = "gloomesh-audit-sync"
 _BIND_ERRORS = ("address already in use", "bind: address")
 
@@ -79,18 +82,38 @@ def cache_dir() -> str:
 
 def find_assets(assets: str | None = None) -> str:
     """Folder with executable kube-apiserver and etcd, or a ControlPlaneError saying how to get them."""
-    folder = assets or os.environ.get("KUBEBUILDER_ASSETS") or os.path.join(cache_dir(), "assets")
+    folder = assets or os.environ.get("KUBEBUILDER_ASSETS") or _built_assets()
     missing = [b for b in ("kube-apiserver", "etcd") if not os.access(os.path.join(folder, b), os.X_OK)]
     if missing:
         raise ControlPlaneError(
             f"no executable {' and '.join(missing)} in {folder}: run `make assets` "
-            "(hack/build-control-plane.sh builds them once into ~/.cache/gloomesh/assets), "
+            "(hack/build-control-plane.sh builds them once from Go modules into ~/.cache/gloomesh/assets), "
             "or set KUBEBUILDER_ASSETS to a folder holding kube-apiserver and etcd")
     return folder
 
 
+def _built_assets() -> str:
+    """The folder the build script names for the pinned versions (it builds nothing with --locate)."""
+    from .collection_path import REPO_ROOT
+
+    script = os.path.join(REPO_ROOT, "hack", "build-control-plane.sh")
+    out = subprocess.run(["bash", script, "--locate"], capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise ControlPlaneError(out.stderr.strip() or f"{script} --locate exited with {out.returncode}")
+    return out.stdout.strip()
+
+
+def helm_binary() -> str:
+    """The real helm built with the control plane (or on PATH beside KUBEBUILDER_ASSETS' binaries)."""
+    path = os.path.join(find_assets(), "helm")
+    found = path if os.access(path, os.X_OK) else shutil.which("helm")
+    if not found:
+        raise ControlPlaneError(f"no helm in {os.path.dirname(path)} nor on PATH: run `make assets`")
+    return found
+
+
 def binary_version(path: str) -> tuple[int, int]:
-    """(major, minor) printed by `kube-apiserver --version` ("Kubernetes v1.20.2")."""
+    """(major, minor) printed by `kube-apiserver --version` ("Kubernetes v1.36.3")."""
     out = subprocess.run([path, "--version"], capture_output=True, text=True, check=True).stdout
     match = re.search(r"v(\d+)\.(\d+)", out)
     if not match:
@@ -195,10 +218,12 @@ class _Process:
 class LocalControlPlane:
     """etcd + one kube-apiserver per cluster name, on 127.0.0.1, with a kubeconfig per user."""
 
-    def __init__(self, names=DEFAULT_NAMES, workdir=None, assets=None):
+    def __init__(self, names=DEFAULT_NAMES, workdir=None, assets=None, apiserver_args=()):
+        """apiserver_args: extra kube-apiserver flags for every cluster (e.g. --watch-cache=false)."""
         if not names or len(set(names)) != len(names):
             raise ValueError(f"cluster names must be unique and non-empty, got {names!r}")
         self.names = tuple(names)
+        self._apiserver_args = list(apiserver_args)
         self._assets = assets
         self._own_workdir = workdir is None
         self.workdir = workdir
@@ -210,6 +235,7 @@ class LocalControlPlane:
         self.simulator_kubeconfig_path = ""
         self.startup_seconds = 0.0
         self.simulators = None  # set by callers that run controller simulators against us
+        self.stop_hooks: list = []  # called first by stop(), newest first (e.g. the istiods of tests/harness/istiod.py)
 
     # -- lifecycle -------------------------------------------------------------------------------
     def __enter__(self):
@@ -229,6 +255,9 @@ class LocalControlPlane:
         assets = find_assets(self._assets)
         apiserver = os.path.join(assets, "kube-apiserver")
         version = binary_version(apiserver)
+        if version < MIN_KUBERNETES:
+            raise ControlPlaneError(f"{apiserver} is Kubernetes {version[0]}.{version[1]}; the tests need "
+                                    f"{MIN_KUBERNETES[0]}.{MIN_KUBERNETES[1]} or newer (Istio 1.24's floor)")
         if self.workdir is None:
             # tmpfs when available: etcd fsyncs every write.
             shm = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
@@ -244,7 +273,7 @@ class LocalControlPlane:
             for name in self.names:
                 # SIGKILL when orphaned: it also ends a frozen (SIGSTOPped) server.
                 self._servers[name] = _Process(name, os.path.join(self.workdir, name, "apiserver.log"),
-                                               self._apiserver_argv(apiserver, name, version), 1, signal.SIGKILL)
+                                               self._apiserver_argv(apiserver, name), 1, signal.SIGKILL)
             for server in self._servers.values():
                 server.spawn()
             self._wait_ready(list(self._servers.values()), began + timeout)
@@ -256,7 +285,10 @@ class LocalControlPlane:
         return self
 
     def stop(self):
-        """Stop the simulators, every process this control plane started (by PID), remove its temp workdir."""
+        """Stop what was hooked on, the simulators, every process this control plane started (by PID),
+        and remove its temp workdir."""
+        while self.stop_hooks:
+            self.stop_hooks.pop()()
         if self.simulators is not None:
             self.simulators.stop()
             self.simulators = None
@@ -409,6 +441,21 @@ class LocalControlPlane:
         lines = data[:data.rfind(b"\n") + 1].decode("utf-8", errors="replace").splitlines()
         return [json.loads(line) for line in lines if line.strip()]
 
+    # -- etcd ------------------------------------------------------------------------------------
+    def compact_etcd(self) -> int:
+        """Compact etcd's history up to its current revision (what the API server does every 5
+        minutes); a watch from an older resourceVersion then gets 410 Gone. Returns the revision."""
+        def post(path, body):
+            req = urllib.request.Request(f"http://127.0.0.1:{self._etcd.ports[0]}{path}",
+                                         data=json.dumps(body).encode(), method="POST")
+            with _LOOPBACK.open(req, timeout=10) as resp:
+                return json.loads(resp.read())
+
+        # etcd's gRPC gateway (JSON over HTTP on the client URL); the key is base64 of "/".
+        revision = int(post("/v3/kv/range", {"key": "Lw==", "limit": 1})["header"]["revision"])
+        post("/v3/kv/compaction", {"revision": revision, "physical": True})
+        return revision
+
     # -- internals -------------------------------------------------------------------------------
     def _request(self, name, path, timeout=2.0) -> tuple[int, str]:
         req = urllib.request.Request(self.server_url(name) + path,
@@ -483,7 +530,7 @@ class LocalControlPlane:
                     "--initial-cluster", f"harness={peer}", "--logger", "zap", "--log-level", "warn"]
         return argv
 
-    def _apiserver_argv(self, apiserver, name, version):
+    def _apiserver_argv(self, apiserver, name):
         wd = self.workdir
         cert_dir = os.path.join(wd, name, "certs")
 
@@ -511,9 +558,8 @@ class LocalControlPlane:
                 f"--audit-log-path={wd}/{name}/audit.log",
                 "--audit-log-mode=blocking",
                 "--profiling=false",
+                *self._apiserver_args,
             ]
-            if version < (1, 24):
-                args.append("--insecure-port=0")  # 1.20 also listens on 127.0.0.1:8080 by default
             return args
         return argv
 
@@ -618,7 +664,9 @@ def _argv0(pid: int) -> str:
 def serve(state_dir: str, names=DEFAULT_NAMES, simulators=True, load_balancers=None, mesh_configmaps=None):
     """Body of the background process: start everything, publish state.json, run until SIGTERM."""
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # unwinds into cp.stop() below
-    cp = start_environment(names, simulators=simulators, install_operator=simulators,
+    # The playbooks install the operator with the real helm (molecule, make demo): nothing may own its
+    # objects before it.
+    cp = start_environment(names, simulators=simulators, install_operator=False,
                            load_balancers=load_balancers, mesh_configmaps=mesh_configmaps)
     try:
         kubeconfig = os.path.join(state_dir, "kubeconfig")

@@ -1,15 +1,13 @@
 """CRDs the local clusters need: Gateway API, plus every fixture in tests/harness/fixtures/crds/.
 
-Kubernetes before 1.25 rejects two things in the upstream Gateway API CRDs: CEL rules
-(`x-kubernetes-validations`) and empty-string defaults (`default: ""`). The harness removes both
-for such servers; the collection itself never special-cases old servers.
+Every manifest is applied exactly as its source ships it: the API servers are a current Kubernetes
+that takes the upstream Gateway API bundles as they are (CEL rules, empty defaults, and from
+v1.5 the `safe-upgrades` ValidatingAdmissionPolicy with its binding).
 """
 from __future__ import annotations
 
-import copy
 import glob
 import os
-import re
 import time
 
 import yaml
@@ -17,12 +15,11 @@ import yaml
 from .collection_path import REPO_ROOT
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-UPSTREAM_GATEWAY_API = os.path.join(os.path.dirname(REPO_ROOT), "shared", "fixtures", "gateway-api",
-                                    "standard-install-v1.3.0.yaml")
+SHARED_GATEWAY_API = os.path.join(os.path.dirname(REPO_ROOT), "shared", "fixtures", "gateway-api")
+UPSTREAM_GATEWAY_API = os.path.join(SHARED_GATEWAY_API, "standard-install-v1.3.0.yaml")
 COMPACT_GATEWAY_API = os.path.join(HERE, "fixtures", "gateway-api-compact.yaml")
 EXTRA_CRDS_GLOB = os.path.join(HERE, "fixtures", "crds", "*.yaml")
 FIELD_MANAGER = "gloomesh-harness"
-FIRST_VERSION_WITH_CEL = (1, 25)
 # libyaml when available: the upstream file takes seconds with the pure-Python parser.
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -40,46 +37,51 @@ def load_documents(path: str) -> list[dict]:
     return [item for doc in docs for item in (doc.get("items") or [] if doc.get("kind") == "List" else [doc])]
 
 
-def downgrade_crd_for_old_servers(doc):
-    """Copy of `doc` without `x-kubernetes-validations` keys and without `default: ""` entries, at any depth."""
-    if isinstance(doc, dict):
-        return {key: downgrade_crd_for_old_servers(value) for key, value in doc.items()
-                if key != "x-kubernetes-validations" and not (key == "default" and value == "")}
-    if isinstance(doc, list):
-        return [downgrade_crd_for_old_servers(item) for item in doc]
-    return copy.deepcopy(doc)
+def upstream_bundle(version: str) -> str | None:
+    """Path of the upstream standard-install bundle `version` (v1.3.0, v1.5.1, v1.6.1) in ../shared, or None."""
+    path = os.path.join(SHARED_GATEWAY_API, f"standard-install-{version}.yaml")
+    return path if os.path.isfile(path) else None
 
 
-def server_version(api_client) -> tuple[int, int]:
-    """(major, minor) of the API server; minor may read like "20+" on some distributions."""
-    from kubernetes import client
-
-    info = client.VersionApi(api_client).get_code()
-    return int(re.sub(r"\D", "", info.major)), int(re.sub(r"\D", "", info.minor))
-
-
-def crd_documents(version: tuple[int, int]) -> list[dict]:
-    """Gateway API CRDs and the fixture CRDs, in the shape a server of `version` accepts."""
+def crd_documents() -> list[dict]:
+    """Gateway API CRDs and the fixture CRDs, as their files hold them."""
     docs = load_documents(gateway_api_path())
     for path in sorted(glob.glob(EXTRA_CRDS_GLOB)):
         docs.extend(load_documents(path))
-    if version < FIRST_VERSION_WITH_CEL:
-        docs = [downgrade_crd_for_old_servers(doc) for doc in docs]
     return docs
 
 
-def install_crds(api_client, timeout: float = 60.0) -> list[str]:
-    """Server-side apply every CRD and wait until each is Established; returns their names."""
+def apply_documents(api_client, docs, field_manager=FIELD_MANAGER):
+    """Server-side apply each object (forcing conflicts), in order; returns `docs`.
+
+    CRDs go through the typed API; other kinds (the bundles' admission policy) through discovery,
+    which costs a few requests and is done only when such a kind is there.
+    """
+    from kubernetes import client
+    from kubernetes.dynamic import DynamicClient
+
+    crds, dynamic = client.ApiextensionsV1Api(api_client), None
+    for doc in docs:
+        name = doc["metadata"]["name"]
+        if doc["kind"] == "CustomResourceDefinition":
+            crds.patch_custom_resource_definition(name, doc, field_manager=field_manager, force=True,
+                                                  _content_type="application/apply-patch+yaml")
+            continue
+        dynamic = dynamic or DynamicClient(api_client)
+        resource = dynamic.resources.get(api_version=doc["apiVersion"], kind=doc["kind"])
+        resource.server_side_apply(body=doc, name=name, namespace=doc["metadata"].get("namespace"),
+                                   field_manager=field_manager, force_conflicts=True)
+    return docs
+
+
+def install_crds(api_client, timeout: float = 60.0, docs=None) -> list[str]:
+    """Server-side apply every object of `docs` (default: crd_documents()) and wait until each
+    CRD is Established; returns the CRDs' names."""
     from kubernetes import client
 
     api = client.ApiextensionsV1Api(api_client)
-    docs = crd_documents(server_version(api_client))
-    names = []
-    for doc in docs:
-        name = doc["metadata"]["name"]
-        api.patch_custom_resource_definition(name, doc, field_manager=FIELD_MANAGER, force=True,
-                                             _content_type="application/apply-patch+yaml")
-        names.append(name)
+    docs = apply_documents(api_client, crd_documents() if docs is None else docs)
+    names = [doc["metadata"]["name"] for doc in docs if doc["kind"] == "CustomResourceDefinition"]
     deadline = time.monotonic() + timeout
     for name in names:
         while not _established(api.read_custom_resource_definition(name)):
@@ -92,14 +94,3 @@ def install_crds(api_client, timeout: float = 60.0) -> list[str]:
 def _established(crd) -> bool:
     conditions = (crd.status.conditions if crd.status else None) or []
     return any(c.type == "Established" and c.status == "True" for c in conditions)
-
-
-def transformed_gateway_api_file(path_out: str) -> str:
-    """Write the Gateway API CRDs, transformed for pre-1.25 servers, as one multi-document YAML file.
-
-    Role tests hand it to the collection as the local file an air-gapped site would provide.
-    """
-    docs = [downgrade_crd_for_old_servers(doc) for doc in load_documents(gateway_api_path())]
-    with open(path_out, "w", encoding="utf-8") as fh:
-        yaml.dump_all(docs, fh, Dumper=_DUMPER, sort_keys=False)
-    return path_out

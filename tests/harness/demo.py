@@ -18,7 +18,8 @@ import time
 
 from .collection_path import REPO_ROOT
 from .controlplane import ControlPlaneError, start_background, stop_background
-from .crds import transformed_gateway_api_file
+from .crds import gateway_api_path
+from .helm_charts import chart_vars, recorder_env
 from .playbook_run import run_playbook
 
 # What the demo runs, in order, for each scenario (the inventory grows by one cluster in the second).
@@ -26,7 +27,6 @@ PLAYBOOKS = tuple(os.path.join(REPO_ROOT, "playbooks", name) for name in ("insta
 # The cluster of scenario 2: no load balancer.
 EDGE = "edge"
 STATE_DIR = os.path.join(REPO_ROOT, ".tmp", "demo")
-HELM_STANDIN = os.path.join(REPO_ROOT, "tests", "helm_standin")
 # Not a real license: the simulated Gloo Operator accepts any value.
 DEMO_LICENSE = "demo-license-not-a-real-key"
 GROUPS = {"workload_clusters": ("cluster1", "cluster2"), "management_cluster": ("mgmt",)}
@@ -51,21 +51,21 @@ def inventory(state: dict, extra_workload=()) -> dict:
 
 def extra_vars() -> dict:
     """The install's inputs: istioctl is not fetched (no internet here), the Gateway API CRDs come
-    from a local file as on an air-gapped site (in the shape Kubernetes 1.20 accepts)."""
+    from a local file as on an air-gapped site (the upstream bundle as it ships), the Gloo Operator
+    chart from our local chart repository (a mirror, as an air-gapped site has)."""
     return {
         "gloomesh_istio_version": "1.25.2",
         "gloomesh_license_key": DEMO_LICENSE,
         "gloomesh_install_istioctl": False,
         "gloomesh_pki_dir": os.path.join(STATE_DIR, "pki"),
-        "gloomesh_gateway_api_crds_file": transformed_gateway_api_file(os.path.join(STATE_DIR, "gateway-api.yaml")),
+        "gloomesh_gateway_api_crds_file": gateway_api_path(),
+        **chart_vars(),
     }
 
 
 def helm_env() -> dict:
-    """The recording helm stand-in first on PATH (the helm CLI cannot be installed here)."""
-    return {"PATH": os.pathsep.join([HELM_STANDIN, os.path.dirname(sys.executable), os.environ["PATH"]]),
-            "GLOOMESH_HELM_STANDIN_DIR": os.path.join(STATE_DIR, "helm"),
-            "GLOOMESH_HELM_STANDIN_SECRET": DEMO_LICENSE}
+    """The real helm (built by `make assets`) behind its recording wrapper, records in the state dir."""
+    return recorder_env(os.path.join(STATE_DIR, "helm"), DEMO_LICENSE)
 
 
 def report(state: dict, results: list[tuple[str, str, dict]], seconds: float) -> str:
@@ -103,7 +103,7 @@ def main(argv=None) -> int:
         return 1
     results = []
     try:
-        os.makedirs(helm_env()["GLOOMESH_HELM_STANDIN_DIR"], exist_ok=True)
+        os.makedirs(helm_env()["GLOOMESH_HELM_RECORDS"], exist_ok=True)
         for scenario, added in SCENARIOS:
             print("\n== scenario %s ==" % scenario)
             for playbook in PLAYBOOKS:

@@ -1,11 +1,11 @@
 """Playbook runs against a local control plane, as the playbook tests and the benchmark do them:
-an inventory whose hosts are the clusters, the recording helm stand-in first on PATH, the
-collection's writes counted from the audit log, and the license checked absent from the output."""
+an inventory whose hosts are the clusters, the real helm behind its recording wrapper and our local
+chart repository (helm_charts.py), the collection's writes counted from the audit log, and the
+license checked absent from the output."""
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -14,14 +14,13 @@ import time
 import yaml
 
 from .collection_path import REPO_ROOT, ansible_env
-from .crds import transformed_gateway_api_file
+from .crds import gateway_api_path
+from .helm_charts import chart_vars, install, read_records, recorder_env
 
 PLAYBOOKS = os.path.join(REPO_ROOT, "playbooks")
-STANDIN_DIR = os.path.join(REPO_ROOT, "tests", "helm_standin")
 LICENSE = "gloomesh-test-license-6f1c0a52e4b94d0c"
 ISTIO = "1.25.2"
 GATEWAY_API = ("gateway.networking.k8s.io", "v1", "gateways")
-REAL_HELM = os.environ.get("GLOOMESH_TEST_REAL_HELM") == "1" and shutil.which("helm") is not None
 
 
 def run_playbook(playbook, inventory=None, extra_vars=None, check=False, diff=False,
@@ -81,7 +80,7 @@ def parse_recap(stdout: str) -> dict:
 
 
 class Run:
-    """Playbook runs against one control plane, with the stand-in helm and an audit of writes."""
+    """Playbook runs against one control plane, with the recorded real helm and an audit of writes."""
 
     def __init__(self, cp, tmp_path, workload, management=()):
         self.cp = cp
@@ -90,13 +89,14 @@ class Run:
         self.management = list(management)
         self.helm_dir = str(tmp_path / "helm")
         os.makedirs(self.helm_dir, exist_ok=True)
-        self.crds_file = transformed_gateway_api_file(str(tmp_path / "gateway-api.yaml"))
+        self.crds_file = gateway_api_path()
         self.extra = {
             "gloomesh_istio_version": ISTIO,
             "gloomesh_license_key": LICENSE,
             "gloomesh_install_istioctl": False,
             "gloomesh_pki_dir": str(tmp_path / "pki"),
             "gloomesh_gateway_api_crds_file": self.crds_file,
+            **chart_vars(),
         }
 
     def host(self, name, **extra):
@@ -112,10 +112,7 @@ class Run:
         return {"all": {"vars": {"gloomesh_linking": linking}, "children": groups}}
 
     def env(self):
-        env = {"GLOOMESH_HELM_STANDIN_DIR": self.helm_dir, "GLOOMESH_HELM_STANDIN_SECRET": LICENSE}
-        if not REAL_HELM:
-            env["PATH"] = os.pathsep.join([STANDIN_DIR, os.path.dirname(sys.executable), os.environ["PATH"]])
-        return env
+        return recorder_env(self.helm_dir, LICENSE)
 
     def play(self, name, inventory=None, extra=None, check=False, verbosity=1, **kwargs):
         """Run playbooks/<name>.yml; returns the result plus the writes it sent and its wall time."""
@@ -131,26 +128,12 @@ class Run:
         return result
 
     def helm_calls(self):
-        path = os.path.join(self.helm_dir, "calls.jsonl")
-        if not os.path.exists(path):
-            return []
-        with open(path, encoding="utf-8") as fh:
-            return [json.loads(line) for line in fh if line.strip()]
+        return read_records(self.helm_dir)
 
     def seed_release(self, context, name, version, values):
-        """A release as if Gloo Mesh had been installed before: helm's release record in the cluster."""
-        from kubernetes import client
-        from kubernetes.client.rest import ApiException
-
-        from tests.helm_standin.releases import seed_release
-
-        with self.cp.api_client(context, simulator=True) as api:
-            try:
-                client.CoreV1Api(api).create_namespace({"metadata": {"name": "gloo-mesh"}})
-            except ApiException as exc:
-                if exc.status != 409:
-                    raise
-            seed_release(api, "gloo-mesh", name, name, version, values)
+        """Gloo Mesh as installed before the run: release `name` of chart `name` in gloo-mesh, by
+        the real helm as the simulator user (so the audit of the collection's writes skips it)."""
+        install(self.cp.simulator_kubeconfig_path, context, "gloo-mesh", name, name, version, values)
 
     # cluster reads (as admin: reads are not counted as writes)
     def custom(self, context, group, version, plural, namespace=None):

@@ -299,7 +299,8 @@ def test_info_prefers_the_advertised_address(kubeconfig, control_plane, istiod, 
 def labelled_service(namespace, labels, annotations=None, name="istio-eastwest"):
     return {"metadata": {"name": name, "namespace": namespace, "annotations": annotations or {},
                          "labels": dict({"istio.io/expose-istiod": "15012"}, **labels)},
-            "spec": {"type": "ClusterIP", "ports": [{"name": "tls-xds", "port": 15012}]}}
+            # LoadBalancer, as istiod deploys it: Kubernetes refuses an ingress status on any other type.
+            "spec": {"type": "LoadBalancer", "ports": [{"name": "tls-xds", "port": 15012}]}}
 
 
 def test_info_not_ready_to_link(kubeconfig, control_plane, audit, scratch):

@@ -2,9 +2,10 @@
 until a test puts them there.
 
 Set-up writes (another installer's CRDs, a provider's, the experimental channel) go as the simulator
-user, so the audit counts only the collection's writes. Manifests are the harness's Gateway API CRDs
-(the upstream v1.3.0 release when ../shared has it, else the compact fixture) in the shape the local
-server accepts, annotated with the bundle version and channel each test needs.
+user, so the audit counts only the collection's writes. Manifests standing
+for other versions are our compact fixture annotated with the bundle version and channel each test
+needs; upstream bundles (../shared/fixtures/gateway-api) are applied only as they ship, and the tests
+that need them skip when that folder is absent.
 """
 from __future__ import annotations
 
@@ -61,7 +62,7 @@ def crd_api(cp):
 
 
 def bundle_documents(version, channel="standard", labels=None, annotations=None):
-    docs = [crds.downgrade_crd_for_old_servers(d) for d in crds.load_documents(crds.gateway_api_path())]
+    docs = crds.load_documents(crds.COMPACT_GATEWAY_API)  # ours to relabel; upstream files never are
     for doc in docs:
         metadata = doc["metadata"]
         metadata.setdefault("annotations", {}).update(annotations or {})
@@ -79,7 +80,7 @@ def manifest(tmp_path, version, channel="standard"):
 
 
 def bundle_names():
-    return sorted(d["metadata"]["name"] for d in crds.load_documents(crds.gateway_api_path()))
+    return sorted(d["metadata"]["name"] for d in crds.load_documents(crds.COMPACT_GATEWAY_API))
 
 
 def install_as(cp, manager, docs):
@@ -231,6 +232,75 @@ def test_left_alone_bundle_must_still_serve_what_the_mesh_needs(cp):
     assert "cluster gwcrds does not serve gateway.networking.k8s.io/v1 Gateway" in result["msg"]
     assert "newer than v1.3.0" in result["msg"]
     assert writes(cp, mark) == []
+
+
+# --- upstream bundles as they ship: CEL rules and the safe-upgrades policy run on the server ----------------------
+
+POLICY = "safe-upgrades.gateway.networking.k8s.io"
+
+
+def upstream(version):
+    path = crds.upstream_bundle(version)
+    if path is None:
+        pytest.skip("upstream Gateway API %s needs ../shared/fixtures/gateway-api" % version)
+    return path
+
+
+def remove_policy(cp):
+    api = k8s.AdmissionregistrationV1Api(cp.api_client(CONTEXT, simulator=True))
+    for delete in (api.delete_validating_admission_policy_binding, api.delete_validating_admission_policy):
+        try:
+            delete(POLICY)
+        except k8s.ApiException as exc:
+            if exc.status != 404:
+                raise
+
+
+def test_upstream_v1_5_1_over_v1_3_0_is_left_alone_and_its_policy_refuses_going_back(cp):
+    v130, v151 = upstream("v1.3.0"), upstream("v1.5.1")
+    remove_policy(cp)
+    try:
+        installed_first = module(cp, version="v1.3.0", src=v130)
+        assert installed_first.get("failed") is not True, installed_first
+        upgraded = module(cp, version="v1.5.1", src=v151)
+        assert upgraded.get("failed") is not True, upgraded
+        assert {c["action"] for c in upgraded["crds"]} >= {"upgraded"}
+        policy = k8s.AdmissionregistrationV1Api(cp.api_client(CONTEXT, simulator=True))
+        assert policy.read_validating_admission_policy(POLICY).metadata.name == POLICY
+
+        # Pinned to v1.3.0 again: the module leaves the newer bundle alone and never reaches the policy.
+        mark = cp.audit_mark()
+        back = module(cp, version="v1.3.0", src=v130)
+        assert back.get("failed") is not True, back
+        assert (back["changed"], back["left_alone"]) == (False, "newer")
+        assert "newer than v1.3.0" in back["message"]
+        assert writes(cp, mark) == []
+
+        # What the module avoided: the server's policy refuses the v1.3.0 CRDs over v1.5.1.
+        gateway = [d for d in crds.load_documents(v130) if d["spec"]["names"]["kind"] == "Gateway"]
+        with pytest.raises(k8s.ApiException) as refused:
+            install_as(cp, "kubectl", gateway)
+        assert refused.value.status in (400, 422, 403)
+        assert "prohibited" in refused.value.body and POLICY in refused.value.body
+        assert installed(cp)["gateways.gateway.networking.k8s.io"] == ("v1.5.1", "standard")
+    finally:
+        remove_policy(cp)
+
+
+def test_upstream_v1_6_1_upgrades_v1_5_1_through_its_policy_and_reruns_without_writes(cp):
+    v151, v161 = upstream("v1.5.1"), upstream("v1.6.1")
+    remove_policy(cp)
+    try:
+        assert module(cp, version="v1.5.1", src=v151)["changed"]
+        upgraded = module(cp, version="v1.6.1", src=v161)
+        assert upgraded.get("failed") is not True, upgraded
+        assert set(installed(cp).values()) == {("v1.6.1", "standard")}
+        mark = cp.audit_mark()
+        again = module(cp, version="v1.6.1", src=GONE)
+        assert (again.get("failed"), again["changed"]) == (None, False), again
+        assert writes(cp, mark) == []
+    finally:
+        remove_policy(cp)
 
 
 # --- another field manager ------------------------------------------------------------------------------------

@@ -1,11 +1,12 @@
 """gloo_operator (module and roles gloo_operator / automatic_peering) against real API servers and
-the recording helm stand-in, which keeps its releases as helm 3 does (release Secrets).
+the real helm, behind its recording wrapper, installing our local charts from a chart repository
+on 127.0.0.1 (tests/harness/helm_charts.py).
 
 Each test works in namespaces of its own on the session clusters and removes them afterwards.
-Write counts come from the audit log and are split by user agent: helm's own writes (the
-stand-in sends helm's) and the collection's. The license must never show: not in helm's argv or
-values, not in any output channel (default verbosity, -vvv, the json callback), not in facts and
-not in any file the run leaves, even when helm fails and echoes its values.
+Write counts come from the audit log and are split by user agent: helm's own writes and the
+collection's. The license must never show: not in helm's argv or values, not in any output
+channel (default verbosity, -vvv, the json callback), not in facts and not in any file the run
+leaves, even when helm fails and echoes its values (a chart whose values ask it to).
 """
 from __future__ import annotations
 
@@ -19,33 +20,25 @@ import uuid
 
 import pytest
 
+from tests.harness.helm_charts import FAIL_ECHOING_VALUES, HANG_IN_HOOK, chart_vars, install
+from tests.harness.helm_charts import read_records as helm_calls
+from tests.harness.helm_charts import recorder_env, repository_url
 from tests.harness.module_runner import run_module
-from tests.harness.playbook_run import LICENSE, STANDIN_DIR, run_playbook
+from tests.harness.playbook_run import LICENSE, run_playbook
 
 CONTEXT = "cluster1"
 REF_ENV = "SOLO_ISTIO_LICENSE_KEY_SECRET_REF"
-OPERATOR_CHART = "oci://us-docker.pkg.dev/solo-public/gloo-operator-helm/gloo-operator"
-GLOO_REPO = "https://storage.googleapis.com/gloo-platform/helm-charts"
 LICENSE_FORMS = (LICENSE, base64.b64encode(LICENSE.encode()).decode())
 
 pytestmark = pytest.mark.skipif(bool(os.environ.get("GLOOMESH_TEST_KUBECONFIG")),
-                                reason="drives the recording helm stand-in and its failure modes")
+                                reason="the chart's operator runs only on the local clusters' simulators")
 
 
 # ---------------------------------------------------------------- helpers
 
-def helm_calls(helm_dir):
-    path = os.path.join(helm_dir, "calls.jsonl")
-    if not os.path.exists(path):
-        return []
-    with open(path, encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
-
-
 def by_helm(event):
-    """Written by helm: its records (user agent Helm/...) and the chart's objects, which the stand-in
-    applies through the harness (user agent gloomesh-simulator)."""
-    return event.get("userAgent", "").startswith(("Helm/", "gloomesh-simulator"))
+    """Written by helm (user agent Helm/...): its release records and the chart's objects."""
+    return event.get("userAgent", "").startswith("Helm/")
 
 
 def ours(writes):
@@ -106,18 +99,13 @@ def delete_namespaces(cp, context, *namespaces):
                     raise
 
 
-def standin_env(helm_dir, **extra):
-    return {"PATH": os.pathsep.join([STANDIN_DIR, os.path.dirname(sys.executable), os.environ["PATH"]]),
-            "GLOOMESH_HELM_STANDIN_DIR": str(helm_dir), "GLOOMESH_HELM_STANDIN_SECRET": LICENSE, **extra}
-
-
 # ---------------------------------------------------------------- the module (module path)
 
 @pytest.fixture
 def helm_dir(tmp_path, monkeypatch):
     directory = tmp_path / "helm"
     directory.mkdir()
-    for key, value in standin_env(directory).items():
+    for key, value in recorder_env(directory, LICENSE).items():
         monkeypatch.setenv(key, value)
     return str(directory)
 
@@ -127,9 +115,8 @@ def op(control_plane, kubeconfig, helm_dir):
     """Module args for an operator release in a namespace of this test; uninstalled afterwards."""
     namespace = "gm-op-" + uuid.uuid4().hex[:6]
     args = {"kubeconfig": kubeconfig, "context": CONTEXT, "namespace": namespace, "license_key": LICENSE,
-            "wait_timeout": 120}
+            "chart": "gloo-operator", "chart_repo_url": repository_url(), "wait_timeout": 120}
     yield args
-    os.environ.pop("GLOOMESH_HELM_STANDIN_FAIL", None)
     run_module("gloo_operator", {"kubeconfig": kubeconfig, "context": CONTEXT, "namespace": namespace,
                                  "state": "absent"})
     delete_namespaces(control_plane, CONTEXT, namespace)
@@ -173,7 +160,8 @@ def test_install_rerun_change_uninstall(op, helm_dir, audit, control_plane):
     assert ours(writes) == [f"PATCH namespaces/{ns}", "PATCH secrets/gloo-operator-license"]
     assert helm_secret_writes(writes) == ["CREATE secrets", "UPDATE sh.helm.release.v1.gloo-operator.v1"]
     (call,) = helm_calls(helm_dir)
-    assert call["argv"][:3] == ["upgrade", "gloo-operator", OPERATOR_CHART] and call["rc"] == 0
+    assert call["argv"][:3] == ["upgrade", "gloo-operator", "gloo-operator"] and call["rc"] == 0
+    assert call["argv"][call["argv"].index("--repo") + 1] == repository_url()
     assert {"--install", "--reset-values"} <= set(call["argv"]) and call["version"] == "0.2.3"
     assert call["context"] == CONTEXT and call["namespace"] == ns
     assert call["values"] == wanted and call["secret_passed"] is False
@@ -266,9 +254,21 @@ def test_secret_ref_passed_through(op, helm_dir, audit, control_plane):
     assert audit.writes(mark) == [] and len(helm_calls(helm_dir)) == 2
 
 
-def test_helm_missing_then_not_needed_and_helm_hanging(op, helm_dir, audit, monkeypatch):
+def test_a_folder_named_like_the_chart_does_not_shadow_the_repository(op, helm_dir, tmp_path, monkeypatch):
+    # helm installs a local folder named like the chart instead of the --repo chart (helm issue
+    # 7862): the module starts helm in a private directory of its own.
+    shadow = tmp_path / "gloo-operator"
+    shadow.mkdir()
+    (shadow / "Chart.yaml").write_text("apiVersion: v2\nname: gloo-operator\nversion: 9.9.9\n")
+    monkeypatch.chdir(tmp_path)
+    result = run(op)
+    assert result["release"]["chart_version"] == "0.2.3", result
+    assert helm_calls(helm_dir)[-1]["rc"] == 0
+
+
+def test_helm_missing_then_not_needed_and_helm_hanging(op, helm_dir, audit, control_plane, monkeypatch):
     # No helm: a clear error, before anything is written.
-    standin_path = os.environ["PATH"]
+    helm_path = os.environ["PATH"]
     monkeypatch.setenv("PATH", os.pathsep.join([os.path.dirname(sys.executable), "/usr/bin", "/bin"]))
     mark = audit.mark()
     for check_mode in (True, False):
@@ -277,26 +277,30 @@ def test_helm_missing_then_not_needed_and_helm_hanging(op, helm_dir, audit, monk
         assert result["changed"] is False
     assert audit.writes(mark) == []
 
-    monkeypatch.setenv("PATH", standin_path)
+    monkeypatch.setenv("PATH", helm_path)
     assert run(op)["actions"]["release"] == "installed"
     # Nothing to change: no helm needed, none called.
     monkeypatch.setenv("PATH", os.pathsep.join([os.path.dirname(sys.executable), "/usr/bin", "/bin"]))
     result = run(op)
     assert result["changed"] is False and not result.get("failed"), result
 
-    # A helm that never returns is stopped at helm_timeout and named.
-    monkeypatch.setenv("PATH", standin_path)
-    monkeypatch.setenv("GLOOMESH_HELM_STANDIN_FAIL", "hang")
+    # helm blocked (in a hook Job nothing runs) is stopped at helm_timeout and named. Stopped by
+    # SIGTERM, helm cancels: it marks its new revision failed and exits, nothing left pending.
+    monkeypatch.setenv("PATH", helm_path)
+    debug = {"manager": {"env": {"LOG_LEVEL": "debug"}}}
     began = time.monotonic()
-    result = run(op, helm_timeout=8, values={"manager": {"env": {"LOG_LEVEL": "debug"}}})
+    result = run(op, helm_timeout=8, values={**debug, **HANG_IN_HOOK})
     elapsed = time.monotonic() - began
     assert result["failed"] and elapsed < 8 + 2 * 5 + 10, (elapsed, result)
     assert f"helm upgrade --install of release {op['namespace']}/gloo-operator in cluster {CONTEXT} did not " \
            "finish within 8s and was stopped" in result["msg"]
-    assert helm_calls(helm_dir)[-1]["rc"] == "hung"
-    monkeypatch.delenv("GLOOMESH_HELM_STANDIN_FAIL")
-    result = run(op, values={"manager": {"env": {"LOG_LEVEL": "debug"}}})
-    assert result["actions"]["release"] == "upgraded" and result["release"]["revision"] == 2
+    call = helm_calls(helm_dir)[-1]
+    assert call["stopped_by"] == "SIGTERM" and call["rc"] != 0, call
+    records = release_records(control_plane, CONTEXT, op["namespace"], "gloo-operator")
+    assert {v: s.metadata.labels["status"] for v, (s, _r) in records.items()} == {1: "deployed", 2: "failed"}
+    # The next run upgrades from the deployed revision.
+    result = run(op, values=debug)
+    assert result["actions"]["release"] == "upgraded" and result["release"]["revision"] == 3, result
 
 
 # ---------------------------------------------------------------- roles through ansible-playbook
@@ -315,6 +319,9 @@ PLAY_GLOO_OPERATOR = """
           gloomesh.multicluster.gloo_operator:
             namespace: "{{ gloo_operator_namespace }}"
             license_key: "{{ gloomesh_license_key }}"
+            chart: "{{ gloo_operator_chart }}"
+            chart_repo_url: "{{ gloo_operator_chart_repo_url }}"
+            values: "{{ gloo_operator_values | default({}) }}"
           register: again
           ignore_errors: true
 
@@ -356,21 +363,19 @@ class Runs:
                   "management_cluster": {"hosts": {n: host(n) for n in management}}}
         return {"all": {"children": groups}}
 
-    def play(self, text, inventory, extra=None, verbosity=0, fail=None, callback=None):
+    def play(self, text, inventory, extra=None, verbosity=0, callback=None):
         path = self.tmp / "play.yml"
         path.write_text(text)
-        env = standin_env(self.helm_dir, TMPDIR=str(self.dirs["run-tmp"]),
-                          ANSIBLE_LOCAL_TEMP=str(self.dirs["ansible-local"]),
-                          ANSIBLE_REMOTE_TEMP=str(self.dirs["ansible-remote"]),
-                          ANSIBLE_CACHE_PLUGIN="jsonfile", ANSIBLE_CACHE_PLUGIN_CONNECTION=str(self.dirs["facts"]))
-        if fail:
-            env["GLOOMESH_HELM_STANDIN_FAIL"] = fail
+        env = {**recorder_env(self.helm_dir, LICENSE), "TMPDIR": str(self.dirs["run-tmp"]),
+               "ANSIBLE_LOCAL_TEMP": str(self.dirs["ansible-local"]),
+               "ANSIBLE_REMOTE_TEMP": str(self.dirs["ansible-remote"]),
+               "ANSIBLE_CACHE_PLUGIN": "jsonfile", "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(self.dirs["facts"])}
         if callback:
             env["ANSIBLE_STDOUT_CALLBACK"] = callback
         mark = self.cp.audit_mark()
         calls = len(helm_calls(self.helm_dir))
         began = time.monotonic()
-        result = run_playbook(str(path), inventory, {"gloomesh_license_key": LICENSE, **(extra or {})},
+        result = run_playbook(str(path), inventory, {"gloomesh_license_key": LICENSE, **chart_vars(), **(extra or {})},
                               verbosity=verbosity, env=env)
         result["seconds"] = time.monotonic() - began
         result["writes"] = self.cp.writes_since(mark)
@@ -404,11 +409,13 @@ def test_gloo_operator_role_rerun_without_helm_and_failing_helm_leaks_nothing(co
     inventory = runs.inventory(["cluster1", "cluster2"], gloo_operator_namespace=ns)
     try:
         # helm fails and echoes its values, at every verbosity and through the json callback.
+        failing = {"gloo_operator_values": FAIL_ECHOING_VALUES}
         for verbosity, callback in ((0, None), (3, None), (0, "ansible.posix.json")):
-            result = runs.play(PLAY_GLOO_OPERATOR, inventory, verbosity=verbosity, fail="echo-values", callback=callback)
+            result = runs.play(PLAY_GLOO_OPERATOR, inventory, extra=failing, verbosity=verbosity, callback=callback)
             assert result["rc"] != 0, result["stdout"][-3000:]
             out = result["stdout"]
-            assert "failed (exit code 1): Error: UPGRADE FAILED: template:" in out, out[-3000:]
+            assert ("failed (exit code 1): Error: execution error at (gloo-operator/templates/test-faults.tpl"
+                    in out), out[-3000:]
             assert f"{REF_ENV}" in out and f"{ns}/gloo-operator-license" in out, "helm's echo was not passed on"
             assert [c["argv"][0] for c in result["helm_calls"]] == ["upgrade"] * 4
         # The failed results were cached as facts of both hosts (and are scanned below).
@@ -449,8 +456,6 @@ def _uninstall(runs, inventory, ns):
 
 
 def test_automatic_peering_role(control_plane, audit, tmp_path):
-    from tests.helm_standin.releases import seed_release
-
     cp = control_plane
     runs = Runs(cp, tmp_path)
     ns = "gm-peer-" + uuid.uuid4().hex[:6]
@@ -458,38 +463,37 @@ def test_automatic_peering_role(control_plane, audit, tmp_path):
                 ("cluster1", "gloo-platform"): {"common": {"cluster": "cluster1"},
                                                 "licensing": {"glooMeshLicenseKey": LICENSE}},
                 ("cluster2", "gloo-platform-crds"): {"installEnterpriseCrds": False}}
-    from kubernetes import client
-
+    # The role's settings (its defaults) per release.
+    flags = {("cluster1", "gloo-platform-crds"): {"featureGates": {"ConfigDistribution": True},
+                                                  "installEnterpriseCrds": True},
+             ("cluster1", "gloo-platform"): {"featureGates": {"ConfigDistribution": True}},
+             ("cluster2", "gloo-platform-crds"): {"installEnterpriseCrds": True}}
     try:
-        for context in ("cluster1", "cluster2"):
-            with cp.api_client(context, simulator=True) as api:
-                client.CoreV1Api(api).create_namespace({"metadata": {"name": ns}})
-                for (where, name), values in existing.items():
-                    if where == context:
-                        seed_release(api, ns, name, name, "2.7.0", values)
+        for (context, name), values in existing.items():
+            install(cp.simulator_kubeconfig_path, context, ns, name, name, "2.7.0", values)
         inventory = runs.inventory(["cluster1", "cluster2"], management=["cluster1"], automatic_peering_namespace=ns)
 
         # helm fails echoing values that hold the license: it is masked everywhere.
+        failing = {"automatic_peering_%s_settings" % kind: {chart: {**settings, **FAIL_ECHOING_VALUES}
+                                                            for (where, chart), settings in flags.items()
+                                                            if where == context}
+                   for kind, context in (("management", "cluster1"), ("workload", "cluster2"))}
         for verbosity in (0, 3):
-            result = runs.play(PLAY_AUTOMATIC_PEERING, inventory, verbosity=verbosity, fail="echo-values")
+            result = runs.play(PLAY_AUTOMATIC_PEERING, inventory, extra=failing, verbosity=verbosity)
             assert result["rc"] != 0
-            assert '"glooMeshLicenseKey": "********"' in result["stdout"], result["stdout"][-3000:]
+            assert '"glooMeshLicenseKey":"********"' in result["stdout"], result["stdout"][-3000:]
         # gloo-platform's own values hold the license: helm gets it back, only in a private file.
         runs.assert_no_license_left()
 
         result = runs.play(PLAY_AUTOMATIC_PEERING, inventory)
         assert result["rc"] == 0, result["stdout"][-3000:]
         upgrades = {(c["context"], c["chart"]): c for c in result["helm_calls"]}
-        flags = {("cluster1", "gloo-platform-crds"): {"featureGates": {"ConfigDistribution": True},
-                                                      "installEnterpriseCrds": True},
-                 ("cluster1", "gloo-platform"): {"featureGates": {"ConfigDistribution": True}},
-                 ("cluster2", "gloo-platform-crds"): {"installEnterpriseCrds": True}}
         assert set(upgrades) == set(flags)
         assert [c["chart"] for c in result["helm_calls"] if c["context"] == "cluster1"] == \
             ["gloo-platform-crds", "gloo-platform"]
         for key, call in upgrades.items():
             assert call["rc"] == 0 and call["namespace"] == ns and call["version"] == "2.7.0", call
-            assert call["chart_ref"] == key[1] and "--repo" in call["argv"] and GLOO_REPO in call["argv"]
+            assert call["chart_ref"] == key[1] and call["argv"][call["argv"].index("--repo") + 1] == repository_url()
             kept = json.loads(json.dumps(existing[key]).replace(LICENSE, "<secret>"))
             merged = json.loads(json.dumps(kept))
             for k, v in flags[key].items():
@@ -511,24 +515,25 @@ def test_automatic_peering_role(control_plane, audit, tmp_path):
             delete_namespaces(cp, context, ns)
 
 
-def test_stand_in_release_layout_matches_helm(control_plane, tmp_path):
-    """The seeded record reads back through the collection's reader exactly as written."""
+def test_reader_reads_real_helm_records(control_plane):
+    """The collection's reader (helm.py) reads the release Secrets the real helm writes: every
+    revision's record, and the deployed one's values and chart exactly as installed."""
     from ansible_collections.gloomesh.multicluster.plugins.module_utils import helm
     from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.client import get_k8s_client
-    from tests.helm_standin.releases import seed_release
 
     ns = "gm-seed-" + uuid.uuid4().hex[:6]
+    kubeconfig = control_plane.simulator_kubeconfig_path
     try:
-        with control_plane.api_client(CONTEXT, simulator=True) as api:
-            from kubernetes import client
-
-            client.CoreV1Api(api).create_namespace({"metadata": {"name": ns}})
-            seed_release(api, ns, "rel", "gloo-platform", "2.7.0", {"a": {"b": [1, True]}})
+        install(kubeconfig, CONTEXT, ns, "rel", "gloo-platform", "2.7.0", {"a": {"b": [1, True]}})
+        install(kubeconfig, CONTEXT, ns, "rel", "gloo-platform", "2.7.1", {"a": {"b": [2, "x"], "c": 1.5}})
         cluster = get_k8s_client({"kubeconfig": control_plane.kubeconfig_path, "context": CONTEXT})
+        assert len(helm.release_records(cluster, ns, "rel")) == 2
+        assert len(helm.release_records(cluster, ns, "rel", deployed_only=True)) == 1
         release = helm.deployed_release(cluster, ns, "rel")
-        assert release["config"] == {"a": {"b": [1, True]}}
-        assert release["chart"]["metadata"] == {"apiVersion": "v2", "name": "gloo-platform", "version": "2.7.0",
-                                                "appVersion": "2.7.0", "type": "application"}
+        assert (release["name"], release["version"], release["info"]["status"]) == ("rel", 2, "deployed")
+        assert release["config"] == {"a": {"b": [2, "x"], "c": 1.5}}
+        assert release["chart"]["metadata"] == {"apiVersion": "v2", "name": "gloo-platform", "version": "2.7.1",
+                                                "appVersion": "2.7.1", "type": "application"}
         assert helm.deployed_release(cluster, ns, "other") is None
     finally:
         delete_namespaces(control_plane, CONTEXT, ns)

@@ -247,7 +247,7 @@ def test_full_mesh_then_exclusive_unlink(kubeconfig, control_plane, audit, istio
                 "gatewayClassName": "istio-remote",
                 "addresses": [{"type": "IPAddress", "value": lb_address(control_plane, peer_context, ns)}],
                 "listeners": LISTENERS}
-            # istiod (simulated) peered: right address, service account and trust domain
+            # Solo's istiod (simulated) peered: reachable at that address, with an HBONE listener
             assert all(conditions(gateway)[c] == "True" for c in PEER_CONDITIONS), conditions(gateway)
     assert total == 6
 
@@ -296,10 +296,11 @@ def test_wait_for_peer_connected_names_what_is_missing(kubeconfig, istiod, scrat
     nobody = descriptor(unique("gone"), ns, address="203.0.113.50")
     result = link(kubeconfig, SOURCE, [nobody], cluster="src-wait", wait=True, wait_timeout=3)
     assert result["failed"]
+    # verify's rule (both Solo conditions), as Solo's istiod words them (peering/controller.go).
     assert result["msg"].startswith("timed out after 3s waiting for Gateway %s/istio-remote-peer-%s to be "
-                                    "connected to peer %s: condition gloo.solo.io/PeerConnected not True: "
-                                    "gloo.solo.io/PeerConnected=False (no east-west gateway answers at "
-                                    "203.0.113.50:15012)" % (ns, nobody["cluster"], nobody["cluster"]))
+                                    "connected to peer %s: gloo.solo.io/PeerConnected=False (Pending: not "
+                                    "connected to peer); also not True: gloo.solo.io/PeeringSucceeded"
+                                    % (ns, nobody["cluster"], nobody["cluster"]))
 
 
 def test_peer_namespace_change_moves_the_gateway(kubeconfig, control_plane, scratch):

@@ -5,22 +5,18 @@ cluster) so that a bi-directional full mesh is 3*2 = 6 peer Gateways. Automatic 
 cluster1, cluster2 (workload) and mgmt (management cluster, meshed too), with the Gloo
 management-plane simulator distributing the peers.
 
-Helm: tests/helm_standin/helm is put first on PATH. It records every call (the license value
-replaced by "<secret>") and creates what the gloo-operator chart creates. With
-GLOOMESH_TEST_REAL_HELM=1 and a real helm on PATH, that helm is used and the record checks are
-skipped.
+Helm: the real helm, behind a recording wrapper first on PATH that notes every call (the license
+value replaced by "<secret>"), installs our local charts (same names, versions and values shape as
+Solo's) from a chart repository on 127.0.0.1 (tests/harness/helm_charts.py).
 """
 from __future__ import annotations
 
 import json
 import os
 
-import pytest
+from tests.harness.helm_charts import repository_url
+from tests.harness.playbook_run import GATEWAY_API, LICENSE, Run, failures
 
-from tests.harness.playbook_run import GATEWAY_API, LICENSE, REAL_HELM, Run, failures
-
-OPERATOR_CHART = "oci://us-docker.pkg.dev/solo-public/gloo-operator-helm/gloo-operator"
-GLOO_REPO = "https://storage.googleapis.com/gloo-platform/helm-charts"
 TIMINGS = {}
 
 
@@ -165,13 +161,12 @@ def _delete_gateway(cp, context, namespace, name):
 
 
 def _assert_operator_installs(run, names):
-    if REAL_HELM:
-        return
     installs = [c for c in run.helm_calls() if "upgrade" in c["argv"] and c.get("chart") == "gloo-operator"]
     assert sorted(c["context"] for c in installs) == sorted(names)
     for call in installs:
         assert call["rc"] == 0, call
-        assert call["chart_ref"] == OPERATOR_CHART
+        assert call["chart_ref"] == "gloo-operator"
+        assert call["argv"][call["argv"].index("--repo") + 1] == repository_url()
         assert call["version"] == "0.2.3"
         assert call["namespace"] == "gloo-mesh"
         # The namespace and the license Secret are ours; helm only gets the reference to it.
@@ -204,9 +199,27 @@ def _assert_nothing_of_ours(run, names):
 
 
 # -- automatic linking ---------------------------------------------------------------------------
+def test_automatic_link_refuses_what_it_cannot_honour_before_any_write(make_control_plane, tmp_path):
+    """Issue 20 items 2 and 3: an advertised address (Gloo Mesh builds automatic peers from the east-west
+    Gateway's status.addresses) and a management plane older than Gloo Mesh 2.7 are refused by preflight."""
+    names = ("cluster1", "cluster2", "mgmt")
+    cp = make_control_plane(names=names, simulators=False, install_operator=False)
+    run = Run(cp, tmp_path, ["cluster1", "cluster2"], management=["mgmt"])
+    for name in names:
+        run.seed_release(name, "gloo-platform-crds", "2.6.3", {"installEnterpriseCrds": False})
+    run.seed_release("mgmt", "gloo-platform", "2.6.3", {"common": {"cluster": "mgmt"}})
+    inventory = run.inventory(linking="automatic", host_vars={"cluster1": {"eastwest_gateway_address": "203.0.113.7"}})
+    result = run.play("install_automatic_link", inventory)
+    out = failures(result)
+    assert result["rc"] != 0, out
+    assert ("cluster1: eastwest_gateway_address '203.0.113.7' cannot be used with gloomesh_linking automatic: Gloo "
+            "Mesh builds each peer from the east-west Gateway's status.addresses and ignores this address") in out
+    assert ("mgmt: Helm release gloo-platform in namespace gloo-mesh (chart version): multicluster peering with the "
+            "Gloo Operator needs Gloo Mesh 2.7 or later; got 2.6.3") in out
+    assert result["writes"] == [], [f"{e['context']} {e['verb']} {e['requestURI']}" for e in result["writes"]]
+
+
 def test_automatic_link(make_control_plane, tmp_path):
-    if REAL_HELM:
-        pytest.skip("needs Gloo Mesh releases seeded in the helm stand-in")
     names = ("cluster1", "cluster2", "mgmt")
     cp = make_control_plane(names=names, simulators=True, install_operator=False)
     cp.simulators.management_plane(True, mgmt_context="mgmt")
@@ -238,7 +251,7 @@ def test_automatic_link(make_control_plane, tmp_path):
     for key, call in upgrades.items():
         assert call["rc"] == 0 and call["namespace"] == "gloo-mesh" and call["context"] == key[0], call
         argv = call["argv"]
-        assert call["chart_ref"] == key[1] and argv[argv.index("--repo") + 1] == GLOO_REPO, argv
+        assert call["chart_ref"] == key[1] and argv[argv.index("--repo") + 1] == repository_url(), argv
         assert call["version"] == "2.7.0", "the installed chart version must be kept"
         kept = json.loads(json.dumps(existing[key]).replace(LICENSE, "<secret>"))
         assert call["values"] == _merged(kept, flags[key]), call["values"]

@@ -17,6 +17,7 @@ from cryptography.x509.oid import NameOID
 from kubernetes import client as k8s
 
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders import certificates
+from tests.harness.locks import lock_held_elsewhere
 from tests.harness.module_runner import run_module
 from tests.harness.playbook_run import run_playbook
 
@@ -711,3 +712,23 @@ def test_playbook_forks_generate_one_root(control_plane, kubeconfig, tmp_path):
     for context in CLUSTERS:
         data = read_secret(control_plane, context, extra["ns"])
         verify_bundle(data, root_cert)
+
+
+def test_an_existing_root_is_used_without_its_lock(root_of_trust, pki_dir):
+    """Issue 22 item 5: a suspended run holding the root lock does not hold up a run that only reads
+    the root, and a read-only PKI directory works (no lock file is created)."""
+    assert root_of_trust(namespace=new_namespace(), **FAST)["root_created"] is True
+    lock = os.path.join(pki_dir, "root-key.pem.lock")
+    with lock_held_elsewhere(lock, suspended=True):
+        started = time.monotonic()
+        result = root_of_trust(context="cluster2", namespace=new_namespace(), **FAST)
+        assert not result.get("failed") and result["root_created"] is False, result
+        assert time.monotonic() - started < 30
+    os.unlink(lock)
+    os.chmod(pki_dir, 0o500)
+    try:
+        result = root_of_trust(context="mgmt", namespace=new_namespace(), **FAST)
+    finally:
+        os.chmod(pki_dir, 0o700)
+    assert not result.get("failed") and result["root_created"] is False, result
+    assert sorted(os.listdir(pki_dir)) == ["root-cert.pem", "root-key.pem"]

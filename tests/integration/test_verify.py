@@ -119,14 +119,14 @@ def test_full_mesh_verifies_with_a_table_a_json_report_and_stats(mesh, tmp_path)
     assert "Mesh verified: 3 clusters, every expected peer connected, one root of trust" in out
     for name in NAMES:
         assert table_row(result, name).split()[-1] == "OK"
-    # The link table shows each peer Gateway's conditions as `kubectl get gateways` does.
-    assert "PROGRAMMED  CONNECTED  DATAPLANE  FIELDS" in out
+    # The link table shows Solo's link conditions.
+    assert "SUCCEEDED  CONNECTED  DATAPLANE  FIELDS" in out
     report = result["report"]
     assert report["ok"] and report["problems"] == []
     assert [(link["cluster"], link["peer"]) for link in report["links"]] == [
         (c, p) for c in NAMES for p in NAMES if p != c]
     assert all(link["conditions"]["gloo.solo.io/PeerConnected"] == "True" and link["fields"] == []
-               for link in report["links"])
+               and link["conditions"]["gloo.solo.io/PeeringSucceeded"] == "True" for link in report["links"])
     assert {name: row["connected_peers"] for name, row in rows(result).items()} == {
         name: [p for p in NAMES if p != name] for name in NAMES}
     # The same report is published with set_stats (an AWX artifact).
@@ -147,10 +147,9 @@ def test_changed_xds_tls_port_fails_naming_cluster_and_peer(mesh, tmp_path):
     problems = result["report"]["problems"]
     assert problems[0] == ("cluster1: peer cluster2: listener xds-tls port is 15999, cluster2's east-west gateway "
                            "listens on 15012")
-    # The simulator dials the port of the peer's xds-tls listener: nobody answers there.
-    assert problems[1].startswith("cluster1: peer cluster2 not connected: gloo.solo.io/PeerConnected=False "
-                                  "(ConnectionFailed: no east-west gateway answers at ")
-    assert problems[1].split("answers at ")[1].startswith(mesh.peers("cluster1")["istio-remote-peer-cluster2"] + ":15999")
+    # Solo's istiod (simulated) dials the port of the peer's xds-tls listener: nobody answers there.
+    assert problems[1] == ("cluster1: peer cluster2 not connected: gloo.solo.io/PeerConnected=False (Pending: not "
+                           "connected to peer); also not True: gloo.solo.io/PeeringSucceeded")
     assert len(problems) == 2
     assert table_row(result, "cluster1").endswith("FAIL (2)")
     assert "Mesh verification found 2 problem(s): cluster1: peer cluster2: listener xds-tls port is 15999" in \
@@ -193,6 +192,42 @@ def test_deleted_peer_fails_and_check_mode_only_reports(mesh, tmp_path):
         assert restored.get("changed"), restored
 
 
+def _relink(run, source, peer):
+    kube = {"kubeconfig": run.cp.kubeconfig_path}
+    gateway_call(run, source, "delete_namespaced_custom_object", "istio-remote-peer-" + peer)
+    descriptor = run_module("eastwest_gateway_info", dict(kube, context=peer))["peer"]
+    assert run_module("mesh_link", dict(kube, context=source, cluster=source, peers=[descriptor])).get("changed")
+
+
+def test_a_link_is_up_when_solo_says_so_and_verify_waits_for_it(mesh, tmp_path):
+    """Issue 20 item 1: right after linking, before Solo's status writer has run, a peer Gateway carries
+    Istio's Programmed=True only. Not connected until PeeringSucceeded and PeerConnected are both True."""
+    sims = mesh.cp.simulators
+    sims.set_peering_status("cluster1", "stopped")
+    try:
+        _relink(mesh, "cluster1", "cluster2")
+        result = verify(mesh, tmp_path, wait=SHORT_WAIT)
+        assert result["rc"] != 0
+        assert result["report"]["problems"] == [
+            "cluster1: peer cluster2 not connected: gloo.solo.io/PeerConnected not reported yet; also not True: "
+            "gloo.solo.io/PeeringSucceeded"]
+        link = next(x for x in result["report"]["links"] if (x["cluster"], x["peer"]) == ("cluster1", "cluster2"))
+        assert link["conditions"] == {"Accepted": "True", "Programmed": "True"}
+        # Connected, network not synced yet: PeeringSucceeded Unknown. Verify waits, and returns once it syncs.
+        sims.set_peering_status("cluster1", "unsynced")
+        syncs = threading.Timer(3, sims.set_peering_status, ("cluster1", "synced"))
+        began = time.monotonic()
+        syncs.start()
+        try:
+            result = verify(mesh, tmp_path, wait=60)
+        finally:
+            syncs.join()
+        assert result["rc"] == 0, failures(result)
+        assert 3 <= time.monotonic() - began
+    finally:
+        sims.set_peering_status("cluster1", "synced")
+
+
 def test_foreign_extra_peer_fails(mesh, tmp_path):
     foreign = {
         "apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
@@ -232,7 +267,7 @@ def test_mesh_info_sections_and_a_wait_that_watches(mesh, audit):
     port = "/spec/listeners/%d/port" % index
     patch_peer(mesh, "cluster2", "cluster1", [{"op": "replace", "path": port, "value": 15999}])
     broken = run_module("mesh_info", peers_of_cluster2)
-    assert broken["pending_peers"]["cluster1"].startswith("gloo.solo.io/PeerConnected=False (ConnectionFailed")
+    assert broken["pending_peers"]["cluster1"].startswith("gloo.solo.io/PeerConnected=False (Pending")
     # Check mode reads once, without waiting.
     began = time.monotonic()
     preview = run_module("mesh_info", dict(peers_of_cluster2, wait_timeout=90), check_mode=True)

@@ -13,12 +13,17 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import base64
+import binascii
+import contextlib
 import logging
 import os
+import re
 import threading
 
 from ansible.module_utils.basic import missing_required_lib
 
+from ansible_collections.gloomesh.multicluster.plugins.module_utils import validation
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
 
 try:
@@ -51,6 +56,19 @@ CONNECT_TIMEOUT = 10
 AUTH_ARG_SPEC = dict(K8S_AUTH_ARG_SPEC)
 AUTH_ARG_SPEC["request_timeout"] = {"type": "int", "default": DEFAULT_REQUEST_TIMEOUT}
 
+# What an inline kubeconfig (a mapping; AWX credentials inject one) holds that is a secret.
+# kubernetes.core marks ``kubeconfig`` no_log in 5.1.0-5.4.1 and 6.0.0-6.2.0 only; 5.0.0 and
+# 5.4.2+/6.3.0+ declare it {"type": "raw"} (plugins/module_utils/args_common.py) and hide a list of
+# fields in its own module class (plugins/module_utils/k8s/core.py, PR #1014), which ours do not use.
+USER_SECRETS = ("token", "password", "client-key-data")
+# auth-provider config keys that hold credentials (access-token, refresh-token, id-token,
+# client-secret); its other keys (client-id, idp-issuer-url, expiry, cmd-path) are not secrets.
+PROVIDER_SECRET = re.compile(r"(token|secret|password)$")
+# Masked text is replaced wherever it appears in a result, registered values included: an exec
+# plugin's environment also holds short, common values (a region, a profile name) that would garble
+# results. A credential is longer than this.
+MIN_ENV_SECRET = 8
+
 
 def missing_libraries():
     """A missing_required_lib() message when kubernetes.core or a Python library is absent, else None."""
@@ -59,6 +77,67 @@ def missing_libraries():
     if LIBRARY_ERROR is not None:
         return missing_required_lib(getattr(LIBRARY_ERROR, "name", None) or "kubernetes")
     return None
+
+
+def _mapping(value):
+    return value if isinstance(value, dict) else {}
+
+
+def _user_secrets(user):
+    """The secret strings of one kubeconfig ``users[].user``."""
+    found = [user.get(key) for key in USER_SECRETS]
+    key_data = user.get("client-key-data")
+    if isinstance(key_data, str):
+        try:  # the PEM the kubernetes client writes to a temp file
+            found.append(base64.b64decode(key_data, validate=False).decode("utf-8"))
+        except (binascii.Error, ValueError):
+            pass
+    exec_env = _mapping(user.get("exec")).get("env")
+    for variable in exec_env if isinstance(exec_env, list) else []:
+        value = _mapping(variable).get("value")
+        if isinstance(value, str) and len(value) >= MIN_ENV_SECRET:
+            found.append(value)
+    config = _mapping(_mapping(user.get("auth-provider")).get("config"))
+    found.extend(value for key, value in config.items() if PROVIDER_SECRET.search(str(key)))
+    return found
+
+
+def kubeconfig_secrets(kubeconfig):
+    """The secrets an inline kubeconfig holds (nothing for a path): users' tokens, passwords, private
+    keys (base64 and PEM), exec credential plugins' environment values, auth providers' tokens."""
+    users = _mapping(kubeconfig).get("users")
+    secrets = set()
+    for entry in users if isinstance(users, list) else []:
+        secrets.update(value for value in _user_secrets(_mapping(_mapping(entry).get("user")))
+                       if isinstance(value, str) and value.strip())
+    return secrets
+
+
+@contextlib.contextmanager
+def credential_files_removed():
+    """Removes, when the block ends, the files the kubernetes client wrote a kubeconfig's key,
+    certificate and CA data to in it.
+
+    The client (kubernetes/config/kube_config.py, _create_temp_file_with_content) writes them to
+    $TMPDIR and removes them in an atexit hook only, which Ansible's forked workers never run (they
+    leave by os._exit): every in-process task would leave a copy of the client's private key.
+    """
+    try:
+        from kubernetes.config import kube_config
+    except ImportError:  # reported by missing_libraries()
+        yield
+        return
+    # The client rebinds _temp_files when its atexit hook runs: read the module attribute each time.
+    before = dict(getattr(kube_config, "_temp_files", {}))
+    try:
+        yield
+    finally:
+        written = getattr(kube_config, "_temp_files", {})
+        for content, path in list(written.items()):
+            if before.get(content) != path:
+                written.pop(content, None)
+                with contextlib.suppress(OSError):
+                    os.remove(path)
 
 
 class _ExecPluginErrors(logging.Handler):
@@ -136,6 +215,19 @@ def _bound_requests(rest, cluster):
     rest.request = request
 
 
+def _kubeconfig_problem(auth):
+    """Why loading failed, naming the file, when a kubeconfig is not one (the client would only say
+    "'int' object is not iterable"): the option, else $KUBECONFIG's files, else ~/.kube/config."""
+    given = auth.get("kubeconfig")
+    sources = [given] if given else (os.environ.get("KUBECONFIG") or "~/.kube/config").split(os.pathsep)
+    for source in filter(None, sources):
+        try:
+            validation.kubeconfig(source)
+        except GloomeshError as exc:
+            return exc.message
+    return None
+
+
 def get_k8s_client(options):
     """A Cluster for the connection options (kubernetes.core's auth options + request_timeout).
 
@@ -162,7 +254,8 @@ def get_k8s_client(options):
         try:
             configuration = core_client._create_configuration(core_client._create_auth_spec(**auth))  # pylint: disable=protected-access
         except Exception as exc:  # pylint: disable=broad-except  # kubeconfig loading raises many kinds
-            raise GloomeshError("cluster %s: cannot load the connection settings: %s" % (name, exc), context=name)
+            raise GloomeshError("cluster %s: cannot load the connection settings: %s"
+                                % (name, _kubeconfig_problem(auth) or exc), context=name)
         finally:
             root.removeHandler(collector)
     plugin_errors = [m for m in collector.messages if m.startswith("exec")]

@@ -5,7 +5,8 @@
 
 wait_for() lists the one object (field selector metadata.name) to get its state and a
 resourceVersion, then watches from there: it returns on the first event that satisfies
-the predicate, not at the next poll. An expired watch (410 Gone) is re-listed.
+the predicate, not at the next poll. Watches ask for bookmarks; an expired watch (410 Gone)
+is re-listed.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -69,19 +70,6 @@ def _describe_condition(condition):
     text = "%s=%s" % (condition.get("type"), condition.get("status"))
     detail = condition.get("message") or condition.get("reason")
     return "%s (%s)" % (text, detail) if detail else text
-
-
-def all_conditions_true(obj):
-    """Done when the object has status conditions and every one is True."""
-    if obj is None:
-        return False, "object does not exist"
-    conditions = _conditions(obj)
-    if not conditions:
-        return False, "no status conditions reported yet"
-    pending = [c for c in conditions if c.get("status") != "True"]
-    if pending:
-        return False, "conditions not True: %s" % ", ".join(_describe_condition(c) for c in pending)
-    return True, ""
 
 
 def condition_true(condition_type):
@@ -168,11 +156,16 @@ def watch_until(client, resource, what, check, timeout, namespace=None, field_se
         window = max(1, int(math.ceil(min(deadline - time.monotonic(), WATCH_WINDOW))))
         watcher = Watch()
         try:
+            # Bookmarks move the resourceVersion on while nothing we watch changes, so the next
+            # window resumes where this one ended instead of re-listing after a 410.
             for event in watcher.stream(resource.get, namespace=namespace, field_selector=field_selector,
                                         resource_version=version, timeout_seconds=window, serialize=False,
+                                        allow_watch_bookmarks=True,
                                         _request_timeout=(CONNECT_TIMEOUT, window + client.timeout)):
                 raw = event["raw_object"]
                 version = raw.get("metadata", {}).get("resourceVersion", version)
+                if event["type"] == "BOOKMARK":
+                    continue
                 key = (raw["metadata"].get("namespace"), raw["metadata"]["name"])
                 if event["type"] == "DELETED":
                     objects.pop(key, None)

@@ -16,14 +16,13 @@ __metaclass__ = type
 import math
 import time
 
-from ansible_collections.gloomesh.multicluster.plugins.module_utils import mesh_state, planning, validation
+from ansible_collections.gloomesh.multicluster.plugins.module_utils import mesh_state, planning, validation, verify
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders import gateway
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.constants import (
     EASTWEST_NAME,
     EASTWEST_NAMESPACE,
     GATEWAY_API_VERSION,
     GATEWAY_KIND,
-    PEER_CONNECTED,
 )
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.apply import (
@@ -34,7 +33,7 @@ from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.apply im
     ensure_namespace,
     is_managed_by_us,
 )
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.wait import condition_true, wait_for
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.wait import wait_for
 
 # ApplyResult actions as mesh_link reports them.
 _ACTIONS = {"created": "created", "updated": "updated", "unchanged": "unchanged",
@@ -124,11 +123,12 @@ class _Writer(object):
             self.waits.append((client, target, peer["cluster"], namespace, name))
 
     def wait(self, timeout):
-        """Until istiod reports every applied peer connected, all within ``timeout`` seconds."""
+        """Until Solo's istiod reports every applied peer connected (verify's rule: PeeringSucceeded
+        and PeerConnected True), all within ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
         for client, target, peer, namespace, name in self.waits:
             where = describe(GATEWAY_KIND, name, namespace) + ("" if target is None else " in cluster " + target)
-            wait_for(client, GATEWAY_API_VERSION, GATEWAY_KIND, name, namespace, condition_true(PEER_CONNECTED),
+            wait_for(client, GATEWAY_API_VERSION, GATEWAY_KIND, name, namespace, verify.link_up,
                      max(1, int(math.ceil(deadline - time.monotonic()))),
                      "%s to be connected to peer %s" % (where, peer))
 

@@ -125,12 +125,19 @@ def _root_state(cert_path, key_path):
 def load_or_create_root(task, params, cert_path, key_path, passphrase):
     """(cert, key, created). Generated under an exclusive lock so concurrent hosts make one root.
 
-    ``key`` is only returned when generated now (see load_root_key). In check mode nothing is
-    locked or written; (None, None, True) means "would be generated".
+    ``key`` is only returned when generated now (see load_root_key). An existing root is only
+    read: no lock file, no wait for another run's lock (a read-only directory works). In check
+    mode nothing is locked or written; (None, None, True) means "would be generated".
     """
+    try:
+        present = _root_state(cert_path, key_path) == "present"
+    except GloomeshError:
+        if task.check_mode:
+            raise
+        present = False  # half a root may be another host between its two writes: decided under the lock
+    if present:
+        return load_root_cert(cert_path), None, False
     if task.check_mode:
-        if _root_state(cert_path, key_path) == "present":
-            return load_root_cert(cert_path), None, False
         return None, None, True
     # exist_ok: the hosts of a run get here at the same time; one of them creates it.
     os.makedirs(os.path.dirname(os.path.abspath(key_path)), 0o700, exist_ok=True)

@@ -117,6 +117,27 @@ def _wait_components(client, install_namespace, deadline):
     return components
 
 
+# Istio's cluster ID and the network: every peer knows the cluster by them, so they are no
+# rename-in-place fields (a new name is a new cluster of the mesh).
+IDENTITY_FIELDS = ("cluster", "network")
+
+
+def refuse_identity_change(live, desired, allowed):
+    """Refuse, before any write, to change spec.cluster or spec.network of an existing controller
+    unless ``allowed`` (option allow_cluster_change); the error names the current and new values."""
+    spec = (live or {}).get("spec") or {}
+    changes = ["spec.%s from %r to %r" % (field, spec[field], desired["spec"][field])
+               for field in IDENTITY_FIELDS if spec.get(field) and spec[field] != desired["spec"][field]]
+    if changes and not allowed:
+        meta = live["metadata"]
+        raise GloomeshError(
+            "%s already belongs to cluster %r; this task would change %s. Istio's cluster ID and network are "
+            "not renamed in place (the other clusters know this one by them): is this host another name for a "
+            "cluster of the mesh? Set allow_cluster_change=true to change them anyway"
+            % (describe(SERVICE_MESH_KIND, meta["name"], meta.get("namespace")), spec.get("cluster"), " and ".join(changes)),
+            option="cluster", current={"cluster": spec.get("cluster"), "network": spec.get("network")})
+
+
 def present(task):
     params = task.params
     # Every validation error is raised here, before connecting.
@@ -127,6 +148,8 @@ def present(task):
     client = task.client()
     check_mode = task.check_mode
     namespace = params["namespace"]
+    refuse_identity_change(get_object(client, SERVICE_MESH_API_VERSION, SERVICE_MESH_KIND, params["name"], namespace),
+                           plan["controller"], params["allow_cluster_change"])
     deadline = time.monotonic() + params["wait_timeout"]
     results = [("namespace", ensure_namespace(client, namespace, check_mode))]
     # Extensions first: the operator reads them when it reconciles the controller.
@@ -143,6 +166,10 @@ def present(task):
             controller = wait_for(client, SERVICE_MESH_API_VERSION, SERVICE_MESH_KIND, params["name"], namespace,
                                   controller_ready, params["wait_timeout"],
                                   "%s to be ready" % describe(SERVICE_MESH_KIND, params["name"], namespace))
+            stale = mesh_state.stale_conditions(controller)
+            if stale:
+                task.warn("%s is ready; the operator left these conditions at an older generation: %s"
+                          % (describe(SERVICE_MESH_KIND, params["name"], namespace), ", ".join(stale)))
             components = _wait_components(client, params["install_namespace"], deadline)
         except GloomeshError as exc:
             raise _with_progress(exc, results)

@@ -11,7 +11,8 @@ the real ones can be: they reject what upstream rejects and never fill in what a
 - operator.py          Gloo Operator (ServiceMeshController) + what its Helm chart installs
 - eastwest.py          istiod as controller of GatewayClasses istio-eastwest and istio-remote
 - loadbalancer.py      a cloud load balancer for LoadBalancer Services (modes ready/slow/none)
-- peering.py           istiod's automatic local peer Gateway (PEERING_AUTOMATIC_LOCAL_GATEWAY)
+- peering.py           Solo's istiod: automatic local peer Gateway (PEERING_AUTOMATIC_LOCAL_GATEWAY)
+                       and the peering status writer (gloo.solo.io conditions on istio-remote Gateways)
 - management_plane.py  Gloo management plane ConfigDistribution of peer Gateways
 - trust.py             istiod as plug-in CA (cacerts, istio-ca-root-cert) and workload certificates (`sims.trust`)
 
@@ -42,7 +43,16 @@ Fault and fidelity settings, per cluster (context):
   existing one is removed). The cluster's real trust domain stays the ServiceMeshController's
   (spec.trustDomain, else spec.cluster, else cluster.local), so tests can prove a client's
   fallback order.
-- ``load_balancer(context)`` / ``mesh_configmap(context)`` read the settings back.
+- ``set_peering_status(context, mode="synced")``: Solo's peering status writer in that cluster
+  (peering.py). "synced": a connected peer's network syncs at once (PeeringSucceeded True);
+  "unsynced": connected peers never finish syncing (PeeringSucceeded stays Unknown); "stopped":
+  the writer has not run yet, the Gateways carry Istio's Accepted and Programmed only.
+- ``set_operator_conditions(context, mode="all")``: which ServiceMeshController conditions the
+  operator moves to a new generation (operator.py). "all": every condition, as the procedure's
+  example shows; "reevaluated": only those it re-evaluated for the change, the others keep the
+  observedGeneration they had.
+- ``load_balancer(context)`` / ``mesh_configmap(context)`` / ``peering_status(context)`` /
+  ``operator_conditions(context)`` read the settings back.
 
 The kubeconfig's contexts should authenticate as user `gloomesh-simulator` (the local control
 plane's `simulator_kubeconfig_path`), so audit counts of the collection's writes exclude them.
@@ -65,6 +75,7 @@ from .base import (COMPONENT_LABEL, CONFIGMAPS, CRDS, DAEMONSETS, DEPLOYMENTS, G
 from .eastwest import IstiodSimulator
 from .loadbalancer import LoadBalancerSimulator
 from .management_plane import ManagementPlaneSimulator
+from .operator import CONDITION_MODES as OPERATOR_CONDITION_MODES
 from .operator import SMC_CRD_PATH, OperatorSimulator, install_gloo_operator
 from .trust import SECRETS, TrustSimulator
 
@@ -89,6 +100,8 @@ class ClusterSettings:
     lb_delay: float = 5.0
     lb_since: float = dataclasses.field(default_factory=time.monotonic)
     mesh_configmap: str = "full"
+    peering_status: str = "synced"
+    operator_conditions: str = "all"
 
 
 class Simulators:
@@ -104,6 +117,7 @@ class Simulators:
         self._operator = OperatorSimulator(self, operator_delay)
         self._istiod = IstiodSimulator(self)
         self._load_balancer = LoadBalancerSimulator(self)
+        self._peering_status = peering.PeeringStatusWriter(self)
         self.trust = TrustSimulator(self)
         self._mgmt: ManagementPlaneSimulator | None = None
         self._mgmt_setting = (False, "mgmt")
@@ -132,14 +146,35 @@ class Simulators:
 
     def set_mesh_configmap(self, context: str, mode: str = "full") -> None:
         """How the operator writes the mesh ConfigMap of one cluster: "full", "no-trust-domain" or "absent"."""
-        self._index(context)
-        if mode not in MESH_CONFIGMAP_MODES:
-            raise ValueError(f"mesh ConfigMap mode {mode!r}: expected one of {', '.join(MESH_CONFIGMAP_MODES)}")
-        self._settings[context] = dataclasses.replace(self._settings[context], mesh_configmap=mode)
-        self._wake(context)
+        self._set(context, "mesh_configmap", mode, MESH_CONFIGMAP_MODES)
 
     def mesh_configmap(self, context: str) -> str:
         return self.settings(context).mesh_configmap
+
+    def set_peering_status(self, context: str, mode: str = "synced") -> None:
+        """Solo's peering status writer in one cluster: "synced", "unsynced" or "stopped"."""
+        self._set(context, "peering_status", mode, peering.PEERING_STATUS_MODES)
+
+    def peering_status(self, context: str) -> str:
+        return self.settings(context).peering_status
+
+    def set_operator_conditions(self, context: str, mode: str = "all") -> None:
+        """Which conditions the operator moves to a new generation: "all" or "reevaluated"."""
+        self._set(context, "operator_conditions", mode, OPERATOR_CONDITION_MODES)
+
+    def operator_conditions(self, context: str) -> str:
+        return self.settings(context).operator_conditions
+
+    def istiod_endpoints(self):
+        """Where each cluster's istiod answers peers (eastwest.IstiodSimulator.endpoints)."""
+        return self._istiod.endpoints()
+
+    def _set(self, context: str, field: str, mode: str, modes) -> None:
+        self._index(context)
+        if mode not in modes:
+            raise ValueError(f"{field.replace('_', ' ')} mode {mode!r}: expected one of {', '.join(modes)}")
+        self._settings[context] = dataclasses.replace(self._settings[context], **{field: mode})
+        self._wake(context)
 
     def settings(self, context: str) -> ClusterSettings:
         return self._settings[context]
@@ -167,7 +202,8 @@ class Simulators:
             cluster.watch(PODS, workloads.POD_SELECTOR)
             cluster.watch(SECRETS)
             cluster.reconcilers = [self._operator.reconcile, workloads.reconcile, self._load_balancer.reconcile,
-                                   self._istiod.reconcile, peering.reconcile, self.trust.reconcile]
+                                   self._istiod.reconcile, peering.reconcile, self._peering_status.reconcile,
+                                   self.trust.reconcile]
             self._clusters[name] = cluster
         self._mgmt = ManagementPlaneSimulator(self)
         self._mgmt.switch(*self._mgmt_setting)

@@ -137,6 +137,13 @@ def is_subset(desired, actual) -> bool:
     return desired == actual
 
 
+def conditions_held(status: dict, actual: dict) -> bool:
+    """is_subset, with `status`'s conditions looked up by type among `actual`'s (which may hold more)."""
+    held = {c.get("type"): c for c in actual.get("conditions") or []}
+    rest = {k: v for k, v in status.items() if k != "conditions"}
+    return is_subset(rest, actual) and all(is_subset(c, held.get(c["type"])) for c in status.get("conditions") or [])
+
+
 def merge_conditions(existing, desired: list[dict]) -> list[dict]:
     """Desired conditions keeping lastTransitionTime (and lastUpdateTime) while a status is unchanged."""
     old = {c.get("type"): c for c in existing or []}
@@ -447,8 +454,14 @@ class Cluster:
             return current
         return self._write(res, body, manager)
 
-    def ensure_status(self, current: dict, status: dict, manager: str) -> dict | None:
-        if is_subset(status, current.get("status") or {}):
+    def ensure_status(self, current: dict, status: dict, manager: str, own_conditions: bool = False) -> dict | None:
+        """Apply `status` unless the object holds it already.
+
+        own_conditions: `status` holds only this writer's conditions and another writer owns the
+        others (server-side apply merges a Gateway's status.conditions by type: it is a list-map
+        keyed on type in the Gateway API CRDs), so conditions are compared type by type.
+        """
+        if (conditions_held if own_conditions else is_subset)(status, current.get("status") or {}):
             return current
         namespace, name = key_of(current)
         body = {"apiVersion": current["apiVersion"], "kind": current["kind"],

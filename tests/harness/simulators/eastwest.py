@@ -53,29 +53,12 @@ Remote peers (class istio-remote, controller istio.io/unmanaged-gateway):
   valid for peering or not: status.addresses = spec.addresses, Accepted=True "Resource
   accepted", Programmed=True "This Gateway is remote; Istio will not program it". Programmed
   says nothing about the link.
-- Peering (Solo's closed-source peering, reported with conditions gloo.solo.io/PeeringSucceeded,
-  gloo.solo.io/PeerConnected and gloo.solo.io/PeerDataPlaneProgrammed). What makes a peer usable
-  follows istiod's network-gateway discovery: a Gateway without a non-empty
-  topology.istio.io/network label, or without spec.addresses (status addresses are not read),
-  yields no network gateway (serviceregistry/kube/controller/network.go handleGatewayResource,
-  serviceregistry/ambient/networks.go localK8sGatewayToNetworkGateways): all three conditions
-  False, naming what is missing. The port dialled for the peer's istiod is the port of its
-  listener named xds-tls (the listener the procedure's east-west Gateway exposes istiod on,
-  "Deploy mesh components" step 8): no such listener, or no east-west gateway answering at
-  address:port, is PeerConnected=False ConnectionFailed. A cluster's east-west gateway answers
-  when its Gateway carries label istio.io/expose-istiod, has an xds-tls listener, and its pod is
-  available, at its load balancer's addresses and at `Simulators.lb_address(context)`.
-  Two istio-remote Gateways for the same cluster (cluster label, else name, else network) are
-  both refused with "multiple gateways for cluster" (procedure, "Review remote peer gateways":
-  one istio-remote Gateway per connected cluster).
-- Once connected, the data plane needs the peer to describe the remote gateway's identity and
-  network: network label = the remote cluster's network (the topology.istio.io/network label of
-  its istiod namespace, ambient/networks.go SystemNamespaceNetwork); service account =
-  annotation gateway.istio.io/service-account, else "<gateway name>-istio-remote"
-  (serviceregistry/kube/conversion.go GatewaySA), in the peer's namespace; trust domain =
-  Solo's annotation gateway.istio.io/trust-domain, else the local mesh's (ambient/workloads.go
-  convertGateway uses pickTrustDomain). Each must match the remote east-west gateway's
-  (namespace, service account, trust domain), or PeerDataPlaneProgrammed=False says which.
+- The link itself (conditions gloo.solo.io/PeeringSucceeded, PeerConnected and
+  PeerDataPlaneProgrammed) is Solo's closed-source peering, simulated in peering.py; this
+  simulator only says where each cluster's istiod answers peers (`IstiodSimulator.endpoints`): a
+  cluster's east-west gateway answers when its Gateway carries label istio.io/expose-istiod, has
+  an xds-tls listener, and its pod is available, at its load balancer's addresses and at
+  `Simulators.lb_address(context)`.
 """
 from __future__ import annotations
 
@@ -84,11 +67,11 @@ import ipaddress
 
 import yaml
 
-from .base import (CONFIGMAPS, DEPLOYMENTS, GATEWAYCLASSES, GATEWAYS, LAST_APPLIED, NAMESPACES, OWNER_ANNOTATION,
+from .base import (CONFIGMAPS, DEPLOYMENTS, GATEWAYCLASSES, GATEWAYS, LAST_APPLIED, OWNER_ANNOTATION,
                    SERVICEACCOUNTS, SERVICES, SMCS, COMPONENT_LABEL, component_of, condition, marked,
                    merge_conditions, owner_of)
 from .loadbalancer import assigned
-from .operator import GATEWAY_CLASSES, ISTIOD, MESH_CONFIGMAP, NETWORK_LABEL, trust_domain
+from .operator import GATEWAY_CLASSES, ISTIOD, MESH_CONFIGMAP, trust_domain
 
 COMPONENT = "istiod"
 MANAGER = "gloomesh-sim-istiod"
@@ -296,10 +279,6 @@ class Endpoint:
     cluster: str
     addresses: frozenset
     xds_port: int
-    namespace: str
-    service_account: str
-    trust_domain: str
-    network: str | None
 
 
 def xds_port(gw: dict) -> int | None:
@@ -309,86 +288,15 @@ def xds_port(gw: dict) -> int | None:
     return None
 
 
-def peer_cluster(gw: dict) -> str:
-    """The cluster an istio-remote Gateway describes: its cluster label, else its name, else its network."""
-    labels = _meta(gw).get("labels") or {}
-    name = _meta(gw)["name"]
-    if labels.get(CLUSTER_LABEL):
-        return labels[CLUSTER_LABEL]
-    if name.startswith(PEER_PREFIX):
-        return name[len(PEER_PREFIX):]
-    return labels.get(NETWORK_LABEL) or name
-
-
-def remote_status(gw: dict, local_trust_domain: str, endpoints: list[Endpoint], duplicates: list[str]) -> dict:
-    """What istiod reports on an istio-remote Gateway.
-
-    local_trust_domain: the trust domain of the cluster holding `gw`; endpoints: the east-west
-    gateways answering peers, over all clusters; duplicates: names of the other istio-remote
-    Gateways that describe the same cluster.
-    """
-    meta = _meta(gw)
-    labels = meta.get("labels") or {}
+def remote_status(gw: dict) -> dict:
+    """What Istio reports on every istio-remote Gateway, valid for peering or not
+    (gateway/conversion.go reportUnmanagedGatewayStatus): nothing about the link (peering.py)."""
     spec_addresses = [a for a in _spec(gw).get("addresses") or [] if a.get("value")]
-    port = xds_port(gw)
-    dials = [f"{a['value']}:{port}" for a in spec_addresses]
-    target = next((e for e in endpoints for a in spec_addresses if a["value"] in e.addresses and e.xds_port == port),
-                  None) if port is not None else None
-    if not labels.get(NETWORK_LABEL):
-        connected = ("False", "InvalidGateway",
-                     f"label {NETWORK_LABEL} is missing or empty: istiod builds no network gateway from this Gateway")
-    elif not spec_addresses:
-        connected = ("False", "InvalidGateway",
-                     "spec.addresses is empty: istiod reads a peer's addresses from spec.addresses only")
-    elif duplicates:
-        others = ", ".join(sorted(duplicates + [meta["name"]]))
-        connected = ("False", "MultipleGateways", f"multiple gateways for cluster {peer_cluster(gw)}: {others}")
-    elif port is None:
-        connected = ("False", "ConnectionFailed",
-                     f"no listener named {XDS_LISTENER}: no port to reach the peer's istiod on")
-    elif target is None:
-        connected = ("False", "ConnectionFailed", "no east-west gateway answers at " + ", ".join(dials))
-    else:
-        address = next(a["value"] for a in spec_addresses if a["value"] in target.addresses)
-        connected = ("True", "Connected", f"connected to istiod of cluster {target.cluster} at {address}:{port}")
-    if connected[0] != "True":
-        dataplane = ("False", "PeerNotConnected", connected[2])
-    else:
-        dataplane = _dataplane(gw, local_trust_domain, target)
-    peering = ("True", "Succeeded") if connected[0] == "True" else ("False", "PeeringFailed")
     return {"addresses": [{"type": a.get("type") or "IPAddress", "value": a["value"]} for a in spec_addresses],
             "conditions": gateway_conditions(gw, [
                 ("Accepted", "True", "Accepted", "Resource accepted"),
                 ("Programmed", "True", "Programmed", "This Gateway is remote; Istio will not program it"),
-                ("gloo.solo.io/PeeringSucceeded", *peering, connected[2]),
-                ("gloo.solo.io/PeerConnected", *connected),
-                ("gloo.solo.io/PeerDataPlaneProgrammed", *dataplane),
             ])}
-
-
-def _dataplane(gw: dict, local_trust_domain: str, target: Endpoint) -> tuple[str, str, str]:
-    meta = _meta(gw)
-    labels, annotations = meta.get("labels") or {}, meta.get("annotations") or {}
-    network = labels.get(NETWORK_LABEL)
-    if target.network is None or network != target.network:
-        return ("False", "NetworkMismatch",
-                f"label {NETWORK_LABEL} is {network!r} but cluster {target.cluster} is on network {target.network!r}")
-    if not annotations.get(SERVICE_ACCOUNT_ANNOTATION):
-        message = (f"annotation {SERVICE_ACCOUNT_ANNOTATION} is missing: the peer's identity defaults to service "
-                   f"account {meta['name']}-istio-remote, not {target.service_account}")
-        return ("False", "MissingServiceAccount", message)
-    claimed_td = annotations.get(TRUST_DOMAIN_ANNOTATION) or local_trust_domain
-    claimed = f"spiffe://{claimed_td}/ns/{meta['namespace']}/sa/{annotations[SERVICE_ACCOUNT_ANNOTATION]}"
-    actual = f"spiffe://{target.trust_domain}/ns/{target.namespace}/sa/{target.service_account}"
-    if claimed_td != target.trust_domain:
-        message = (f"annotation {TRUST_DOMAIN_ANNOTATION} is {annotations.get(TRUST_DOMAIN_ANNOTATION)!r} "
-                   f"(peer identity {claimed}) but cluster {target.cluster} uses trust domain "
-                   f"{target.trust_domain!r} ({actual})")
-        return ("False", "TrustDomainMismatch", message)
-    if claimed != actual:
-        return ("False", "ServiceAccountMismatch",
-                f"peer identity {claimed} is not cluster {target.cluster}'s east-west gateway identity {actual}")
-    return ("True", "Programmed", f"data plane of cluster {target.cluster} programmed")
 
 
 def mesh_trust_domain(configmap: dict | None) -> str | None:
@@ -438,13 +346,6 @@ def cluster_trust_domain(cluster) -> str:
     return "cluster.local"
 
 
-def cluster_network(cluster) -> str | None:
-    """The network label of istiod's namespace (ambient/networks.go SystemNamespaceNetwork)."""
-    dep = istiod(cluster)
-    namespace = cluster.cached(NAMESPACES, _meta(dep)["namespace"]) if dep else None
-    return ((namespace or {}).get("metadata", {}).get("labels") or {}).get(NETWORK_LABEL) or None
-
-
 def programmed(gw: dict) -> bool:
     cond = condition(gw, "Programmed")
     return bool(cond and cond.get("status") == "True")
@@ -486,9 +387,7 @@ class IstiodSimulator:
                     continue
                 addresses = {i.get("ip") or i.get("hostname") for i in assigned(service)}
                 addresses.add(self.sims.lb_address(cluster.name))
-                found.append(Endpoint(cluster.name, frozenset(addresses), port, _meta(gw)["namespace"],
-                                      service_account_name(gw), cluster_trust_domain(cluster),
-                                      cluster_network(cluster)))
+                found.append(Endpoint(cluster.name, frozenset(addresses), port))
         return found
 
     def reconcile(self, cluster) -> None:
@@ -511,7 +410,9 @@ class IstiodSimulator:
                     if _class(gw) == EASTWEST_CLASS:
                         self._eastwest(cluster, gw, image)
             if REMOTE_CLASS in classes:
-                self._remotes(cluster, [g for g in gateways if _class(g) == REMOTE_CLASS])
+                for gw in gateways:
+                    if _class(gw) == REMOTE_CLASS:
+                        cluster.ensure_status(gw, remote_status(gw), MANAGER, own_conditions=True)
         # What was deployed for a Gateway that is gone (or changed class) is removed.
         for res in (DEPLOYMENTS, SERVICES, SERVICEACCOUNTS):
             for obj in cluster.items(res):
@@ -526,14 +427,3 @@ class IstiodSimulator:
                 cluster.ensure(marked(obj, COMPONENT, owner), MANAGER, exact_metadata=True)
         service, available = _available(cluster, gw)
         cluster.ensure_status(gw, eastwest_status(gw, service, available), MANAGER)
-
-    def _remotes(self, cluster, gateways):
-        endpoints = self.endpoints()
-        local_td = cluster_trust_domain(cluster)
-        by_peer: dict[str, list[str]] = {}
-        for gw in gateways:
-            by_peer.setdefault(peer_cluster(gw), []).append(_meta(gw)["namespace"] + "/" + _meta(gw)["name"])
-        for gw in gateways:
-            me = _meta(gw)["namespace"] + "/" + _meta(gw)["name"]
-            others = [n.split("/", 1)[1] for n in by_peer[peer_cluster(gw)] if n != me]
-            cluster.ensure_status(gw, remote_status(gw, local_td, endpoints, others), MANAGER)

@@ -10,8 +10,8 @@ istio-remote Gateway per other cluster, plus its own self-peer. Copies whose sou
 are removed; so are all copies when the simulator is switched off (it is off until a test calls
 `Simulators.management_plane(True)`, since ConfigDistribution is a Helm flag). A Gateway of the
 same name that the simulator did not write (e.g. one the collection linked by hand) is left
-alone and logged: two peers for one cluster is the conflict istiod reports as "multiple
-gateways for cluster" (see eastwest.py).
+alone and logged: two peers for one cluster is a conflict Solo's istiod only logs (no condition
+says so, see peering.py); verify reports it.
 
 Copies keep the source's labels, annotations and spec as they are, add label
 `gloo.solo.io/config-distribution: "true"` and carry `simulator.gloomesh.io/owner:

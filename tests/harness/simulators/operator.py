@@ -28,6 +28,10 @@ below is Solo's multicluster procedure, cited by section title; the reference ta
   a version below 1.24.3 ("Version requirements"), trafficCaptureMode InitContainer without
   dataplaneMode Sidecar (reference table), an install namespace it does not watch, or Istio
   resources of someone else with onConflict Abort (reference table, onConflict).
+- `Simulators.set_operator_conditions(context, "reevaluated")`: on a new generation only the
+  conditions a change re-evaluates (the deployments and Ready) move to it; Initialized and
+  CRDInstalled keep their older observedGeneration (see success_status). The operator's own
+  notion of the generation it reconciled is its Ready condition's.
 - A new generation is picked up only after the delay: until then the previous status stays,
   conditions carrying the old observedGeneration, and the new generation is reported once its
   install is ready. A changed gloo-extensions-config (key values.istiod, its `env:` applied to
@@ -69,6 +73,9 @@ SCALING = {  # istiod replicas and resources per scalingProfile (reference table
     "Demo": (1, {"requests": {"cpu": "250m"}}),
     "Large": (4, {"requests": {"cpu": "4", "memory": "4Gi"}, "limits": {"cpu": "4", "memory": "4Gi"}}),
 }
+CONDITION_MODES = ("all", "reevaluated")
+# What the "reevaluated" mode re-stamps on a change: the deployments and Ready (our choice, see success_status).
+REEVALUATED = ("ControlPlaneDeployed", "CNIDeployed", "WebhookDeployed", "Ready")
 SUCCESS = [  # (type, reason, message) as in the procedure's `kubectl describe` example
     ("Initialized", "ManifestsInitialized", "Manifests initialized"),
     ("CRDInstalled", "CRDInstalled", "CRDs installed"),
@@ -211,10 +218,22 @@ def gateway_classes() -> list[dict]:
             for name, controller in GATEWAY_CLASSES.items()]
 
 
-def success_status(smc: dict) -> dict:
-    """Conditions (each with observedGeneration) and phase, nothing else ("Deploy mesh components" step 5)."""
+def success_status(smc: dict, conditions_mode: str = "all") -> dict:
+    """Conditions (each with observedGeneration) and phase, nothing else ("Deploy mesh components" step 5).
+
+    conditions_mode "reevaluated": a condition that was True already and is not one a change re-evaluates
+    (REEVALUATED) keeps the observedGeneration it had. Nothing public says whether the real operator
+    re-stamps every condition; this is the less tidy operator readiness must also cope with.
+    """
     gen = smc["metadata"].get("generation", 1)
-    conditions = [{"type": t, "status": "True", "reason": r, "message": m, "observedGeneration": gen}
+    before = {c.get("type"): c for c in (smc.get("status") or {}).get("conditions") or []}
+
+    def observed(condition_type):
+        kept = before.get(condition_type) or {}
+        if conditions_mode == "reevaluated" and condition_type not in REEVALUATED and kept.get("status") == "True":
+            return kept.get("observedGeneration", gen)
+        return gen
+    conditions = [{"type": t, "status": "True", "reason": r, "message": m, "observedGeneration": observed(t)}
                   for t, r, m in SUCCESS]
     return {"phase": "SUCCEEDED",
             "conditions": merge_conditions((smc.get("status") or {}).get("conditions"), conditions)}
@@ -231,12 +250,10 @@ def failed_status(smc: dict, reason: str, message: str) -> dict:
 
 
 def observed_generation(status: dict) -> int | None:
-    """The generation a status reports on: the oldest of its conditions' observedGeneration when
-    every condition carries one, else a top-level observedGeneration."""
-    gens = [c.get("observedGeneration") for c in status.get("conditions") or []]
-    if gens and all(isinstance(g, int) for g in gens):
-        return min(gens)
-    return status.get("observedGeneration")
+    """The generation the operator has reconciled: its Ready condition's observedGeneration (every
+    status it writes has Ready), else a top-level observedGeneration."""
+    ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
+    return ready.get("observedGeneration", status.get("observedGeneration"))
 
 
 def owner_id(smc: dict) -> str:
@@ -326,7 +343,7 @@ class OperatorSimulator:
             self._applied_env[key] = env
             desired[owner] = self._install(cluster, smc, env, takeover=True)
             if self._workloads_ready(cluster, install_namespace(smc.get("spec") or {})):
-                cluster.ensure_status(smc, success_status(smc), MANAGER)
+                cluster.ensure_status(smc, success_status(smc, self.sims.operator_conditions(cluster.name)), MANAGER)
         for table in (self._seen, self._env_seen, self._applied_env):
             for key in [k for k in table if k[0] == cluster.name and k not in keys]:
                 del table[key]
@@ -430,7 +447,9 @@ def install_gloo_operator(api_client, namespace="gloo-mesh", env=None):
     objects = [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
         {"apiVersion": "v1", "kind": "ServiceAccount",
-         "metadata": {"name": "gloo-operator", "namespace": namespace, "labels": chart_labels}},
+         "metadata": {"name": "gloo-operator", "namespace": namespace, "labels": chart_labels,
+                      "annotations": {"meta.helm.sh/release-name": "gloo-operator",
+                                      "meta.helm.sh/release-namespace": namespace}}},
         {"apiVersion": "apps/v1", "kind": "Deployment",
          "metadata": {"name": "gloo-operator", "namespace": namespace, "labels": chart_labels,
                       "annotations": {"meta.helm.sh/release-name": "gloo-operator",

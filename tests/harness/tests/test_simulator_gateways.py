@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 
 from tests.harness.simulators.eastwest import (Endpoint, address_type, eastwest_objects, eastwest_status, human_join,
-                                               mesh_trust_domain, peer_cluster, remote_status)
+                                               mesh_trust_domain, remote_status)
 from tests.harness.simulators.management_plane import copy_of, source_of
-from tests.harness.simulators.peering import local_peer
+from tests.harness.simulators.peering import local_peer, peer_of, solo_conditions
 
 SVC = "istio-eastwest.istio-eastwest.svc.cluster.local"
 LISTENERS = [{"name": "cross-network", "port": 15008, "protocol": "HBONE", "tls": {"mode": "Passthrough"}},
@@ -41,8 +41,14 @@ def _remote(name="istio-remote-peer-cluster2", labels=None, addresses=("198.51.1
                      "addresses": [{"type": "IPAddress", "value": a} for a in addresses]}}
 
 
-CLUSTER2 = Endpoint("cluster2", frozenset({"198.51.100.11"}), 15012, "istio-eastwest", "istio-eastwest", "cluster2",
-                    "cluster2")
+CLUSTER2 = Endpoint("cluster2", frozenset({"198.51.100.11"}), 15012)
+CONNECTED, SUCCEEDED, DATAPLANE = ("gloo.solo.io/PeerConnected", "gloo.solo.io/PeeringSucceeded",
+                                   "gloo.solo.io/PeerDataPlaneProgrammed")
+
+
+def _solo(gw, local="cluster1", endpoints=(CLUSTER2,), synced=True):
+    found = solo_conditions(gw, local, list(endpoints), synced)
+    return None if found is None else {t: (st, r, m) for t, st, r, m in found}
 
 
 def _conditions(status):
@@ -148,77 +154,69 @@ def test_human_join():
     assert address_type("2001:db8::1") == "IPAddress" and address_type("ew.example.com") == "Hostname"
 
 
-def test_remote_gateway_connected():
-    status = remote_status(_remote(), "cluster1", [CLUSTER2], [])
-    conds = _conditions(status)
-    assert status["addresses"] == [{"type": "IPAddress", "value": "198.51.100.11"}]
-    assert conds["Programmed"]["message"] == "This Gateway is remote; Istio will not program it"
-    for t in ("Accepted", "Programmed", "gloo.solo.io/PeerConnected", "gloo.solo.io/PeeringSucceeded",
-              "gloo.solo.io/PeerDataPlaneProgrammed"):
-        assert conds[t]["status"] == "True", t
-    assert "198.51.100.11:15012" in conds["gloo.solo.io/PeerConnected"]["message"]
+def test_istio_reports_every_remote_gateway_programmed_and_nothing_about_the_link():
+    for peer in (_remote(), _remote(labels={}), _remote(listeners=[])):
+        status = remote_status(peer)
+        assert status["addresses"] == [{"type": "IPAddress", "value": "198.51.100.11"}]
+        assert [(c["type"], c["status"], c["message"]) for c in status["conditions"]] == [
+            ("Accepted", "True", "Resource accepted"),
+            ("Programmed", "True", "This Gateway is remote; Istio will not program it")]
 
 
-@pytest.mark.parametrize("peer, fragment", [
-    (_remote(labels={"topology.istio.io/cluster": "cluster2"}), "label topology.istio.io/network is missing"),
-    (_remote(addresses=()), "spec.addresses is empty"),
+def test_solo_conditions_of_a_connected_peer():
+    # Solo's tests/integration/pilot/ambientmulticluster/status_test.go TestStatus.
+    assert _solo(_remote()) == {
+        CONNECTED: ("True", "Programmed", ""), SUCCEEDED: ("True", "Programmed", ""),
+        DATAPLANE: ("True", "Programmed", "peering data plane programmed for cross-network traffic with "
+                                          "LoadBalancer service type")}
+
+
+def test_solo_conditions_before_the_peer_answers_or_syncs():
+    down = _solo(_remote(), endpoints=())
+    assert down[CONNECTED] == ("False", "Pending", "not connected to peer")
+    assert down[SUCCEEDED] == ("Unknown", "Pending", "network not yet synced check istiod log for more details")
+    # PeerDataPlaneProgrammed looks at the listeners only.
+    assert down[DATAPLANE][0] == "True"
+    unsynced = _solo(_remote(), synced=False)
+    assert unsynced[CONNECTED][0] == "True" and unsynced[SUCCEEDED][0] == "Unknown"
+
+
+@pytest.mark.parametrize("peer, why", [
+    (_remote(labels={"topology.istio.io/cluster": "cluster2"}), "no network label found in gateway"),
+    (_remote(addresses=()), "no addresses found in gateway"),
 ])
-def test_remote_gateway_without_network_or_addresses_links_nothing_but_is_programmed(peer, fragment):
-    conds = _conditions(remote_status(peer, "cluster1", [CLUSTER2], []))
-    # istiod's own conditions say nothing about the link (reportUnmanagedGatewayStatus).
-    assert conds["Accepted"]["status"] == conds["Programmed"]["status"] == "True"
-    for t in ("gloo.solo.io/PeeringSucceeded", "gloo.solo.io/PeerConnected", "gloo.solo.io/PeerDataPlaneProgrammed"):
-        assert conds[t]["status"] == "False" and fragment in conds[t]["message"], t
+def test_solo_conditions_of_an_invalid_peer(peer, why):
+    found = _solo(peer)
+    assert found[SUCCEEDED] == found[CONNECTED] == (
+        "False", "Invalid", "no network started, encountered error validating gateway: " + why)
+    assert found[DATAPLANE] == ("False", "Invalid", "peering data plane not programmed for cross-network traffic, "
+                                                    "encountered error validating gateway: " + why)
 
 
-def test_remote_gateway_dials_the_port_of_its_xds_tls_listener():
+def test_solo_dials_the_first_address_on_the_xds_tls_port_else_15012():
     wrong_port = [dict(LISTENERS[0]), {**LISTENERS[1], "port": 15999}]
-    conds = _conditions(remote_status(_remote(listeners=wrong_port), "cluster1", [CLUSTER2], []))
-    assert conds["gloo.solo.io/PeerConnected"]["status"] == "False"
-    assert conds["gloo.solo.io/PeerConnected"]["message"] == "no east-west gateway answers at 198.51.100.11:15999"
-    assert conds["Programmed"]["status"] == "True"
-    no_xds = _conditions(remote_status(_remote(listeners=LISTENERS[:1]), "cluster1", [CLUSTER2], []))
-    assert "no listener named xds-tls" in no_xds["gloo.solo.io/PeerConnected"]["message"]
+    assert _solo(_remote(listeners=wrong_port))[CONNECTED][0] == "False"
+    assert _solo(_remote(listeners=LISTENERS[:1]))[CONNECTED][0] == "True"  # no xds-tls: 15012
+    assert _solo(_remote(addresses=("10.96.0.20", "198.51.100.11")))[CONNECTED][0] == "False"
 
 
-def test_remote_gateway_problems():
-    unknown = _conditions(remote_status(_remote(addresses=("10.96.0.20",)), "cluster1", [CLUSTER2], []))
-    assert unknown["gloo.solo.io/PeerConnected"]["reason"] == "ConnectionFailed"
-    assert "10.96.0.20:15012" in unknown["gloo.solo.io/PeerConnected"]["message"]
-    dup = _conditions(remote_status(_remote(), "cluster1", [CLUSTER2], ["istio-remote-peer-cluster2-manual"]))
-    assert "multiple gateways for cluster cluster2" in dup["gloo.solo.io/PeerConnected"]["message"]
+def test_solo_data_plane_needs_an_hbone_listener_and_nothing_else():
+    no_hbone = _solo(_remote(listeners=LISTENERS[1:]))
+    assert no_hbone[DATAPLANE] == ("False", "Invalid", "peering data plane not programmed for cross-network "
+                                                       "traffic, missing HBONE listener")
+    wrong_identity = _remote(labels={"topology.istio.io/network": "net-x", "topology.istio.io/cluster": "cluster2"},
+                             **{"gateway.istio.io/trust-domain": "other", "gateway.istio.io/service-account": "x"})
+    assert _solo(wrong_identity)[DATAPLANE][0] == "True"
 
 
-@pytest.mark.parametrize("peer, reason", [
-    (_remote(**{"gateway.istio.io/trust-domain": "cluster.local"}), "TrustDomainMismatch"),
-    (_remote(**{"gateway.istio.io/service-account": "other"}), "ServiceAccountMismatch"),
-    (_remote(labels={"topology.istio.io/network": "net-x"}), "NetworkMismatch"),
-])
-def test_remote_gateway_data_plane_needs_the_remote_identity_and_network(peer, reason):
-    conds = _conditions(remote_status(peer, "cluster1", [CLUSTER2], []))
-    assert conds["gloo.solo.io/PeerConnected"]["status"] == "True"
-    assert conds["gloo.solo.io/PeerDataPlaneProgrammed"]["reason"] == reason
-
-
-def test_remote_gateway_identity_defaults():
-    no_sa = _remote()
-    del no_sa["metadata"]["annotations"]["gateway.istio.io/service-account"]
-    missing = _conditions(remote_status(no_sa, "cluster1", [CLUSTER2], []))["gloo.solo.io/PeerDataPlaneProgrammed"]
-    assert missing["reason"] == "MissingServiceAccount"
-    assert "istio-remote-peer-cluster2-istio-remote" in missing["message"]
-    # Without the trust-domain annotation the local mesh's trust domain is assumed.
-    no_td = _remote()
-    del no_td["metadata"]["annotations"]["gateway.istio.io/trust-domain"]
-    assert _conditions(remote_status(no_td, "cluster2", [CLUSTER2], []))[
-        "gloo.solo.io/PeerDataPlaneProgrammed"]["status"] == "True"
-    assert _conditions(remote_status(no_td, "cluster1", [CLUSTER2], []))[
-        "gloo.solo.io/PeerDataPlaneProgrammed"]["reason"] == "TrustDomainMismatch"
+def test_a_self_peer_gets_no_solo_condition():
+    assert _solo(_remote(), local="cluster2") is None
+    assert _solo(_remote(labels={"topology.istio.io/network": "cluster2"}), local="cluster2") is None
 
 
 def test_peer_cluster():
-    assert peer_cluster(_remote()) == "cluster2"
-    assert peer_cluster(_remote(labels={"topology.istio.io/network": "n"})) == "cluster2"  # from the name
-    assert peer_cluster(_remote(name="other", labels={"topology.istio.io/network": "n"})) == "n"
+    assert peer_of(_remote()) == "cluster2"
+    assert peer_of(_remote(labels={"topology.istio.io/network": "n"})) == "n"  # TranslatePeerGateway
 
 
 def test_mesh_trust_domain():
@@ -227,25 +225,39 @@ def test_mesh_trust_domain():
     assert mesh_trust_domain(None) is None
 
 
-def test_local_peer_copies_the_eastwest_gateway_and_adds_nothing_it_lacks():
-    gw = _eastwest(**{"gateway.istio.io/service-account": "ew-sa"})
-    assert local_peer(gw, "cluster1", "cluster1") is None  # no address yet
+def test_local_peer_is_built_as_solos_translate_eastwest_gateway_builds_it():
+    labels = {"istio.io/expose-istiod": "15012", "topology.istio.io/network": "net1",
+              "topology.istio.io/cluster": "cluster1", "topology.kubernetes.io/region": "eu"}
+    gw = _eastwest(labels=dict(labels), **{"gateway.istio.io/service-account": "ew-sa", "example.com/a": "b"})
+    assert local_peer(gw, "td1") is None  # no address yet
     gw["status"] = {"addresses": [{"type": "IPAddress", "value": "203.0.113.5"}]}
-    gw["spec"]["listeners"] = [LISTENERS[0], {**LISTENERS[1], "port": 15013}]
-    peer = local_peer(gw, "cluster1", "td1")
+    gw["spec"]["listeners"] = [{**LISTENERS[0], "protocol": "TCP"}, {**LISTENERS[1], "port": 15013}]
+    peer = local_peer(gw, "td1")
     meta = peer["metadata"]
     assert meta["name"] == "istio-remote-peer-cluster1" and meta["namespace"] == "istio-eastwest"
-    assert meta["labels"] == {"istio.io/expose-istiod": "15012", "topology.istio.io/network": "net1",
-                              "topology.kubernetes.io/region": "eu", "gloo.solo.io/automatic-peering": "true"}
-    assert meta["annotations"] == {"gateway.istio.io/trust-domain": "td1", "gateway.istio.io/service-account": "ew-sa"}
+    assert meta["labels"] == {**labels, "gloo.solo.io/automatic-peering": "true"}
+    # The service account is the east-west Gateway's name, whatever its annotation said.
+    assert meta["annotations"] == {"gateway.istio.io/trust-domain": "td1", "gateway.istio.io/service-account":
+                                   "istio-eastwest", "example.com/a": "b"}
     assert peer["spec"]["gatewayClassName"] == "istio-remote"
     assert peer["spec"]["addresses"] == [{"type": "IPAddress", "value": "203.0.113.5"}]
-    assert [(listener["name"], listener["port"]) for listener in peer["spec"]["listeners"]] == [
-        ("cross-network", 15008), ("xds-tls", 15013)]
+    assert [(x["name"], x["port"], x["protocol"]) for x in peer["spec"]["listeners"]] == [
+        ("cross-network", 15008, "HBONE"), ("xds-tls", 15013, "TLS")]
+
+
+@pytest.mark.parametrize("missing", ["istio.io/expose-istiod", "topology.istio.io/cluster", "topology.istio.io/network"])
+def test_no_local_peer_without_the_labels_solo_requires(missing):
+    labels = {"istio.io/expose-istiod": "15012", "topology.istio.io/network": "n", "topology.istio.io/cluster": "c"}
+    del labels[missing]
+    gw = _eastwest(labels=labels)
+    gw["status"] = {"addresses": [{"type": "IPAddress", "value": "203.0.113.5"}]}
+    assert local_peer(gw, "td") is None
 
 
 def test_management_plane_copies_keep_their_source():
-    gw = local_peer({**_eastwest(), "status": {"addresses": [{"value": "198.51.100.10"}]}}, "cluster1", "cluster1")
+    eastwest = _eastwest(labels={"istio.io/expose-istiod": "15012", "topology.istio.io/network": "cluster1",
+                                 "topology.istio.io/cluster": "cluster1"})
+    gw = local_peer({**eastwest, "status": {"addresses": [{"value": "198.51.100.10"}]}}, "cluster1")
     gw["metadata"]["annotations"]["simulator.gloomesh.io/owner"] = "istiod/cluster1"
     assert source_of(gw) == "cluster1"
     copied = copy_of(gw, "cluster1")

@@ -301,7 +301,8 @@ def test_eastwest_gateways_load_balancer_modes_and_remote_peers(make_control_pla
     assert svc["metadata"]["labels"]["topology.istio.io/network"] == "cluster1"
     assert svc["metadata"]["labels"]["gateway.istio.io/managed"] == "istio.io-eastwest-controller"
     assert svc["metadata"]["annotations"]["networking.istio.io/traffic-distribution"] == "PreferClose"
-    assert svc["status"]["loadBalancer"]["ingress"] == [{"ip": "198.51.100.10"}]
+    # Kubernetes 1.30+ defaults ipMode (KEP-1860, LoadBalancerIPMode) on what the LB writes.
+    assert svc["status"]["loadBalancer"]["ingress"] == [{"ip": "198.51.100.10", "ipMode": "VIP"}]
     # What istiod copied goes when the Gateway loses it.
     labelled = eastwest_gateway("cluster1")
     labelled["metadata"]["labels"]["example.com/team"] = "mesh"
@@ -339,18 +340,22 @@ def test_eastwest_gateways_load_balancer_modes_and_remote_peers(make_control_pla
     assert condition(peer, "Programmed")["message"] == "This Gateway is remote; Istio will not program it"
     for cond_type in ("Accepted", "Programmed", "gloo.solo.io/PeeringSucceeded", "gloo.solo.io/PeerConnected"):
         assert true(peer, cond_type), cond_type
-    # The ClusterIP cluster2 reported, a wrong xds port, no network label, no spec.addresses.
+    # The ClusterIP cluster2 reported, a wrong xds port, no network label, no spec.addresses: Solo's
+    # writer reports Pending (not connected) or Invalid (peering/controller.go reconcileGatewayStatus).
     c1.apply(remote_gateway("istio-remote-peer-internal", svc2["spec"]["clusterIP"]), "test")
     c1.apply(remote_gateway("istio-remote-peer-port", sims.lb_address("cluster2"), xds_port=15999), "test")
     c1.apply(remote_gateway("istio-remote-peer-nonet", sims.lb_address("cluster2"), network=None), "test")
     c1.apply(remote_gateway("istio-remote-peer-noaddr", None, network="x"), "test")
-    for name, fragment in (("istio-remote-peer-internal", f"{svc2['spec']['clusterIP']}:15012"),
-                           ("istio-remote-peer-port", f"{sims.lb_address('cluster2')}:15999"),
-                           ("istio-remote-peer-nonet", "topology.istio.io/network"),
-                           ("istio-remote-peer-noaddr", "spec.addresses")):
+    for name, reason, message in (
+            ("istio-remote-peer-internal", "Pending", "not connected to peer"),
+            ("istio-remote-peer-port", "Pending", "not connected to peer"),
+            ("istio-remote-peer-nonet", "Invalid", "no network started, encountered error validating gateway: "
+                                                   "no network label found in gateway"),
+            ("istio-remote-peer-noaddr", "Invalid", "no network started, encountered error validating gateway: "
+                                                    "no addresses found in gateway")):
         refused = wait_until(lambda: reported(c1, name, "gloo.solo.io/PeerConnected").get("status") == "False"
                              and reported(c1, name, "gloo.solo.io/PeerConnected"), f"{name} not connected")
-        assert fragment in refused["message"], (name, refused)
+        assert (refused["reason"], refused["message"]) == (reason, message), name
         assert reported(c1, name, "Programmed")["status"] == "True"  # istiod's own condition says nothing of it
     for name in ("istio-remote-peer-internal", "istio-remote-peer-port", "istio-remote-peer-nonet",
                  "istio-remote-peer-noaddr"):
@@ -367,11 +372,24 @@ def test_eastwest_gateways_load_balancer_modes_and_remote_peers(make_control_pla
     assert "trustDomain" not in mesh and "rootNamespace: istio-system" in mesh
     time.sleep(0.5)
     assert reported(c1, "istio-remote-peer-cluster2", "gloo.solo.io/PeerDataPlaneProgrammed")["status"] == "True"
-    c1.apply(remote_gateway("istio-remote-peer-cluster2", sims.lb_address("cluster2"), trust_domain="cluster.local"),
-             "test")
-    mismatch = wait_until(lambda: reported(c1, "istio-remote-peer-cluster2", "gloo.solo.io/PeerDataPlaneProgrammed")
-                          .get("reason") == "TrustDomainMismatch", "trust domain mismatch reported")
-    assert mismatch
+
+    # Solo's writer not run yet: Istio's Programmed only. Connected but not synced: PeeringSucceeded Unknown.
+    c1.delete(GATEWAYS, "istio-remote-peer-cluster2", "istio-eastwest")
+    sims.set_peering_status("cluster1", "stopped")
+    c1.apply(remote_gateway("istio-remote-peer-cluster2", sims.lb_address("cluster2")), "test")
+    wait_until(lambda: reported(c1, "istio-remote-peer-cluster2", "Programmed").get("status") == "True",
+               "Istio's Programmed")
+    time.sleep(0.5)
+    assert [c["type"] for c in c1.get(GATEWAYS, "istio-remote-peer-cluster2", "istio-eastwest")["status"][
+        "conditions"]] == ["Accepted", "Programmed"]
+    sims.set_peering_status("cluster1", "unsynced")
+    unsynced = wait_until(lambda: reported(c1, "istio-remote-peer-cluster2", "gloo.solo.io/PeeringSucceeded"),
+                          "PeeringSucceeded reported")
+    assert (unsynced["status"], unsynced["reason"]) == ("Unknown", "Pending")
+    assert reported(c1, "istio-remote-peer-cluster2", "gloo.solo.io/PeerConnected")["status"] == "True"
+    sims.set_peering_status("cluster1", "synced")
+    wait_until(lambda: reported(c1, "istio-remote-peer-cluster2", "gloo.solo.io/PeeringSucceeded").get("status")
+               == "True", "synced")
 
     # A slow load balancer: the address comes `delay` seconds after it took over.
     began = time.monotonic()
@@ -396,6 +414,10 @@ def test_fault_settings_are_validated_before_anything_starts():
         sims.set_load_balancer("nope", "none")
     with pytest.raises(ValueError, match="expected one of full, no-trust-domain, absent"):
         sims.set_mesh_configmap("cluster1", "partial")
+    with pytest.raises(ValueError, match="peering status mode 'off': expected one of synced, unsynced, stopped"):
+        sims.set_peering_status("cluster1", "off")
+    with pytest.raises(ValueError, match="operator conditions mode 'some': expected one of all, reevaluated"):
+        sims.set_operator_conditions("cluster1", "some")
     sims.set_load_balancer("cluster1", "slow", delay=2)
     assert sims.load_balancer("cluster1") == ("slow", 2.0) and sims.mesh_configmap("cluster1") == "full"
 
@@ -410,7 +432,9 @@ def test_automatic_peering_and_management_plane(make_control_plane):
     for name, kube in kubes.items():
         kube.apply(namespace("istio-eastwest"), "test")
         install_mesh(kube, name, extensions)
-        kube.apply(eastwest_gateway(name), "test")
+        labelled = eastwest_gateway(name)
+        labelled["metadata"]["labels"]["topology.istio.io/cluster"] = name  # Solo's istiod needs it
+        kube.apply(labelled, "test")
 
     # istiod publishes its own cluster as a peer, built from the east-west Gateway.
     for name, kube in kubes.items():
@@ -421,7 +445,7 @@ def test_automatic_peering_and_management_plane(make_control_plane):
         assert meta["labels"]["topology.istio.io/network"] == name
         assert meta["annotations"]["gateway.istio.io/trust-domain"] == name
         assert meta["annotations"]["gateway.istio.io/service-account"] == "istio-eastwest"
-        assert "topology.istio.io/cluster" not in meta["labels"]  # the east-west Gateway has none: none added
+        assert meta["labels"]["topology.istio.io/cluster"] == name
         assert peer["spec"]["addresses"] == [{"type": "IPAddress", "value": sims.lb_address(name)}]
         assert list(remote_gateways(kube)) == [f"istio-remote-peer-{name}"]  # no distribution yet
 
@@ -431,8 +455,13 @@ def test_automatic_peering_and_management_plane(make_control_plane):
 
     def distributed():
         return all(set(remote_gateways(k)) == expected and all(
-            true(g, "gloo.solo.io/PeerConnected") for g in remote_gateways(k).values()) for k in kubes.values())
+            true(g, "gloo.solo.io/PeerConnected") for n, g in remote_gateways(k).items()
+            if n != f"istio-remote-peer-{c}") for c, k in kubes.items())
     wait_until(distributed, "peers distributed and connected everywhere")
+    # A self-peer starts no network: Solo's writer leaves it alone (peering/controller.go reconcileGateway).
+    for name, kube in kubes.items():
+        own = kube.get(GATEWAYS, f"istio-remote-peer-{name}", "istio-eastwest")
+        assert [c["type"] for c in own["status"]["conditions"]] == ["Accepted", "Programmed"], name
     copy = kubes["cluster1"].get(GATEWAYS, "istio-remote-peer-cluster2", "istio-eastwest")
     assert copy["spec"]["addresses"] == [{"type": "IPAddress", "value": sims.lb_address("cluster2")}]
     assert copy["metadata"]["labels"]["gloo.solo.io/config-distribution"] == "true"

@@ -7,6 +7,7 @@ import time
 import pytest
 
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.files import archive, exclusive_lock, move, write_atomic
+from tests.harness.locks import lock_held_elsewhere
 
 
 def test_write_atomic_creates_0600_and_replaces(tmp_path):
@@ -68,3 +69,17 @@ def test_archive_links_once_and_move_replaces(tmp_path):
     move(str(new), str(key))
     assert key.read_bytes() == b"new key" and not new.exists()
     assert open(target, "rb").read() == b"old key"
+
+
+def test_a_writer_that_gives_up_waiting_names_the_lock_and_its_holder(tmp_path):
+    """Issue 22 item 5: who holds what, not only that the wait timed out."""
+    lock = str(tmp_path / "root-key.pem.lock")
+    with lock_held_elsewhere(lock, suspended=True) as pid:
+        with pytest.raises(TimeoutError) as raised:
+            with exclusive_lock(lock, timeout=0.2):
+                pass
+    message = str(raised.value)
+    assert lock in message and "held by pid %d on " % pid in message, message
+    # Released (the holder died): the next one takes it at once.
+    with exclusive_lock(lock, timeout=5):
+        pass

@@ -7,7 +7,7 @@ import pytest
 
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s import apply as ka
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.wait import (
-    all_conditions_true, compact_status, condition_of, condition_true, gone)
+    compact_status, condition_of, condition_true, gone)
 
 LISTENERS = [
     {"name": "cross-network", "port": 15008, "protocol": "HBONE", "tls": {"mode": "Passthrough"}},
@@ -243,17 +243,6 @@ def test_is_managed_by_us_needs_label_applied_by_our_field_manager():
 
 def obj_with(conditions):
     return {"status": {"conditions": conditions}}
-
-
-def test_all_conditions_true():
-    assert all_conditions_true(None) == (False, "object does not exist")
-    assert all_conditions_true({"status": {}}) == (False, "no status conditions reported yet")
-    done, missing = all_conditions_true(obj_with([
-        {"type": "A", "status": "True"},
-        {"type": "B", "status": "False", "reason": "Pending", "message": "istiod not ready"},
-        {"type": "C", "status": "Unknown"}]))
-    assert not done and missing == "conditions not True: B=False (istiod not ready), C=Unknown"
-    assert all_conditions_true(obj_with([{"type": "A", "status": "True"}])) == (True, "")
 
 
 def test_condition_of_condition_true_and_gone():

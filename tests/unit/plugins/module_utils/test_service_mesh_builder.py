@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from ansible_collections.gloomesh.multicluster.plugins.module_utils import validation
+from ansible_collections.gloomesh.multicluster.plugins.module_utils import mesh_state, validation
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders import service_mesh
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.operations.service_mesh import controller_ready
@@ -237,20 +237,23 @@ def smc(generation=1, **status):
 OK = [{"type": "Initialized", "status": "True"}, {"type": "Ready", "status": "True"}]
 
 
-def test_ready_needs_phase_and_all_conditions():
+def test_ready_needs_phase_ready_and_no_false_condition():
     assert controller_ready(None) == (False, "the ServiceMeshController does not exist")
-    assert controller_ready(smc()) == (False, "phase is not reported yet, not SUCCEEDED; no status conditions reported yet")
+    assert controller_ready(smc()) == (False, "the operator has not reported condition Ready for generation 1 yet")
     assert controller_ready(smc(phase="SUCCEEDED", conditions=OK, observedGeneration=1)) == (True, "")
     assert controller_ready(smc(phase="INSTALLING", conditions=OK)) == (False, "phase is INSTALLING, not SUCCEEDED")
-    pending = OK[:1] + [{"type": "CNIDeployed", "status": "False", "message": "waiting for istio-cni-node"}]
+    pending = OK[:1] + [{"type": "CNIDeployed", "status": "False", "reason": "Waiting"}, OK[1]]
     assert controller_ready(smc(phase="SUCCEEDED", conditions=pending)) == (
-        False, "conditions not True: CNIDeployed=False (waiting for istio-cni-node)")
+        False, "conditions False: CNIDeployed=False (Waiting)")
+    not_ready = [{"type": "Ready", "status": "Unknown", "message": "installing"}]
+    assert controller_ready(smc(phase="SUCCEEDED", conditions=not_ready)) == (
+        False, "condition Ready=Unknown (installing)")
 
 
 def test_ready_ignores_status_of_an_older_generation():
     stale = smc(generation=3, phase="SUCCEEDED", conditions=OK, observedGeneration=2)
     assert controller_ready(stale) == (
-        False, "the operator has not reconciled generation 3 yet (reported for older ones: "
+        False, "the operator has not reported condition Ready for generation 3 yet (reported for older ones: "
                "Initialized (generation 2), Ready (generation 2))")
     stale_failure = smc(generation=3, phase="FAILED", message="old", observedGeneration=2)
     assert controller_ready(stale_failure)[0] is False
@@ -262,7 +265,7 @@ def test_failed_phase_raises_with_the_operator_message():
     with pytest.raises(GloomeshError) as err:
         controller_ready(failed)
     assert err.value.message == ("ServiceMeshController gloo-mesh/managed-istio failed: phase FAILED: "
-                                 "unsupported version 1.2.3; conditions not True: Ready=False (install failed)")
+                                 "unsupported version 1.2.3; conditions False: Ready=False")
     assert err.value.details["phase"] == "FAILED"
 
 
@@ -279,10 +282,26 @@ def test_ready_uses_the_generation_of_each_condition():
     # `version` changed: generation 2, and the operator has not looked yet (the old SUCCEEDED stays).
     done, missing = controller_ready(smc(generation=2, **procedure_status(1)))
     assert not done and "generation 2" in missing and "Ready (generation 1)" in missing
-    # One condition already reported for the new generation is not enough.
+    # One condition already reported for the new generation is not enough while Ready is not.
     mixed = procedure_status(1)
     mixed["conditions"][0]["observedGeneration"] = 2
     assert controller_ready(smc(generation=2, **mixed))[0] is False
+
+
+def test_conditions_left_at_an_older_generation_are_reported_not_waited_on():
+    """Issue 20 item 4: an operator that re-stamps only the conditions it re-evaluated (here Ready and
+    ControlPlaneDeployed) is ready once Ready is current; the rest is reported."""
+    untidy = procedure_status(1)
+    for condition in untidy["conditions"]:
+        if condition["type"] in ("Ready", "ControlPlaneDeployed"):
+            condition["observedGeneration"] = 2
+    controller = smc(generation=2, **untidy)
+    assert controller_ready(controller) == (True, "")
+    assert mesh_state.stale_conditions(controller) == ["Initialized (generation 1)", "CRDInstalled (generation 1)"]
+    # A False condition of the current generation still blocks, whatever Ready says.
+    untidy["conditions"][2].update(status="False", reason="DeploymentFailed")
+    assert controller_ready(smc(generation=2, **untidy)) == (
+        False, "conditions False: ControlPlaneDeployed=False (DeploymentFailed)")
 
 
 def test_failed_of_an_older_generation_is_only_stale():

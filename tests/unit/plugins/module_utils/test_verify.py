@@ -11,8 +11,19 @@ from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors impor
 
 ROOT_A = "AA:" * 31 + "AA"
 ROOT_B = "BB:" * 31 + "BB"
-CONNECTED = ({"type": "Programmed", "status": "True", "reason": "Programmed"},
-             {"type": "gloo.solo.io/PeerConnected", "status": "True", "reason": "Connected"})
+# What Istio and Solo's istiod write on a connected peer Gateway (Solo's
+# tests/integration/pilot/ambientmulticluster/status_test.go TestStatus).
+PROGRAMMED = {"type": "Programmed", "status": "True", "reason": "Programmed",
+              "message": "This Gateway is remote; Istio will not program it"}
+CONNECTED = (PROGRAMMED,
+             {"type": "gloo.solo.io/PeerConnected", "status": "True", "reason": "Programmed"},
+             {"type": "gloo.solo.io/PeeringSucceeded", "status": "True", "reason": "Programmed"},
+             {"type": "gloo.solo.io/PeerDataPlaneProgrammed", "status": "True", "reason": "Programmed",
+              "message": "peering data plane programmed for cross-network traffic with LoadBalancer service type"})
+NOT_CONNECTED = {"type": "gloo.solo.io/PeerConnected", "status": "False", "reason": "Pending",
+                 "message": "not connected to peer"}
+NOT_SYNCED = {"type": "gloo.solo.io/PeeringSucceeded", "status": "Unknown", "reason": "Pending",
+              "message": "network not yet synced check istiod log for more details"}
 
 
 def descriptor(name):
@@ -62,8 +73,8 @@ def by_cluster(report):
 
 def controller(phase="SUCCEEDED", generation=2, conditions=None, message=None):
     status = {"phase": phase, "conditions": conditions if conditions is not None else [
-        {"type": "ControlPlaneReady", "status": "True", "observedGeneration": generation},
-        {"type": "CNIReady", "status": "True", "observedGeneration": generation}]}
+        {"type": "ControlPlaneDeployed", "status": "True", "observedGeneration": generation},
+        {"type": "Ready", "status": "True", "observedGeneration": generation}]}
     if message:
         status["message"] = message
     return {"metadata": {"name": "managed-istio", "namespace": "gloo-mesh", "generation": generation},
@@ -72,40 +83,70 @@ def controller(phase="SUCCEEDED", generation=2, conditions=None, message=None):
 
 def test_service_mesh_ready_only_for_the_current_generation():
     assert verify.service_mesh_state(controller(), "managed-istio", "gloo-mesh")["ready"]
-    stale = controller(conditions=[{"type": "ControlPlaneReady", "status": "True", "observedGeneration": 1}])
+    stale = controller(conditions=[{"type": "Ready", "status": "True", "observedGeneration": 1}])
     state = verify.service_mesh_state(stale, "managed-istio", "gloo-mesh")
     assert not state["ready"]
-    assert "has not reconciled generation 2 yet" in state["missing"]
-    assert "ControlPlaneReady (generation 1)" in state["missing"]
+    assert state["missing"] == ("ServiceMeshController gloo-mesh/managed-istio: the operator has not reported "
+                                "condition Ready for generation 2 yet (reported for older ones: Ready (generation 1))")
     # A top-level observedGeneration counts for conditions that carry none.
-    top = controller(conditions=[{"type": "ControlPlaneReady", "status": "True"}])
+    top = controller(conditions=[{"type": "Ready", "status": "True"}])
     top["status"]["observedGeneration"] = 1
     assert not verify.service_mesh_state(top, "managed-istio", "gloo-mesh")["ready"]
+    # Ready current, another condition left behind: ready, and the stale one is reported.
+    untidy = controller(conditions=[{"type": "CRDInstalled", "status": "True", "observedGeneration": 1},
+                                    {"type": "Ready", "status": "True", "observedGeneration": 2}])
+    state = verify.service_mesh_state(untidy, "managed-istio", "gloo-mesh")
+    assert state["ready"] and state["stale_conditions"] == ["CRDInstalled (generation 1)"]
 
 
 def test_service_mesh_failed_and_absent_say_why():
     failed = controller(phase="FAILED", message="istiod crashed",
-                        conditions=[{"type": "ControlPlaneReady", "status": "False", "reason": "Crash",
+                        conditions=[{"type": "ControlPlaneDeployed", "status": "False", "reason": "Crash",
                                      "observedGeneration": 2}])
     missing = verify.service_mesh_state(failed, "managed-istio", "gloo-mesh")["missing"]
     assert missing == ("ServiceMeshController gloo-mesh/managed-istio: phase FAILED: istiod crashed; "
-                       "conditions not True: ControlPlaneReady=False (Crash)")
+                       "conditions False: ControlPlaneDeployed=False (Crash)")
     absent = verify.service_mesh_state(None, "managed-istio", "gloo-mesh")
     assert not absent["ready"] and absent["missing"] == "ServiceMeshController gloo-mesh/managed-istio does not exist"
 
 
-def test_link_state_reads_solo_conditions_where_reported():
+def test_link_state_is_solos_peering_succeeded_and_peer_connected():
     assert verify.link_state(list(CONNECTED))["connected"]
-    down = list(CONNECTED[:1]) + [{"type": "gloo.solo.io/PeerConnected", "status": "False",
-                                   "reason": "ConnectionFailed",
-                                   "message": "no east-west gateway answers at 10.0.0.1:15999"}]
-    state = verify.link_state(down)
+    state = verify.link_state([PROGRAMMED, NOT_CONNECTED, NOT_SYNCED, CONNECTED[3]])
     assert not state["connected"]
-    assert verify.link_text(state) == ("gloo.solo.io/PeerConnected=False (ConnectionFailed: no east-west gateway "
-                                       "answers at 10.0.0.1:15999)")
-    # Istio without Solo's conditions: Programmed is all there is.
-    assert verify.link_state(list(CONNECTED[:1]))["connected"]
+    assert verify.link_text(state) == ("gloo.solo.io/PeerConnected=False (Pending: not connected to peer); "
+                                       "also not True: gloo.solo.io/PeeringSucceeded")
+    # Connected but not synced yet: PeeringSucceeded stays Unknown, the link is not up.
+    state = verify.link_state([PROGRAMMED, CONNECTED[1], NOT_SYNCED])
+    assert not state["connected"] and verify.link_text(state).startswith("gloo.solo.io/PeeringSucceeded=Unknown")
+
+
+def test_a_link_with_only_istios_programmed_is_not_up_yet():
+    """Issue 20 item 1: before Solo's status writer has run, Programmed=True is all there is."""
+    state = verify.link_state([PROGRAMMED])
+    assert not state["connected"] and state["reported"] == ["Programmed"]
+    assert verify.link_text(state) == ("gloo.solo.io/PeerConnected not reported yet; "
+                                       "also not True: gloo.solo.io/PeeringSucceeded")
     assert not verify.link_state([])["connected"]
+    # PeerDataPlaneProgrammed only says an HBONE listener exists: it neither makes nor breaks a link.
+    assert not verify.link_state([PROGRAMMED, CONNECTED[3]])["connected"]
+    down_dataplane = dict(CONNECTED[3], status="False", reason="Invalid")
+    assert verify.link_state(list(CONNECTED[:3]) + [down_dataplane])["connected"]
+    report = verify.verdict([{"host": n, "cluster": n, "info": info(n, [peer_gateway(p, conditions=[PROGRAMMED])
+                                                                        for p in ("cluster1", "cluster2") if p != n])}
+                             for n in ("cluster1", "cluster2")])
+    assert report["problems"] == [
+        "cluster1: peer cluster2 not connected: gloo.solo.io/PeerConnected not reported yet; also not True: "
+        "gloo.solo.io/PeeringSucceeded",
+        "cluster2: peer cluster1 not connected: gloo.solo.io/PeerConnected not reported yet; also not True: "
+        "gloo.solo.io/PeeringSucceeded"]
+
+
+def test_link_up_is_the_wait_predicate_of_the_same_rule():
+    assert verify.link_up(None) == (False, "the Gateway does not exist")
+    assert verify.link_up(peer_gateway("cluster2")) == (True, "")
+    done, why = verify.link_up(peer_gateway("cluster2", conditions=[PROGRAMMED, CONNECTED[1]]))
+    assert not done and why == "gloo.solo.io/PeeringSucceeded not reported yet"
 
 
 def test_eastwest_without_load_balancer_is_fine_with_an_advertised_address():
@@ -221,15 +262,13 @@ def test_asymmetric_links_and_unknown_names():
 
 
 def test_not_connected_link_names_the_condition_message():
-    down = [{"type": "Programmed", "status": "True"},
-            {"type": "gloo.solo.io/PeerConnected", "status": "False", "reason": "ConnectionFailed",
-             "message": "no east-west gateway answers at 198.51.100.12:15012"}]
+    down = [PROGRAMMED, NOT_CONNECTED, NOT_SYNCED]
     entries = full_mesh()
     entries[0]["info"]["peers"][0] = verify.peer_state(peer_gateway("cluster2", conditions=down))
     report = verify.verdict(entries)
     assert report["problems"] == [
-        "cluster1: peer cluster2 not connected: gloo.solo.io/PeerConnected=False (ConnectionFailed: no east-west "
-        "gateway answers at 198.51.100.12:15012)"]
+        "cluster1: peer cluster2 not connected: gloo.solo.io/PeerConnected=False (Pending: not connected to peer); "
+        "also not True: gloo.solo.io/PeeringSucceeded"]
     link = report["links"][0]
     assert (link["cluster"], link["peer"], link["conditions"]["gloo.solo.io/PeerConnected"]) == (
         "cluster1", "cluster2", "False")
@@ -306,7 +345,7 @@ def test_render_marks_every_row_with_a_problem():
     assert rows["cluster1"].split()[1] == "unreachable" and rows["cluster1"].endswith("FAIL (1)")
     assert rows["cluster2"].endswith("FAIL (1)") and rows["cluster3"].endswith("OK")
     links = lines[lines.index("") + 1:]
-    assert links[0].split()[:9] == ["CLUSTER", "PEER", "GATEWAY", "ADDRESS", "PROGRAMMED", "CONNECTED", "DATAPLANE",
+    assert links[0].split()[:9] == ["CLUSTER", "PEER", "GATEWAY", "ADDRESS", "SUCCEEDED", "CONNECTED", "DATAPLANE",
                                     "FIELDS", "STATUS"]
     drift = next(line for line in links if line.startswith("cluster2  cluster3"))
     assert drift.endswith("1 differ  FAIL (1)")

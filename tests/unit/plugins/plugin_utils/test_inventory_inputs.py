@@ -4,8 +4,10 @@ from __future__ import annotations
 import datetime
 
 import pytest
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders import certificates
+from ansible_collections.gloomesh.multicluster.plugins.modules import gloo_operator
 from ansible_collections.gloomesh.multicluster.plugins.plugin_utils import inventory_inputs as inputs
 
 GOOD_INVENTORY = {"gloomesh_istio_version": "1.25.2", "gloomesh_license_key": "a-license"}
@@ -73,6 +75,29 @@ def test_no_license_needed_when_helm_does_not_install_the_operator():
     assert inputs.inventory_problems({"gloomesh_istio_version": "1.25.2", "gloomesh_operator_helm": False}) == []
 
 
+@pytest.mark.parametrize("value", [False, "0", "no", "off", "n", 0, True, "1", "yes", "on"])
+def test_preflight_demands_a_license_exactly_when_the_module_would_run_helm(value):
+    """Issue 20 item 5: `-e gloomesh_operator_helm=0` turned Helm off (boolean()) while preflight still
+    demanded a license (a list of strings). The gloo_operator module's option helm decides both."""
+    helm = ArgumentSpecValidator({"helm": gloo_operator.ARGUMENT_SPEC["helm"]}).validate(
+        {"helm": value}).validated_parameters["helm"]
+    problems = inputs.inventory_problems({"gloomesh_istio_version": "1.25.2", "gloomesh_operator_helm": value})
+    assert any(p.startswith("no license") for p in problems) is helm
+
+
+@pytest.mark.parametrize("value, helm", [("0", False), (None, True), ("", True), (True, True)])
+def test_inventory_values_parse_once(value, helm):
+    assert inputs.inventory_values({"gloomesh_operator_helm": value}) == ({"gloomesh_operator_helm": helm}, [])
+
+
+def test_gloomesh_operator_helm_refused_as_the_module_refuses_it():
+    values, problems = inputs.inventory_values({"gloomesh_operator_helm": "maybe"})
+    assert values == {"gloomesh_operator_helm": None}
+    assert len(problems) == 1 and problems[0].startswith(
+        "gloomesh_operator_helm (module option helm of gloo_operator): argument 'helm' is of type str and we were "
+        "unable to convert to bool: The value 'maybe' is not a valid boolean")
+
+
 def _write_root(directory, name, key_type="ecdsa-p256"):
     key = certificates.generate_key(key_type)
     cert = certificates.build_root(key, now=datetime.datetime.now(datetime.timezone.utc))
@@ -116,3 +141,18 @@ def test_topology():
     assert any("workload clusters is empty" in p for p in inputs.topology_problems({}, [], [], "manual"))
     assert any("exactly one host in the management cluster group" in p
                for p in inputs.topology_problems(hosts, ["a", "b"], [], "automatic"))
+
+
+def test_automatic_linking_refuses_an_advertised_address():
+    """Issue 20 item 2: Gloo Mesh builds automatic peers from the east-west Gateway's status.addresses,
+    so eastwest_gateway_address would be silently ignored: refused before any write, naming both."""
+    hosts = {"a": host(cluster_name="c1", kube_context="ctx1", eastwest_gateway_address="203.0.113.7"),
+             "b": host(cluster_name="c2", kube_context="ctx2"), "m": host(cluster_name="m", kube_context="ctxm")}
+    problems = inputs.topology_problems(hosts, ["a", "b"], ["m"], "automatic")
+    assert problems == [
+        "a: eastwest_gateway_address '203.0.113.7' cannot be used with gloomesh_linking automatic: Gloo Mesh builds "
+        "each peer from the east-west Gateway's status.addresses and ignores this address. Either set "
+        "gloomesh_linking: manual (mesh_link writes this address into every peer), or remove "
+        "eastwest_gateway_address and give the east-west gateway's LoadBalancer Service an address the other "
+        "clusters reach"]
+    assert not any("eastwest_gateway_address" in p for p in inputs.topology_problems(hosts, ["a", "b"], [], "manual"))

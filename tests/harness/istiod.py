@@ -1,0 +1,757 @@
+"""Upstream istiod (pilot-discovery) against the local clusters: one process per cluster.
+
+The binary is built from the istio.io/istio module pinned in hack/istiod/go.mod by
+hack/build-istiod.sh into ``$GLOOMESH_CACHE/assets/istiod-<pin>/`` (with the chart's injection
+templates and Istio's CRDs beside it); ``GLOOMESH_ISTIOD_BIN`` names another pilot-discovery.
+`find_istiod()` raises `IstiodUnavailable` (with what to run) when there is none.
+
+Each `Istiod` runs as the pod the Gloo Operator's Deployment ``istiod-gloo`` would be, in the
+way upstream runs pilot-discovery outside a cluster: every path it reads by default is relative
+(``./etc/cacerts``, ``./var/lib/istio/inject``, ``./var/run/secrets/istio-dns``: see
+pilot/cmd/pilot-discovery/app/cmd.go and pilot/pkg/bootstrap/istio_ca.go), so it runs with its own
+folder ``<cluster workdir>/istiod/`` as working directory and finds there what kubelet would
+have mounted:
+
+- its own kubeconfig (the harness's simulator user, context = the cluster: its writes are not
+  counted as the collection's) and its own loopback ports for every listener;
+- revision ``gloo`` and namespace ``istio-system``; no mesh file, so istiod reads ConfigMap
+  ``istio-gloo`` itself (pilot/pkg/bootstrap/mesh.go getConfigurationSources: the file when it
+  exists, else ConfigMap ``istio-<revision>`` key ``mesh``, and ``meshNetworks`` likewise); the
+  network comes from the ``topology.istio.io/network`` label of istio-system, as in a cluster
+  (serviceregistry/kube/controller/network.go); CLUSTER_ID and the rest of the container env
+  from the ``istiod-gloo`` Deployment when there is one (what its pod would get), else the
+  context name;
+- the ``cacerts`` Secret as files in ``./etc/cacerts`` (ROOT_CA_DIR): `SecretVolume` plays
+  kubelet's atomic writer, before the start and whenever the Secret changes (absent Secret: an
+  empty folder, as the chart's ``optional: true`` volume);
+
+Upstream's chart mounts neither the mesh config nor the injection config
+(istio-discovery/templates/deployment.yaml): istiod reads both ConfigMaps through the API. So
+does this one. When the install has not written ConfigMap ``istio-sidecar-injector-gloo``, the
+harness writes it as the chart renders it (`injector_configmap`): without it istiod skips
+injection (pilot/pkg/bootstrap/sidecarinjector.go initSidecarInjector, "template not found") and
+its gateway deployment controller has no ``waypoint`` template to deploy east-west Gateways with.
+A revisioned istiod deploys unlabelled Gateways only as the default revision: see
+`default_revision_webhook`.
+
+Our clusters have no controller-manager and no cloud, so beside each istiod `ClusterStandIns`
+plays, for the Services istiod deploys (label ``gateway.istio.io/managed``) only: the
+EndpointSlice controller (ready endpoints for the simulated pods the workload simulator runs for
+istiod's Deployments) and a load balancer (an ingress address at once, or never).
+
+Processes get SIGKILL when the thread that started them ends (start them from the main thread),
+log to ``<cluster workdir>/istiod.log``, and stop with `IstiodFleet.stop()`;
+`start_with_control_plane()` ties them to a control plane's stop().
+"""
+from __future__ import annotations
+
+import base64
+import concurrent.futures
+import copy
+import dataclasses
+import datetime
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import yaml
+
+from .collection_path import REPO_ROOT
+from .controlplane import SIMULATOR_USER, _die_with_parent, cache_dir, free_port
+from .simulators.base import Kube, Resource
+
+GO_MOD = os.path.join(REPO_ROOT, "hack", "istiod", "go.mod")
+BUILD_SCRIPT = os.path.join(REPO_ROOT, "hack", "build-istiod.sh")
+BIN_ENV = "GLOOMESH_ISTIOD_BIN"
+REVISION = "gloo"
+NAMESPACE = "istio-system"
+DEPLOYMENT = "istiod-gloo"
+SERVICE_ACCOUNT = "istiod-gloo"
+CACERTS = "cacerts"
+NETWORK_LABEL = "topology.istio.io/network"
+MANAGED_LABEL = "gateway.istio.io/managed"  # on what the gateway deployment controller deploys
+DOMAIN = "cluster.local"
+STAND_IN_MANAGER = "gloomesh-standin"
+POLL_SECONDS = 0.3
+
+SECRETS = Resource("v1", "Secret", "secrets")
+SERVICES = Resource("v1", "Service", "services")
+CONFIGMAPS = Resource("v1", "ConfigMap", "configmaps")
+PODS = Resource("v1", "Pod", "pods")
+NAMESPACES = Resource("v1", "Namespace", "namespaces", namespaced=False)
+DEPLOYMENTS = Resource("apps/v1", "Deployment", "deployments")
+ENDPOINTSLICES = Resource("discovery.k8s.io/v1", "EndpointSlice", "endpointslices")
+CRDS = Resource("apiextensions.k8s.io/v1", "CustomResourceDefinition", "customresourcedefinitions", namespaced=False)
+VALIDATING_WEBHOOKS = Resource("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration",
+                               "validatingwebhookconfigurations", namespaced=False)
+
+# Injection templates of the chart's ConfigMap, name -> file under chart/files
+# (manifests/charts/istio-control/istio-discovery/templates/istiod-injector-configmap.yaml).
+TEMPLATES = {
+    "sidecar": "injection-template.yaml",
+    "gateway": "gateway-injection-template.yaml",
+    "grpc-simple": "grpc-simple.yaml",
+    "grpc-agent": "grpc-agent.yaml",
+    "waypoint": "waypoint.yaml",
+    "kube-gateway": "kube-gateway.yaml",
+    "agentgateway": "agentgateway.yaml",
+    "agentgateway-waypoint": "agentgateway-waypoint.yaml",
+}
+# Env the chart's Deployment gives istiod (templates/deployment.yaml) and the ambient profile
+# (files/profile-ambient.yaml); AMBIENT_ENABLE_MULTI_NETWORK (pilot/pkg/features/ambient.go,
+# default false) registers the east-west controller istio.io/eastwest-controller
+# (pilot/pkg/config/kube/gatewaycommon/classinfo.go): without it no east-west Gateway is deployed.
+BASE_ENV = {
+    "REVISION": REVISION,
+    "PILOT_CERT_PROVIDER": "istiod",
+    "POD_NAMESPACE": NAMESPACE,
+    "SERVICE_ACCOUNT": SERVICE_ACCOUNT,
+    "CA_TRUSTED_NODE_ACCOUNTS": f"{NAMESPACE}/ztunnel",
+    "PILOT_ENABLE_ANALYSIS": "false",
+    "PILOT_TRACE_SAMPLING": "1",
+    "PILOT_ENABLE_AMBIENT": "true",
+    "AMBIENT_ENABLE_MULTI_NETWORK": "true",
+    "PLATFORM": "",
+}
+_BIND_ERRORS = ("address already in use", "bind: address")
+
+
+class IstiodUnavailable(RuntimeError):
+    """No pilot-discovery to run (not built, or GLOOMESH_ISTIOD_BIN wrong)."""
+
+
+# -- assets ----------------------------------------------------------------------------------------
+def pin() -> str:
+    """The istio.io/istio version hack/istiod/go.mod requires."""
+    with open(GO_MOD, encoding="utf-8") as fh:
+        for line in fh:
+            words = line.split()
+            if words[:1] == ["require"] and words[1:2] == ["istio.io/istio"]:
+                return words[2]
+            if words[:1] == ["istio.io/istio"]:
+                return words[1]
+    raise IstiodUnavailable(f"{GO_MOD} requires no istio.io/istio version")
+
+
+def assets_dir() -> str:
+    return os.path.join(cache_dir(), "assets", f"istiod-{pin()}")
+
+
+@dataclasses.dataclass(frozen=True)
+class IstiodAssets:
+    binary: str
+    chart: str   # values.yaml and files/*.yaml of the istio-discovery chart
+    crds: str    # crd-all.gen.yaml
+
+
+def find_istiod() -> IstiodAssets:
+    """The pilot-discovery to run and the chart files beside it, or IstiodUnavailable saying how to get them."""
+    folder = assets_dir()
+    binary = os.environ.get(BIN_ENV) or os.path.join(folder, "pilot-discovery")
+    how = (f"run hack/build-istiod.sh (builds istio.io/istio@{pin()} pilot-discovery once, about 20 min, "
+           f"into {folder}), or set {BIN_ENV} to a pilot-discovery")
+    if not os.access(binary, os.X_OK):
+        raise IstiodUnavailable(f"no executable pilot-discovery at {binary}: {how}")
+    chart = os.path.join(folder, "chart")
+    crds = os.path.join(folder, "crds", "crd-all.gen.yaml")
+    if not (os.path.isfile(os.path.join(chart, "values.yaml")) and os.path.isfile(crds)):
+        raise IstiodUnavailable(f"no chart files in {folder}: {how}")
+    return IstiodAssets(binary, chart, crds)
+
+
+# -- what the chart renders ------------------------------------------------------------------------
+def _merge(base: dict, over: dict) -> dict:
+    """Deep merge, `over` wins (Sprig mustMergeOverwrite for maps)."""
+    out = copy.deepcopy(base)
+    for key, value in (over or {}).items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def injector_configmap(chart: str, cluster_id: str, network: str = "", hub: str = "", tag: str = "",
+                       env: dict | None = None) -> dict:
+    """ConfigMap istio-sidecar-injector-gloo (keys config, values) as the chart renders it for
+    revision gloo with the ambient profile (templates/istiod-injector-configmap.yaml picks
+    global, sidecarInjectorWebhook, revision, pilot={cni, env} and gateways={securityContext,
+    seccompProfile} of the merged values; templates/zzz_profile.yaml merges the profile onto
+    values.yaml's _internal_defaults_do_not_set)."""
+    with open(os.path.join(chart, "values.yaml"), encoding="utf-8") as fh:
+        defaults = yaml.safe_load(fh)["_internal_defaults_do_not_set"]
+    profile_path = os.path.join(chart, "files", "profile-ambient.yaml")
+    profile = {}
+    if os.path.isfile(profile_path):
+        with open(profile_path, encoding="utf-8") as fh:
+            profile = yaml.safe_load(fh) or {}
+    user = {"revision": REVISION,
+            "global": {"multiCluster": {"clusterName": cluster_id}, "network": network or "",
+                       **({"hub": hub} if hub else {}), **({"tag": tag} if tag else {})},
+            "env": dict(env or {})}
+    values = _merge(_merge(defaults, profile), user)
+    injected = {
+        "global": values.get("global") or {},
+        "sidecarInjectorWebhook": values.get("sidecarInjectorWebhook") or {},
+        "revision": values.get("revision") or "",
+        "pilot": {"cni": values.get("cni") or {}, "env": values.get("env") or {}},
+        "gateways": {k: (values.get("gateways") or {}).get(k) for k in ("securityContext", "seccompProfile")},
+    }
+    hook = values.get("sidecarInjectorWebhook") or {}
+    templates = {}
+    for name, filename in TEMPLATES.items():
+        path = os.path.join(chart, "files", filename)
+        if name not in (hook.get("templates") or {}) and os.path.isfile(path):
+            with open(path, encoding="utf-8") as fh:
+                templates[name] = fh.read().strip() + "\n"
+    templates.update(hook.get("templates") or {})
+    config = {
+        "defaultTemplates": list(hook.get("defaultTemplates") or ["sidecar"]),
+        "policy": ((values.get("global") or {}).get("proxy") or {}).get("autoInject", "enabled"),
+        "alwaysInjectSelector": hook.get("alwaysInjectSelector") or [],
+        "neverInjectSelector": hook.get("neverInjectSelector") or [],
+        "injectedAnnotations": hook.get("injectedAnnotations") or {},
+        "templates": templates,
+    }
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": f"istio-sidecar-injector-{REVISION}", "namespace": NAMESPACE,
+                         "labels": {"istio.io/rev": REVISION, "app.kubernetes.io/name": "istiod",
+                                    "operator.istio.io/component": "Pilot"}},
+            "data": {"config": yaml.safe_dump(config, sort_keys=False, width=1 << 20),
+                     "values": json.dumps(injected, indent=2, sort_keys=True)}}
+
+
+def install_istio_crds(kube: Kube, crds_file: str, timeout: float = 60.0) -> list[str]:
+    """Server-side apply Istio's CRDs (what the Gloo Operator installs: CRDInstalled) and wait until Established."""
+    with open(crds_file, encoding="utf-8") as fh:
+        docs = [d for d in yaml.load_all(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+                if d and d.get("kind") == "CustomResourceDefinition"]
+    for doc in docs:
+        kube.request("PATCH", CRDS.path(None, doc["metadata"]["name"]),
+                     {"fieldManager": STAND_IN_MANAGER, "force": "true"}, doc,
+                     content_type="application/apply-patch+yaml")
+    names = [d["metadata"]["name"] for d in docs]
+    deadline = time.monotonic() + timeout
+    for name in names:
+        while not any(c.get("type") == "Established" and c.get("status") == "True"
+                      for c in ((kube.get(CRDS, name) or {}).get("status") or {}).get("conditions") or []):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"Istio CRD {name} not Established after {timeout:.0f}s")
+            time.sleep(0.1)
+    return names
+
+
+def default_revision_webhook(revision: str = REVISION, namespace: str = NAMESPACE) -> dict:
+    """ValidatingWebhookConfiguration istiod-default-validator as upstream's base chart renders it
+    with defaultRevision=<revision> (manifests/charts/base/templates/
+    defaultrevision-validatingwebhookconfiguration.yaml).
+
+    It is what makes a revisioned istiod "the default revision": pkg/revisions/tag_watcher.go
+    IsMine gives istiod-gloo a Gateway without istio.io/rev (on it or its namespace) only when
+    this object carries istio.io/rev=gloo or a tag "default" points at gloo. Without it,
+    istiod-gloo deploys nothing for the collection's east-west Gateway.
+    """
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+        "metadata": {"name": "istiod-default-validator",
+                     "labels": {"app": "istiod", "istio": "istiod", "istio.io/rev": revision,
+                                "app.kubernetes.io/name": "istiod"}},
+        "webhooks": [{
+            "name": "validation.istio.io",
+            "clientConfig": {"service": {"name": f"istiod-{revision}", "namespace": namespace, "path": "/validate"}},
+            "rules": [{"operations": ["CREATE", "UPDATE"],
+                       "apiGroups": ["security.istio.io", "networking.istio.io", "telemetry.istio.io",
+                                     "extensions.istio.io"],
+                       "apiVersions": ["*"], "resources": ["*"]}],
+            # The chart's first install: fail open until istiod patches caBundle and Fail in.
+            "failurePolicy": "Ignore",
+            "sideEffects": "None",
+            "admissionReviewVersions": ["v1"],
+        }],
+    }
+
+
+# -- kubelet's Secret volume -----------------------------------------------------------------------
+class SecretVolume:
+    """A Secret's keys as files in one folder, swapped atomically as kubelet does.
+
+    Kubernetes' AtomicWriter (pkg/volume/util/atomic_writer.go): the payload goes into a new
+    hidden timestamped folder, symlink ``..data_tmp`` pointing at it is renamed over ``..data``
+    (the one atomic step), each key is a symlink ``<key> -> ..data/<key>``, then keys no longer in
+    the payload and the old folder are removed. The rename is a Create event of ``..data`` in the
+    folder: what istiod's fsnotify watch on ROOT_CA_DIR reacts to
+    (pilot/pkg/bootstrap/istio_ca.go handleCACertsFileWatch, Write or Create).
+    """
+
+    def __init__(self, path: str):
+        self.path = path
+        self.version = None  # resourceVersion written last (None: nothing yet)
+        os.makedirs(path, exist_ok=True)
+
+    def keys(self) -> set[str]:
+        return {n for n in os.listdir(self.path) if not n.startswith("..")}
+
+    def write(self, data: dict[str, bytes]):
+        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("..%Y_%m_%d_%H_%M_%S.%f")
+        new_dir = os.path.join(self.path, stamp)
+        os.mkdir(new_dir, 0o755)
+        for key, value in data.items():
+            with open(os.path.join(new_dir, key), "wb") as fh:
+                fh.write(value)
+            os.chmod(os.path.join(new_dir, key), 0o644)
+        data_link = os.path.join(self.path, "..data")
+        old_dir = os.readlink(data_link) if os.path.islink(data_link) else None
+        tmp_link = os.path.join(self.path, "..data_tmp")
+        if os.path.lexists(tmp_link):
+            os.remove(tmp_link)
+        os.symlink(stamp, tmp_link)
+        os.replace(tmp_link, data_link)
+        for key in data:
+            link = os.path.join(self.path, key)
+            if not os.path.islink(link):
+                os.symlink(os.path.join("..data", key), link)
+        for key in self.keys() - set(data):
+            os.remove(os.path.join(self.path, key))
+        if old_dir and old_dir != stamp:
+            shutil.rmtree(os.path.join(self.path, old_dir), ignore_errors=True)
+
+    def sync(self, secret: dict | None) -> bool:
+        """Make the folder hold `secret` (None: absent, an empty folder); True when it changed."""
+        version = (secret or {}).get("metadata", {}).get("resourceVersion") if secret else ""
+        if version == self.version:
+            return False
+        self.write({k: base64.b64decode(v) for k, v in ((secret or {}).get("data") or {}).items()})
+        self.version = version
+        return True
+
+
+# -- what a real cluster has and ours lacks --------------------------------------------------------
+def _apply(kube: Kube, res: Resource, obj: dict, subresource=None) -> dict:
+    meta = obj["metadata"]
+    return kube.request("PATCH", res.path(meta.get("namespace"), meta["name"], subresource),
+                        {"fieldManager": STAND_IN_MANAGER, "force": "true"}, obj,
+                        content_type="application/apply-patch+yaml")
+
+
+def _pod_ready(pod: dict) -> bool:
+    status = pod.get("status") or {}
+    return bool(status.get("podIP")) and any(
+        c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
+
+
+def endpoint_slice(service: dict, pods: list[dict]) -> dict | None:
+    """The EndpointSlice kube-controller-manager's EndpointSlice controller keeps for a Service
+    with a selector (pkg/controller/endpointslice): ready pods matching it, the Service's ports
+    by target port (a number, or a name looked up in the pod's container ports)."""
+    spec = service.get("spec") or {}
+    selector = spec.get("selector") or {}
+    if not selector:
+        return None
+    meta = service["metadata"]
+    matching = [p for p in pods if p["metadata"]["namespace"] == meta["namespace"]
+                and all((p["metadata"].get("labels") or {}).get(k) == v for k, v in selector.items())
+                and not p["metadata"].get("deletionTimestamp")]
+    ports = []
+    for port in spec.get("ports") or []:
+        target = port.get("targetPort", port.get("port"))
+        if isinstance(target, str) and not target.isdigit():
+            named = [cp.get("containerPort") for p in matching for c in (p.get("spec") or {}).get("containers") or []
+                     for cp in c.get("ports") or [] if cp.get("name") == target]
+            target = named[0] if named else None
+        if target is None:
+            continue
+        entry = {"name": port.get("name", ""), "port": int(target), "protocol": port.get("protocol", "TCP")}
+        if port.get("appProtocol"):
+            entry["appProtocol"] = port["appProtocol"]
+        ports.append(entry)
+    endpoints = [{
+        "addresses": [p["status"]["podIP"]],
+        "conditions": {"ready": _pod_ready(p), "serving": _pod_ready(p), "terminating": False},
+        "nodeName": (p.get("spec") or {}).get("nodeName"),
+        "targetRef": {"kind": "Pod", "namespace": p["metadata"]["namespace"], "name": p["metadata"]["name"],
+                      "uid": p["metadata"]["uid"]},
+    } for p in matching if (p.get("status") or {}).get("podIP")]
+    return {
+        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": f"{meta['name']}-standin", "namespace": meta["namespace"],
+                     "labels": {"kubernetes.io/service-name": meta["name"],
+                                "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"},
+                     "ownerReferences": [{"apiVersion": "v1", "kind": "Service", "name": meta["name"],
+                                          "uid": meta["uid"], "controller": True, "blockOwnerDeletion": True}]},
+        "addressType": "IPv4", "endpoints": endpoints, "ports": ports,
+    }
+
+
+class ClusterStandIns:
+    """For one cluster, in one polling thread: kubelet's cacerts volume of istiod, and for the
+    Services istiod's gateway deployment controller creates, the EndpointSlice controller and a
+    cloud load balancer (`lb_address`: the ingress IP given at once; None: pending forever)."""
+
+    def __init__(self, kube: Kube, volume: SecretVolume, lb_address: str | None, on_error):
+        self.kube = kube
+        self.volume = volume
+        self.lb_address = lb_address
+        self._on_error = on_error
+        self._stop = threading.Event()
+        self._slices: dict[tuple[str, str], dict] = {}
+        self.thread = threading.Thread(target=self._run, name=f"istiod-standins-{kube.name}", daemon=True)
+
+    def sync_secret(self) -> bool:
+        return self.volume.sync(self.kube.get(SECRETS, CACERTS, NAMESPACE))
+
+    def start(self):
+        self.thread.start()
+
+    def stop(self):
+        self._stop.set()
+        if self.thread.ident is not None:
+            self.thread.join(5)
+
+    def _run(self):
+        while not self._stop.wait(POLL_SECONDS):
+            try:
+                self.sync_secret()
+                self._services()
+            except Exception as err:  # the API server may be frozen or restarting: try again
+                self._on_error(err)
+
+    def _services(self):
+        services = self.kube.list(SERVICES, MANAGED_LABEL).get("items") or []
+        if not services:
+            return
+        pods = self.kube.list(PODS).get("items") or []
+        seen = set()
+        for svc in services:
+            meta = svc["metadata"]
+            key = (meta["namespace"], meta["name"])
+            seen.add(key)
+            wanted = endpoint_slice(svc, pods)
+            if wanted is not None and self._slices.get(key) != wanted:
+                _apply(self.kube, ENDPOINTSLICES, wanted)
+                self._slices[key] = wanted
+            spec = svc.get("spec") or {}
+            ingress = ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress")
+            if spec.get("type") == "LoadBalancer" and not ingress and self.lb_address:
+                address = spec.get("loadBalancerIP") or self.lb_address
+                _apply(self.kube, SERVICES, {"apiVersion": "v1", "kind": "Service",
+                                             "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
+                                             "status": {"loadBalancer": {"ingress": [{"ip": address}]}}},
+                       subresource="status")
+        for key in set(self._slices) - seen:
+            del self._slices[key]
+
+
+# -- one istiod --------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class Ports:
+    http: int        # --httpAddr: /ready, /debug/* (chart: 8080)
+    https: int       # --httpsAddr: webhooks, with istiod's own DNS certificate (15017)
+    grpc: int        # --grpcAddr: plain-text xDS (15010)
+    secure_grpc: int  # --secureGRPCAddr: xDS and CA over TLS (15012)
+    monitoring: int  # --monitoringAddr: /metrics (15014)
+    ctrlz: int       # --ctrlz_port: ControlZ (9876)
+
+    @classmethod
+    def free(cls) -> "Ports":
+        return cls(*(free_port() for _field in dataclasses.fields(cls)))
+
+
+def _container_env(deployment: dict | None) -> dict[str, str]:
+    containers = (((deployment or {}).get("spec") or {}).get("template") or {}).get("spec", {}).get("containers") or []
+    return {e["name"]: e.get("value", "") for c in containers[:1] for e in c.get("env") or [] if "value" in e}
+
+
+def _hub_tag(deployment: dict | None) -> tuple[str, str]:
+    """Image hub and tag from istiod's image (".../pilot:1.25.2-solo" -> (hub, tag))."""
+    containers = (((deployment or {}).get("spec") or {}).get("template") or {}).get("spec", {}).get("containers") or []
+    image = containers[0].get("image", "") if containers else ""
+    match = re.fullmatch(r"(.+)/pilot:([^/]+)", image)
+    return (match.group(1), match.group(2)) if match else ("", "")
+
+
+class Istiod:
+    """pilot-discovery for one cluster of a LocalControlPlane (see the module docstring)."""
+
+    def __init__(self, cp, context: str, assets: IstiodAssets, env: dict | None = None,
+                 cluster_id: str | None = None, lb_address: str | None = None, log_level: str = "default:info"):
+        self.cp = cp
+        self.context = context
+        self.assets = assets
+        self.extra_env = dict(env or {})
+        self.requested_cluster_id = cluster_id
+        self.lb_address = lb_address
+        self.log_level = log_level
+        self.dir = os.path.join(cp.workdir, context, "istiod")
+        self.log_path = os.path.join(cp.workdir, context, "istiod.log")
+        self.kubeconfig_path = os.path.join(self.dir, "kubeconfig")
+        self.cert_dir = os.path.join(self.dir, "etc", "cacerts")
+        self.ports: Ports | None = None
+        self.proc: subprocess.Popen | None = None
+        self.env: dict[str, str] = {}
+        self.argv: list[str] = []
+        self.cluster_id = ""
+        self.errors: list[str] = []
+        self._kube: Kube | None = None
+        self._standins: ClusterStandIns | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def start(self, timeout: float = 120.0, wait: bool = True) -> "Istiod":
+        """Write its files, start it and (wait) return once it answers /ready."""
+        os.makedirs(self.dir, exist_ok=True)
+        self._write_kubeconfig()
+        self._kube = Kube(self.cp.api_client(self.context, simulator=True), self.context)
+        deployment = self._kube.get(DEPLOYMENTS, DEPLOYMENT, NAMESPACE)
+        pod_env = _container_env(deployment)
+        self.cluster_id = self.requested_cluster_id or pod_env.get("CLUSTER_ID") or self.context
+        namespace = self._kube.get(NAMESPACES, NAMESPACE)
+        if namespace is None:  # a pod runs in an existing namespace: the install created it
+            namespace = _apply(self._kube, NAMESPACES, {"apiVersion": "v1", "kind": "Namespace",
+                                                        "metadata": {"name": NAMESPACE}})
+        network = ((namespace or {}).get("metadata", {}).get("labels") or {}).get(NETWORK_LABEL, "")
+        hub, tag = _hub_tag(deployment)
+        injector = injector_configmap(self.assets.chart, self.cluster_id, network, hub, tag,
+                                      {**pod_env, **self.extra_env})
+        if self._kube.get(CONFIGMAPS, injector["metadata"]["name"], NAMESPACE) is None:
+            _apply(self._kube, CONFIGMAPS, injector)
+        self._standins = ClusterStandIns(self._kube, SecretVolume(self.cert_dir), self.lb_address, self._error)
+        self._standins.sync_secret()  # kubelet mounts the volumes before the container starts
+        self.env = {**BASE_ENV, **pod_env, **self.extra_env,
+                    "CLUSTER_ID": self.cluster_id,
+                    # A stable identity: a restarted istiod takes its leader leases back at once.
+                    "POD_NAME": f"{DEPLOYMENT}-{self.context}",
+                    "ROOT_CA_DIR": self.cert_dir,
+                    "KUBECONFIG": self.kubeconfig_path}
+        self._spawn()
+        self._standins.start()
+        if wait:
+            self.wait_ready(timeout)
+        return self
+
+    def _spawn(self, attempts: int = 3):
+        for attempt in range(attempts):
+            self.ports = Ports.free()
+            self.argv = self._argv()
+            with open(self.log_path, "ab") as log:
+                self.proc = subprocess.Popen(
+                    self.argv, cwd=self.dir, env={**_base_process_env(), **self.env}, stdout=log,
+                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent(signal.SIGKILL))
+            time.sleep(0.5)
+            if self.proc.poll() is None or attempt == attempts - 1 or \
+                    not any(m in self.log_tail(30).lower() for m in _BIND_ERRORS):
+                return
+            # another process took a port between free_port() and bind(): new ports
+
+    def _argv(self) -> list[str]:
+        p = self.ports
+        loopback = "127.0.0.1:{}".format
+        return [
+            self.assets.binary, "discovery",
+            f"--kubeconfig={self.kubeconfig_path}",
+            # Absent files: istiod reads ConfigMap istio-gloo (keys mesh, meshNetworks) itself.
+            f"--meshConfig={os.path.join(self.dir, 'etc', 'istio', 'config', 'mesh')}",
+            f"--networksConfig={os.path.join(self.dir, 'etc', 'istio', 'config', 'meshNetworks')}",
+            f"--httpAddr={loopback(p.http)}",
+            f"--httpsAddr={loopback(p.https)}",
+            f"--grpcAddr={loopback(p.grpc)}",
+            f"--secureGRPCAddr={loopback(p.secure_grpc)}",
+            f"--monitoringAddr={loopback(p.monitoring)}",
+            "--ctrlz_address=127.0.0.1", f"--ctrlz_port={p.ctrlz}",
+            f"--domain={DOMAIN}",
+            "--keepaliveMaxServerConnectionAge=30m",
+            "--shutdownDuration=1s",
+            f"--log_output_level={self.log_level}",
+        ]
+
+    def wait_ready(self, timeout: float = 120.0):
+        """Return once /ready answers 200 (pilot/pkg/bootstrap/server.go istiodReadyHandler); on a
+        crash or timeout, stop it and raise with the end of its log."""
+        try:
+            self._wait_ready(time.monotonic() + timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_ready(self, deadline: float):
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"istiod of {self.context} exited with code {self.proc.returncode}; "
+                                   f"{self.log_path} ends with:\n{self.log_tail()}")
+            try:
+                if self._http("/ready", timeout=2)[0] == 200:
+                    return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"istiod of {self.context} not ready in time; {self.log_path} ends with:\n"
+                                   f"{self.log_tail()}")
+            time.sleep(0.3)
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout: float = 15.0):
+        if self._standins is not None:
+            self._standins.stop()
+        if self.running():
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self._kube is not None:
+            self._kube.api_client.close()
+            self._kube = None
+
+    # -- reading it -------------------------------------------------------------------------------
+    def _http(self, path: str, timeout: float = 5.0) -> tuple[int, bytes]:
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        try:
+            with opener.open(f"http://127.0.0.1:{self.ports.http}{path}", timeout=timeout) as resp:
+                return resp.status, resp.read()
+        except urllib.error.HTTPError as err:
+            return err.code, err.read()
+
+    def debug(self, path: str):
+        """JSON of a debug endpoint, e.g. debug("networkz") (pilot/pkg/xds/debug.go AddDebugHandlers)."""
+        status, body = self._http("/debug/" + path.lstrip("/"))
+        if status != 200:
+            raise RuntimeError(f"istiod of {self.context}: /debug/{path} answered {status}: {body[:300]!r}")
+        return json.loads(body) if body.strip() else None
+
+    def network_gateways(self) -> list[dict]:
+        """/debug/networkz: the cross-network gateways istiod knows (model.NetworkGateway: Network,
+        Cluster, Addr, Port, HBONEPort, ServiceAccount)."""
+        return self.debug("networkz") or []
+
+    def network_summary(self) -> str:
+        """One line on what istiod itself reports, e.g. for the demo's verify output:
+        "istiod cluster1: 1 network gateway: network2 198.51.100.11:15008 (HBONE 15008)"."""
+        found = self.network_gateways()
+        items = "; ".join(f"{g['Network']} {g['Addr']}:{g['Port']} (HBONE {g['HBONEPort']})" for g in found)
+        noun = "network gateway" if len(found) == 1 else "network gateways"
+        return f"istiod {self.context}: {len(found)} {noun}" + (f": {items}" if items else "")
+
+    def mesh(self) -> dict:
+        return self.debug("mesh") or {}
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            with open(self.log_path, encoding="utf-8", errors="replace") as fh:
+                return "".join(fh.readlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def log_text(self) -> str:
+        try:
+            with open(self.log_path, encoding="utf-8", errors="replace") as fh:
+                return fh.read()
+        except OSError:
+            return ""
+
+    def _error(self, err: Exception):
+        if len(self.errors) < 100:
+            self.errors.append(f"{type(err).__name__}: {err}")
+
+    def _write_kubeconfig(self):
+        doc = self.cp.kubeconfig(SIMULATOR_USER)
+        doc["current-context"] = self.context
+        _write_text(self.kubeconfig_path, yaml.safe_dump(doc), mode=0o600)
+
+
+def _write_text(path: str, text: str, mode: int = 0o644):
+    tmp = path + ".tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+def _base_process_env() -> dict[str, str]:
+    """The test process's env without what would point istiod elsewhere (proxies, in-cluster config)."""
+    drop = ("KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT", "http_proxy", "https_proxy", "HTTP_PROXY",
+            "HTTPS_PROXY", "all_proxy", "ALL_PROXY")
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
+    return env
+
+
+# -- every cluster ---------------------------------------------------------------------------------
+class IstiodFleet:
+    """One Istiod per cluster; stop() ends them all."""
+
+    def __init__(self, istiods: dict[str, Istiod]):
+        self.istiods = istiods
+
+    def __getitem__(self, context: str) -> Istiod:
+        return self.istiods[context]
+
+    def __iter__(self):
+        return iter(self.istiods.values())
+
+    def stop(self):
+        for istiod in self.istiods.values():
+            istiod.stop()
+
+
+def start_istiods(cp, contexts=None, env: dict | None = None, lb_addresses: dict | None = None,
+                  install_crds: bool = False, default_revision: bool = True, timeout: float = 180.0) -> IstiodFleet:
+    """Start istiod for each cluster (all of cp's by default), in parallel; returns once every one is ready.
+
+    lb_addresses: {context: address or None} for the load balancer of istiod's gateway Services
+    (default: 198.51.100.(10 + index), as `Simulators.lb_address`; None: never assigned).
+    install_crds: apply Istio's CRDs first, as the Gloo Operator does (CRDInstalled). Off by
+      default: istiod runs without them (its CRD watcher starts each informer once the CRD is
+      there) and the API servers spend ~20 s each on their OpenAPI (measured: istiods ready in
+      6 s without them, 40 s with them, on the loaded 2-core machine).
+    default_revision: make gloo the default revision first (see default_revision_webhook).
+    Call it from a thread that outlives the processes (see the module docstring).
+    """
+    assets = find_istiod()
+    contexts = list(contexts or cp.names)
+    istiods = {}
+    for context in contexts:
+        default_lb = f"198.51.100.{10 + list(cp.names).index(context)}"
+        address = (lb_addresses or {}).get(context, default_lb)
+        istiods[context] = Istiod(cp, context, assets, env=env, lb_address=address)
+    fleet = IstiodFleet(istiods)
+    try:
+        def prepare(context):
+            with cp.api_client(context, simulator=True) as api:
+                kube = Kube(api, context)
+                if install_crds:
+                    install_istio_crds(kube, assets.crds)
+                if default_revision:
+                    _apply(kube, VALIDATING_WEBHOOKS, default_revision_webhook())
+        with concurrent.futures.ThreadPoolExecutor(len(contexts)) as pool:
+            for future in [pool.submit(prepare, context) for context in contexts]:
+                future.result()
+        # Popen here (main thread) for PDEATHSIG; the readiness waits overlap.
+        deadline = time.monotonic() + timeout
+        for istiod in istiods.values():
+            istiod.start(wait=False)
+        for istiod in istiods.values():
+            istiod.wait_ready(max(deadline - time.monotonic(), 1.0))
+    except BaseException:
+        fleet.stop()
+        raise
+    return fleet
+
+
+def start_with_control_plane(cp, **kwargs) -> IstiodFleet:
+    """start_istiods(cp, ...), stopped first when cp.stop() is called."""
+    fleet = start_istiods(cp, **kwargs)
+    cp.stop_hooks.append(fleet.stop)
+    cp.istiods = fleet
+    return fleet
+
+
+__all__ = ["IstiodUnavailable", "IstiodAssets", "Istiod", "IstiodFleet", "SecretVolume", "ClusterStandIns",
+           "find_istiod", "start_istiods", "start_with_control_plane", "injector_configmap", "endpoint_slice", "pin"]
