@@ -16,26 +16,37 @@ Reading a release needs no helm at all: its records are Secrets (builders/helm_r
   chart is never installed instead of the repository's chart (helm prefers a local path to
   ``--repo``, helm issue 7862); relative paths given to it are made absolute first;
 * what comes back (output, error message) has every secret the caller names removed, and their
-  base64 forms, so a helm that echoes its values on failure shows none of them.
+  base64 forms, so a helm that echoes its values on failure shows none of them;
+* given the task's cluster, the cluster is asked whether it answers before helm starts and every
+  PROBE_INTERVAL seconds while helm runs (each question bounded by request_timeout): helm's own
+  requests have no deadline, so a frozen API server would otherwise hold the task until
+  ``timeout``.
+
+``pending_recovery`` decides how a re-run unblocks a release that a killed helm left pending.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import calendar
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import tempfile
+import time
 
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders.helm_release import (
+    DEPLOYED,
     RELEASE_SECRET_TYPE,
     decode_release,
     latest,
     redact_text,
     release_selector,
+    revision_of,
 )
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.apply import list_objects
@@ -45,6 +56,13 @@ DEFAULT_TIMEOUT = 300
 KILL_GRACE = 5
 # The end of helm's output kept in an error (its last lines say what went wrong).
 OUTPUT_TAIL = 4000
+# While helm runs, the cluster is asked this often whether it still answers (one GET /version).
+PROBE_INTERVAL = 3
+# Helm's statuses of an operation under way (v3 pkg/release/status.go, IsPending): while the newest
+# record has one, helm refuses every upgrade (pkg/action/upgrade.go, errPending).
+PENDING = ("pending-install", "pending-upgrade", "pending-rollback")
+# How Go writes a time.Time in JSON (RFC 3339, up to nanoseconds), as helm's info.last_deployed.
+_GO_TIME = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$")
 # Helm's connection variables (helm v3 pkg/cli/environment.go): inherited ones would point helm at
 # another cluster than the task's, so they are replaced by the task's own.
 _HELM_CONNECTION_VARIABLES = ("HELM_KUBECONTEXT", "HELM_NAMESPACE", "HELM_KUBETOKEN", "HELM_KUBEAPISERVER",
@@ -67,6 +85,63 @@ def deployed_release(client, namespace, release):
     """The deployed revision of ``release`` as helm stores it (a dict), or None."""
     record = latest(release_records(client, namespace, release, deployed_only=True))
     return decode_release(record) if record is not None else None
+
+
+def _epoch(text):
+    """Seconds since the epoch of a Go JSON time (e.g. 2026-12-07T10:39:07.123456789+01:00), or None."""
+    match = _GO_TIME.match(text) if isinstance(text, str) else None
+    if not match:
+        return None
+    stamp, fraction, zone = match.groups()
+    offset = 0 if zone == "Z" else (int(zone[1:3]) * 3600 + int(zone[4:6]) * 60) * (1 if zone[0] == "+" else -1)
+    return calendar.timegm(time.strptime(stamp, "%Y-%m-%dT%H:%M:%S")) - offset + float("0." + (fraction or "0"))
+
+
+def _started(record):
+    """When the operation of a record began: helm's info.last_deployed (stamped by the helm
+    process, on the controller's clock when it was ours), else the Secret's creationTimestamp."""
+    try:
+        started = _epoch((decode_release(record).get("info") or {}).get("last_deployed"))
+    except GloomeshError:
+        started = None
+    if started is None:
+        started = _epoch((record.get("metadata") or {}).get("creationTimestamp"))
+    return started
+
+
+def _status(record):
+    return (((record or {}).get("metadata") or {}).get("labels") or {}).get("status")
+
+
+def pending_recovery(records, now, settle):
+    """How to unblock a release a killed helm left pending, from its records (Secrets as listed).
+
+    None when the newest record's ``status`` label is not pending. Else a dict with ``status``,
+    ``revision``, ``age`` (seconds, None when unknown), ``to_revision`` (the newest deployed
+    revision, or None) and ``action``: ``wait`` while the record is younger than ``settle`` seconds
+    (a helm may still be running it); else ``rollback`` to ``to_revision`` (helm rollback takes a
+    pending release: pkg/action/rollback.go never checks the status), or ``uninstall`` when no
+    revision was ever deployed (pkg/action/uninstall.go takes any status, and removes every record).
+    """
+    newest = latest(records)
+    status = _status(newest)
+    if status not in PENDING:
+        return None
+    started = _started(newest)
+    deployed = latest([record for record in records if _status(record) == DEPLOYED])
+    plan = {"status": status, "revision": revision_of(newest),
+            "age": None if started is None else max(0, int(now - started)),
+            "to_revision": revision_of(deployed) if deployed is not None else None}
+    if plan["age"] is not None and plan["age"] < settle:
+        plan["action"] = "wait"
+    else:
+        plan["action"] = "rollback" if deployed is not None else "uninstall"
+    return plan
+
+
+def settle_seconds(helm_timeout, request_timeout):
+    """The longest a helm started by ``run`` lives: its deadline, a probe's bound, then _stop's graces."""
+    return helm_timeout + request_timeout + 2 * KILL_GRACE
 
 
 # ---------------------------------------------------------------- running helm
@@ -146,11 +221,65 @@ def _tail(text):
     return text if len(text) <= OUTPUT_TAIL else "..." + text[-OUTPUT_TAIL:]
 
 
-def run(binary, args, auth, timeout=DEFAULT_TIMEOUT, values=None, secrets=(), what="helm"):
+def _silence(cluster):
+    """None when ``cluster`` answers a GET /version within its request bound (any HTTP status is an
+    answer), else the GloomeshError naming the cluster and the bound that fired."""
+    try:
+        cluster.client.request("GET", "/version", serialize=False)
+    except GloomeshError as exc:
+        if exc.details.get("unreachable"):
+            return exc
+        raise
+    except Exception as exc:  # pylint: disable=broad-except  # the client's ApiException: an answer
+        if getattr(exc, "status", None) is None:
+            raise
+    return None
+
+
+def _wait(process, timeout, cluster):
+    """Wait for helm: ((stdout, stderr), None, 0) once it exits, or (None, silence, seconds) when
+    it must be stopped: silence None at the deadline, else the cluster's error, after ``seconds``
+    without an answer. Each slice of communicate() loses no output (subprocess documents it)."""
+    answered = time.monotonic()
+    deadline = answered + timeout
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            slice_ = left if cluster is None else min(left, PROBE_INTERVAL)
+            return process.communicate(timeout=max(0.1, slice_)), None, 0
+        except subprocess.TimeoutExpired:
+            pass
+        if time.monotonic() >= deadline:
+            return None, None, 0
+        silence = _silence(cluster)
+        if silence is None:
+            answered = time.monotonic()
+        elif process.poll() is None:  # helm still running: it is waiting on a server that is gone
+            return None, silence, time.monotonic() - answered
+
+
+def _stopped(what, timeout, silence, unanswered, killed, output):
+    """The error for a helm we stopped: at its deadline, or because the cluster went silent."""
+    # On SIGTERM helm cancels an install or upgrade and marks it failed (a later upgrade goes
+    # ahead); killed (as when the API server cannot take that write), it leaves the release pending.
+    ending = ("was killed (it may leave the release pending-install or pending-upgrade, which helm "
+              "refuses to change until 'helm rollback' or 'helm uninstall'; the next run does that)"
+              if killed else "was stopped")
+    if silence is None:
+        return GloomeshError("%s did not finish within %ss and %s; last output: %s"
+                             % (what, timeout, ending, output), timed_out=True, killed=killed)
+    return GloomeshError("%s: the API server stopped answering while helm ran (no answer for %.0fs), so helm %s: "
+                         "%s; last output: %s" % (what, unanswered, ending, silence.message, output),
+                         context=silence.details.get("context"), unreachable=True, killed=killed,
+                         unanswered_seconds=round(unanswered, 1))
+
+
+def run(binary, args, auth, timeout=DEFAULT_TIMEOUT, values=None, secrets=(), what="helm", cluster=None):
     """Run ``binary args`` (plus ``--values <file>`` for ``values``); return its output, redacted.
 
-    ``auth`` holds the task's connection options; ``secrets`` every text that must not come back.
-    A failure, a missing or unrunnable binary, or the deadline raise GloomeshError naming ``what``.
+    ``auth`` holds the task's connection options; ``secrets`` every text that must not come back;
+    ``cluster`` (the task's Cluster) is watched before and while helm runs. A failure, a missing or
+    unrunnable binary, the deadline or a cluster that stops answering raise GloomeshError naming ``what``.
     """
     directory = tempfile.mkdtemp(prefix="gloomesh-helm-")
     try:
@@ -159,22 +288,21 @@ def run(binary, args, auth, timeout=DEFAULT_TIMEOUT, values=None, secrets=(), wh
         if values is not None:
             # JSON is YAML: helm reads it as a values file.
             argv += ["--values", _private_file(directory, "values.yaml", json.dumps(values))]
+        silence = _silence(cluster) if cluster is not None else None
+        if silence is not None:
+            raise GloomeshError("%s not started, the API server does not answer: %s" % (what, silence.message),
+                                **silence.details)
         try:
             process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                        stderr=subprocess.PIPE, env=env, universal_newlines=True,
                                        start_new_session=True, cwd=directory)
         except OSError as exc:
             raise GloomeshError("%s: cannot run %s: %s" % (what, binary, exc.strerror or exc))
-        try:
-            out, err = process.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
+        output, silence, unanswered = _wait(process, timeout, cluster)
+        if output is None:
             out, err, killed = _stop(process)
-            # On SIGTERM helm cancels an install or upgrade and marks it failed (a later upgrade
-            # goes ahead); killed, it leaves the release pending, which blocks every later change.
-            ending = ("was killed (a release it left pending-install or pending-upgrade needs 'helm rollback' "
-                      "or 'helm uninstall' before helm accepts another change)" if killed else "was stopped")
-            raise GloomeshError("%s did not finish within %ss and %s; last output: %s"
-                                % (what, timeout, ending, _tail(redact_text(err or out, secrets))), timed_out=True)
+            raise _stopped(what, timeout, silence, unanswered, killed, _tail(redact_text(err or out, secrets)))
+        out, err = output
         if process.returncode != 0:
             message = _tail(redact_text(err or out, secrets))
             raise GloomeshError("%s failed (exit code %d): %s" % (what, process.returncode, message),
@@ -185,7 +313,7 @@ def run(binary, args, auth, timeout=DEFAULT_TIMEOUT, values=None, secrets=(), wh
 
 
 def upgrade_install(binary, auth, release, chart, namespace, values, version=None, repo_url=None,
-                    timeout=DEFAULT_TIMEOUT, secrets=(), what="helm upgrade --install"):
+                    timeout=DEFAULT_TIMEOUT, secrets=(), what="helm upgrade --install", cluster=None):
     """``helm upgrade --install`` with exactly ``values`` as the release's values (--reset-values:
     nothing is carried over from the previous revision, so the record then equals ``values``)."""
     if not repo_url and os.path.exists(chart):
@@ -195,9 +323,17 @@ def upgrade_install(binary, auth, release, chart, namespace, values, version=Non
         args += ["--version", version]
     if repo_url:
         args += ["--repo", repo_url]
-    return run(binary, args, auth, timeout, values=values, secrets=secrets, what=what)
+    return run(binary, args, auth, timeout, values=values, secrets=secrets, what=what, cluster=cluster)
 
 
-def uninstall(binary, auth, release, namespace, timeout=DEFAULT_TIMEOUT, secrets=(), what="helm uninstall"):
+def uninstall(binary, auth, release, namespace, timeout=DEFAULT_TIMEOUT, secrets=(), what="helm uninstall",
+              cluster=None):
     return run(binary, ["uninstall", release, "--namespace", namespace], auth, timeout,
-               secrets=secrets, what=what)
+               secrets=secrets, what=what, cluster=cluster)
+
+
+def rollback(binary, auth, release, namespace, revision, timeout=DEFAULT_TIMEOUT, secrets=(), what="helm rollback",
+             cluster=None):
+    """``helm rollback`` to ``revision``: a new revision with that one's chart and values, deployed."""
+    return run(binary, ["rollback", release, str(revision), "--namespace", namespace], auth, timeout,
+               secrets=secrets, what=what, cluster=cluster)

@@ -33,6 +33,20 @@ description:
     reports helm's exit code and output with every secret removed (the license, every C(no_log)
     option, and values under keys such as C(*LicenseKey), C(*password) or C(*token)), even when
     helm echoes its values.
+  - Helm's own requests have no deadline, so the module watches the cluster for it - a
+    C(GET /version) right before helm starts and every 3 seconds while it runs, each bounded by
+    O(request_timeout). A cluster that stops answering fails the task after at most 3 seconds plus
+    O(request_timeout) without an answer, plus helm's stop (SIGTERM, then SIGKILL, at most 10
+    seconds), not after O(helm_timeout); the error names the cluster and says its API server
+    stopped answering during helm.
+  - A helm killed mid-operation (a frozen API server cannot take its last write) leaves the
+    release C(pending-install) or C(pending-upgrade), and helm then refuses every change
+    ("another operation (install/upgrade/rollback) is in progress"). A re-run recovers it, with
+    a warning - when the newest revision is pending and began more than
+    O(helm_timeout) + O(request_timeout) + 10 seconds ago (so no helm of this module can still be
+    running it), C(helm rollback) to the newest deployed revision, or C(helm uninstall) when no
+    revision was ever deployed, then the usual upgrade. A younger pending revision fails the
+    task before any write, saying when to run again. Check mode predicts the recovery.
   - With O(reuse_values=true) the module manages settings in another, existing Gloo release (the
     C(gloo-platform) charts, for automatic peering) - O(values) are merged over the values the
     release has, the chart version it runs is kept unless O(chart_version) is set, and nothing
@@ -148,6 +162,8 @@ options:
   helm_timeout:
     description:
       - Seconds helm may run. It is then stopped (SIGTERM, then SIGKILL) and the task fails.
+      - A pending revision older than O(helm_timeout) + O(request_timeout) + 10 seconds is taken as
+        left by a killed helm and recovered (see the notes in the description).
     type: int
     default: 300
 notes:
@@ -206,7 +222,8 @@ actions:
     - What happened to each part - C(namespace) and C(license_secret) (C(created), C(updated),
       C(unchanged), C(deleted), C(absent), or C(unmanaged) for a Secret of that name not created by
       this module) and C(release) (C(installed), C(upgraded), C(unchanged), C(uninstalled),
-      C(absent), or C(skipped) with O(helm=false)).
+      C(absent), or C(skipped) with O(helm=false)); C(pending_release) (C(rolled_back) or
+      C(uninstalled)) only when a release a killed helm left pending was recovered first.
   returned: always
   type: dict
   sample: {"namespace": "unchanged", "license_secret": "unchanged", "release": "unchanged"}

@@ -207,12 +207,7 @@ class _Process:
         if self.frozen:  # a stopped process would keep SIGTERM pending forever
             self.proc.send_signal(signal.SIGCONT)
             self.frozen = False
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        terminate(self.proc, timeout)
 
 
 class LocalControlPlane:
@@ -580,6 +575,16 @@ class LocalControlPlane:
             "contexts": [{"name": n, "context": {"cluster": n, "user": user}} for n in self.names],
             "current-context": self.names[0],
         }
+
+
+def terminate(proc: subprocess.Popen, timeout: float):
+    """SIGTERM, then SIGKILL if `proc` is still there after `timeout` seconds; waits for its end."""
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def _write(path, data: bytes):

@@ -64,7 +64,7 @@ import urllib.request
 import yaml
 
 from .collection_path import REPO_ROOT
-from .controlplane import SIMULATOR_USER, _die_with_parent, cache_dir, free_port
+from .controlplane import SIMULATOR_USER, _die_with_parent, cache_dir, free_port, terminate
 from .simulators.base import Kube, Resource
 
 GO_MOD = os.path.join(REPO_ROOT, "hack", "istiod", "go.mod")
@@ -600,12 +600,7 @@ class Istiod:
         if self._standins is not None:
             self._standins.stop()
         if self.running():
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            terminate(self.proc, timeout)
         if self._kube is not None:
             self._kube.api_client.close()
             self._kube = None

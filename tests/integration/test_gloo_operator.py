@@ -14,7 +14,9 @@ import base64
 import gzip
 import json
 import os
+import re
 import sys
+import threading
 import time
 import uuid
 
@@ -25,6 +27,7 @@ from tests.harness.helm_charts import read_records as helm_calls
 from tests.harness.helm_charts import recorder_env, repository_url
 from tests.harness.module_runner import run_module
 from tests.harness.playbook_run import LICENSE, run_playbook
+from tests.harness.poll import wait_until
 
 CONTEXT = "cluster1"
 REF_ENV = "SOLO_ISTIO_LICENSE_KEY_SECRET_REF"
@@ -301,6 +304,113 @@ def test_helm_missing_then_not_needed_and_helm_hanging(op, helm_dir, audit, cont
     # The next run upgrades from the deployed revision.
     result = run(op, values=debug)
     assert result["actions"]["release"] == "upgraded" and result["release"]["revision"] == 3, result
+
+
+def _freeze_once_helm_waits_in_its_hook(cp, namespace, frozen_at):
+    """A thread that freezes CONTEXT's API server once helm waits on the chart's hook Job (its new
+    revision is then recorded pending-install or pending-upgrade), noting when in ``frozen_at``."""
+    from kubernetes import client
+
+    def hook_job():
+        with cp.api_client(CONTEXT, simulator=True) as api:
+            try:
+                return client.BatchV1Api(api).read_namespaced_job("gloo-operator-test-hang", namespace)
+            except client.ApiException as err:
+                if err.status == 404:
+                    return None
+                raise
+
+    def freeze():
+        wait_until(hook_job, "helm's pre-install/pre-upgrade hook Job", timeout=60)
+        cp.freeze(CONTEXT)
+        frozen_at.append(time.monotonic())
+
+    thread = threading.Thread(target=freeze, daemon=True)
+    thread.start()
+    return thread
+
+
+# What a run killed during helm's first install or a later upgrade leaves, and how the next run
+# unblocks it: helm rollback to the deployed revision, or helm uninstall when there is none.
+KILLED_DURING = {
+    "upgrade": {"left": {1: "deployed", 2: "pending-upgrade"}, "recovery": "rolled_back",
+                "helm": [["rollback", "gloo-operator", "1"], ["upgrade", "gloo-operator", "gloo-operator"]],
+                "warning": "it would be rolled back to revision 1", "revision": 4,
+                "after": {1: "superseded", 2: "pending-upgrade", 3: "superseded", 4: "deployed"}},
+    "install": {"left": {1: "pending-install"}, "recovery": "uninstalled",
+                "helm": [["uninstall", "gloo-operator", "--namespace"], ["upgrade", "gloo-operator", "gloo-operator"]],
+                "warning": "it would be uninstalled (no revision of it was ever deployed)", "revision": 1,
+                "after": {1: "deployed"}},
+}
+
+
+@pytest.mark.parametrize("during", sorted(KILLED_DURING))
+def test_frozen_api_server_during_helm_fails_within_the_request_bound_and_a_rerun_recovers(
+        during, op, helm_dir, audit, control_plane):
+    from ansible_collections.gloomesh.multicluster.plugins.module_utils import helm
+
+    cp, ns, bound, case = control_plane, op["namespace"], 5, KILLED_DURING[during]
+    if during == "upgrade":
+        assert run(op)["release"]["revision"] == 1
+    debug = {"manager": {"env": {"LOG_LEVEL": "debug"}}}
+
+    # Frozen while helm waits in its hook: the task fails within the request bound, not helm_timeout.
+    frozen_at = []
+    freezer = _freeze_once_helm_waits_in_its_hook(cp, ns, frozen_at)
+    try:
+        result = run(op, request_timeout=bound, helm_timeout=120, values={**debug, **HANG_IN_HOOK})
+        failed_at = time.monotonic()
+    finally:
+        freezer.join(70)
+        cp.thaw(CONTEXT)
+    assert frozen_at and result["failed"], result
+    assert result["msg"].startswith(f"helm upgrade --install of release {ns}/gloo-operator in cluster {CONTEXT}: the "
+                                    "API server stopped answering while helm ran"), result["msg"]
+    assert re.search(rf"cluster {CONTEXT} \(https://[^)]+\): GET /version: no answer (to the connection )?within "
+                     rf"{bound}s", result["msg"]), result["msg"]
+    assert result["context"] == CONTEXT and result["unreachable"] is True
+    # The bound, from what the result says: time without an answer is at most one probe interval
+    # plus one request's bound; then helm's stop (SIGTERM, SIGKILL) at most twice KILL_GRACE.
+    assert result["unanswered_seconds"] <= helm.PROBE_INTERVAL + bound + 1, result
+    assert failed_at - frozen_at[0] < helm.PROBE_INTERVAL + bound + 2 * helm.KILL_GRACE + 5 < 120
+    # helm could not write "failed" to a frozen server: it was killed, its revision left pending.
+    assert result["killed"] is True and "was killed" in result["msg"]
+    records = release_records(cp, CONTEXT, ns, "gloo-operator")
+    assert {v: s.metadata.labels["status"] for v, (s, _r) in records.items()} == case["left"]
+    calls = len(helm_calls(helm_dir))
+
+    # A re-run while a helm may still be running it: refused before any write, saying when to retry.
+    mark = audit.mark()
+    result = run(op, request_timeout=bound, helm_timeout=20, values=debug)
+    pending = case["left"][max(case["left"])]
+    assert result["failed"] and f"Helm release {ns}/gloo-operator in cluster {CONTEXT} is {pending} " \
+        f"(revision {max(case['left'])}, begun" in result["msg"], result
+    assert "another operation (install/upgrade/rollback) is in progress" in result["msg"]
+    assert audit.writes(mark) == [] and len(helm_calls(helm_dir)) == calls
+    assert result["retry_in"] == helm.settle_seconds(20, bound) - result["pending"]["age"] > 0
+    time.sleep(result["retry_in"] + 1)
+
+    # Check mode predicts the recovery; the run recovers, then upgrades or installs.
+    result = run(op, check_mode=True, request_timeout=bound, helm_timeout=20, values=debug)
+    assert result["changed"] is True and result["actions"]["pending_release"] == case["recovery"], result
+    assert any(f"left {pending} at revision {max(case['left'])}" in w and case["warning"] in w
+               for w in result.get("warnings", [])), result
+    assert audit.writes(mark) == [] and len(helm_calls(helm_dir)) == calls
+    result = run(op, request_timeout=bound, helm_timeout=20, values=debug)
+    assert result["changed"] is True and not result.get("failed"), result
+    assert result["actions"]["pending_release"] == case["recovery"]
+    assert result["actions"]["release"] == ("upgraded" if during == "upgrade" else "installed")
+    assert result["release"]["revision"] == case["revision"] and result["release"]["status"] == "deployed"
+    assert [c["argv"][:3] for c in helm_calls(helm_dir)[calls:]] == case["helm"]
+    records = release_records(cp, CONTEXT, ns, "gloo-operator")
+    assert {v: s.metadata.labels["status"] for v, (s, _r) in records.items()} == case["after"]
+    assert records[case["revision"]][1]["config"]["manager"]["env"]["LOG_LEVEL"] == "debug"
+
+    # Converged: a second re-run writes nothing and starts no helm.
+    mark = audit.mark()
+    result = run(op, request_timeout=bound, helm_timeout=20, values=debug)
+    assert result["changed"] is False and not result.get("failed"), result
+    assert audit.writes(mark) == [] and len(helm_calls(helm_dir)) == calls + 2
 
 
 # ---------------------------------------------------------------- roles through ansible-playbook

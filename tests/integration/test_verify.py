@@ -16,6 +16,7 @@ from tests.conftest import EXTERNAL_KUBECONFIG
 from tests.harness.controlplane import start_environment
 from tests.harness.module_runner import run_module
 from tests.harness.playbook_run import GATEWAY_API, Run, failures
+from tests.harness.poll import wait_until
 
 NAMES = ("cluster1", "cluster2", "cluster3")
 NAMESPACE = "istio-eastwest"
@@ -76,6 +77,13 @@ def gateway_call(run, context, method, *args, patch=False):
 def patch_peer(run, context, peer, ops):
     """JSON-patch the peer Gateway for ``peer`` in ``context``."""
     gateway_call(run, context, "patch_namespaced_custom_object", "istio-remote-peer-" + peer, ops, patch=True)
+
+
+def peer_condition(run, context, peer, condition_type):
+    """Status of one condition of the peer Gateway for ``peer`` in ``context`` (None when absent)."""
+    gw = gateway_call(run, context, "get_namespaced_custom_object", "istio-remote-peer-" + peer)
+    return next((c["status"] for c in (gw.get("status") or {}).get("conditions") or []
+                 if c["type"] == condition_type), None)
 
 
 def listener_index(run, context, peer, listener):
@@ -266,7 +274,10 @@ def test_mesh_info_sections_and_a_wait_that_watches(mesh, audit):
     index = listener_index(mesh, "cluster2", "cluster1", "xds-tls")
     port = "/spec/listeners/%d/port" % index
     patch_peer(mesh, "cluster2", "cluster1", [{"op": "replace", "path": port, "value": 15999}])
-    broken = run_module("mesh_info", peers_of_cluster2)
+    # Solo's status writer notices on its own schedule, as the real one does.
+    wait_until(lambda: peer_condition(mesh, "cluster2", "cluster1", "gloo.solo.io/PeerConnected") == "False",
+               "cluster2's peer for cluster1 to be reported not connected", 60)
+    broken = run_module("mesh_info", dict(peers_of_cluster2, wait_timeout=0))
     assert broken["pending_peers"]["cluster1"].startswith("gloo.solo.io/PeerConnected=False (Pending")
     # Check mode reads once, without waiting.
     began = time.monotonic()

@@ -194,6 +194,19 @@ def _missing_owned(fields, desired, path):
     return None
 
 
+def owns_field(live, path, manager=FIELD_MANAGER):
+    """True when ``manager`` applied the field at ``path`` (keys, e.g. ("spec", "network")) of ``live``."""
+    for entry in ((live or {}).get("metadata") or {}).get("managedFields") or []:
+        if entry.get("manager") != manager or entry.get("operation") != "Apply" or entry.get("subresource"):
+            continue
+        node = entry.get("fieldsV1") or {}
+        for key in path:
+            node = node.get("f:" + key) if isinstance(node, dict) else None
+        if node is not None:
+            return True
+    return False
+
+
 def owned_field_missing(desired, live, manager=FIELD_MANAGER):
     """A field ``manager`` applied on ``live`` that ``desired`` no longer contains, or None."""
     for entry in ((live or {}).get("metadata") or {}).get("managedFields") or []:

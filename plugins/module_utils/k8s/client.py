@@ -189,8 +189,16 @@ class Cluster(object):
         """GloomeshError for a transport failure: which cluster, what we were doing, and why.
 
         ``read_timeout``: the request's own read deadline when it is not request_timeout (a watch)."""
-        reason = str(getattr(exc, "reason", None) or exc)
-        if "timed out" in reason.lower() or "timeout" in type(exc).__name__.lower():
+        cause = getattr(exc, "reason", None) or exc
+        reason = str(cause)
+        # Name the bound that fired: a server that accepts the connection but never answers (a
+        # frozen one) fails the TLS handshake at the connect timeout, well before the read one.
+        # (urllib3's NewConnectionError, a refused connection, subclasses ConnectTimeoutError.)
+        if (isinstance(cause, urllib3.exceptions.ConnectTimeoutError)
+                and not isinstance(cause, urllib3.exceptions.NewConnectionError)):
+            why = ("no answer to the connection within %ss (API server down, frozen or unreachable)"
+                   % min(CONNECT_TIMEOUT, self.timeout))
+        elif "timed out" in reason.lower() or "timeout" in type(cause).__name__.lower():
             why = "no answer within %ss (API server down, frozen or unreachable)" % (read_timeout or self.timeout)
         else:
             why = reason
@@ -207,10 +215,13 @@ def _bound_requests(rest, cluster):
     def request(method, url, *args, **kwargs):
         if not kwargs.get("_request_timeout"):
             kwargs["_request_timeout"] = (min(CONNECT_TIMEOUT, cluster.timeout), cluster.timeout)
+        bound = kwargs["_request_timeout"]
         try:
             return original(method, url, *args, **kwargs)
         except urllib3.exceptions.HTTPError as exc:
-            raise cluster.unreachable(exc, "%s %s" % (method, url.split("?", 1)[0].replace(cluster.host, "")))
+            # A watch passes its own, longer read timeout: state that one.
+            raise cluster.unreachable(exc, "%s %s" % (method, url.split("?", 1)[0].replace(cluster.host, "")),
+                                      read_timeout=bound[1] if isinstance(bound, tuple) else bound)
 
     rest.request = request
 

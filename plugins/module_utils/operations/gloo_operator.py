@@ -5,7 +5,8 @@
 
 present: the license goes into a Secret of ours (never to helm), the release is compared with
 helm's own record of it and helm runs only when chart or values differ, then the operator
-Deployment is waited for. With ``reuse_values`` the same path keeps another Gloo release's values
+Deployment is waited for. A release a killed helm left pending (helm then refuses every change) is
+first rolled back, or uninstalled when it was never deployed (helm.pending_recovery). With ``reuse_values`` the same path keeps another Gloo release's values
 and merges settings into them (automatic peering). absent: ``helm uninstall`` when a record
 exists, and our license Secret removed.
 
@@ -217,6 +218,48 @@ def _plan_release(task, client, license_ref, report):
             "what": "helm upgrade --install of release %s/%s in cluster %s" % (namespace, release, client.name)}
 
 
+def _pending(task, client):
+    """The plan for a release a killed helm left pending (helm.pending_recovery), or None. Fails,
+    before any write, while a helm may still be running it: helm refuses any change until then."""
+    params = task.params
+    namespace, release = params["namespace"], params["release"]
+    settle = helm.settle_seconds(params["helm_timeout"], params["request_timeout"])
+    plan = helm.pending_recovery(helm.release_records(client, namespace, release), time.time(), settle)
+    if plan is not None and plan["action"] == "wait":
+        raise GloomeshError(
+            "Helm release %s/%s in cluster %s is %s (revision %d, begun %ss ago): a helm may still be running it, "
+            "and until it ends helm refuses any change (\"another operation (install/upgrade/rollback) is in "
+            "progress\"). Run again in %ss: a pending revision older than "
+            "helm_timeout + request_timeout + %ss (%ss) is taken as left by a killed helm and rolled back, or "
+            "uninstalled when no revision was deployed" % (namespace, release, client.name, plan["status"],
+                                                          plan["revision"], plan["age"], settle - plan["age"],
+                                                          2 * helm.KILL_GRACE, settle),
+            release=release, pending=plan, retry_in=settle - plan["age"])
+    return plan
+
+
+def _recover(task, client, binary, plan):
+    """Unblock a pending release: helm rollback to its deployed revision, else helm uninstall."""
+    params = task.params
+    namespace, release = params["namespace"], params["release"]
+    where = "release %s/%s in cluster %s" % (namespace, release, client.name)
+    rollback = plan["action"] == "rollback"
+    done = ("rolled back to revision %s" % plan["to_revision"] if rollback
+            else "uninstalled (no revision of it was ever deployed)")
+    since = "at an unknown time" if plan["age"] is None else "%ss ago" % plan["age"]
+    task.warn("Helm %s was left %s at revision %d %s, by a helm that was killed: %s%s, so that helm "
+              "accepts changes again" % (where, plan["status"], plan["revision"], since,
+                                         "it would be " if task.check_mode else "it was ", done))
+    if not task.check_mode:
+        common = {"timeout": params["helm_timeout"], "secrets": sorted(task.no_log_values), "cluster": client}
+        if rollback:
+            helm.rollback(binary, _auth(params), release, namespace, plan["to_revision"],
+                          what="helm rollback of %s" % where, **common)
+        else:
+            helm.uninstall(binary, _auth(params), release, namespace, what="helm uninstall of %s" % where, **common)
+    return "rolled_back" if rollback else "uninstalled"
+
+
 def _wait_operator(task, client):
     """Wait until every Deployment labelled as the operator is available (not in check mode)."""
     params = task.params
@@ -266,20 +309,24 @@ def present(task):
     report = _new_report()
     try:
         if params["helm"]:
+            pending = _pending(task, client)
             license_ref = None if params["reuse_values"] else _license_ref(params, license_key)
             call = _plan_release(task, client, license_ref, report)
             # Found before the first write, and in check mode (which predicts the failure): a missing
             # helm fails the task with nothing changed. Not needed when nothing changes.
-            binary = helm.find_binary(params["binary_path"]) if call else None
+            binary = helm.find_binary(params["binary_path"]) if call or pending else None
             if not params["reuse_values"]:
                 _add(report, task, "namespace", ensure_namespace(client, params["namespace"], task.check_mode))
                 _add(report, task, "license_secret", _license_secret(task, client, license_key), redact=[("data", "*")])
                 report["license_secret_ref"] = license_ref
-            if binary and not task.check_mode:
-                helm.upgrade_install(binary, _auth(params), **call)
+            if pending:
+                report["actions"]["pending_release"] = _recover(task, client, binary, pending)
+            if call and not task.check_mode:
+                helm.upgrade_install(binary, _auth(params), cluster=client, **call)
+            if (call or pending) and not task.check_mode:
                 deployed = helm.deployed_release(client, params["namespace"], params["release"])
                 report["release"] = summary(deployed) if deployed is not None else None
-            if call:
+            if call or pending:
                 report["changed"] = True
         else:
             report["actions"]["release"] = "skipped"
@@ -306,7 +353,7 @@ def absent(task):
             report["changed"] = True
             binary = helm.find_binary(params["binary_path"])
             if not task.check_mode:
-                helm.uninstall(binary, _auth(params), release, namespace,
+                helm.uninstall(binary, _auth(params), release, namespace, cluster=client,
                                timeout=params["helm_timeout"], secrets=sorted(task.no_log_values),
                                what="helm uninstall of release %s/%s in cluster %s" % (namespace, release, client.name))
             if task.diff:

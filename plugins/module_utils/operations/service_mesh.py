@@ -30,6 +30,7 @@ from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.apply im
     ensure_namespace,
     get_object,
     is_managed_by_us,
+    owns_field,
 )
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.wait import (
     daemonset_ready,
@@ -124,10 +125,14 @@ IDENTITY_FIELDS = ("cluster", "network")
 
 def refuse_identity_change(live, desired, allowed):
     """Refuse, before any write, to change spec.cluster or spec.network of an existing controller
-    unless ``allowed`` (option allow_cluster_change); the error names the current and new values."""
+    unless ``allowed`` (option allow_cluster_change); the error names the current and new values.
+
+    Only values we applied count: a value another field manager wrote is a hand edit, which the
+    apply refuses as a conflict (and force_conflicts takes back)."""
     spec = (live or {}).get("spec") or {}
     changes = ["spec.%s from %r to %r" % (field, spec[field], desired["spec"][field])
-               for field in IDENTITY_FIELDS if spec.get(field) and spec[field] != desired["spec"][field]]
+               for field in IDENTITY_FIELDS if spec.get(field) and spec[field] != desired["spec"][field]
+               and owns_field(live, ("spec", field))]
     if changes and not allowed:
         meta = live["metadata"]
         raise GloomeshError(

@@ -289,3 +289,105 @@ def test_find_binary(tmp_path, monkeypatch):
         helm.find_binary(str(not_executable))
     not_executable.chmod(not_executable.stat().st_mode | stat.S_IXUSR)
     assert helm.find_binary() == str(not_executable)
+
+
+# ---------------------------------------------------------------- the cluster watched while helm runs
+
+class Cluster:
+    """Stands for k8s.client.Cluster: ``answers`` GET /version answered, then a frozen server."""
+
+    name = "c9"
+
+    def __init__(self, answers, status=None):
+        self.client, self.answers, self.status, self.asked = self, answers, status, []
+
+    def request(self, method, path, serialize=True):
+        self.asked.append("%s %s" % (method, path))
+        if len(self.asked) > self.answers:
+            raise GloomeshError("cluster c9 (https://h): GET /version: no answer within 1s (API server down, "
+                                "frozen or unreachable)", context="c9", unreachable=True)
+        if self.status:  # an HTTP error is an answer
+            raise type("ApiException", (Exception,), {"status": self.status})()
+
+
+def test_run_stops_helm_when_the_cluster_stops_answering(tmp_path, private_tmp, monkeypatch):
+    monkeypatch.setattr(helm, "PROBE_INTERVAL", 0.2)
+    binary = fake_helm(tmp_path, """
+        import signal
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # as helm whose last write hangs
+        sys.stderr.write("waiting in a hook\\n"); sys.stderr.flush()
+        time.sleep(600)
+    """)
+    cluster = Cluster(answers=3)
+    began = time.monotonic()
+    with pytest.raises(GloomeshError) as err:
+        helm.run(binary, ["upgrade"], {}, timeout=300, what="helm upgrade of r in cluster c9", cluster=cluster)
+    # Not the 300s deadline: three answers, a fourth question unanswered, SIGTERM ignored, SIGKILL.
+    assert time.monotonic() - began < 4 * 0.2 + 2 * helm.KILL_GRACE + 3
+    assert err.value.message.startswith("helm upgrade of r in cluster c9: the API server stopped answering while "
+                                        "helm ran (no answer for 0s), so helm was killed")
+    assert "cluster c9 (https://h): GET /version: no answer within 1s" in err.value.message
+    assert "waiting in a hook" in err.value.message
+    details = err.value.details
+    assert details["context"] == "c9" and details["unreachable"] and details["killed"]
+    assert 0 <= details["unanswered_seconds"] < 1
+    assert cluster.asked[0] == "GET /version" and len(cluster.asked) == 4
+    assert os.listdir(private_tmp) == []
+
+
+def test_run_checks_the_cluster_before_starting_helm(tmp_path, private_tmp):
+    marker = tmp_path / "helm-ran"
+    binary = fake_helm(tmp_path, "open(%r, 'w').close()\n" % str(marker))
+    with pytest.raises(GloomeshError) as err:
+        helm.run(binary, ["upgrade"], {}, what="helm upgrade of r", cluster=Cluster(answers=0))
+    assert err.value.message.startswith("helm upgrade of r not started, the API server does not answer: cluster c9")
+    assert err.value.details["context"] == "c9" and not marker.exists()
+    # Any HTTP status is an answer: a cluster that answers 403 to /version is alive.
+    assert helm.run(binary, ["upgrade"], {}, cluster=Cluster(answers=9, status=403)) == ""
+    assert marker.exists()
+
+
+# ---------------------------------------------------------------- a release a killed helm left pending
+
+NOW = 1796072000.0  # 2026-11-30T20:53:20Z
+
+
+def at(status, revision, started=None, created=None):
+    """A record of ``status`` whose operation began at ``started`` (helm's info.last_deployed)."""
+    secret = record(dict(RELEASE, version=revision, info={"status": status, "last_deployed": started}),
+                    revision, status)
+    if created:
+        secret["metadata"]["creationTimestamp"] = created
+    return secret
+
+
+@pytest.mark.parametrize("records,plan", [
+    ([], None),
+    ([at("deployed", 1)], None),
+    ([at("deployed", 1), at("failed", 2)], None),  # helm upgrades from here itself
+    # Killed during an upgrade: back to the deployed revision (helm's own time, nanoseconds, any offset).
+    ([at("superseded", 1), at("deployed", 2), at("pending-upgrade", 3, "2026-11-30T21:50:00.123456789+01:00")],
+     {"status": "pending-upgrade", "revision": 3, "age": 199, "to_revision": 2, "action": "rollback"}),
+    ([at("deployed", 1), at("pending-rollback", 2, "2026-11-30T20:50:00Z")],
+     {"status": "pending-rollback", "revision": 2, "age": 200, "to_revision": 1, "action": "rollback"}),
+    # Killed during the first install: nothing to go back to.
+    ([at("pending-install", 1, "2026-11-30T20:50:00Z")],
+     {"status": "pending-install", "revision": 1, "age": 200, "to_revision": None, "action": "uninstall"}),
+    ([at("failed", 1), at("pending-upgrade", 2, "2026-11-30T20:50:00Z")],
+     {"status": "pending-upgrade", "revision": 2, "age": 200, "to_revision": None, "action": "uninstall"}),
+    # Younger than the settle time: a helm may still be running it.
+    ([at("deployed", 1), at("pending-upgrade", 2, "2026-11-30T20:52:00Z")],
+     {"status": "pending-upgrade", "revision": 2, "age": 80, "to_revision": 1, "action": "wait"}),
+    # Without helm's time, the Secret's creation time; without either, the age is unknown.
+    ([at("pending-install", 1, None, "2026-11-30T20:53:00Z")],
+     {"status": "pending-install", "revision": 1, "age": 20, "to_revision": None, "action": "wait"}),
+    ([at("pending-install", 1, "yesterday")],
+     {"status": "pending-install", "revision": 1, "age": None, "to_revision": None, "action": "uninstall"}),
+])
+def test_pending_recovery(records, plan):
+    assert helm.pending_recovery(records, NOW, settle=100) == plan
+
+
+def test_settle_seconds_outlasts_any_helm_run_starts():
+    # run's deadline, then at most one probe's bound, then SIGTERM's and SIGKILL's grace.
+    assert helm.settle_seconds(300, 30) == 300 + 30 + 2 * helm.KILL_GRACE

@@ -76,8 +76,11 @@ def test_two_hosts_that_reach_one_cluster_are_refused():
     assert inputs.same_cluster_problems({"a": identity(), "b": identity(ca="ca2")}) == []
 
 
-def controller(cluster="cluster1", network="cluster1"):
-    return {"metadata": {"name": "managed-istio", "namespace": "gloo-mesh"},
+def controller(cluster="cluster1", network="cluster1", manager="gloomesh"):
+    """A live controller whose cluster and network `manager` applied."""
+    owned = {"manager": manager, "operation": "Apply",
+             "fieldsV1": {"f:spec": {"f:cluster": {}, "f:network": {}, "f:version": {}}}}
+    return {"metadata": {"name": "managed-istio", "namespace": "gloo-mesh", "managedFields": [owned]},
             "spec": {"cluster": cluster, "network": network, "version": "1.25.2"}}
 
 
@@ -94,3 +97,5 @@ def test_service_mesh_refuses_to_change_a_live_controllers_cluster_or_network_na
     service_mesh.refuse_identity_change(controller(), controller("c1-alias", "c1-alias"), True)
     service_mesh.refuse_identity_change(None, controller("c1-alias"), False)
     service_mesh.refuse_identity_change(controller(), controller(), False)
+    # A value another field manager wrote is a hand edit: the apply's conflict rule decides it.
+    service_mesh.refuse_identity_change(controller(network="hand-edited", manager="kubectl-edit"), controller(), False)

@@ -1,0 +1,38 @@
+"""A transport failure names the cluster and the bound that actually fired (issue 22 item 3)."""
+from __future__ import annotations
+
+import types
+
+import urllib3
+
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.client import CONNECT_TIMEOUT, Cluster
+
+
+def cluster(timeout=30):
+    return Cluster("cluster2", timeout, types.SimpleNamespace(host="https://127.0.0.1:6443"))
+
+
+def wrapped(cause):
+    """As urllib3 raises it once its (zero) retries are spent."""
+    return urllib3.exceptions.MaxRetryError(None, "/api", reason=cause)
+
+
+def test_a_connect_timeout_states_the_connect_bound():
+    error = cluster().unreachable(wrapped(urllib3.exceptions.ConnectTimeoutError(None, "connect timed out")),
+                                  "GET /api")
+    assert "cluster cluster2 (https://127.0.0.1:6443): GET /api: no answer to the connection within %ss" \
+        % CONNECT_TIMEOUT in error.message
+    assert error.details["unreachable"] is True
+
+
+def test_a_read_timeout_states_the_requests_own_bound():
+    timeout = urllib3.exceptions.ReadTimeoutError(None, "/api", "read timed out")
+    assert "no answer within 30s" in cluster().unreachable(timeout).message
+    # A watch reads for its window plus request_timeout: that is the bound it states.
+    assert "no answer within 60s" in cluster().unreachable(timeout, "watching", read_timeout=60).message
+
+
+def test_other_failures_say_what_happened():
+    refused = wrapped(urllib3.exceptions.NewConnectionError(None, "Connection refused"))
+    message = cluster().unreachable(refused, "GET /api").message
+    assert "Connection refused" in message and "no answer" not in message
