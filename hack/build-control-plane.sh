@@ -50,14 +50,10 @@ trap 'rm -rf "$tmp"' EXIT
 start=$(date +%s)
 log "Kubernetes $k8s (kube-apiserver), etcd $etcd, helm $helm from Go modules; a first build takes" \
     "5-15 minutes on 2 cores (modules are downloaded as the compiler needs them)"
-(cd "$mod" && "$go" build -trimpath -ldflags "$ldflags" -o "$tmp/" \
-  k8s.io/kubernetes/cmd/kube-apiserver ./cmd/etcd helm.sh/helm/v3/cmd/helm) &
-build=$!
-while kill -0 "$build" 2>/dev/null; do
-  sleep 30
-  kill -0 "$build" 2>/dev/null && log "compiling... $(( $(date +%s) - start ))s"
-done
-wait "$build"
+# shellcheck source=hack/progress.sh
+. "$here/progress.sh"
+(cd "$mod" && run_with_progress build-control-plane "$go" build -trimpath -ldflags "$ldflags" -o "$tmp/" \
+  k8s.io/kubernetes/cmd/kube-apiserver ./cmd/etcd helm.sh/helm/v3/cmd/helm)
 rm -rf "$assets"; mv "$tmp" "$assets"
 log "built in $(( $(date +%s) - start ))s: $assets"
 echo "$assets"

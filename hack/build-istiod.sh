@@ -74,8 +74,10 @@ if [ -z "${GLOOMESH_ISTIOD_BIN:-}" ] && [ ! -x "$out/pilot-discovery" ]; then
   # variables from common/scripts/report_build_info.sh): the pin and its commit.
   pkg=istio.io/istio/pkg/version
   ldflags="-X $pkg.buildVersion=$pin -X $pkg.buildGitRevision=${pin##*-} -X $pkg.buildTag=$pin -X $pkg.buildStatus=Clean"
-  (cd "$module" && "$go_bin" build -trimpath -ldflags "$ldflags" -o "$out/pilot-discovery.tmp" \
-    istio.io/istio/pilot/cmd/pilot-discovery) >&2
+  # shellcheck source=hack/progress.sh
+  . "$here/progress.sh"
+  (cd "$module" && run_with_progress build-istiod "$go_bin" build -trimpath -ldflags "$ldflags" \
+    -o "$out/pilot-discovery.tmp" istio.io/istio/pilot/cmd/pilot-discovery) >&2
   mv "$out/pilot-discovery.tmp" "$out/pilot-discovery"
   log "built in $(( $(date +%s) - start ))s"
 fi

@@ -356,7 +356,8 @@ def test_eastwest_gateways_load_balancer_modes_and_remote_peers(make_control_pla
         refused = wait_until(lambda: reported(c1, name, "gloo.solo.io/PeerConnected").get("status") == "False"
                              and reported(c1, name, "gloo.solo.io/PeerConnected"), f"{name} not connected")
         assert (refused["reason"], refused["message"]) == (reason, message), name
-        assert reported(c1, name, "Programmed")["status"] == "True"  # istiod's own condition says nothing of it
+        # istiod's own condition says nothing of it (written on istiod's schedule, not Solo's).
+        wait_until(lambda: reported(c1, name, "Programmed").get("status") == "True", f"{name} Programmed")
     for name in ("istio-remote-peer-internal", "istio-remote-peer-port", "istio-remote-peer-nonet",
                  "istio-remote-peer-noaddr"):
         c1.delete(GATEWAYS, name, "istio-eastwest")
