@@ -226,14 +226,14 @@ def _pending(task, client):
     settle = helm.settle_seconds(params["helm_timeout"], params["request_timeout"])
     plan = helm.pending_recovery(helm.release_records(client, namespace, release), time.time(), settle)
     if plan is not None and plan["action"] == "wait":
+        values = (namespace, release, client.name, plan["status"], plan["revision"], plan["age"],
+                  settle - plan["age"], 2 * helm.KILL_GRACE, settle)
         raise GloomeshError(
             "Helm release %s/%s in cluster %s is %s (revision %d, begun %ss ago): a helm may still be running it, "
             "and until it ends helm refuses any change (\"another operation (install/upgrade/rollback) is in "
             "progress\"). Run again in %ss: a pending revision older than "
             "helm_timeout + request_timeout + %ss (%ss) is taken as left by a killed helm and rolled back, or "
-            "uninstalled when no revision was deployed" % (namespace, release, client.name, plan["status"],
-                                                          plan["revision"], plan["age"], settle - plan["age"],
-                                                          2 * helm.KILL_GRACE, settle),
+            "uninstalled when no revision was deployed" % values,
             release=release, pending=plan, retry_in=settle - plan["age"])
     return plan
 
