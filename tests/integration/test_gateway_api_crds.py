@@ -54,7 +54,7 @@ def remove_gateway_api(cp):
     api = crd_api(cp)
     for name in installed(cp):
         api.delete_custom_resource_definition(name)
-    wait_until(lambda: not installed(cp), "the Gateway API CRDs to be deleted", 60)
+    wait_until(lambda: not installed(cp), "the Gateway API CRDs to be deleted", 120)
 
 
 def crd_api(cp):
