@@ -11,7 +11,7 @@
 #                     from ConfigMap istio-sidecar-injector-<rev>
 #   crds/             manifests/charts/base/files/crd-all.gen.yaml: Istio's CRDs
 # Concurrent callers wait on a lock, then find the result. Progress goes to stderr; stdout is
-# the folder.
+# the folder. --locate prints the folder only when it is complete (exit 3 otherwise), building nothing.
 #
 # GLOOMESH_ISTIOD_BIN=/path/to/pilot-discovery: use that binary (tests/harness/istiod.py reads
 # the variable); nothing is built, the folder gets chart/ and crds/ only.
@@ -33,6 +33,10 @@ out="$cache/assets/istiod-$pin"
 have_files() { [ -f "$out/chart/values.yaml" ] && [ -f "$out/chart/files/waypoint.yaml" ] && [ -f "$out/crds/crd-all.gen.yaml" ]; }
 done_() { have_files && { [ -n "${GLOOMESH_ISTIOD_BIN:-}" ] || [ -x "$out/pilot-discovery" ]; }; }
 if done_; then echo "$out"; exit 0; fi
+if [ "${1:-}" = --locate ]; then
+  log "no istiod for istio.io/istio@$pin in $out: run \`make istiod\` (about 20 min once), or set GLOOMESH_ISTIOD_BIN"
+  exit 3
+fi
 
 mkdir -p "$cache/assets"
 exec 9>"$cache/.build-istiod.lock"

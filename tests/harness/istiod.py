@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import base64
 import concurrent.futures
-import copy
 import dataclasses
 import datetime
 import json
@@ -63,11 +62,10 @@ import urllib.request
 
 import yaml
 
-from .collection_path import REPO_ROOT
-from .controlplane import SIMULATOR_USER, _die_with_parent, cache_dir, free_port, terminate
+from .collection_path import REPO_ROOT, install_collection_finder
+from .controlplane import _BIND_ERRORS, SIMULATOR_USER, _die_with_parent, _tail, free_port, terminate
 from .simulators.base import Kube, Resource
 
-GO_MOD = os.path.join(REPO_ROOT, "hack", "istiod", "go.mod")
 BUILD_SCRIPT = os.path.join(REPO_ROOT, "hack", "build-istiod.sh")
 BIN_ENV = "GLOOMESH_ISTIOD_BIN"
 REVISION = "gloo"
@@ -120,7 +118,6 @@ BASE_ENV = {
     "AMBIENT_ENABLE_MULTI_NETWORK": "true",
     "PLATFORM": "",
 }
-_BIND_ERRORS = ("address already in use", "bind: address")
 
 
 class IstiodUnavailable(RuntimeError):
@@ -128,20 +125,12 @@ class IstiodUnavailable(RuntimeError):
 
 
 # -- assets ----------------------------------------------------------------------------------------
-def pin() -> str:
-    """The istio.io/istio version hack/istiod/go.mod requires."""
-    with open(GO_MOD, encoding="utf-8") as fh:
-        for line in fh:
-            words = line.split()
-            if words[:1] == ["require"] and words[1:2] == ["istio.io/istio"]:
-                return words[2]
-            if words[:1] == ["istio.io/istio"]:
-                return words[1]
-    raise IstiodUnavailable(f"{GO_MOD} requires no istio.io/istio version")
-
-
 def assets_dir() -> str:
-    return os.path.join(cache_dir(), "assets", f"istiod-{pin()}")
+    """The folder hack/build-istiod.sh fills for the pin in hack/istiod/go.mod (it builds nothing here)."""
+    out = subprocess.run(["bash", BUILD_SCRIPT, "--locate"], capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise IstiodUnavailable(out.stderr.strip() or f"{BUILD_SCRIPT} --locate exited with {out.returncode}")
+    return out.stdout.strip()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,29 +144,12 @@ def find_istiod() -> IstiodAssets:
     """The pilot-discovery to run and the chart files beside it, or IstiodUnavailable saying how to get them."""
     folder = assets_dir()
     binary = os.environ.get(BIN_ENV) or os.path.join(folder, "pilot-discovery")
-    how = (f"run hack/build-istiod.sh (builds istio.io/istio@{pin()} pilot-discovery once, about 20 min, "
-           f"into {folder}), or set {BIN_ENV} to a pilot-discovery")
     if not os.access(binary, os.X_OK):
-        raise IstiodUnavailable(f"no executable pilot-discovery at {binary}: {how}")
-    chart = os.path.join(folder, "chart")
-    crds = os.path.join(folder, "crds", "crd-all.gen.yaml")
-    if not (os.path.isfile(os.path.join(chart, "values.yaml")) and os.path.isfile(crds)):
-        raise IstiodUnavailable(f"no chart files in {folder}: {how}")
-    return IstiodAssets(binary, chart, crds)
+        raise IstiodUnavailable(f"no executable pilot-discovery at {binary}: run `make istiod`, or set {BIN_ENV}")
+    return IstiodAssets(binary, os.path.join(folder, "chart"), os.path.join(folder, "crds", "crd-all.gen.yaml"))
 
 
 # -- what the chart renders ------------------------------------------------------------------------
-def _merge(base: dict, over: dict) -> dict:
-    """Deep merge, `over` wins (Sprig mustMergeOverwrite for maps)."""
-    out = copy.deepcopy(base)
-    for key, value in (over or {}).items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
 def injector_configmap(chart: str, cluster_id: str, network: str = "", hub: str = "", tag: str = "",
                        env: dict | None = None) -> dict:
     """ConfigMap istio-sidecar-injector-gloo (keys config, values) as the chart renders it for
@@ -196,7 +168,10 @@ def injector_configmap(chart: str, cluster_id: str, network: str = "", hub: str 
             "global": {"multiCluster": {"clusterName": cluster_id}, "network": network or "",
                        **({"hub": hub} if hub else {}), **({"tag": tag} if tag else {})},
             "env": dict(env or {})}
-    values = _merge(_merge(defaults, profile), user)
+    install_collection_finder()
+    from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders.helm_release import merge_values
+
+    values = merge_values(merge_values(defaults, profile), user)
     injected = {
         "global": values.get("global") or {},
         "sidecarInjectorWebhook": values.get("sidecarInjectorWebhook") or {},
@@ -638,11 +613,7 @@ class Istiod:
         return self.debug("mesh") or {}
 
     def log_tail(self, lines: int = 40) -> str:
-        try:
-            with open(self.log_path, encoding="utf-8", errors="replace") as fh:
-                return "".join(fh.readlines()[-lines:])
-        except OSError:
-            return "(no log)"
+        return _tail(self.log_path, lines)
 
     def log_text(self) -> str:
         try:
@@ -749,4 +720,4 @@ def start_with_control_plane(cp, **kwargs) -> IstiodFleet:
 
 
 __all__ = ["IstiodUnavailable", "IstiodAssets", "Istiod", "IstiodFleet", "SecretVolume", "ClusterStandIns",
-           "find_istiod", "start_istiods", "start_with_control_plane", "injector_configmap", "endpoint_slice", "pin"]
+           "find_istiod", "start_istiods", "start_with_control_plane", "injector_configmap", "endpoint_slice"]
