@@ -29,7 +29,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import calendar
+import datetime
 import json
 import os
 import re
@@ -81,6 +81,15 @@ def release_records(client, namespace, release, deployed_only=False):
             if secret.get("type") == RELEASE_SECRET_TYPE]
 
 
+def _status(record):
+    return (((record or {}).get("metadata") or {}).get("labels") or {}).get("status")
+
+
+def deployed_record(records):
+    """The record of the deployed revision among a release's ``records`` (release_records), or None."""
+    return latest([record for record in records if _status(record) == DEPLOYED])
+
+
 def deployed_release(client, namespace, release):
     """The deployed revision of ``release`` as helm stores it (a dict), or None."""
     record = latest(release_records(client, namespace, release, deployed_only=True))
@@ -93,8 +102,11 @@ def _epoch(text):
     if not match:
         return None
     stamp, fraction, zone = match.groups()
-    offset = 0 if zone == "Z" else (int(zone[1:3]) * 3600 + int(zone[4:6]) * 60) * (1 if zone[0] == "+" else -1)
-    return calendar.timegm(time.strptime(stamp, "%Y-%m-%dT%H:%M:%S")) - offset + float("0." + (fraction or "0"))
+    try:  # %z takes Z and +01:00; the fraction apart, as %f takes at most 6 of Go's 9 digits
+        moment = datetime.datetime.strptime(stamp + zone, "%Y-%m-%dT%H:%M:%S%z")
+    except ValueError:  # shaped like a time, but not one (month 13)
+        return None
+    return moment.timestamp() + float("0." + (fraction or "0"))
 
 
 def _started(record):
@@ -107,10 +119,6 @@ def _started(record):
     if started is None:
         started = _epoch((record.get("metadata") or {}).get("creationTimestamp"))
     return started
-
-
-def _status(record):
-    return (((record or {}).get("metadata") or {}).get("labels") or {}).get("status")
 
 
 def pending_recovery(records, now, settle):
@@ -128,7 +136,7 @@ def pending_recovery(records, now, settle):
     if status not in PENDING:
         return None
     started = _started(newest)
-    deployed = latest([record for record in records if _status(record) == DEPLOYED])
+    deployed = deployed_record(records)
     plan = {"status": status, "revision": revision_of(newest),
             "age": None if started is None else max(0, int(now - started)),
             "to_revision": revision_of(deployed) if deployed is not None else None}
@@ -298,7 +306,11 @@ def run(binary, args, auth, timeout=DEFAULT_TIMEOUT, values=None, secrets=(), wh
                                        start_new_session=True, cwd=directory)
         except OSError as exc:
             raise GloomeshError("%s: cannot run %s: %s" % (what, binary, exc.strerror or exc))
-        output, silence, unanswered = _wait(process, timeout, cluster)
+        try:
+            output, silence, unanswered = _wait(process, timeout, cluster)
+        except BaseException:
+            _stop(process)  # a probe failed unexpectedly: helm never outlives the task
+            raise
         if output is None:
             out, err, killed = _stop(process)
             raise _stopped(what, timeout, silence, unanswered, killed, _tail(redact_text(err or out, secrets)))

@@ -6,9 +6,10 @@
 present: the license goes into a Secret of ours (never to helm), the release is compared with
 helm's own record of it and helm runs only when chart or values differ, then the operator
 Deployment is waited for. A release a killed helm left pending (helm then refuses every change) is
-first rolled back, or uninstalled when it was never deployed (helm.pending_recovery). With ``reuse_values`` the same path keeps another Gloo release's values
-and merges settings into them (automatic peering). absent: ``helm uninstall`` when a record
-exists, and our license Secret removed.
+first rolled back, or uninstalled when it was never deployed (helm.pending_recovery). With
+``reuse_values`` the same path keeps another Gloo release's values and merges settings into them
+(automatic peering). absent: ``helm uninstall`` when a record exists, and our license Secret
+removed.
 
 Nothing secret reaches a result, a diff, a warning or an error: the license key, every no_log
 option and every value held under a secret-looking key of a release (e.g. a Gloo Platform
@@ -25,6 +26,7 @@ import time
 from ansible_collections.gloomesh.multicluster.plugins.module_utils import helm, validation
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders.helm_release import (
     chart_name,
+    decode_release,
     differences,
     merge_values,
     normalized,
@@ -186,15 +188,17 @@ def _chart_of(release):
     return metadata.get("name"), metadata.get("version")
 
 
-def _plan_release(task, client, license_ref, report):
-    """Compare Helm's record of the release with what it should run; no write, no helm.
+def _plan_release(task, client, records, license_ref, report):
+    """Compare Helm's record of the release (among its ``records``) with what it should run; no
+    write, no helm.
 
     Returns the helm call to make (a dict of upgrade_install's arguments), or None when the
     release is up to date. Fills the report's release, values_changed and diff.
     """
     params = task.params
     namespace, release = params["namespace"], params["release"]
-    deployed = helm.deployed_release(client, namespace, release)
+    record = helm.deployed_record(records)
+    deployed = decode_release(record) if record is not None else None
     before = normalized((deployed or {}).get("config"))
     chart, version, values = _wanted(task, client, deployed, license_ref)
     for secret in secret_values(before) + secret_values(values):
@@ -218,23 +222,25 @@ def _plan_release(task, client, license_ref, report):
             "what": "helm upgrade --install of release %s/%s in cluster %s" % (namespace, release, client.name)}
 
 
-def _pending(task, client):
-    """The plan for a release a killed helm left pending (helm.pending_recovery), or None. Fails,
-    before any write, while a helm may still be running it: helm refuses any change until then."""
+def _pending(task, client, records):
+    """The plan for a release a killed helm left pending, from its ``records`` (helm.pending_recovery),
+    or None. Fails, before any write, while a helm may still be running it: helm refuses any change
+    until then."""
     params = task.params
     namespace, release = params["namespace"], params["release"]
     settle = helm.settle_seconds(params["helm_timeout"], params["request_timeout"])
-    plan = helm.pending_recovery(helm.release_records(client, namespace, release), time.time(), settle)
+    plan = helm.pending_recovery(records, time.time(), settle)
     if plan is not None and plan["action"] == "wait":
-        values = (namespace, release, client.name, plan["status"], plan["revision"], plan["age"],
-                  settle - plan["age"], 2 * helm.KILL_GRACE, settle)
+        retry_in = settle - plan["age"]
         raise GloomeshError(
             "Helm release %s/%s in cluster %s is %s (revision %d, begun %ss ago): a helm may still be running it, "
             "and until it ends helm refuses any change (\"another operation (install/upgrade/rollback) is in "
             "progress\"). Run again in %ss: a pending revision older than "
             "helm_timeout + request_timeout + %ss (%ss) is taken as left by a killed helm and rolled back, or "
-            "uninstalled when no revision was deployed" % values,
-            release=release, pending=plan, retry_in=settle - plan["age"])
+            "uninstalled when no revision was deployed"
+            % (namespace, release, client.name, plan["status"], plan["revision"], plan["age"], retry_in,
+               2 * helm.KILL_GRACE, settle),
+            release=release, pending=plan, retry_in=retry_in)
     return plan
 
 
@@ -309,9 +315,10 @@ def present(task):
     report = _new_report()
     try:
         if params["helm"]:
-            pending = _pending(task, client)
+            records = helm.release_records(client, params["namespace"], params["release"])
+            pending = _pending(task, client, records)
             license_ref = None if params["reuse_values"] else _license_ref(params, license_key)
-            call = _plan_release(task, client, license_ref, report)
+            call = _plan_release(task, client, records, license_ref, report)
             # Found before the first write, and in check mode (which predicts the failure): a missing
             # helm fails the task with nothing changed. Not needed when nothing changes.
             binary = helm.find_binary(params["binary_path"]) if call or pending else None
@@ -323,11 +330,11 @@ def present(task):
                 report["actions"]["pending_release"] = _recover(task, client, binary, pending)
             if call and not task.check_mode:
                 helm.upgrade_install(binary, _auth(params), cluster=client, **call)
-            if (call or pending) and not task.check_mode:
-                deployed = helm.deployed_release(client, params["namespace"], params["release"])
-                report["release"] = summary(deployed) if deployed is not None else None
             if call or pending:
                 report["changed"] = True
+                if not task.check_mode:
+                    deployed = helm.deployed_release(client, params["namespace"], params["release"])
+                    report["release"] = summary(deployed) if deployed is not None else None
         else:
             report["actions"]["release"] = "skipped"
         if params["wait"] and not params["reuse_values"]:

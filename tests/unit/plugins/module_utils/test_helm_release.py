@@ -294,18 +294,19 @@ def test_find_binary(tmp_path, monkeypatch):
 # ---------------------------------------------------------------- the cluster watched while helm runs
 
 class Cluster:
-    """Stands for k8s.client.Cluster: ``answers`` GET /version answered, then a frozen server."""
+    """Stands for k8s.client.Cluster: ``answers`` GET /version answered, then a frozen server (or
+    ``error``)."""
 
     name = "c9"
 
-    def __init__(self, answers, status=None):
-        self.client, self.answers, self.status, self.asked = self, answers, status, []
+    def __init__(self, answers, status=None, error=None):
+        self.client, self.answers, self.status, self.error, self.asked = self, answers, status, error, []
 
     def request(self, method, path, serialize=True):
         self.asked.append("%s %s" % (method, path))
         if len(self.asked) > self.answers:
-            raise GloomeshError("cluster c9 (https://h): GET /version: no answer within 1s (API server down, "
-                                "frozen or unreachable)", context="c9", unreachable=True)
+            raise self.error or GloomeshError("cluster c9 (https://h): GET /version: no answer within 1s (API server "
+                                              "down, frozen or unreachable)", context="c9", unreachable=True)
         if self.status:  # an HTTP error is an answer
             raise type("ApiException", (Exception,), {"status": self.status})()
 
@@ -332,6 +333,18 @@ def test_run_stops_helm_when_the_cluster_stops_answering(tmp_path, private_tmp, 
     assert details["context"] == "c9" and details["unreachable"] and details["killed"]
     assert 0 <= details["unanswered_seconds"] < 1
     assert cluster.asked[0] == "GET /version" and len(cluster.asked) == 4
+    assert os.listdir(private_tmp) == []
+
+
+def test_run_stops_helm_when_a_probe_fails_unexpectedly(tmp_path, private_tmp, monkeypatch):
+    monkeypatch.setattr(helm, "PROBE_INTERVAL", 0.2)
+    pid_file = tmp_path / "helm-pid"
+    binary = fake_helm(tmp_path, "open(%r, 'w').write(str(os.getpid()))\ntime.sleep(600)\n" % str(pid_file))
+    with pytest.raises(RuntimeError):
+        helm.run(binary, ["upgrade"], {}, timeout=300, cluster=Cluster(answers=2, error=RuntimeError("not HTTP")))
+    # helm did not outlive the task: stopped (and reaped) before the error went up.
+    with pytest.raises(ProcessLookupError):
+        os.kill(int(pid_file.read_text()), 0)
     assert os.listdir(private_tmp) == []
 
 
@@ -382,6 +395,8 @@ def at(status, revision, started=None, created=None):
     ([at("pending-install", 1, None, "2026-11-30T20:53:00Z")],
      {"status": "pending-install", "revision": 1, "age": 20, "to_revision": None, "action": "wait"}),
     ([at("pending-install", 1, "yesterday")],
+     {"status": "pending-install", "revision": 1, "age": None, "to_revision": None, "action": "uninstall"}),
+    ([at("pending-install", 1, "2026-13-30T20:50:00Z")],  # shaped like a time, but not one
      {"status": "pending-install", "revision": 1, "age": None, "to_revision": None, "action": "uninstall"}),
 ])
 def test_pending_recovery(records, plan):
