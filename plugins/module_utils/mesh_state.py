@@ -88,12 +88,21 @@ def resolve_topology(client, install_namespace, network=None, cluster=None, need
 READY_CONDITION = "Ready"
 
 
-def _observed(obj):
-    """[(condition, the generation it was reported for)]: its observedGeneration, else a top-level
-    status.observedGeneration, else None (unknown: taken as current)."""
-    status = obj.get("status") or {}
+def _by_generation(obj):
+    """(current, stale) status conditions. A condition was reported for its observedGeneration, else a
+    top-level status.observedGeneration; one reported for an older generation than metadata.generation
+    is stale, as (condition, that generation); one whose generation is unknown counts as current."""
+    generation = ((obj or {}).get("metadata") or {}).get("generation")
+    status = (obj or {}).get("status") or {}
     top = status.get("observedGeneration")
-    return [(c, c.get("observedGeneration", top)) for c in status.get("conditions") or []]
+    current, stale = [], []
+    for condition in status.get("conditions") or []:
+        seen = condition.get("observedGeneration", top)
+        if generation is not None and seen is not None and seen < generation:
+            stale.append((condition, seen))
+        else:
+            current.append(condition)
+    return current, stale
 
 
 def stale_conditions(obj):
@@ -103,11 +112,7 @@ def stale_conditions(obj):
     procedure's one example, "Deploy mesh components" step 5, is a first install): once Ready is
     current these are reported, never waited on.
     """
-    generation = ((obj or {}).get("metadata") or {}).get("generation")
-    if generation is None:
-        return []
-    return ["%s (generation %s)" % (c.get("type"), seen) for c, seen in _observed(obj)
-            if seen is not None and seen < generation]
+    return ["%s (generation %s)" % (c.get("type"), seen) for c, seen in _by_generation(obj)[1]]
 
 
 def service_mesh_readiness(obj):
@@ -122,7 +127,7 @@ def service_mesh_readiness(obj):
         return False, "the ServiceMeshController does not exist", False
     generation = obj["metadata"].get("generation")
     status = obj.get("status") or {}
-    current = [c for c, seen in _observed(obj) if seen is None or generation is None or seen >= generation]
+    current = _by_generation(obj)[0]
     false = ["%s=False%s" % (c.get("type"), " (%s)" % c["reason"] if c.get("reason") else "")
              for c in current if c.get("status") == "False"]
     if status.get("phase") == "FAILED" and false:

@@ -194,27 +194,24 @@ def _missing_owned(fields, desired, path):
     return None
 
 
+def _applied_fields(live, manager):
+    """The fieldsV1 trees ``manager`` applied on ``live`` (server-side apply, not via a subresource)."""
+    for entry in ((live or {}).get("metadata") or {}).get("managedFields") or []:
+        if entry.get("manager") == manager and entry.get("operation") == "Apply" and not entry.get("subresource"):
+            yield entry.get("fieldsV1") or {}
+
+
 def owns_field(live, path, manager=FIELD_MANAGER):
     """True when ``manager`` applied the field at ``path`` (keys, e.g. ("spec", "network")) of ``live``."""
-    for entry in ((live or {}).get("metadata") or {}).get("managedFields") or []:
-        if entry.get("manager") != manager or entry.get("operation") != "Apply" or entry.get("subresource"):
-            continue
-        node = entry.get("fieldsV1") or {}
-        for key in path:
-            node = node.get("f:" + key) if isinstance(node, dict) else None
-        if node is not None:
-            return True
-    return False
+    return any(_lookup(fields, ["f:" + key for key in path]) is not None for fields in _applied_fields(live, manager))
 
 
 def owned_field_missing(desired, live, manager=FIELD_MANAGER):
     """A field ``manager`` applied on ``live`` that ``desired`` no longer contains, or None."""
-    for entry in ((live or {}).get("metadata") or {}).get("managedFields") or []:
-        if (entry.get("manager") == manager and entry.get("operation") == "Apply"
-                and not entry.get("subresource")):
-            missing = _missing_owned(entry.get("fieldsV1") or {}, desired, "")
-            if missing:
-                return missing
+    for fields in _applied_fields(live, manager):
+        missing = _missing_owned(fields, desired, "")
+        if missing:
+            return missing
     return None
 
 

@@ -62,7 +62,7 @@ from .base import (GATEWAYS, LAST_APPLIED, OWNER_ANNOTATION, COMPONENT_LABEL, co
                    owner_of)
 from .eastwest import (CLUSTER_LABEL, COMPONENT, EASTWEST_CLASS, EXPOSE_ISTIOD_LABEL, MANAGER, PEER_PREFIX,
                        REMOTE_CLASS, SERVICE_ACCOUNT_ANNOTATION, TRUST_DOMAIN_ANNOTATION, XDS_LISTENER, Endpoint,
-                       cluster_trust_domain, istiod, istiod_env)
+                       cluster_trust_domain, istiod, istiod_env, xds_port)
 from .operator import NETWORK_LABEL
 
 AUTOMATIC_LABEL = "gloo.solo.io/automatic-peering"
@@ -152,9 +152,8 @@ def peer_of(gw: dict) -> str:
 
 def dialled(gw: dict) -> tuple[str, int]:
     """Where Solo's istiod dials the peer's istiod: spec.addresses[0], port of listener xds-tls else 15012."""
-    port = next((entry.get("port") for entry in (gw.get("spec") or {}).get("listeners") or []
-                 if entry.get("name") == XDS_LISTENER), DEFAULT_XDS_PORT)
-    return gw["spec"]["addresses"][0]["value"], port
+    port = xds_port(gw)
+    return gw["spec"]["addresses"][0]["value"], DEFAULT_XDS_PORT if port is None else port
 
 
 def solo_conditions(gw: dict, local_cluster: str, endpoints: list[Endpoint], synced: bool = True):

@@ -139,6 +139,18 @@ def test_update_operation_entries_are_ignored():
     assert ka.owned_field_missing(desired_gateway(), live) is None
 
 
+def test_owns_field_counts_only_our_applied_fields():
+    live = live_of(desired_gateway(labels={"a": "1"}), {"f:metadata": {"f:labels": {"f:a": {}}}})
+    assert ka.owns_field(live, ("metadata", "labels", "a")) and ka.owns_field(live, ("metadata",))
+    assert not ka.owns_field(live, ("metadata", "labels", "b")) and not ka.owns_field(live, ("spec",))
+    assert not ka.owns_field(live, ("metadata", "labels", "a"), manager="kubectl")
+    for entry_change in ({"operation": "Update"}, {"subresource": "status"}):
+        other = live_of(desired_gateway(labels={"a": "1"}), {"f:metadata": {"f:labels": {"f:a": {}}}})
+        other["metadata"]["managedFields"][0].update(entry_change)
+        assert not ka.owns_field(other, ("metadata", "labels", "a")), entry_change
+    assert not ka.owns_field(None, ("spec",))
+
+
 def test_dropped_list_element_by_key_is_detected():
     desired = desired_gateway()
     live = live_of(desired, GW_FIELDS)

@@ -51,10 +51,10 @@ def test_an_explicit_root_file_overrides_its_half_of_gloomesh_pki_dir(tmp_path):
 
 @pytest.mark.parametrize("workload", [[], None])
 def test_an_empty_or_null_workload_group_is_named(workload):
-    problems = inputs.group_problems(workload or [], [], "manual", "my_clusters")
+    problems = inputs.group_problems(workload, [], "manual", "my_clusters")
     assert problems == ["inventory group my_clusters: the group of workload clusters is empty, null or missing: "
                         "add the clusters of the mesh to it"]
-    assert problems[0] in inputs.topology_problems({}, [], [], "manual", "my_clusters")
+    assert problems[0] in inputs.topology_problems({}, workload or [], [], "manual", "my_clusters")
 
 
 def identity(uid=None, server="https://10.0.0.1:6443", ca="ca1"):
