@@ -29,8 +29,9 @@ from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.client i
 )
 
 
-def _base64(text):
-    return base64.b64encode(text.encode("utf-8")).decode("ascii")
+def _hidden_forms(secret):
+    """A secret as every output channel hides it: as given and in base64 (as Secret data holds it)."""
+    return secret, base64.b64encode(secret.encode("utf-8")).decode("ascii")
 
 
 def _kubeconfig_no_log(spec, hidden):
@@ -76,7 +77,7 @@ def output_secrets(spec, params):
     values = set(_list_no_log_values(_kubeconfig_no_log(copy.deepcopy(spec), False), params))
     for kubeconfig in _kubeconfigs(params):
         for secret in kubeconfig_secrets(kubeconfig):
-            values.update((secret, _base64(secret)))
+            values.update(_hidden_forms(secret))
     return values
 
 
@@ -107,7 +108,7 @@ class Task(object):
 
     def mask(self, text):
         if text:
-            self.no_log_values.update((text, _base64(text)))
+            self.no_log_values.update(_hidden_forms(text))
 
     def client(self, **auth):
         """The Kubernetes client of this task's auth options, or of ``auth`` (another cluster)."""

@@ -16,7 +16,8 @@ AnsibleModule removes them, and the result has the module's shape (runner.py doe
 paths). Kubernetes modules take ``context`` and ``kubeconfig`` from the host variables
 ``kube_context`` and ``kubeconfig`` when neither the task nor module_defaults set them, and modules
 with a ``force_conflicts`` option take it from ``gloomesh_force_conflicts`` (true, or a list of
-module names) the same way: the one switch to take back fields another field manager changed.
+module names; parsed as preflight parses it) the same way: the one switch to take back fields another
+field manager changed.
 
 The task's ``environment:`` applies while the operation runs. A task that needs what only a new
 process gives (``become``, another Python, a variable read at interpreter start) runs as a module
@@ -45,6 +46,7 @@ from ansible.utils.display import Display
 # Imported here, in the main process, so that every forked worker has them already.
 from ansible_collections.gloomesh.multicluster.plugins.module_utils import mesh_state  # noqa: F401  pylint: disable=unused-import
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders import certificates  # noqa: F401  pylint: disable=unused-import
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s import wait  # noqa: F401  pylint: disable=unused-import
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.client import missing_libraries
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.runner import (
@@ -53,6 +55,7 @@ from ansible_collections.gloomesh.multicluster.plugins.module_utils.runner impor
     output_secrets,
     perform,
 )
+from ansible_collections.gloomesh.multicluster.plugins.plugin_utils import inventory_inputs
 
 COLLECTION = "gloomesh.multicluster"
 # Host variables that name a host's cluster (see the example inventory).
@@ -134,12 +137,13 @@ class ActionModule(ActionBase):
         """Why this task must run as a module process, or None to run it in process."""
         interpreter = self._templar.template(task_vars.get("ansible_python_interpreter"))
         start_only = sorted(name for name in variables if START_ONLY_VARIABLES.match(name))
+        transport = self._transport()
+        missing = missing_libraries() if kubernetes else None
         reasons = [
             (not boolean(task_vars.get("gloomesh_in_process", True), strict=False), "gloomesh_in_process is false"),
             (self._task.async_val, "the task is async"),
-            (self._transport() not in ("local", "ansible.builtin.local"),
-             "its connection is %s, not local" % self._transport()),
-            (kubernetes and missing_libraries(), "the controller's Python lacks what it needs: %s" % missing_libraries()),
+            (transport not in ("local", "ansible.builtin.local"), "its connection is %s, not local" % transport),
+            (missing, "the controller's Python lacks what it needs: %s" % missing),
             (getattr(self._play_context, "become", False), "the task uses become, which only a process can"),
             (not _same_python(interpreter),
              "ansible_python_interpreter is %s, not the controller's %s" % (interpreter, sys.executable)),
@@ -155,9 +159,9 @@ class ActionModule(ActionBase):
                 if args.get(option) is None and task_vars.get(variable) is not None:
                     args[option] = self._templar.template(task_vars[variable])
         if "force_conflicts" in module.ARGUMENT_SPEC and args.get("force_conflicts") is None:
-            wanted = self._templar.template(task_vars.get("gloomesh_force_conflicts", False))
-            args["force_conflicts"] = wanted is True or (isinstance(wanted, list) and name in wanted) or (
-                isinstance(wanted, str) and boolean(wanted, strict=False))
+            # Parsed as preflight parses it: a value preflight refuses fails the task here too.
+            wanted = inventory_inputs.force_conflicts(self._templar.template(task_vars.get("gloomesh_force_conflicts", False)))
+            args["force_conflicts"] = wanted is True or (isinstance(wanted, list) and name in wanted)
         return args
 
     def run(self, tmp=None, task_vars=None):
@@ -166,7 +170,11 @@ class ActionModule(ActionBase):
         name = _module_name(self._task)
         module = importlib.import_module("ansible_collections.gloomesh.multicluster.plugins.modules." + name)
         kubernetes = getattr(module, "KUBERNETES", True)
-        args = self._args(module, name, kubernetes, task_vars)
+        try:
+            args = self._args(module, name, kubernetes, task_vars)
+        except GloomeshError as exc:
+            result.update(failed=True, msg=exc.message)
+            return result
         variables = {}
         self._compute_environment_string(variables)
         why = self._why_a_process(kubernetes, task_vars, variables)

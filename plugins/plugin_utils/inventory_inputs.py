@@ -15,6 +15,7 @@ __metaclass__ = type
 import os
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils.parsing.convert_bool import boolean
 
 from ansible_collections.gloomesh.multicluster.plugins.module_utils import validation
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders import gateway_api_crds, service_mesh
@@ -38,6 +39,21 @@ def _text(option):
         if not isinstance(value, str) or not value.strip():
             validation.fail(option, value, "must be a non-empty string")
     return rule
+
+
+def force_conflicts(value):
+    """gloomesh_force_conflicts as preflight checks it and the action plugin hands it to the modules:
+    true or false (also as the string ``-e gloomesh_force_conflicts=true`` gives), or a list of
+    FORCE_CONFLICTS_MODULES; GloomeshError for anything else."""
+    if isinstance(value, str):
+        try:
+            value = boolean(value, strict=True)
+        except TypeError:
+            pass
+    if isinstance(value, bool) or (isinstance(value, list) and all(name in FORCE_CONFLICTS_MODULES for name in value)):
+        return value
+    raise GloomeshError("gloomesh_force_conflicts %r must be true, false or a list of %s"
+                        % (value, ", ".join(FORCE_CONFLICTS_MODULES)), option="gloomesh_force_conflicts")
 
 
 def _peer_names(value, option="mesh_link_peers"):
@@ -66,6 +82,7 @@ MODULE_OPTIONS = {
     "service_mesh_repository": (service_mesh_module, "repository"),
     "service_mesh_extensions": (service_mesh_module, "extensions"),
     "service_mesh_wait_timeout": (service_mesh_module, "wait_timeout"),
+    "service_mesh_allow_cluster_change": (service_mesh_module, "allow_cluster_change"),
     "eastwest_gateway_namespace": (eastwest_gateway_module, "namespace"),
     "eastwest_gateway_wait_timeout": (eastwest_gateway_module, "wait_timeout"),
     "root_of_trust_renew_before": (root_of_trust_module, "renew_before"),
@@ -179,11 +196,10 @@ def inventory_problems(variables):
         problems.extend(validation.license_problems(variables.get("gloomesh_license_key"),
                                                     variables.get("gloomesh_license_secret_ref")))
     problems.extend(_root_files_problems(variables))
-    force = variables.get("gloomesh_force_conflicts", False)
-    if not isinstance(force, bool) and not (
-            isinstance(force, list) and set(force) <= set(FORCE_CONFLICTS_MODULES)):
-        problems.append("gloomesh_force_conflicts %r must be true, false or a list of %s"
-                        % (force, ", ".join(FORCE_CONFLICTS_MODULES)))
+    try:
+        force_conflicts(variables.get("gloomesh_force_conflicts", False))
+    except GloomeshError as exc:
+        problems.append(exc.message)
     return problems
 
 

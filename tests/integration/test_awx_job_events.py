@@ -77,7 +77,7 @@ def needles(run, pki_dir, kubeconfig):
 
 
 def scan(root):
-    """{secret kind: [files holding it]} over everything in the private data directory."""
+    """{path: text} of every file in the private data directory but env/extravars."""
     texts = {}
     for folder, _dirs, files in os.walk(root):
         for name in files:

@@ -10,16 +10,13 @@ write request (audit log); none installs anything, so the clusters stay as they 
 from __future__ import annotations
 
 import copy
-import datetime
 import re
 
 import pytest
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from kubernetes import client as k8s
 
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders import certificates
 from tests.conftest import EXTERNAL_KUBECONFIG
 from tests.harness import faults
 from tests.harness.playbook_run import failures
@@ -61,18 +58,10 @@ def test_one_cluster_behind_two_names_is_refused_before_any_write(control_plane,
 
 
 def _root(directory, name):
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now)
-            .not_valid_after(now + datetime.timedelta(days=30))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
+    key = certificates.generate_key("ecdsa-p256")
     cert_path, key_path = directory / (name + "-cert.pem"), directory / (name + "-key.pem")
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    cert_path.write_text(certificates.cert_pem(certificates.build_root(key, common_name=name, validity_days=30)))
+    key_path.write_text(certificates.key_pem(key))
     return str(cert_path), str(key_path)
 
 

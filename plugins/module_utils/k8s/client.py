@@ -185,10 +185,11 @@ class Cluster(object):
     def resource(self, kind, api_version):
         return self._k8s.resource(kind, api_version)
 
-    def unreachable(self, exc, doing=None, read_timeout=None):
+    def unreachable(self, exc, doing=None, read_timeout=None, connect_timeout=None):
         """GloomeshError for a transport failure: which cluster, what we were doing, and why.
 
-        ``read_timeout``: the request's own read deadline when it is not request_timeout (a watch)."""
+        ``read_timeout``, ``connect_timeout``: the request's own deadlines when they are not the
+        client's (a watch passes its own)."""
         cause = getattr(exc, "reason", None) or exc
         reason = str(cause)
         # Name the bound that fired: a server that accepts the connection but never answers (a
@@ -197,7 +198,7 @@ class Cluster(object):
         if (isinstance(cause, urllib3.exceptions.ConnectTimeoutError)
                 and not isinstance(cause, urllib3.exceptions.NewConnectionError)):
             why = ("no answer to the connection within %ss (API server down, frozen or unreachable)"
-                   % min(CONNECT_TIMEOUT, self.timeout))
+                   % (connect_timeout or min(CONNECT_TIMEOUT, self.timeout)))
         elif "timed out" in reason.lower() or "timeout" in type(cause).__name__.lower():
             why = "no answer within %ss (API server down, frozen or unreachable)" % (read_timeout or self.timeout)
         else:
@@ -216,19 +217,21 @@ def _bound_requests(rest, cluster):
         if not kwargs.get("_request_timeout"):
             kwargs["_request_timeout"] = (min(CONNECT_TIMEOUT, cluster.timeout), cluster.timeout)
         bound = kwargs["_request_timeout"]
+        connect, read = bound if isinstance(bound, tuple) else (bound, bound)
         try:
             return original(method, url, *args, **kwargs)
         except urllib3.exceptions.HTTPError as exc:
-            # A watch passes its own, longer read timeout: state that one.
+            # A watch passes its own, longer read timeout: state the bound of this request.
             raise cluster.unreachable(exc, "%s %s" % (method, url.split("?", 1)[0].replace(cluster.host, "")),
-                                      read_timeout=bound[1] if isinstance(bound, tuple) else bound)
+                                      read_timeout=read, connect_timeout=connect)
 
     rest.request = request
 
 
 def _kubeconfig_problem(auth):
     """Why loading failed, naming the file, when a kubeconfig is not one (the client would only say
-    "'int' object is not iterable"): the option, else $KUBECONFIG's files, else ~/.kube/config."""
+    "'int' object is not iterable"): the one ``auth`` (kubernetes.core's auth spec: the option, else
+    $K8S_AUTH_KUBECONFIG) names, else $KUBECONFIG's files, else ~/.kube/config."""
     given = auth.get("kubeconfig")
     sources = [given] if given else (os.environ.get("KUBECONFIG") or "~/.kube/config").split(os.pathsep)
     for source in filter(None, sources):
@@ -258,15 +261,16 @@ def get_k8s_client(options):
     if timeout < 1:
         raise GloomeshError("request_timeout must be at least 1 (seconds), got %s" % timeout,
                             option="request_timeout")
+    spec = core_client._create_auth_spec(**auth)  # pylint: disable=protected-access  # K8S_AUTH_* fill in
     collector = _ExecPluginErrors()
     root = logging.getLogger()
     with _CONFIGURATION_LOCK:
         root.addHandler(collector)
         try:
-            configuration = core_client._create_configuration(core_client._create_auth_spec(**auth))  # pylint: disable=protected-access
+            configuration = core_client._create_configuration(spec)  # pylint: disable=protected-access
         except Exception as exc:  # pylint: disable=broad-except  # kubeconfig loading raises many kinds
             raise GloomeshError("cluster %s: cannot load the connection settings: %s"
-                                % (name, _kubeconfig_problem(auth) or exc), context=name)
+                                % (name, _kubeconfig_problem(spec) or exc), context=name)
         finally:
             root.removeHandler(collector)
     plugin_errors = [m for m in collector.messages if m.startswith("exec")]

@@ -31,11 +31,30 @@ def kubeconfig(server):
 
 @pytest.fixture
 def tmpdir_files(tmp_path, monkeypatch):
-    """A private $TMPDIR; returns a function listing the files in it."""
+    """A private $TMPDIR, and a client that has written no file yet (none of another test to reuse);
+    returns a function listing the files in it."""
+    from kubernetes.config import kube_config
+
     private = tmp_path / "tmp"
     private.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(private))
+    monkeypatch.setattr(kube_config, "_temp_files", {})
     return lambda: sorted(os.listdir(private))
+
+
+@pytest.fixture
+def written(monkeypatch):
+    """The files the kubernetes client writes credentials to, as it writes them."""
+    from kubernetes.config import kube_config
+
+    paths = []
+    original = kube_config._create_temp_file_with_content
+
+    def record(*args, **kwargs):
+        paths.append(original(*args, **kwargs))
+        return paths[-1]
+    monkeypatch.setattr(kube_config, "_create_temp_file_with_content", record)
+    return paths
 
 
 def load(task):
@@ -69,16 +88,16 @@ def test_files_written_while_the_operation_runs_are_removed_when_it_succeeds(tmp
     assert tmpdir_files() == []
 
 
-def test_removed_when_it_fails(tmpdir_files):
+def test_removed_when_it_fails(tmpdir_files, written):
     result = perform(connect, Task(params()))
     assert result["failed"] and "cluster c1" in result["msg"]
-    assert tmpdir_files() == []
+    assert written and tmpdir_files() == []
 
 
-def test_removed_when_it_raises_anything_else(tmpdir_files):
+def test_removed_when_it_raises_anything_else(tmpdir_files, written):
     with pytest.raises(RuntimeError):
         perform(explode, Task(params()))
-    assert tmpdir_files() == []
+    assert written and tmpdir_files() == []
 
 
 def test_files_of_an_earlier_load_are_left_to_their_owner(tmpdir_files):

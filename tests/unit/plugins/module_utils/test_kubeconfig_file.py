@@ -39,3 +39,15 @@ def test_a_module_connection_names_the_kubeconfig_file_and_what_it_expected(tmp_
 def test_an_in_memory_kubeconfig_of_the_wrong_shape_is_named(tmp_path):
     with pytest.raises(GloomeshError, match=r"kubeconfig is not a kubeconfig: users must be a list of mappings"):
         get_k8s_client({"kubeconfig": {"clusters": [], "contexts": [], "users": "admin"}, "context": "cluster1"})
+
+
+def test_the_kubeconfig_named_by_k8s_auth_kubeconfig_is_the_one_named(tmp_path, monkeypatch):
+    """Without the option, kubernetes.core reads $K8S_AUTH_KUBECONFIG: that file is the one named."""
+    path, other = tmp_path / "kubeconfig", tmp_path / "other"
+    path.write_text("5\n")
+    other.write_text("- clusters\n")
+    monkeypatch.setenv("K8S_AUTH_KUBECONFIG", str(path))
+    monkeypatch.setenv("KUBECONFIG", str(other))
+    with pytest.raises(GloomeshError) as raised:
+        get_k8s_client({"context": "cluster1"})
+    assert "kubeconfig %r must be a kubeconfig" % str(path) in raised.value.message, raised.value.message

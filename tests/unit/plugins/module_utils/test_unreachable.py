@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import types
 
+import pytest
 import urllib3
 
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.client import CONNECT_TIMEOUT, Cluster
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.client import CONNECT_TIMEOUT, Cluster, _bound_requests
 
 
 def cluster(timeout=30):
@@ -36,3 +38,15 @@ def test_other_failures_say_what_happened():
     refused = wrapped(urllib3.exceptions.NewConnectionError(None, "Connection refused"))
     message = cluster().unreachable(refused, "GET /api").message
     assert "Connection refused" in message and "no answer" not in message
+
+
+def test_a_request_with_its_own_bounds_states_them():
+    """A watch connects within CONNECT_TIMEOUT even when request_timeout is shorter."""
+    def refuse(method, url, *args, **kwargs):
+        raise wrapped(urllib3.exceptions.ConnectTimeoutError(None, "connect timed out"))
+    rest = types.SimpleNamespace(request=refuse)
+    _bound_requests(rest, cluster(timeout=5))
+    for bounds, said in ((None, "within 5s"), ((CONNECT_TIMEOUT, 65), "within %ss" % CONNECT_TIMEOUT)):
+        with pytest.raises(GloomeshError) as raised:
+            rest.request("GET", "https://127.0.0.1:6443/api?watch=1", _request_timeout=bounds)
+        assert "GET /api: no answer to the connection " + said in raised.value.message

@@ -3,14 +3,17 @@ task takes and why, the task's environment, the host variables it fills in, and 
 (issue 21 items 3 and 5; docs/in_process.md is the contract)."""
 from __future__ import annotations
 
+import importlib
 import os
+import pkgutil
 import sys
 import types
 
 import pytest
 
+from ansible_collections.gloomesh.multicluster.plugins import modules
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
-from ansible_collections.gloomesh.multicluster.plugins.plugin_utils import in_process
+from ansible_collections.gloomesh.multicluster.plugins.plugin_utils import in_process, inventory_inputs
 
 PACKAGE = "ansible_collections.gloomesh.multicluster.plugins.modules."
 
@@ -130,11 +133,36 @@ def test_environment_is_restored_when_the_operation_raises(monkeypatch):
 
 def test_host_variables_fill_in_connection_and_force_conflicts(monkeypatch, as_process):
     fake_module(monkeypatch, kubernetes=True)
+    monkeypatch.setattr(inventory_inputs, "FORCE_CONFLICTS_MODULES", inventory_inputs.FORCE_CONFLICTS_MODULES + ("fake_observe",))
     task_vars = {"kube_context": "cluster2", "kubeconfig": "/k", "gloomesh_force_conflicts": ["fake_observe"]}
     params = action({"context": "cluster1"}).run(task_vars=task_vars)["params"]
     assert (params["context"], params["kubeconfig"], params["force_conflicts"]) == ("cluster1", "/k", True)
-    params = action().run(task_vars=dict(task_vars, gloomesh_force_conflicts=["other"]))["params"]
+    params = action().run(task_vars=dict(task_vars, gloomesh_force_conflicts=["service_mesh"]))["params"]
     assert (params["context"], params["force_conflicts"]) == ("cluster2", False)
+
+
+@pytest.mark.parametrize("value, forced", [(True, True), (False, False), ("true", True), ("no", False), ([], False)])
+def test_gloomesh_force_conflicts_is_parsed_as_preflight_parses_it(monkeypatch, as_process, value, forced):
+    fake_module(monkeypatch)
+    assert action().run(task_vars={"gloomesh_force_conflicts": value})["params"]["force_conflicts"] is forced
+    assert not [p for p in inventory_inputs.inventory_problems({"gloomesh_force_conflicts": value})
+                if "gloomesh_force_conflicts" in p]
+
+
+@pytest.mark.parametrize("value", ["maybe", ["service-mesh"], 1, {"service_mesh": True}])
+def test_a_gloomesh_force_conflicts_preflight_refuses_fails_the_task_before_it_runs(monkeypatch, as_process, value):
+    fake_module(monkeypatch)
+    result = action().run(task_vars={"gloomesh_force_conflicts": value})
+    refusal = "gloomesh_force_conflicts %r must be true, false or a list of " % (value,)
+    assert result["failed"] and result["msg"].startswith(refusal) and "params" not in result and as_process == []
+    assert [p for p in inventory_inputs.inventory_problems({"gloomesh_force_conflicts": value}) if p.startswith(refusal)]
+
+
+def test_force_conflicts_modules_are_the_modules_with_the_option():
+    names = [m.name for m in pkgutil.iter_modules(modules.__path__)]
+    with_option = [n for n in names if "force_conflicts" in getattr(importlib.import_module(PACKAGE + n), "ARGUMENT_SPEC", {})]
+    assert len(names) > len(with_option) > 0
+    assert sorted(with_option) == sorted(inventory_inputs.FORCE_CONFLICTS_MODULES)
 
 
 def test_run_in_process_gives_the_module_shape(monkeypatch):
