@@ -16,7 +16,7 @@ from ansible_collections.gloomesh.multicluster.plugins.module_utils import helm,
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.constants import OPERATOR_NAMESPACE
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s import access
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.client import get_k8s_client
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.client import credential_files_removed, get_k8s_client
 from ansible_collections.gloomesh.multicluster.plugins.plugin_utils import inventory_inputs
 
 # The Gloo Mesh releases automatic linking upgrades (procedure, "Enable automatic peering of clusters").
@@ -98,7 +98,8 @@ class ActionModule(ActionBase):
         hosts = [h for h, v in sorted(host_variables.items()) if v.get("kube_context")]
         if not hosts:
             return []
-        with ThreadPoolExecutor(max_workers=min(16, len(hosts))) as pool:
+        # The clients of every thread write key and CA files; none outlives the questions.
+        with credential_files_removed(), ThreadPoolExecutor(max_workers=min(16, len(hosts))) as pool:
             answers = list(pool.map(lambda h: self._cluster_problems(
                 h, host_variables[h], timeout, h in play_hosts, releases.get(h, ()), helm_missing, writes), hosts))
         identities = dict((host, identity) for host, (_problems, identity) in zip(hosts, answers) if identity)
