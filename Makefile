@@ -9,13 +9,10 @@ PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
 
 .PHONY: test unit integration sanity lint molecule build-check version-matrix demo demo-down venv assets istiod collection-link clean
 
-## make test: everything CI runs (venv, control-plane binaries, unit, integration, quality gates)
+## make test: everything CI runs (venv, control-plane binaries, unit, integration, quality gates),
+## in two lanes at once (hack/test.sh)
 test: venv assets istiod collection-link
-	$(PYTEST) tests/unit -q
-	$(PYTEST) tests/harness/tests -q
-	$(PYTEST) tests/integration -q
-	$(MAKE) --no-print-directory lint sanity molecule build-check
-	MATRIX_CELLS="$(MATRIX_CI_CELLS)" $(MAKE) --no-print-directory version-matrix
+	PYTEST="$(PYTEST)" MATRIX_CELLS="$(MATRIX_CI_CELLS)" bash hack/test.sh
 
 ## make demo: three local clusters + simulators, the install playbook, a verify report
 demo: venv assets collection-link
