@@ -328,7 +328,7 @@ def _foreign_root_error(existing_roots, root_cert, namespace):
         "or move the mesh to another root with the rotate_root_of_trust playbook."
         % (namespace, SECRET_NAME, theirs, certificates.fingerprint(root_cert), certificates.summary(root_cert)["subject"]),
         existing_root_fingerprints=_fingerprints(existing_roots),
-        root_fingerprint=certificates.fingerprint(root_cert))
+        root_fingerprint=certificates.fingerprint(root_cert), namespace=namespace)
 
 
 def _istiods(client, namespace):
