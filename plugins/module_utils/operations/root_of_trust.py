@@ -3,7 +3,7 @@
 # Apache License 2.0 (see LICENSE)
 """What root_of_trust does: load or create the shared root on the controller, then keep this
 cluster's ``cacerts`` Secret holding an intermediate signed by that root; with ``rotation_phase``,
-move this cluster through one phase of a root rotation (see builders/certificates.py for the
+move this cluster through one phase of a root rotation (see builders/rotation_records.py for the
 phases) and, at the end, retire the old root files on the controller.
 
 Key material never leaves this file in a result, a diff or an error: diffs are built from
@@ -23,7 +23,7 @@ import stat
 from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.gloomesh.multicluster.plugins.module_utils import validation
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders import certificates
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders import certificates, rotation_records
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.constants import (
     ISTIOD_DEPLOYMENTS,
     MANAGED_BY,
@@ -629,7 +629,7 @@ def _roll(task, client, params, value):
 def _rotate(task, client, params):
     namespace = params["namespace"]
     name = params["rotation_phase"]
-    phase = certificates.phase_number(name)
+    phase = rotation_records.phase_number(name)
     now = certificates.utcnow()
     old = load_root_cert(params["root_cert_path"])
     old_fp = certificates.fingerprint(old)
@@ -657,13 +657,13 @@ def _rotate(task, client, params):
     if old_fp == new_fp:
         raise GloomeshError("new_root_cert_path %s is the current root %s: a rotation needs another root"
                             % (params["new_root_cert_path"], old_fp))
-    at = certificates.content_phase(roots, issuer, old_fp, new_fp)
+    at = rotation_records.content_phase(roots, issuer, old_fp, new_fp)
     if at is None:
         raise stray(new_fp)
-    record = certificates.parse_rotation_record(
-        get_object(client, "v1", "ConfigMap", certificates.RECORD_NAME, namespace))
+    record = rotation_records.parse_rotation_record(
+        get_object(client, "v1", "ConfigMap", rotation_records.RECORD_NAME, namespace))
     # Phase N is only written once N-1 finished here: the content vouches for it if the record is lost.
-    done = max(certificates.finished_phase(record, old_fp, new_fp), at - 1)
+    done = max(rotation_records.finished_phase(record, old_fp, new_fp), at - 1)
     out = {
         "changed": created, "namespace": namespace, "root_created": created,
         "root_fingerprint": None if placeholders else new_fp, "previous_root_fingerprint": old_fp,
@@ -680,7 +680,7 @@ def _rotate(task, client, params):
         raise GloomeshError(
             "phase %s cannot start in this cluster: its cacerts is at phase %d (%s) and the last phase it "
             "finished is %d; run the phases in order (the rotate_root_of_trust playbook does)"
-            % (name, at, certificates.PHASE_TITLES[at], done))
+            % (name, at, rotation_records.PHASE_TITLES[at], done))
     desired, desired_key, reasons, issued = _phase_content(task, params, phase, existing, report, new, new_key, now)
     placeholders = tuple(placeholders) + tuple(issued)
     desired = _prefer_existing(existing, report["ca_key"], desired, desired_key)
@@ -690,7 +690,7 @@ def _rotate(task, client, params):
     changed = created or secret.changed
 
     istiods = _istiods(client, namespace)
-    digest = certificates.cacerts_digest(target_roots, intermediate)
+    digest = rotation_records.cacerts_digest(target_roots, intermediate)
     for dep in istiods:
         action, why = _istiod_action(dep, phase, params["istiod_restart"])
         dep_name = dep["metadata"]["name"]
@@ -710,9 +710,9 @@ def _rotate(task, client, params):
             wait_for(client, "v1", "ConfigMap", ROOT_CONFIGMAP, ns, _publishes(target_roots), params["wait_timeout"],
                      "istiod to publish roots %s in ConfigMap %s/%s" % (", ".join(target_roots), ns, ROOT_CONFIGMAP))
     out["rotation"]["wait_namespaces"] = wait_namespaces
-    rolled = _roll(task, client, params, "%d-%s" % (phase, certificates.cacerts_digest([new_fp], None)))
+    rolled = _roll(task, client, params, "%d-%s" % (phase, rotation_records.cacerts_digest([new_fp], None)))
     out["rotation"]["rolled"] = rolled
-    recorded = apply_object(client, certificates.rotation_record(namespace, old_fp, new_fp, phase, MANAGED_BY),
+    recorded = apply_object(client, rotation_records.rotation_record(namespace, old_fp, new_fp, phase, MANAGED_BY),
                             task.check_mode, force_conflicts=True)
     out["rotation"]["record"] = recorded.action
     out.update(

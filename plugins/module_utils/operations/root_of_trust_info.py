@@ -13,7 +13,7 @@ import os
 
 from ansible.module_utils.basic import missing_required_lib
 
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders import certificates
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders import certificates, rotation_records
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.constants import (
     ROOT_OF_TRUST_SECRET as SECRET_NAME,
 )
@@ -63,10 +63,10 @@ def _expiry_report(report, data, now):
 def _rotation(roots, issuer, record, expected, new):
     """Where this cluster stands in the rotation from ``expected`` to ``new`` (None: not known yet)."""
     if expected and new:
-        phase = certificates.content_phase(roots, issuer, expected, new)
-        finished = certificates.finished_phase(record, expected, new)
+        phase = rotation_records.content_phase(roots, issuer, expected, new)
+        finished = rotation_records.finished_phase(record, expected, new)
     elif record and record["phase"] < 3:
-        phase = certificates.content_phase(roots, issuer, record["previous_root"], record["new_root"])
+        phase = rotation_records.content_phase(roots, issuer, record["previous_root"], record["new_root"])
         finished = record["phase"]
     else:
         steady = len(roots) == 1 and issuer == roots[0] and (expected is None or roots == [expected])
@@ -140,8 +140,8 @@ def run(task):
     client = task.client()
     namespace = params["namespace"]
     secret = get_object(client, "v1", "Secret", SECRET_NAME, namespace)
-    record = certificates.parse_rotation_record(
-        get_object(client, "v1", "ConfigMap", certificates.RECORD_NAME, namespace))
+    record = rotation_records.parse_rotation_record(
+        get_object(client, "v1", "ConfigMap", rotation_records.RECORD_NAME, namespace))
     data = certificates.decode_secret(secret) if secret is not None else None
     if data and data.get("ca-key.pem"):
         task.mask(data["ca-key.pem"])
