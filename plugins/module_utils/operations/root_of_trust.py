@@ -51,46 +51,44 @@ def _restart(task, client, namespace, changed):
     return bool(running)
 
 
-def _present(task, client, params):
-    namespace = params["namespace"]
-    now = certificates.utcnow()
-    existing = cacerts.read_secret(task, get_object(client, "v1", "Secret", SECRET_NAME, namespace))
-    report = certificates.inspect_bundle(existing or {}, now)
-    theirs = cacerts.fingerprints(report["root_certs"])
-    supplied = bool(params["intermediate_cert"])
-    if supplied:
-        if not os.path.exists(params["root_cert_path"]):
+def _our_root(task, params, theirs, now):
+    """(cert, key, created) of the root on the controller: the one that signed a supplied
+    intermediate, else the root read or generated now (its key only when generated)."""
+    cert_path = params["root_cert_path"]
+    if params["intermediate_cert"]:
+        if not os.path.exists(cert_path):
             raise GloomeshError("root_cert_path %s does not exist; it must hold the root that signed "
-                                "intermediate_cert" % params["root_cert_path"])
-        root_cert, root_key, root_created = root_files.read_cert(params["root_cert_path"]), None, False
+                                "intermediate_cert" % cert_path)
+        root = root_files.read_cert(cert_path), None, False
     else:
-        if theirs and not params["force"] and not os.path.exists(params["root_cert_path"]):
+        if theirs and not params["force"] and not os.path.exists(cert_path):
             # A new root could only be refused below: don't create one the mesh cannot use.
             raise GloomeshError(
                 "Secret %s/%s already holds root %s and root_cert_path %s does not exist; point "
                 "root_cert_path and root_key_path at that root, or set force=true to replace it"
-                % (namespace, SECRET_NAME, ", ".join(theirs), params["root_cert_path"]),
+                % (params["namespace"], SECRET_NAME, ", ".join(theirs), cert_path),
                 existing_root_fingerprints=theirs)
-        root_cert, root_key, root_created = root_files.load_or_create(
-            task, params, params["root_cert_path"], params["root_key_path"], params["root_key_passphrase"])
-    if root_cert is not None and certificates.not_after(root_cert) - datetime.timedelta(days=params["renew_before"]) <= now:
-        task.warn("the root CA expires on %s; plan a root rotation" % certificates.iso(certificates.not_after(root_cert)))
+        root = root_files.load_or_create(task, params, cert_path, params["root_key_path"], params["root_key_passphrase"])
+    if root[0] is not None and certificates.not_after(root[0]) - datetime.timedelta(days=params["renew_before"]) <= now:
+        task.warn("the root CA expires on %s; plan a root rotation" % certificates.iso(certificates.not_after(root[0])))
+    return root
+
+
+def _desired(task, params, existing, report, root, supplied_bundle, now):
+    """(entries, reasons, placeholders): what cacerts holds under ``root`` (cert, key, created).
+    A bundle of several roots (a rotation under way) is kept as long as nothing else must change."""
+    namespace, root_cert, root_key = params["namespace"], root[0], root[1]
+    theirs = cacerts.fingerprints(report["root_certs"])
     ours = certificates.fingerprint(root_cert) if root_cert is not None else None
-    if existing and theirs and ours and ours not in theirs and not params["force"]:
-        raise _foreign_root_error(report["root_certs"], root_cert, namespace)
-    # A bundle of several roots (a rotation under way) is kept as long as nothing else must change.
     rotating = bool(existing and ours in theirs and len(theirs) > 1 and not params["force"])
-    # Supplied certificates are verified before the first write to the cluster.
-    supplied_bundle = cacerts.supplied_bundle(task, params, root_cert, now) if supplied else None
-    namespace_result = ensure_namespace(client, namespace, task.check_mode)
 
     def issuing_key():
-        # None only in check mode for a root still to be generated (_issue stands one in).
+        # None only in check mode for a root still to be generated (cacerts.issue stands one in).
         if root_key is not None or root_cert is None:
             return root_key
         return root_files.task_key(task, params, root_cert)
 
-    if supplied:
+    if supplied_bundle is not None:
         (desired, desired_key), reasons, placeholders = supplied_bundle, [], ()
     elif existing is None or (theirs != [ours] and not rotating):
         reasons = ["Secret %s/%s does not exist" % (namespace, SECRET_NAME) if existing is None
@@ -109,16 +107,31 @@ def _present(task, client, params):
             "to replace it with root %s alone"
             % (namespace, SECRET_NAME, ", ".join(theirs), "; ".join(reasons) or "another intermediate", ours),
             existing_root_fingerprints=theirs)
+    return desired, reasons, placeholders
 
+
+def _present(task, client, params):
+    namespace = params["namespace"]
+    now = certificates.utcnow()
+    existing = cacerts.read_secret(task, get_object(client, "v1", "Secret", SECRET_NAME, namespace))
+    report = certificates.inspect_bundle(existing or {}, now)
+    theirs = cacerts.fingerprints(report["root_certs"])
+    root = _our_root(task, params, theirs, now)
+    ours = certificates.fingerprint(root[0]) if root[0] is not None else None
+    if existing and theirs and ours and ours not in theirs and not params["force"]:
+        raise _foreign_root_error(report["root_certs"], root[0], namespace)
+    # Supplied certificates are verified before the first write to the cluster.
+    supplied_bundle = cacerts.supplied_bundle(task, params, root[0], now) if params["intermediate_cert"] else None
+    namespace_result = ensure_namespace(client, namespace, task.check_mode)
+    desired, reasons, placeholders = _desired(task, params, existing, report, root, supplied_bundle, now)
     result = apply_object(client, cacerts.secret(namespace, desired), task.check_mode, force_conflicts=True)
-    changed = result.changed or namespace_result.changed or root_created
     intermediate = certificates.load_certs(desired["ca-cert.pem"], "ca-cert.pem")[0]
     new_fingerprint = certificates.fingerprint(intermediate)
     out = {
-        "changed": changed,
+        "changed": result.changed or namespace_result.changed or root[2],
         "action": result.action,
         "namespace": namespace,
-        "root_created": root_created,
+        "root_created": root[2],
         "root_fingerprint": ours,
         "root_fingerprints": [f for f in cacerts.root_fingerprints(desired) if f not in placeholders],
         "intermediate_fingerprint": None if new_fingerprint in placeholders else new_fingerprint,

@@ -218,16 +218,21 @@ def _roll(task, client, params, value):
     return rolled
 
 
-def rotate(task, client, params):
+def _stray(namespace, roots, issuer, old_fp, new_fp):
+    return GloomeshError(
+        "Secret %s/%s (root-cert.pem %s, intermediate from %s) is no step of the rotation from %s to %s; "
+        "it is left as it is" % (namespace, SECRET_NAME, ", ".join(roots) or "unreadable",
+                                 issuer or "no root of it", old_fp, new_fp), existing_root_fingerprints=roots)
+
+
+def _position(task, client, params, phase, now):
+    """Where this cluster stands: its cacerts (``existing``, ``report``, ``roots``, ``issuer``), the
+    old and the new root, the phase its content is at (``at``) and the last it finished (``done``).
+    Everything that can refuse the run is read and checked before the first write, the generation
+    of the new root included."""
     namespace = params["namespace"]
-    name = params["rotation_phase"]
-    phase = rotation_records.phase_number(name)
-    now = certificates.utcnow()
-    old = root_files.read_cert(params["root_cert_path"])
-    old_fp = certificates.fingerprint(old)
-    # Everything that can refuse the run is read and checked before the first write, the
-    # generation of the new root included.
-    wait_namespaces = _mesh_namespaces(client, params)
+    old_fp = root_files.fingerprint_of(params["root_cert_path"])
+    here = {"wait_namespaces": _mesh_namespaces(client, params), "old_fp": old_fp}
     existing = cacerts.read_secret(task, get_object(client, "v1", "Secret", SECRET_NAME, namespace))
     if existing is None:
         raise GloomeshError("Secret %s/%s does not exist: there is no root of trust to rotate in this cluster"
@@ -235,15 +240,8 @@ def rotate(task, client, params):
     report = certificates.inspect_bundle(existing, now)
     roots = cacerts.fingerprints(report["root_certs"])
     issuer = certificates.fingerprint(report["issuing_root"]) if report["issuing_root"] is not None else None
-
-    def stray(new_fp):
-        return GloomeshError(
-            "Secret %s/%s (root-cert.pem %s, intermediate from %s) is no step of the rotation from %s to %s; "
-            "it is left as it is" % (namespace, SECRET_NAME, ", ".join(roots) or "unreadable",
-                                     issuer or "no root of it", old_fp, new_fp), existing_root_fingerprints=roots)
-
     if not os.path.exists(params["new_root_cert_path"]) and (roots, issuer) != ([old_fp], old_fp):
-        raise stray("a new root")
+        raise _stray(namespace, roots, issuer, old_fp, "a new root")
     new, new_key, created, placeholders = _new_root(task, params, phase, now)
     new_fp = certificates.fingerprint(new)
     if old_fp == new_fp:
@@ -251,36 +249,21 @@ def rotate(task, client, params):
                             % (params["new_root_cert_path"], old_fp))
     at = rotation_records.content_phase(roots, issuer, old_fp, new_fp)
     if at is None:
-        raise stray(new_fp)
+        raise _stray(namespace, roots, issuer, old_fp, new_fp)
     record = rotation_records.parse_rotation_record(
         get_object(client, "v1", "ConfigMap", rotation_records.RECORD_NAME, namespace))
     # Phase N is only written once N-1 finished here: the content vouches for it if the record is lost.
     done = max(rotation_records.finished_phase(record, old_fp, new_fp), at - 1)
-    out = {
-        "changed": created, "namespace": namespace, "root_created": created,
-        "root_fingerprint": None if placeholders else new_fp, "previous_root_fingerprint": old_fp,
-        "reissued": False, "reasons": [], "restart_required": False,
-        "rotation": {"phase": phase, "phase_name": name, "finished_before": done, "cacerts_phase_before": at,
-                     "istiod": [], "wait_namespaces": [], "rolled": [], "record": "unchanged"},
-    }
-    if done >= phase or at > phase:
-        # Finished here already, or the cacerts is past this phase (its record comes with a later one).
-        out.update(action="unchanged", root_fingerprints=roots,
-                   intermediate_fingerprint=certificates.fingerprint(report["ca_chain"][0]))
-        return out
-    if done < phase - 1:
-        raise GloomeshError(
-            "phase %s cannot start in this cluster: its cacerts is at phase %d (%s) and the last phase it "
-            "finished is %d; run the phases in order (the rotate_root_of_trust playbook does)"
-            % (name, at, rotation_records.PHASE_TITLES[at], done))
-    desired, desired_key, reasons, issued = _phase_content(task, params, phase, existing, report, new, new_key, now)
-    placeholders = tuple(placeholders) + tuple(issued)
-    desired = cacerts.prefer_existing(existing, report["ca_key"], desired, desired_key)
-    secret = apply_object(client, cacerts.secret(namespace, desired), task.check_mode, force_conflicts=True)
-    target_roots = cacerts.root_fingerprints(desired)
-    intermediate = certificates.fingerprint(certificates.load_certs(desired["ca-cert.pem"], "ca-cert.pem")[0])
-    changed = created or secret.changed
+    here.update(existing=existing, report=report, roots=roots, new=new, new_key=new_key, new_fp=new_fp,
+                created=created, placeholders=tuple(placeholders), at=at, done=done)
+    return here
 
+
+def _serve(task, client, params, phase, target_roots, intermediate):
+    """istiod serving the new cacerts (restarted or reloading it), then publishing its roots in the
+    mesh's namespaces: (changed, [what each istiod did])."""
+    namespace = params["namespace"]
+    changed, done = False, []
     istiods = cacerts.istiods(client, namespace)
     digest = rotation_records.cacerts_digest(target_roots, intermediate)
     for dep in istiods:
@@ -293,27 +276,70 @@ def rotate(task, client, params):
             changed = changed or applied.changed
             if not task.check_mode:
                 _wait_rolled_out(client, "Deployment", dep_name, namespace, params["wait_timeout"])
-        out["rotation"]["istiod"].append({"name": dep_name, "action": action, "why": why})
+        done.append({"name": dep_name, "action": action, "why": why})
     if not istiods:
         task.warn("no istiod (Deployment %s) runs in %s: nothing publishes the new bundle yet"
                   % (" or ".join(ISTIOD_DEPLOYMENTS), namespace))
-    elif not task.check_mode:
-        for ns in wait_namespaces:
-            wait_for(client, "v1", "ConfigMap", ROOT_CONFIGMAP, ns, _publishes(target_roots), params["wait_timeout"],
-                     "istiod to publish roots %s in ConfigMap %s/%s" % (", ".join(target_roots), ns, ROOT_CONFIGMAP))
-    out["rotation"]["wait_namespaces"] = wait_namespaces
-    rolled = _roll(task, client, params, "%d-%s" % (phase, rotation_records.cacerts_digest([new_fp], None)))
-    out["rotation"]["rolled"] = rolled
-    recorded = apply_object(client, rotation_records.rotation_record(namespace, old_fp, new_fp, phase, MANAGED_BY),
-                            task.check_mode, force_conflicts=True)
+    return changed, done
+
+
+def _await_published(client, params, namespaces, target_roots):
+    for ns in namespaces:
+        wait_for(client, "v1", "ConfigMap", ROOT_CONFIGMAP, ns, _publishes(target_roots), params["wait_timeout"],
+                 "istiod to publish roots %s in ConfigMap %s/%s" % (", ".join(target_roots), ns, ROOT_CONFIGMAP))
+
+
+def _result(params, phase, here):
+    """The result of a phase before it writes (unchanged when it has nothing to write here)."""
+    placeholders, new_fp = here["placeholders"], here["new_fp"]
+    return {
+        "changed": here["created"], "namespace": params["namespace"], "root_created": here["created"],
+        "root_fingerprint": None if placeholders else new_fp, "previous_root_fingerprint": here["old_fp"],
+        "reissued": False, "reasons": [], "restart_required": False,
+        "rotation": {"phase": phase, "phase_name": params["rotation_phase"], "finished_before": here["done"],
+                     "cacerts_phase_before": here["at"], "istiod": [], "wait_namespaces": [], "rolled": [],
+                     "record": "unchanged"},
+    }
+
+
+def rotate(task, client, params):
+    """Phase ``rotation_phase`` in this cluster: its cacerts, istiod, the roots published, the
+    workloads rolled, then the record that the phase finished here."""
+    namespace, name = params["namespace"], params["rotation_phase"]
+    phase, now = rotation_records.phase_number(name), certificates.utcnow()
+    here = _position(task, client, params, phase, now)
+    out, done, at = _result(params, phase, here), here["done"], here["at"]
+    if done >= phase or at > phase:
+        # Finished here already, or the cacerts is past this phase (its record comes with a later one).
+        out.update(action="unchanged", root_fingerprints=here["roots"],
+                   intermediate_fingerprint=certificates.fingerprint(here["report"]["ca_chain"][0]))
+        return out
+    if done < phase - 1:
+        raise GloomeshError(
+            "phase %s cannot start in this cluster: its cacerts is at phase %d (%s) and the last phase it "
+            "finished is %d; run the phases in order (the rotate_root_of_trust playbook does)"
+            % (name, at, rotation_records.PHASE_TITLES[at], done))
+    existing, report = here["existing"], here["report"]
+    desired, desired_key, reasons, issued = _phase_content(task, params, phase, existing, report, here["new"],
+                                                           here["new_key"], now)
+    placeholders = here["placeholders"] + tuple(issued)
+    desired = cacerts.prefer_existing(existing, report["ca_key"], desired, desired_key)
+    secret = apply_object(client, cacerts.secret(namespace, desired), task.check_mode, force_conflicts=True)
+    target_roots = cacerts.root_fingerprints(desired)
+    intermediate = certificates.fingerprint(certificates.load_certs(desired["ca-cert.pem"], "ca-cert.pem")[0])
+    restarted, out["rotation"]["istiod"] = _serve(task, client, params, phase, target_roots, intermediate)
+    if out["rotation"]["istiod"] and not task.check_mode:
+        _await_published(client, params, here["wait_namespaces"], target_roots)
+    out["rotation"]["wait_namespaces"] = here["wait_namespaces"]
+    rolled = out["rotation"]["rolled"] = _roll(
+        task, client, params, "%d-%s" % (phase, rotation_records.cacerts_digest([here["new_fp"]], None)))
+    recorded = apply_object(client, rotation_records.rotation_record(namespace, here["old_fp"], here["new_fp"], phase,
+                                                                     MANAGED_BY), task.check_mode, force_conflicts=True)
     out["rotation"]["record"] = recorded.action
-    out.update(
-        changed=changed or bool(rolled) or recorded.changed,
-        action=secret.action,
-        root_fingerprints=[f for f in target_roots if f not in placeholders],
-        intermediate_fingerprint=None if intermediate in placeholders else intermediate,
-        reissued=bool(reasons), reasons=reasons,
-    )
+    out.update(changed=here["created"] or secret.changed or restarted or bool(rolled) or recorded.changed,
+               action=secret.action, root_fingerprints=[f for f in target_roots if f not in placeholders],
+               intermediate_fingerprint=None if intermediate in placeholders else intermediate,
+               reissued=bool(reasons), reasons=reasons)
     if task.diff:
         out["diff"] = {"before": cacerts.view(existing, report["key_matches"]),
                        "after": cacerts.view(desired, True, placeholders)}
