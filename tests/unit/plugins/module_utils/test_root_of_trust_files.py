@@ -66,3 +66,25 @@ def test_half_a_root_is_still_refused(tmp_path):
     os.unlink(str(directory / "root-cert.pem"))
     with pytest.raises(GloomeshError, match="only one of .*root-cert.pem and .*root-key.pem exists"):
         root_files.load_or_create(Task(dict(PARAMS)), PARAMS, *paths(directory), passphrase=None)
+
+
+def test_one_policy_for_reading_a_root(tmp_path):
+    """read_cert and read_key, what root_of_trust, root_of_trust_info, mesh_verify and preflight read roots with."""
+    from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders import certificates
+
+    directory = tmp_path / "pki"
+    cert = create_root(directory)
+    cert_path, key_path = paths(directory)
+    assert root_files.fingerprint_of(cert_path) == certificates.fingerprint(cert)
+    root_files.read_key(key_path, root_files.read_cert(cert_path), cert_path=cert_path)
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_text(certificates.cert_pem(cert) * 2)
+    with pytest.raises(GloomeshError, match="root_cert_path .*bundle.pem holds 2 certificates, expected exactly the root"):
+        root_files.fingerprint_of(str(bundle))
+    other = tmp_path / "other-key.pem"
+    other_key = certificates.key_pem(certificates.generate_key("ecdsa-p256"))
+    other.write_text(other_key)
+    masked = []
+    with pytest.raises(GloomeshError, match="root_key_path .*other-key.pem is not the key of root_cert_path") as info:
+        root_files.read_key(str(other), cert, cert_path=cert_path, mask=masked.append)
+    assert masked == [other_key] and "PRIVATE KEY" not in info.value.message
