@@ -19,8 +19,9 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
-from ansible_collections.gloomesh.multicluster.plugins.module_utils import files, verify
+from ansible_collections.gloomesh.multicluster.plugins.module_utils import files, root_files, verify
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders import certificates
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
 
 display = Display()
 
@@ -39,16 +40,14 @@ ARGUMENT_SPEC = dict(
 
 
 def _controller_root(path):
-    """Fingerprint of the first certificate of ``path``; None when there is no such file."""
+    """Fingerprint of the root certificate of ``path`` (root_files' rules); None when there is no such file."""
     if not path or not os.path.exists(path):
         return None
-    if certificates.CRYPTOGRAPHY_IMPORT_ERROR:
-        raise AnsibleActionFail("root_cert_path needs the Python library cryptography on the controller")
     try:
-        with open(path, "rb") as handle:
-            return certificates.fingerprint(certificates.load_certs(handle.read(), "root_cert_path %s" % path)[0])
-    except (OSError, ValueError) as exc:
-        raise AnsibleActionFail("root_cert_path %s: %s" % (path, exc))
+        root_files.require_cryptography()
+        return root_files.fingerprint_of(path, "root_cert_path")
+    except GloomeshError as exc:
+        raise AnsibleActionFail(exc.message)
 
 
 def _results(args, hostvars, running):

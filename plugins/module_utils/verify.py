@@ -14,7 +14,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.gloomesh.multicluster.plugins.module_utils import mesh_state, validation
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders import certificates, gateway
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders import certificates, gateway, rotation_records
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.constants import (
     ANNOTATION_ADVERTISED_ADDRESS,
     ANNOTATION_SERVICE_ACCOUNT,
@@ -377,14 +377,14 @@ def root_of_trust_problems(clusters, expected_root=None):
     controller's root (``expected_root``, a fingerprint) when given.
 
     While a root is replaced (issue 15) clusters one phase apart hold different bundles by design:
-    the rotation's phase per cluster (builders/certificates.py mesh_rotation_phases, from each
+    the rotation's phase per cluster (builders/rotation_records.py mesh_rotation_phases, from each
     cluster's roots in bundle order and the root its intermediate chains to) replaces the
     equal-roots rule, with a problem when two clusters are more than one phase apart, and the
     row gets a ``phase`` (shown as a PHASE column while a rotation is in sight).
     """
     problems = {}
     roots = dict((c.name, tuple(sorted(c.row["roots"]))) for c in clusters if c.row["roots"])
-    rotation = certificates.mesh_rotation_phases(dict(
+    rotation = rotation_records.mesh_rotation_phases(dict(
         (c.name, {"roots": c.row["roots"], "issuer": c.row.get("issuing_root"), "record": None})
         for c in clusters if c.row["roots"]))
     if expected_root and expected_root not in (rotation["old"], rotation["new"]):

@@ -311,13 +311,14 @@ skipped:
 diff:
   description:
     - Before and after of every Gateway that changed, with C(--diff); with O(mesh) the headers name
-      the cluster the Gateway is in.
+      the cluster the Gateway is in, and so does C(target) (as in RV(peers)).
   returned: when diff mode is on
   type: list
   elements: dict
   sample:
     - before_header: Gateway istio-eastwest/istio-remote-peer-cluster3 in cluster cluster1
       after_header: Gateway istio-eastwest/istio-remote-peer-cluster3 in cluster cluster1
+      target: cluster1
       before: {}
       after: {kind: Gateway, metadata: {name: istio-remote-peer-cluster3}}
 """

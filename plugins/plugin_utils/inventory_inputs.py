@@ -17,12 +17,10 @@ import os
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.parsing.convert_bool import boolean
 
-from ansible_collections.gloomesh.multicluster.plugins.module_utils import validation
+from ansible_collections.gloomesh.multicluster.plugins.module_utils import root_files, validation
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders import gateway_api_crds, service_mesh
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.constants import EASTWEST_NAMESPACE, OPERATOR_NAMESPACE
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.operations import root_of_trust
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.runner import Task
 from ansible_collections.gloomesh.multicluster.plugins.modules import eastwest_gateway as eastwest_gateway_module
 from ansible_collections.gloomesh.multicluster.plugins.modules import gloo_operator as gloo_operator_module
 from ansible_collections.gloomesh.multicluster.plugins.modules import root_of_trust as root_of_trust_module
@@ -231,9 +229,8 @@ def _root_files_problems(variables):
         missing = key_path if present[0] == cert_path else cert_path
         return ["%s holds only %s (%s), %s is missing: restore the other half of the root of trust, or remove "
                 "both to start a new one" % (label, os.path.basename(present[0]), present[0], missing)]
-    task = Task({"root_key_path": key_path, "root_cert_path": cert_path, "root_key_passphrase": None})
     try:
-        root_of_trust.load_root_key(task, task.params, root_of_trust.load_root_cert(cert_path))
+        root_files.read_key(key_path, root_files.read_cert(cert_path), cert_path=cert_path)
     except GloomeshError as exc:
         return ["%s: %s" % (label, exc.message)]
     return []

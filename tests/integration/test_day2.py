@@ -235,7 +235,7 @@ def test_drift_report(mesh, tmp_path, monkeypatch):
             [{"type": "IPAddress", "value": "198.51.100.99"}], [{"type": "IPAddress", "value": address}]),
         ("cluster1", "Gateway istio-eastwest/istio-remote-peer-cluster9", "-"): (
             "peer for cluster9, not created by gloomesh.multicluster", "absent: cluster9 is not a peer of this cluster"),
-        ("cluster1", "Secret cacerts", "root-cert.pem (SHA-256)"): (other["root_fingerprint"], ours["root_fingerprint"]),
+        ("cluster1", "Secret istio-system/cacerts", "root-cert.pem (SHA-256)"): (other["root_fingerprint"], ours["root_fingerprint"]),
         ("cluster2", "Gateway istio-eastwest/istio-remote-peer-cluster1", "-"): ("absent", "present"),
         ("cluster2", "ServiceMeshController gloo-mesh/managed-istio", "spec.version"): ("1.25.1", "1.25.2"),
     }, json.dumps(report, indent=1)

@@ -24,7 +24,7 @@ from cryptography import x509
 from kubernetes import client as k8s
 
 from ansible_collections.gloomesh.multicluster.plugins.module_utils import verify
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders import certificates
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders import certificates, rotation_records
 from tests.harness.collection_path import ansible_env
 from tests.harness.module_runner import run_module
 from tests.harness.playbook_run import run_playbook
@@ -139,13 +139,13 @@ class Mesh:
         return verify.root_of_trust_problems(rows), dict((r.name, r.row.get("phase")) for r in rows)
 
     def content_phase(self, context, old, new):
-        return certificates.content_phase(*self.cacerts(context), old, new)
+        return rotation_records.content_phase(*self.cacerts(context), old, new)
 
     def recorded(self, context, old, new):
         from tests.harness.simulators.base import CONFIGMAPS
-        record = certificates.parse_rotation_record(
-            self.sims.cluster(context).cached(CONFIGMAPS, certificates.RECORD_NAME, "istio-system"))
-        return certificates.finished_phase(record, old, new)
+        record = rotation_records.parse_rotation_record(
+            self.sims.cluster(context).cached(CONFIGMAPS, rotation_records.RECORD_NAME, "istio-system"))
+        return rotation_records.finished_phase(record, old, new)
 
     def new_root_fingerprint(self):
         path = os.path.join(self.pki, "next", "root-cert.pem")
@@ -291,7 +291,7 @@ def test_interrupted_rotation_resumes_in_every_phase(mesh):
         assert mesh.recorded(context, old_fp, new_fp) == 3
         # Phases 1 and 3 relied on istiod's own reload: the last restart was phase 2's.
         intermediate = certificates.fingerprint(mesh.trust.istiod_pods(context)[0].ca.cert)
-        assert mesh.istiod_annotation(context) == certificates.cacerts_digest([old_fp, new_fp], intermediate)
+        assert mesh.istiod_annotation(context) == rotation_records.cacerts_digest([old_fp, new_fp], intermediate)
     print("\nMEASURE interrupted rotation: kills %s; resumed in %.1fs; %d rounds, %d verifications"
           % (json.dumps(kills), final["seconds"], monitor.rounds, monitor.verifications))
     again = mesh.play()

@@ -103,6 +103,8 @@ class _Writer(object):
             diff = diff_of(result)
             diff["before_header"] = diff["after_header"] = header if target is None else "%s in cluster %s" % (
                 header, target)
+            if target is not None:
+                diff["target"] = target  # the cluster the object is in, for a drift report
             self.diffs.append(diff)
 
     def write(self, client, deletions, applications, force_conflicts, target=None):

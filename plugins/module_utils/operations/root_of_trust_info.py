@@ -11,23 +11,13 @@ __metaclass__ = type
 
 import os
 
-from ansible.module_utils.basic import missing_required_lib
-
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders import certificates
+from ansible_collections.gloomesh.multicluster.plugins.module_utils import root_files
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders import certificates, rotation_records
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.constants import (
     ROOT_OF_TRUST_SECRET as SECRET_NAME,
 )
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.apply import get_object
-
-
-def _fingerprint_of_file(path, option):
-    try:
-        with open(path, "rb") as handle:
-            certs = certificates.load_certs(handle.read(), "%s %s" % (option, path))
-    except (OSError, ValueError) as exc:
-        raise GloomeshError(str(exc), **{option: path})
-    return certificates.fingerprint(certs[0])
 
 
 def expected_root(params):
@@ -38,7 +28,7 @@ def expected_root(params):
         except ValueError as exc:
             raise GloomeshError("expected_root_fingerprint: %s" % exc)
     if params["root_cert_path"]:
-        return _fingerprint_of_file(params["root_cert_path"], "root_cert_path")
+        return root_files.fingerprint_of(params["root_cert_path"], "root_cert_path")
     return None
 
 
@@ -63,10 +53,10 @@ def _expiry_report(report, data, now):
 def _rotation(roots, issuer, record, expected, new):
     """Where this cluster stands in the rotation from ``expected`` to ``new`` (None: not known yet)."""
     if expected and new:
-        phase = certificates.content_phase(roots, issuer, expected, new)
-        finished = certificates.finished_phase(record, expected, new)
+        phase = rotation_records.content_phase(roots, issuer, expected, new)
+        finished = rotation_records.finished_phase(record, expected, new)
     elif record and record["phase"] < 3:
-        phase = certificates.content_phase(roots, issuer, record["previous_root"], record["new_root"])
+        phase = rotation_records.content_phase(roots, issuer, record["previous_root"], record["new_root"])
         finished = record["phase"]
     else:
         steady = len(roots) == 1 and issuer == roots[0] and (expected is None or roots == [expected])
@@ -128,20 +118,19 @@ def summarize(data, expected_fingerprint=None, new_fingerprint=None, record=None
 
 
 def run(task):
-    if certificates.CRYPTOGRAPHY_IMPORT_ERROR:
-        raise GloomeshError(missing_required_lib("cryptography"), exception=certificates.CRYPTOGRAPHY_IMPORT_ERROR)
+    root_files.require_cryptography()
     params = task.params
     if params["expiry_threshold_days"] is not None and params["expiry_threshold_days"] < 0:
         raise GloomeshError("expiry_threshold_days must be 0 or more (days), got %d" % params["expiry_threshold_days"])
     expected = expected_root(params)
     new = None
     if params["new_root_cert_path"] and os.path.exists(params["new_root_cert_path"]):
-        new = _fingerprint_of_file(params["new_root_cert_path"], "new_root_cert_path")
+        new = root_files.fingerprint_of(params["new_root_cert_path"], "new_root_cert_path")
     client = task.client()
     namespace = params["namespace"]
     secret = get_object(client, "v1", "Secret", SECRET_NAME, namespace)
-    record = certificates.parse_rotation_record(
-        get_object(client, "v1", "ConfigMap", certificates.RECORD_NAME, namespace))
+    record = rotation_records.parse_rotation_record(
+        get_object(client, "v1", "ConfigMap", rotation_records.RECORD_NAME, namespace))
     data = certificates.decode_secret(secret) if secret is not None else None
     if data and data.get("ca-key.pem"):
         task.mask(data["ca-key.pem"])

@@ -1,4 +1,4 @@
-"""The root of trust's files on the controller (operations/root_of_trust.load_or_create_root):
+"""The root of trust's files on the controller (root_files.load_or_create):
 an existing root is only read (issue 22 item 5)."""
 import os
 import stat
@@ -6,7 +6,8 @@ import threading
 
 import pytest
 
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.operations import root_of_trust
+from ansible_collections.gloomesh.multicluster.plugins.module_utils import root_files
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.runner import Task
 from tests.harness.locks import lock_held_elsewhere
 
@@ -20,7 +21,7 @@ def paths(directory):
 
 def create_root(directory):
     cert_path, key_path = paths(directory)
-    cert, _key, created = root_of_trust.load_or_create_root(Task(dict(PARAMS)), PARAMS, cert_path, key_path, None)
+    cert, _key, created = root_files.load_or_create(Task(dict(PARAMS)), PARAMS, cert_path, key_path, None)
     assert created
     return cert
 
@@ -37,7 +38,7 @@ def test_an_existing_root_is_read_without_a_lock_file_even_in_a_read_only_direct
     directory, cert = existing_root
     os.chmod(str(directory), stat.S_IRUSR | stat.S_IXUSR)
     try:
-        loaded, key, created = root_of_trust.load_or_create_root(
+        loaded, key, created = root_files.load_or_create(
             Task(dict(PARAMS)), PARAMS, *paths(directory), passphrase=None)
     finally:
         os.chmod(str(directory), 0o700)
@@ -51,7 +52,7 @@ def test_a_lock_held_by_a_suspended_run_does_not_block_reading_an_existing_root(
     cert_path, key_path = paths(directory)
     outcome = []
     with lock_held_elsewhere(key_path + ".lock", suspended=True):
-        reader = threading.Thread(target=lambda: outcome.append(root_of_trust.load_or_create_root(
+        reader = threading.Thread(target=lambda: outcome.append(root_files.load_or_create(
             Task(dict(PARAMS)), PARAMS, cert_path, key_path, None)), daemon=True)
         reader.start()
         reader.join(10)
@@ -63,5 +64,27 @@ def test_half_a_root_is_still_refused(tmp_path):
     directory = tmp_path / "pki"
     create_root(directory)
     os.unlink(str(directory / "root-cert.pem"))
-    with pytest.raises(root_of_trust.GloomeshError, match="only one of .*root-cert.pem and .*root-key.pem exists"):
-        root_of_trust.load_or_create_root(Task(dict(PARAMS)), PARAMS, *paths(directory), passphrase=None)
+    with pytest.raises(GloomeshError, match="only one of .*root-cert.pem and .*root-key.pem exists"):
+        root_files.load_or_create(Task(dict(PARAMS)), PARAMS, *paths(directory), passphrase=None)
+
+
+def test_one_policy_for_reading_a_root(tmp_path):
+    """read_cert and read_key, what root_of_trust, root_of_trust_info, mesh_verify and preflight read roots with."""
+    from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders import certificates
+
+    directory = tmp_path / "pki"
+    cert = create_root(directory)
+    cert_path, key_path = paths(directory)
+    assert root_files.fingerprint_of(cert_path) == certificates.fingerprint(cert)
+    root_files.read_key(key_path, root_files.read_cert(cert_path), cert_path=cert_path)
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_text(certificates.cert_pem(cert) * 2)
+    with pytest.raises(GloomeshError, match="root_cert_path .*bundle.pem holds 2 certificates, expected exactly the root"):
+        root_files.fingerprint_of(str(bundle))
+    other = tmp_path / "other-key.pem"
+    other_key = certificates.key_pem(certificates.generate_key("ecdsa-p256"))
+    other.write_text(other_key)
+    masked = []
+    with pytest.raises(GloomeshError, match="root_key_path .*other-key.pem is not the key of root_cert_path") as info:
+        root_files.read_key(str(other), cert, cert_path=cert_path, mask=masked.append)
+    assert masked == [other_key] and "PRIVATE KEY" not in info.value.message
