@@ -73,7 +73,7 @@ def _describe(condition):
 
 
 def service_mesh_state(obj, name, namespace):
-    """The ServiceMeshController, ready as the service_mesh module waits for it
+    """The ServiceMeshController, ready as the servicemeshcontroller module waits for it
     (mesh_state.service_mesh_readiness)."""
     where = describe("ServiceMeshController", name, namespace)
     if obj is None:
@@ -89,7 +89,7 @@ def service_mesh_state(obj, name, namespace):
 
 
 def workload_state(kind, name, namespace, obj):
-    """istiod's Deployment or an ambient DaemonSet: ready as the service_mesh module waits for it."""
+    """istiod's Deployment or an ambient DaemonSet: ready as the servicemeshcontroller module waits for it."""
     predicate = deployment_available if kind == "Deployment" else daemonset_ready
     ready, state = predicate(obj)
     return {"kind": kind, "name": name, "namespace": namespace, "exists": obj is not None,

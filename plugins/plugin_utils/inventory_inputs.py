@@ -12,11 +12,14 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import importlib
 import os
+import pkgutil
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.parsing.convert_bool import boolean
 
+from ansible_collections.gloomesh.multicluster.plugins import modules
 from ansible_collections.gloomesh.multicluster.plugins.module_utils import validation
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders import gateway_api_crds, service_mesh
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.constants import EASTWEST_NAMESPACE, OPERATOR_NAMESPACE
@@ -26,12 +29,21 @@ from ansible_collections.gloomesh.multicluster.plugins.module_utils.runner impor
 from ansible_collections.gloomesh.multicluster.plugins.modules import eastwest_gateway as eastwest_gateway_module
 from ansible_collections.gloomesh.multicluster.plugins.modules import gloo_operator as gloo_operator_module
 from ansible_collections.gloomesh.multicluster.plugins.modules import root_of_trust as root_of_trust_module
-from ansible_collections.gloomesh.multicluster.plugins.modules import service_mesh as service_mesh_module
+from ansible_collections.gloomesh.multicluster.plugins.modules import servicemeshcontroller as service_mesh_module
 
 LINKING_MODES = ("manual", "automatic")
 GATEWAY_API_CRDS_POLICIES = gateway_api_crds.POLICIES
+
+
+def modules_with_option(option):
+    """Names of this collection's modules whose ARGUMENT_SPEC has ``option``, read from the modules."""
+    names = sorted(found.name for found in pkgutil.iter_modules(modules.__path__))
+    return tuple(name for name in names
+                 if option in getattr(importlib.import_module("%s.%s" % (modules.__name__, name)), "ARGUMENT_SPEC", {}))
+
+
 # Modules with a force_conflicts option, which gloomesh_force_conflicts may name.
-FORCE_CONFLICTS_MODULES = ("service_mesh", "eastwest_gateway", "mesh_link", "gateway_api_crds")
+FORCE_CONFLICTS_MODULES = modules_with_option("force_conflicts")
 
 
 def _text(option):

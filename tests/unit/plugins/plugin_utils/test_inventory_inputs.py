@@ -40,11 +40,11 @@ def test_a_good_host_and_inventory_pass():
     ({"kubeconfig": "/tmp"}, "h1: kubeconfig '/tmp' is a directory"),
     # The service_mesh module's own argument spec and rules, before any write.
     ({"service_mesh_scaling_profile": "Huge"},
-     "service_mesh_scaling_profile (module option scaling_profile of service_mesh): value of scaling_profile "
+     "service_mesh_scaling_profile (module option scaling_profile of servicemeshcontroller): value of scaling_profile "
      "must be one of: Default, Demo, Large, got: Huge"),
-    ({"service_mesh_wait_timeout": "soon"}, "service_mesh_wait_timeout (module option wait_timeout of service_mesh)"),
+    ({"service_mesh_wait_timeout": "soon"}, "service_mesh_wait_timeout (module option wait_timeout of servicemeshcontroller)"),
     ({"service_mesh_allow_cluster_change": "maybe"},
-     "service_mesh_allow_cluster_change (module option allow_cluster_change of service_mesh)"),
+     "service_mesh_allow_cluster_change (module option allow_cluster_change of servicemeshcontroller)"),
     ({"service_mesh_trust_domain": "Bad Domain"}, "h1: service mesh: trust_domain 'Bad Domain' must be a trust domain"),
     ({"service_mesh_extensions": {"peering": "automatic", "beta": {"serviceMeshController": {"multiClusterMode": "X"}}}},
      "conflicts with extensions.peering=automatic"),
