@@ -24,13 +24,10 @@ PLATFORM_RELEASE = "gloo-platform"
 AUTOMATIC_RELEASES_MANAGEMENT = ("gloo-platform-crds", PLATFORM_RELEASE)
 AUTOMATIC_RELEASES_WORKLOAD = ("gloo-platform-crds",)
 OPERATOR_RELEASE = "gloo-operator"
-# Host variables preflight reads: the inputs, the role variables handed to modules, the groups.
-_VARIABLES = tuple(inventory_inputs.HOST_INPUTS) + tuple(inventory_inputs.MODULE_OPTIONS)
-_INVENTORY_VARIABLES = ("gloomesh_istio_version", "gloomesh_gloo_version", "gloomesh_linking",
-                        "gloomesh_install_namespace", "gloomesh_operator_helm", "gloomesh_license_key",
-                        "gloomesh_license_secret_ref", "gloomesh_pki_dir", "gloomesh_force_conflicts",
-                        "gloomesh_gateway_api_version", "gloomesh_gateway_api_crds") + tuple(
-                            name for name, _file in inventory_inputs.ROOT_FILE_VARIABLES)
+# Host variables preflight reads: the inputs its role declares, the role variables handed to modules.
+_HOST_INPUTS, _INVENTORY_INPUTS = inventory_inputs.declared_inputs()
+_VARIABLES = _HOST_INPUTS + tuple(inventory_inputs.MODULE_OPTIONS)
+_INVENTORY_VARIABLES = _INVENTORY_INPUTS + tuple(name for name, _file in inventory_inputs.ROOT_FILE_VARIABLES)
 
 
 def _platform_version_problem(client):

@@ -73,5 +73,9 @@ PEER_CONNECTED = "gloo.solo.io/PeerConnected"
 PEERING_SUCCEEDED = "gloo.solo.io/PeeringSucceeded"
 PEER_DATAPLANE_PROGRAMMED = "gloo.solo.io/PeerDataPlaneProgrammed"
 
+# How the clusters of a mesh are linked: peer Gateways we write (mesh_link), or Gloo Mesh's
+# automatic peering (the management plane distributes the peers).
+LINKING_MODES = ("manual", "automatic")
+
 # ---------------------------------------------------------------- root of trust (Istio plug-in CA)
 ROOT_OF_TRUST_SECRET = "cacerts"

@@ -49,12 +49,17 @@ def clusters(entries):
         if peers is None:
             continue
         for position, peer in enumerate(peers):
-            option = "%s[%d]" % (_option(index, "peers"), position)
-            if peer == entry["cluster"]:
-                validation.fail(option, peer, "is the cluster itself: a cluster is never linked to itself")
-            if peer not in by_name:
-                validation.fail(option, peer, "is not a cluster of this mesh (known: %s)" % ", ".join(sorted(by_name)))
+            check_peer(entry["cluster"], peer, by_name, "%s[%d]" % (_option(index, "peers"), position))
     return by_name
+
+
+def check_peer(cluster, peer, known, option):
+    """Refuses ``peer`` as a cluster ``cluster`` links to: itself, or not among ``known`` (the names
+    of the mesh). mesh_link's ``mesh`` option and preflight's ``mesh_link_peers`` both use it."""
+    if peer == cluster:
+        validation.fail(option, peer, "is the cluster itself: a cluster is never linked to itself")
+    if peer not in known:
+        validation.fail(option, peer, "is not a cluster of this mesh (known: %s)" % ", ".join(sorted(known)))
 
 
 def peers_of(mesh, source):

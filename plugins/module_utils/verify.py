@@ -23,6 +23,7 @@ from ansible_collections.gloomesh.multicluster.plugins.module_utils.constants im
     LABEL_NETWORK,
     LABEL_REGION,
     LABEL_ZONE,
+    LINKING_MODES,
     PEER_CONNECTED,
     PEER_DATAPLANE_PROGRAMMED,
     PEERING_SUCCEEDED,
@@ -31,11 +32,12 @@ from ansible_collections.gloomesh.multicluster.plugins.module_utils.constants im
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.apply import describe, is_managed_by_us
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.wait import (
+    condition_in,
     daemonset_ready,
     deployment_available,
+    describe_condition,
 )
 
-LINKING_MODES = ("manual", "automatic")
 # What we write on a peer Gateway besides its addresses and listener ports (builders/gateway.py).
 OWNED_LABELS = (LABEL_NETWORK, LABEL_CLUSTER, LABEL_REGION, LABEL_ZONE)
 OWNED_ANNOTATIONS = (ANNOTATION_TRUST_DOMAIN, ANNOTATION_SERVICE_ACCOUNT)
@@ -62,18 +64,8 @@ def conditions_of(obj):
             for c in ((obj or {}).get("status") or {}).get("conditions") or []]
 
 
-def _condition(conditions, condition_type):
-    return next((c for c in conditions if c.get("type") == condition_type), None)
-
-
-def _describe(condition):
-    text = "%s=%s" % (condition.get("type"), condition.get("status"))
-    detail = ": ".join(filter(None, (condition.get("reason"), condition.get("message"))))
-    return "%s (%s)" % (text, detail) if detail else text
-
-
 def service_mesh_state(obj, name, namespace):
-    """The ServiceMeshController, ready as the service_mesh module waits for it
+    """The ServiceMeshController, ready as the servicemeshcontroller module waits for it
     (mesh_state.service_mesh_readiness)."""
     where = describe("ServiceMeshController", name, namespace)
     if obj is None:
@@ -89,7 +81,7 @@ def service_mesh_state(obj, name, namespace):
 
 
 def workload_state(kind, name, namespace, obj):
-    """istiod's Deployment or an ambient DaemonSet: ready as the service_mesh module waits for it."""
+    """istiod's Deployment or an ambient DaemonSet: ready as the servicemeshcontroller module waits for it."""
     predicate = deployment_available if kind == "Deployment" else daemonset_ready
     ready, state = predicate(obj)
     return {"kind": kind, "name": name, "namespace": namespace, "exists": obj is not None,
@@ -125,11 +117,11 @@ def link_state(conditions):
     """
     failing = []
     for condition_type in LINK_DECIDING:
-        found = _condition(conditions, condition_type) or {"type": condition_type}
+        found = condition_in(conditions, condition_type) or {"type": condition_type}
         if found.get("status") != "True":
             failing.append(found)
     return {"connected": not failing, "failing": failing,
-            "reported": [t for t in LINK_SHOWN if _condition(conditions, t) is not None]}
+            "reported": [t for t in LINK_SHOWN if condition_in(conditions, t) is not None]}
 
 
 def link_up(gw):
@@ -157,14 +149,14 @@ def eastwest_state(gw, service, name, namespace):
         return {"exists": False, "name": name, "namespace": namespace,
                 "problem": "%s does not exist" % describe("Gateway", name, namespace)}
     conditions = conditions_of(gw)
-    programmed = _condition(conditions, PROGRAMMED) or {"type": PROGRAMMED, "status": "Unknown",
+    programmed = condition_in(conditions, PROGRAMMED) or {"type": PROGRAMMED, "status": "Unknown",
                                                         "message": "not reported yet"}
     advertised = ((gw.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_ADVERTISED_ADDRESS)
     problem = None
     # With an advertised address peers do not need a load balancer address (eastwest_gateway's
     # address option): istiod's AddressNotAssigned is expected then.
     if programmed.get("status") != "True" and not (advertised and programmed.get("reason") == "AddressNotAssigned"):
-        problem = "east-west %s is not programmed: %s" % (describe("Gateway", name, namespace), _describe(programmed))
+        problem = "east-west %s is not programmed: %s" % (describe("Gateway", name, namespace), describe_condition(programmed))
     ingress = (((service or {}).get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
     return {
         "exists": True, "name": name, "namespace": namespace,
@@ -261,7 +253,7 @@ def link_text(link):
     if not link["failing"]:
         return "connected"
     first = link["failing"][0]
-    text = _describe(first) if first.get("status") else "%s not reported yet" % first["type"]
+    text = describe_condition(first) if first.get("status") else "%s not reported yet" % first["type"]
     others = [c["type"] for c in link["failing"][1:]]
     return text + ("; also not True: %s" % ", ".join(others) if others else "")
 

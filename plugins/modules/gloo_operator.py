@@ -176,7 +176,7 @@ notes:
   - O(wait) waits for the Deployments labelled C(app.kubernetes.io/name=gloo-operator) in
     O(namespace) to have all replicas available; it is not used with O(reuse_values=true).
 seealso:
-  - module: gloomesh.multicluster.service_mesh
+  - module: gloomesh.multicluster.servicemeshcontroller
 """
 
 EXAMPLES = r"""

@@ -73,7 +73,7 @@ options:
 notes:
   - Run it with C(run_once=true).
 seealso:
-  - module: gloomesh.multicluster.service_mesh
+  - module: gloomesh.multicluster.servicemeshcontroller
 """
 
 EXAMPLES = r"""

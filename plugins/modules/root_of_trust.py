@@ -11,7 +11,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: root_of_trust
 short_description: Give a cluster Istio's plug-in CA (Secret cacerts) from a root shared by the mesh
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - Keeps Secret C(cacerts) (type C(Opaque)) in I(namespace) with C(ca-cert.pem) (this cluster's
     intermediate CA), C(ca-key.pem) (its key), C(root-cert.pem) and C(cert-chain.pem)

@@ -11,7 +11,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: root_of_trust_info
 short_description: Verify a cluster's Istio plug-in CA (Secret cacerts)
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - Reads Secret C(cacerts) in I(namespace) and reports its roots and intermediate (subject,
     SHA-256 fingerprint, expiry, days left), whether the chain verifies against C(root-cert.pem),

@@ -21,7 +21,22 @@ field manager changed.
 
 The task's ``environment:`` applies while the operation runs. A task that needs what only a new
 process gives (``become``, another Python, a variable read at interpreter start) runs as a module
-process, and ``-v`` says why. docs/in_process.md has the contract.
+process, and ``-v`` says why.
+
+The contract with the module file ``plugins/modules/<name>.py`` (docs/in_process.md, "What a module
+must export"; ``module_contract`` is the one place that reads it, and tests/unit/plugins/test_module_contract.py
+checks it for every module):
+
+- ``ARGUMENT_SPEC``: the module's own options (kubernetes.core's auth options are added unless
+  ``KUBERNETES`` is false);
+- ``operation``: its module of ``module_utils/operations``, with ``run(task) -> result dict``;
+- ``KUBERNETES`` (optional, default True): False when the module talks to no cluster;
+- ``MODULE_KWARGS`` (optional, default ``{}``): ``mutually_exclusive``, ``required_one_of``, ...;
+- ``main()``: ``run_module(ARGUMENT_SPEC, operation.run, kubernetes=KUBERNETES, **MODULE_KWARGS)``, so
+  that the module process validates and runs exactly as this plugin does.
+
+A module whose action plugin is not this one (mesh_preflight, mesh_verify: documentation-only module
+files) exports none of these.
 
 Set the variable ``gloomesh_in_process: false`` to always run the modules as processes.
 """
@@ -30,6 +45,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import collections
 import contextlib
 import importlib
 import os
@@ -67,6 +83,18 @@ START_ONLY_VARIABLES = re.compile(r"^(PYTHON.*|LD_.*|DYLD_.*|TMPDIR|TEMP|TMP)$")
 display = Display()
 
 
+# What this plugin reads from a module file, with the defaults of the optional names.
+Contract = collections.namedtuple("Contract", "spec run kubernetes kwargs")
+MODULE_KWARGS_ALLOWED = frozenset(("mutually_exclusive", "required_together", "required_one_of", "required_if",
+                                   "required_by"))
+
+
+def module_contract(module):
+    """The Contract of ``module`` (a module file of this collection; see the docstring above)."""
+    return Contract(module.ARGUMENT_SPEC, module.operation.run, getattr(module, "KUBERNETES", True),
+                    getattr(module, "MODULE_KWARGS", {}))
+
+
 def _module_name(task):
     action = getattr(task, "resolved_action", None) or task.action
     return action.rpartition(".")[2]
@@ -74,8 +102,9 @@ def _module_name(task):
 
 def run_in_process(module, args, check_mode=False, diff=False):
     """What ``module`` (a module of this collection) returns for ``args``, run in this process."""
-    spec = argument_spec(module.ARGUMENT_SPEC, getattr(module, "KUBERNETES", True))
-    validation = ArgumentSpecValidator(spec, **getattr(module, "MODULE_KWARGS", {})).validate(args)
+    contract = module_contract(module)
+    spec = argument_spec(contract.spec, contract.kubernetes)
+    validation = ArgumentSpecValidator(spec, **contract.kwargs).validate(args)
     params = validation.validated_parameters
     if validation.error_messages:
         # As AnsibleModule fails: every no_log value hidden, a whole inline kubeconfig included.
@@ -83,7 +112,7 @@ def run_in_process(module, args, check_mode=False, diff=False):
         return remove_values({"failed": True, "msg": "; ".join(validation.error_messages),
                               "invocation": {"module_args": params}}, hidden)
     task = Task(params, check_mode=check_mode, diff=diff, no_log_values=output_secrets(spec, params))
-    outcome = perform(module.operation.run, task)
+    outcome = perform(contract.run, task)
     # The messages AnsibleModule gives for these.
     warnings = ["Both option %s and its alias %s are set." % (w["option"], w["alias"])
                 for w in getattr(validation, "_warnings", [])] + task.warnings
@@ -151,14 +180,14 @@ class ActionModule(ActionBase):
         ]
         return next((why for wanted, why in reasons if wanted), None)
 
-    def _args(self, module, name, kubernetes, task_vars):
+    def _args(self, contract, name, task_vars):
         """The task's options, with the host variables that fill in connection and force_conflicts."""
         args = dict(self._task.args)
-        if kubernetes:
+        if contract.kubernetes:
             for option, variable in CONNECTION_VARIABLES.items():
                 if args.get(option) is None and task_vars.get(variable) is not None:
                     args[option] = self._templar.template(task_vars[variable])
-        if "force_conflicts" in module.ARGUMENT_SPEC and args.get("force_conflicts") is None:
+        if "force_conflicts" in contract.spec and args.get("force_conflicts") is None:
             # Parsed as preflight parses it: a value preflight refuses fails the task here too.
             wanted = inventory_inputs.force_conflicts(self._templar.template(task_vars.get("gloomesh_force_conflicts", False)))
             args["force_conflicts"] = wanted is True or (isinstance(wanted, list) and name in wanted)
@@ -169,15 +198,15 @@ class ActionModule(ActionBase):
         result = super(ActionModule, self).run(tmp, task_vars)
         name = _module_name(self._task)
         module = importlib.import_module("ansible_collections.gloomesh.multicluster.plugins.modules." + name)
-        kubernetes = getattr(module, "KUBERNETES", True)
+        contract = module_contract(module)
         try:
-            args = self._args(module, name, kubernetes, task_vars)
+            args = self._args(contract, name, task_vars)
         except GloomeshError as exc:
             result.update(failed=True, msg=exc.message)
             return result
         variables = {}
         self._compute_environment_string(variables)
-        why = self._why_a_process(kubernetes, task_vars, variables)
+        why = self._why_a_process(contract.kubernetes, task_vars, variables)
         if why:
             display.v("%s.%s runs as a module process: %s" % (COLLECTION, name, why), host=task_vars.get("inventory_hostname"))
             result.update(self._execute_module(module_name="%s.%s" % (COLLECTION, name), module_args=args,

@@ -12,24 +12,53 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import importlib
 import os
+import pkgutil
+
+import yaml
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.parsing.convert_bool import boolean
 
-from ansible_collections.gloomesh.multicluster.plugins.module_utils import root_files, validation
+from ansible_collections.gloomesh.multicluster.plugins import modules
+from ansible_collections.gloomesh.multicluster.plugins.module_utils import planning, root_files, validation
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders import gateway_api_crds, service_mesh
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.constants import EASTWEST_NAMESPACE, OPERATOR_NAMESPACE
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.constants import EASTWEST_NAMESPACE, LINKING_MODES, OPERATOR_NAMESPACE
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
 from ansible_collections.gloomesh.multicluster.plugins.modules import eastwest_gateway as eastwest_gateway_module
 from ansible_collections.gloomesh.multicluster.plugins.modules import gloo_operator as gloo_operator_module
 from ansible_collections.gloomesh.multicluster.plugins.modules import root_of_trust as root_of_trust_module
-from ansible_collections.gloomesh.multicluster.plugins.modules import service_mesh as service_mesh_module
+from ansible_collections.gloomesh.multicluster.plugins.modules import servicemeshcontroller as service_mesh_module
 
-LINKING_MODES = ("manual", "automatic")
 GATEWAY_API_CRDS_POLICIES = gateway_api_crds.POLICIES
+
+
+def modules_with_option(option):
+    """Names of this collection's modules whose ARGUMENT_SPEC has ``option``, read from the modules."""
+    names = sorted(found.name for found in pkgutil.iter_modules(modules.__path__))
+    return tuple(name for name in names
+                 if option in getattr(importlib.import_module("%s.%s" % (modules.__name__, name)), "ARGUMENT_SPEC", {}))
+
+
 # Modules with a force_conflicts option, which gloomesh_force_conflicts may name.
-FORCE_CONFLICTS_MODULES = ("service_mesh", "eastwest_gateway", "mesh_link", "gateway_api_crds")
+FORCE_CONFLICTS_MODULES = modules_with_option("force_conflicts")
+
+
+# Where the inventory inputs are declared: the preflight role's argument specs (its options other
+# than preflight_*, which tune the role; gloomesh_* are inventory-wide, the others per host).
+# hack/role_docs.py renders the same file as the role's README table.
+PREFLIGHT_SPECS = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir,
+                               "roles", "preflight", "meta", "argument_specs.yml")
+
+
+def declared_inputs(path=PREFLIGHT_SPECS):
+    """(per-host names, inventory-wide names) of the inventory inputs the preflight role declares."""
+    with open(path, encoding="utf-8") as fh:
+        options = yaml.safe_load(fh)["argument_specs"]["main"]["options"]
+    names = [name for name in options if not name.startswith("preflight_")]
+    return (tuple(name for name in names if not name.startswith("gloomesh_")),
+            tuple(name for name in names if name.startswith("gloomesh_")))
 
 
 def _text(option):
@@ -279,12 +308,10 @@ def topology_problems(hosts, workload, management, linking, workload_group="work
         if not isinstance(peers, list):
             continue
         for peer in peers:
-            if peer == variables.get("cluster_name"):
-                problems.append("%s: mesh_link_peers lists the cluster itself (%s); a cluster is never linked "
-                                "to itself" % (host, peer))
-            elif peer not in by_name:
-                problems.append("%s: mesh_link_peers names %s, which is not a cluster of this mesh (known: %s)"
-                                % (host, peer, ", ".join(sorted(by_name))))
+            try:
+                planning.check_peer(variables.get("cluster_name"), peer, by_name, "mesh_link_peers")
+            except GloomeshError as exc:
+                problems.append("%s: %s" % (host, exc.message))
     if len(hosts) < 2:
         problems.append("a multicluster mesh needs at least two clusters; the inventory has %s"
                         % (", ".join(sorted(hosts)) or "none"))

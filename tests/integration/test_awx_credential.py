@@ -230,7 +230,7 @@ PLAYBOOK = """
       register: awx_ns
 
     - name: A module of the collection connects the same way (check mode, reads only)
-      gloomesh.multicluster.service_mesh:
+      gloomesh.multicluster.servicemeshcontroller:
         name: awx-credential-probe
         state: absent
         context: "{{ kube_context }}"

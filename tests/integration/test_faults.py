@@ -324,7 +324,7 @@ def test_hand_edits_by_another_field_manager_are_refused_previewed_and_taken_bac
 
     # 2. --check --diff with the switch shows what would be taken back, and writes nothing.
     preview = run.play(INSTALL, check=True, diff=True, timeout=RUN_TIMEOUT,
-                       extra={"gloomesh_force_conflicts": ["service_mesh", "eastwest_gateway"]})
+                       extra={"gloomesh_force_conflicts": ["servicemeshcontroller", "eastwest_gateway"]})
     succeeded(preview, "check mode with gloomesh_force_conflicts")
     assert preview["writes"] == [], described(preview["writes"])
     for taken in (r'-\s+"network": "hand-edited",\n\+\s+"network": "cluster1",', r'-\s+"port": 15999,\n\+\s+"port": 15012,'):

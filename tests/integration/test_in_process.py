@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 import sys
 
 import yaml
 
-from tests.harness.collection_path import REPO_ROOT
+from tests.harness.collection_path import REPO_ROOT, ansible_env
 from tests.harness.playbook_run import run_playbook
 
 README = os.path.join(REPO_ROOT, "README.md")
@@ -25,7 +26,7 @@ def harmless_tasks(tmp_path):
     """One read-only or check-mode call per module of the action group (and kubernetes.core's)."""
     root = str(tmp_path / "pki" / "root-cert.pem")
     return {
-        "service_mesh": {"cluster": "c1", "version": "1.25.2", "wait": False},
+        "servicemeshcontroller": {"cluster": "c1", "version": "1.25.2", "wait": False},
         "eastwest_gateway": {"generate": True},
         "eastwest_gateway_info": {"namespace": "no-such-namespace"},
         "mesh_link": {"state": "absent", "peers": [{"cluster": "nobody"}]},
@@ -49,11 +50,13 @@ def readme_module_defaults():
 
 
 def group_members():
+    """The modules of the action group; every entry must be a module file of ours (a name without one
+    would never receive the group's defaults, and Ansible says nothing about it)."""
     with open(RUNTIME, encoding="utf-8") as fh:
-        group = yaml.safe_load(fh)["action_groups"]["gloomesh"]
-    # Listed ahead of their arrival by engineers adding them: only the modules that exist.
-    return [m for m in group if isinstance(m, str)
-            and os.path.exists(os.path.join(REPO_ROOT, "plugins", "modules", m + ".py"))]
+        group = [m for m in yaml.safe_load(fh)["action_groups"]["gloomesh"] if isinstance(m, str)]
+    missing = [m for m in group if not os.path.exists(os.path.join(REPO_ROOT, "plugins", "modules", m + ".py"))]
+    assert not missing, "meta/runtime.yml action group gloomesh lists modules without a module file: %s" % missing
+    return group
 
 
 def inventory(kubeconfig, **host_vars):
@@ -85,6 +88,29 @@ def results_of(run):
 
 def test_every_group_member_has_a_harmless_call(tmp_path):
     assert set(group_members()) <= set(harmless_tasks(tmp_path)), "add the new module to harmless_tasks()"
+
+
+def test_servicemeshcontroller_is_a_module_name_without_deprecation(tmp_path):
+    """The design's name is the module (ansible-doc renders it); service_mesh is a second name for it.
+    Neither prints a deprecation, and both get the group's module_defaults."""
+    env = ansible_env({"ANSIBLE_DEPRECATION_WARNINGS": "True"})
+    for name in ("servicemeshcontroller", "service_mesh"):
+        doc = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-doc"),
+                              "gloomesh.multicluster." + name], capture_output=True, text=True, env=env, check=False)
+        assert doc.returncode == 0 and "plugins/modules/servicemeshcontroller.py" in doc.stdout, doc.stderr
+        assert "deprecat" not in (doc.stdout + doc.stderr).lower(), doc.stdout + doc.stderr
+    defaults = {"group/gloomesh.multicluster.gloomesh": {"context": "set-by-module-defaults"}}
+    tasks = {"servicemeshcontroller": {"state": "absent"}, "service_mesh": {"state": "absent"}}
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "Config", "clusters": [], "users": [],
+                                          "contexts": [], "current-context": ""}))
+    run = run_playbook(play(tmp_path, defaults, tasks), inventory(str(kubeconfig)),
+                       env={"ANSIBLE_DEPRECATION_WARNINGS": "True"})
+    results = results_of(run)
+    for name in tasks:
+        # Validated and run: it fails on a context the kubeconfig lacks, the group's.
+        assert results[name]["failed"] and "set-by-module-defaults" in results[name]["msg"], results[name]
+    assert "deprecat" not in (run["stdout"] + run["stderr"]).lower(), run["stdout"] + run["stderr"]
 
 
 def test_readme_module_defaults_on_every_module_both_ways(kubeconfig, control_plane, audit, tmp_path):

@@ -18,7 +18,7 @@ CALLS = [
     ("root_of_trust_info", {"namespace": "no-such-namespace"}, False),
     ("eastwest_gateway_info", {"namespace": "no-such-namespace"}, False),
     ("mesh_info", {}, False),
-    ("service_mesh", {"cluster": "c1", "version": "1.25.2", "wait": False}, True),
+    ("servicemeshcontroller", {"cluster": "c1", "version": "1.25.2", "wait": False}, True),
     ("eastwest_gateway", {"generate": True}, True),
     ("mesh_link", {"state": "absent", "peers": [{"cluster": "nobody"}]}, True),
     ("gateway_api_crds", {"policy": "skip"}, True),
@@ -26,7 +26,7 @@ CALLS = [
     ("root_of_trust", {"root_cert_path": "PKI/root-cert.pem", "root_key_path": "PKI/root-key.pem", "cluster": "c1",
                        "root_key_type": "ecdsa-p256", "intermediate_key_type": "ecdsa-p256"}, True),
     ("root_of_trust_info", {"context": "no-such-context"}, False),
-    ("service_mesh", {"cluster": "c1", "version": "not-a-version", "wait": False}, True),
+    ("servicemeshcontroller", {"cluster": "c1", "version": "not-a-version", "wait": False}, True),
     ("eastwest_gateway_info", {"namespace": "x", "api_key": "gloomesh-parity-secret-9f"}, False),
 ]
 

@@ -262,7 +262,7 @@ def test_wait_timeout_names_what_is_missing(client, namespace):
     assert 2 <= elapsed < 4
     message = err.value.message
     assert message.startswith("timed out after 2s waiting for Gateway %s/gw: " % namespace)
-    assert ("condition Programmed not True: Programmed=False (waiting for a load balancer address); "
+    assert ("condition Programmed not True: Programmed=False (AddressNotAssigned: waiting for a load balancer address); "
             "no address in status.addresses; last status: ") in message
     assert '"reason":"AddressNotAssigned"' in message
 

@@ -77,7 +77,7 @@ def test_preflight_reports_every_problem_together(tmp_path):
         "cluster1: cluster cluster1 (https://127.0.0.1:9): GET /version:",
         "cluster2: cluster cluster2 (https://127.0.0.1:9): GET /version:",
         "cluster3: cluster cluster3: cannot load the connection settings",
-        "cluster2: mesh_link_peers names cluster9, which is not a cluster of this mesh",
+        "cluster2: mesh_link_peers 'cluster9' is not a cluster of this mesh",
         "automatic linking needs exactly one host in the management cluster group",
     ):
         assert text in out, f"missing {text!r}:\n{out[-4000:]}"

@@ -54,7 +54,7 @@ def smc(kubeconfig, client):
 
 
 def run(args, check_mode=False, diff=False, **overrides):
-    return run_module("service_mesh", dict(args, **overrides), check_mode=check_mode, diff=diff)
+    return run_module("servicemeshcontroller", dict(args, **overrides), check_mode=check_mode, diff=diff)
 
 
 def live_smc(client, args):
@@ -339,7 +339,7 @@ def test_unreachable_api_server_is_a_short_error():
                                                                "insecure-skip-tls-verify": True}}],
                   "users": [{"name": "gm-nobody", "user": {"token": "not-a-real-token"}}],
                   "contexts": [{"name": "nowhere", "context": {"cluster": "nowhere", "user": "gm-nobody"}}]}
-    result = run_module("service_mesh", {"kubeconfig": kubeconfig, "cluster": "c1", "version": "1.25.2"})
+    result = run_module("servicemeshcontroller", {"kubeconfig": kubeconfig, "cluster": "c1", "version": "1.25.2"})
     assert result["failed"] is True, result
     # The in-memory kubeconfig is a no_log option: its values (context name, server) show masked.
     assert result["msg"].startswith("cluster ") and "GET /version" in result["msg"], result["msg"]

@@ -61,14 +61,20 @@ def _conditions(obj):
     return ((obj or {}).get("status") or {}).get("conditions") or []
 
 
+def condition_in(conditions, condition_type):
+    """The condition ``condition_type`` of a status.conditions list, or None when not reported."""
+    return next((c for c in conditions if c.get("type") == condition_type), None)
+
+
 def condition_of(obj, condition_type):
     """The status condition ``condition_type`` of ``obj``, or None when not reported."""
-    return next((c for c in _conditions(obj) if c.get("type") == condition_type), None)
+    return condition_in(_conditions(obj), condition_type)
 
 
-def _describe_condition(condition):
+def describe_condition(condition):
+    """One condition as messages show it: ``Type=Status (Reason: message)``."""
     text = "%s=%s" % (condition.get("type"), condition.get("status"))
-    detail = condition.get("message") or condition.get("reason")
+    detail = ": ".join(filter(None, (condition.get("reason"), condition.get("message"))))
     return "%s (%s)" % (text, detail) if detail else text
 
 
@@ -82,7 +88,7 @@ def condition_true(condition_type):
             return False, "condition %s not reported yet" % condition_type
         if condition.get("status") == "True":
             return True, ""
-        return False, "condition %s not True: %s" % (condition_type, _describe_condition(condition))
+        return False, "condition %s not True: %s" % (condition_type, describe_condition(condition))
     return predicate
 
 

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, gloomesh.multicluster contributors
 # Apache License 2.0 (see LICENSE)
-"""What the service_mesh module does: validate, apply the extensions ConfigMap and the
+"""What the servicemeshcontroller module does: validate, apply the extensions ConfigMap and the
 ServiceMeshController, wait for the Gloo Operator to report the current generation ready and for
 istiod, the Istio CNI and ztunnel to run, report."""
 

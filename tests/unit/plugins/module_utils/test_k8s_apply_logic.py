@@ -7,7 +7,7 @@ import pytest
 
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s import apply as ka
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.wait import (
-    compact_status, condition_of, condition_true, gone)
+    compact_status, condition_in, condition_of, condition_true, describe_condition, gone)
 
 LISTENERS = [
     {"name": "cross-network", "port": 15008, "protocol": "HBONE", "tls": {"mode": "Passthrough"}},
@@ -262,6 +262,11 @@ def test_condition_of_condition_true_and_gone():
     assert programmed(obj_with([])) == (False, "condition Programmed not reported yet")
     assert programmed(obj_with([{"type": "Programmed", "status": "False", "reason": "NoAddr"}])) == (
         False, "condition Programmed not True: Programmed=False (NoAddr)")
+    # One format wherever a condition is shown (mesh_verify's and a wait's): Type=Status (Reason: message).
+    assert programmed(obj_with([{"type": "Programmed", "status": "False", "reason": "NoAddr", "message": "waiting"}])) == (
+        False, "condition Programmed not True: Programmed=False (NoAddr: waiting)")
+    assert describe_condition({"type": "A", "status": "Unknown", "message": "m"}) == "A=Unknown (m)"
+    assert condition_in([{"type": "A"}, {"type": "B", "status": "True"}], "B") == {"type": "B", "status": "True"}
     assert programmed(obj_with([{"type": "Programmed", "status": "True"}])) == (True, "")
     assert condition_of(obj_with([{"type": "A", "status": "True"}, {"type": "B", "status": "False"}]), "B") == {
         "type": "B", "status": "False"}

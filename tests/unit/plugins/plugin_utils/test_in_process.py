@@ -137,7 +137,7 @@ def test_host_variables_fill_in_connection_and_force_conflicts(monkeypatch, as_p
     task_vars = {"kube_context": "cluster2", "kubeconfig": "/k", "gloomesh_force_conflicts": ["fake_observe"]}
     params = action({"context": "cluster1"}).run(task_vars=task_vars)["params"]
     assert (params["context"], params["kubeconfig"], params["force_conflicts"]) == ("cluster1", "/k", True)
-    params = action().run(task_vars=dict(task_vars, gloomesh_force_conflicts=["service_mesh"]))["params"]
+    params = action().run(task_vars=dict(task_vars, gloomesh_force_conflicts=["servicemeshcontroller"]))["params"]
     assert (params["context"], params["force_conflicts"]) == ("cluster2", False)
 
 

@@ -40,11 +40,11 @@ def test_a_good_host_and_inventory_pass():
     ({"kubeconfig": "/tmp"}, "h1: kubeconfig '/tmp' is a directory"),
     # The service_mesh module's own argument spec and rules, before any write.
     ({"service_mesh_scaling_profile": "Huge"},
-     "service_mesh_scaling_profile (module option scaling_profile of service_mesh): value of scaling_profile "
+     "service_mesh_scaling_profile (module option scaling_profile of servicemeshcontroller): value of scaling_profile "
      "must be one of: Default, Demo, Large, got: Huge"),
-    ({"service_mesh_wait_timeout": "soon"}, "service_mesh_wait_timeout (module option wait_timeout of service_mesh)"),
+    ({"service_mesh_wait_timeout": "soon"}, "service_mesh_wait_timeout (module option wait_timeout of servicemeshcontroller)"),
     ({"service_mesh_allow_cluster_change": "maybe"},
-     "service_mesh_allow_cluster_change (module option allow_cluster_change of service_mesh)"),
+     "service_mesh_allow_cluster_change (module option allow_cluster_change of servicemeshcontroller)"),
     ({"service_mesh_trust_domain": "Bad Domain"}, "h1: service mesh: trust_domain 'Bad Domain' must be a trust domain"),
     ({"service_mesh_extensions": {"peering": "automatic", "beta": {"serviceMeshController": {"multiClusterMode": "X"}}}},
      "conflicts with extensions.peering=automatic"),
@@ -141,8 +141,9 @@ def test_topology():
     assert "cluster_name c1 is used by a, b; every cluster needs a unique name" in problems
     assert "a, b all point at kube_context ctx1: each cluster is listed once" in problems
     assert any(p.startswith("c is in both the workload and the management cluster groups") for p in problems)
-    assert any("lists the cluster itself (c3)" in p for p in problems)
-    assert any("names nope, which is not a cluster of this mesh" in p for p in problems)
+    # mesh_link's rule and wording (planning.check_peer), for the inventory variable.
+    assert "c: mesh_link_peers 'c3' is the cluster itself: a cluster is never linked to itself" in problems
+    assert "c: mesh_link_peers 'nope' is not a cluster of this mesh (known: c1, c3)" in problems
     assert any("workload clusters is empty" in p for p in inputs.topology_problems({}, [], [], "manual"))
     assert any("exactly one host in the management cluster group" in p
                for p in inputs.topology_problems(hosts, ["a", "b"], [], "automatic"))
@@ -161,3 +162,20 @@ def test_automatic_linking_refuses_an_advertised_address():
         "eastwest_gateway_address and give the east-west gateway's LoadBalancer Service an address the other "
         "clusters reach"]
     assert not any("eastwest_gateway_address" in p for p in inputs.topology_problems(hosts, ["a", "b"], [], "manual"))
+
+
+def test_the_inputs_preflight_reads_are_the_ones_its_role_declares():
+    """One list: roles/preflight/meta/argument_specs.yml. Every per-host input it declares has a rule here,
+    and every inventory-wide variable the checks read is declared there."""
+    per_host, inventory_wide = inputs.declared_inputs()
+    assert set(per_host) == set(inputs.HOST_INPUTS)
+    with open(inputs.__file__, encoding="utf-8") as fh:
+        read = set(re.findall(r"""variables(?:\.get\(|\[)["'](gloomesh_\w+)["']""", fh.read()))
+    read |= set(inputs.INVENTORY_MODULE_OPTIONS)
+    assert "gloomesh_istio_version" in read and read <= set(inventory_wide), read - set(inventory_wide)
+
+
+def test_mesh_preflight_reads_every_declared_input():
+    from ansible_collections.gloomesh.multicluster.plugins.action import mesh_preflight
+    per_host, inventory_wide = inputs.declared_inputs()
+    assert set(per_host) <= set(mesh_preflight._VARIABLES) and set(inventory_wide) <= set(mesh_preflight._INVENTORY_VARIABLES)

@@ -9,7 +9,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 DOCUMENTATION = r"""
-module: service_mesh
+module: servicemeshcontroller
 short_description: Install Istio with the Gloo Operator through a ServiceMeshController
 version_added: 0.1.0
 description:
@@ -158,7 +158,7 @@ options:
         manager (C(kubectl edit), another tool) changed, instead of failing with the conflict.
       - In check mode the diff shows what would be taken.
       - When the task does not set it, the host variable C(gloomesh_force_conflicts) decides (true, or a
-        list of module names such as C([service_mesh, eastwest_gateway])).
+        list of module names such as C([servicemeshcontroller, eastwest_gateway])).
     type: bool
     default: false
   extensions:
@@ -197,13 +197,13 @@ seealso:
 
 EXAMPLES = r"""
 - name: Istio for a multicluster mesh, as the procedure does
-  gloomesh.multicluster.service_mesh:
+  gloomesh.multicluster.servicemeshcontroller:
     context: cluster1
     cluster: cluster1
     version: 1.25.2-solo
 
 - name: With automatic peering and an istiod discovery selector
-  gloomesh.multicluster.service_mesh:
+  gloomesh.multicluster.servicemeshcontroller:
     context: cluster1
     cluster: cluster1
     network: net1
@@ -218,7 +218,7 @@ EXAMPLES = r"""
                   mesh: enabled
 
 - name: A single-cluster sidecar mesh with init-container traffic capture
-  gloomesh.multicluster.service_mesh:
+  gloomesh.multicluster.servicemeshcontroller:
     cluster: lab
     version: 1.27.1
     multicluster: false
@@ -227,7 +227,7 @@ EXAMPLES = r"""
     scaling_profile: Demo
 
 - name: Remove it
-  gloomesh.multicluster.service_mesh:
+  gloomesh.multicluster.servicemeshcontroller:
     context: cluster1
     state: absent
 """

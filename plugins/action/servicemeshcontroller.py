@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, gloomesh.multicluster contributors
 # Apache License 2.0 (see LICENSE)
-"""Runs the service_mesh module in the controller process (see plugin_utils/in_process.py)."""
+"""Runs the servicemeshcontroller module in the controller process (see plugin_utils/in_process.py)."""
 
 from __future__ import absolute_import, division, print_function
 
