@@ -144,6 +144,13 @@ unreachable:
   returned: failure
   type: bool
   sample: true
+unanswered_seconds:
+  description:
+    - Seconds the request went without an answer, when the task failed because a bound fired (the
+      message says which, "no answer to the connection within 10s" or "no answer within 30s").
+  returned: failure, when a bound fired
+  type: float
+  sample: 30.0
 sections:
   description: The sections read.
   returned: always

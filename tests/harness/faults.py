@@ -5,6 +5,10 @@ signalled, and waited for with a deadline, so a fault test never hangs.
   ``log_path`` (ANSIBLE_LOG_PATH), the only output a test can read while a run is still going.
 - ``Background``: one ``run.play(...)`` in a thread; ``pid()`` is its ansible-playbook process
   (the one a user's Ctrl-C or ``kill`` reaches), ``result(timeout)`` its result.
+- ``failed_task`` / ``assert_waited_as_said``: a host's failed task as the run logged it, and that
+  its message names the cluster and the bound that fired, checked against the time the request
+  itself went without an answer (the module's ``unanswered_seconds``) and the task's logged duration, never
+  against the test's clock (a loaded machine stretches everything but a socket's timer).
 - ``wait_for_write``: polls (poll.wait_until) with a deadline whose timeout error says what was
   still missing; ``descendants`` / ``alive``: the processes a run started, and whether they ended.
 """
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import json
 import os
 import re
 import signal
@@ -23,6 +28,13 @@ from .poll import wait_until
 
 # ansible's log line: "2026-01-02 03:04:05,678 p=123 u=root n=ansible INFO| <displayed text>"
 _LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) p=(\d+) .*?\| (.*)$")
+
+
+# The module's own clock starts before the request and reads after its timer fired: room for the
+# scheduler between the two, not for a loaded machine's slower run.
+TIMER_SLACK = 3.0
+# How a failure states the bound that fired (plugins/module_utils/k8s/client.py Cluster.unreachable).
+_BOUND_SAID = re.compile(r"no answer (to the connection )?within (\d+)s")
 
 
 class LoggedRun(Run):
@@ -51,6 +63,40 @@ class LoggedRun(Run):
             elif entries and not match:
                 entries[-1] = (entries[-1][0], entries[-1][1] + "\n" + line)  # a message's next lines
         return entries
+
+
+def failed_task(run: LoggedRun, pid: int, host: str) -> dict:
+    """The first failed task of `host` in the run's log: ``task`` (its header), ``began`` and
+    ``failed`` (epoch seconds of the logged header and fatal line), ``result`` (the failure's JSON)."""
+    task, began = "", None
+    for stamp, text in run.log(pid):
+        if text.startswith("TASK ["):
+            task, began = text, stamp
+        elif text.startswith(f"fatal: [{host}]: FAILED! => "):
+            return {"task": task, "began": began, "failed": stamp, "result": json.loads(text.split(" => ", 1)[1])}
+    raise AssertionError(f"the run logged no failed task of {host}")
+
+
+def assert_waited_as_said(failure: dict, context: str, most: float | None = None):
+    """A failure of `context`'s API server: the message names the context and its server. When it
+    says a bound fired ("no answer [to the connection] within Ns", at most `most` seconds), the
+    request went that long without an answer (the module's ``unanswered_seconds``) and at most TIMER_SLACK more,
+    and the logged task lasted at least that long. Returns ("connect" | "read", N, waited), or
+    (None, None, None) when no bound fired (a refused or reset connection has nothing to wait for)."""
+    result, message = failure["result"], failure["result"]["msg"]
+    assert re.match(rf"cluster {re.escape(context)} \(https://[^)]+\): ", message), message
+    assert (result.get("context"), result.get("unreachable")) == (context, True), result
+    said = _BOUND_SAID.search(message)
+    if not said:
+        assert "unanswered_seconds" not in result, result
+        return None, None, None
+    which, stated, waited = "connect" if said.group(1) else "read", int(said.group(2)), result["unanswered_seconds"]
+    assert most is None or stated <= most, f"{message}: longer than the {most}s a request may wait"
+    # waited is rounded to 0.1s; a timer never fires early.
+    assert stated - 0.05 <= waited <= stated + TIMER_SLACK, f"{message}, but the request waited {waited}s"
+    logged = failure["failed"] - failure["began"]
+    assert logged >= waited - 0.05, f"{failure['task']} lasted {logged:.1f}s by the run's log, less than {waited}s"
+    return which, stated, waited
 
 
 def wait_for_write(cp, mark: dict, context: str, resource: str, timeout: float, alive=None) -> dict:

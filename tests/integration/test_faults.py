@@ -19,7 +19,6 @@ import base64
 import json
 import re
 import signal
-import time
 
 import yaml
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.client import (
@@ -40,7 +39,8 @@ INSTALL = "install_manual_link"
 SMC_API = ("operator.gloo.solo.io", "v1", "servicemeshcontrollers")
 SMC = ("gloo-mesh", "managed-istio")
 EASTWEST = ("istio-eastwest", "istio-eastwest")
-# A loaded CI machine (2 cores, many API servers) answers late: room on top of every bound.
+# A loaded CI machine (2 cores, many API servers) answers late: room on top of every deadline a
+# test waits with (hang guards only; bounds are checked from the run's own log, faults.assert_waited_as_said).
 SLACK = 20
 # A run never takes longer than this here; a test that waits longer has found a hang.
 RUN_TIMEOUT = 300
@@ -91,11 +91,6 @@ def errors(result) -> dict[str, list[str]]:
     return found
 
 
-def fatal(run, pid, host) -> tuple[float, str]:
-    """(time, text) of the run's first failure line of `host`."""
-    return next(((t, text) for t, text in run.log(pid) if text.startswith(f"fatal: [{host}]")), (None, ""))
-
-
 def assert_one_mesh(run, names):
     """Exactly one of each object per cluster: ServiceMeshController, east-west Gateway, cacerts,
     deployed gloo-operator release, and one peer Gateway per ordered pair of clusters."""
@@ -127,16 +122,12 @@ def test_api_server_killed_during_service_mesh_step_rerun_converges_without_dupl
     run = fresh(make_control_plane, tmp_path)
     cp = run.cp
     background, pid = install_until_write(run, "cluster2", "servicemeshcontrollers")
-    killed = time.time()
     cp.kill("cluster2")
 
     first = background.result(RUN_TIMEOUT + SLACK)
     assert first["rc"] != 0
-    failed_at, error = fatal(run, pid, "cluster2")
-    assert failed_at is not None, failures(first)
-    # Connection refused: no timeout to wait for.
-    assert failed_at - killed < 10 + SLACK, f"cluster2 failed {failed_at - killed:.0f}s after the kill"
-    assert "cluster cluster2 (https://127.0.0.1:" in error, error
+    # Connection refused (or reset): the error says so, no bound had to fire.
+    assert faults.assert_waited_as_said(faults.failed_task(run, pid, "cluster2"), "cluster2") == (None, None, None)
     assert first["recap"]["cluster2"]["failed"] == 1
     # cluster1 finished its mesh components; nothing reached cluster2 after the kill.
     assert run.custom("cluster1", *GATEWAY_API, namespace=EASTWEST[0]), "cluster1 did not finish its east-west gateway"
@@ -160,24 +151,18 @@ def test_frozen_api_server_fails_its_cluster_within_the_bound_and_the_others_fin
     run = fresh(make_control_plane, tmp_path, names)
     cp = run.cp
     background, pid = install_until_write(run, "cluster2", "servicemeshcontrollers")
-    frozen = time.time()
     cp.freeze("cluster2")
     try:
         first = background.result(RUN_TIMEOUT + SLACK)
-        failed_at, error = fatal(run, pid, "cluster2")
     finally:
         cp.thaw("cluster2")
     assert first["rc"] != 0
-    assert failed_at is not None, failures(first)
     # The wait watches in windows of WATCH_WINDOW seconds and gives a silent stream request_timeout
-    # more: the longest a frozen server can hold a task.
-    bound = WATCH_WINDOW + DEFAULT_REQUEST_TIMEOUT
-    waited = failed_at - frozen
-    assert waited < bound + SLACK, f"cluster2 failed {waited:.0f}s after the freeze (bound {bound}s)"
-    assert re.search(r"cluster cluster2 \(https://127\.0\.0\.1:\d+\): .*no answer (to the connection )?within", error), error
-    # The error states the bound that was hit, not a shorter one.
-    stated = int(re.search(r"no answer (?:to the connection )?within (\d+)s", error).group(1))
-    assert waited < stated + SLACK, f"the error says 'no answer within {stated}s', the task waited {waited:.0f}s"
+    # more: the longest a frozen server can hold a task. The error states the bound that fired, and
+    # the request waited that long (not the test's clock: a loaded machine stretches that).
+    which, stated, _waited = faults.assert_waited_as_said(faults.failed_task(run, pid, "cluster2"), "cluster2",
+                                                          most=WATCH_WINDOW + DEFAULT_REQUEST_TIMEOUT)
+    assert which is not None, "a frozen server failed cluster2 without a bound firing"
     recap = first["recap"]
     assert recap["cluster2"]["failed"] == 1, recap
     # The others finished their mesh components ...
@@ -201,17 +186,15 @@ def test_sigint_mid_run_ends_the_run_and_a_rerun_converges(make_control_plane, t
     run = fresh(make_control_plane, tmp_path)
     background, pid = install_until_write(run, "cluster1", "gateways")
     workers = faults.descendants(pid)
-    interrupted = time.time()
     background.send(signal.SIGINT)  # as `kill -INT`: the ansible-playbook process only
 
-    first = background.result(30 + SLACK)
+    first = background.result(30 + SLACK)  # ended, or killed and failed
     # ansible-core ends an interrupted run with rc 99 ("User interrupted execution"), or, when the
     # interrupt lands while it waits for results and a worker is gone by then, with rc 1 (ansible/plugins/
     # strategy/__init__.py _wait_on_pending_results: "A worker was found in a dead state").
     said = first["stdout"] + first["stderr"]
     assert (first["rc"], "User interrupted execution" in said) == (99, True) or (
         first["rc"], "A worker was found in a dead state" in said) == (1, True), failures(first)
-    assert time.time() - interrupted < 30 + SLACK
     wait_until(lambda: not faults.alive(workers), f"the run's processes {workers} to end", 10)
 
     rerun = run.play(INSTALL, timeout=RUN_TIMEOUT)

@@ -20,6 +20,7 @@ import logging
 import os
 import re
 import threading
+import time
 
 from ansible.module_utils.basic import missing_required_lib
 
@@ -185,13 +186,16 @@ class Cluster(object):
     def resource(self, kind, api_version):
         return self._k8s.resource(kind, api_version)
 
-    def unreachable(self, exc, doing=None, read_timeout=None, connect_timeout=None):
+    def unreachable(self, exc, doing=None, read_timeout=None, connect_timeout=None, unanswered=None):
         """GloomeshError for a transport failure: which cluster, what we were doing, and why.
 
         ``read_timeout``, ``connect_timeout``: the request's own deadlines when they are not the
-        client's (a watch passes its own)."""
+        client's (a watch passes its own). ``unanswered``: seconds the request went without an answer;
+        when a bound fired it is returned as ``unanswered_seconds`` (as helm.py does for a silence), what
+        the stated bound can be checked against."""
         cause = getattr(exc, "reason", None) or exc
         reason = str(cause)
+        details = {} if unanswered is None else {"unanswered_seconds": round(unanswered, 1)}
         # Name the bound that fired: a server that accepts the connection but never answers (a
         # frozen one) fails the TLS handshake at the connect timeout, well before the read one.
         # (urllib3's NewConnectionError, a refused connection, subclasses ConnectTimeoutError.)
@@ -202,10 +206,10 @@ class Cluster(object):
         elif "timed out" in reason.lower() or "timeout" in type(cause).__name__.lower():
             why = "no answer within %ss (API server down, frozen or unreachable)" % (read_timeout or self.timeout)
         else:
-            why = reason
+            why, details = reason, {}
         return GloomeshError(
             "cluster %s (%s): %s%s" % (self.name, self.host, "%s: " % doing if doing else "", why),
-            context=self.name, unreachable=True)
+            context=self.name, unreachable=True, **details)
 
 
 def _bound_requests(rest, cluster):
@@ -218,12 +222,13 @@ def _bound_requests(rest, cluster):
             kwargs["_request_timeout"] = (min(CONNECT_TIMEOUT, cluster.timeout), cluster.timeout)
         bound = kwargs["_request_timeout"]
         connect, read = bound if isinstance(bound, tuple) else (bound, bound)
+        sent = time.monotonic()
         try:
             return original(method, url, *args, **kwargs)
         except urllib3.exceptions.HTTPError as exc:
             # A watch passes its own, longer read timeout: state the bound of this request.
             raise cluster.unreachable(exc, "%s %s" % (method, url.split("?", 1)[0].replace(cluster.host, "")),
-                                      read_timeout=read, connect_timeout=connect)
+                                      read_timeout=read, connect_timeout=connect, unanswered=time.monotonic() - sent)
 
     rest.request = request
 

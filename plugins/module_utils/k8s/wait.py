@@ -161,6 +161,7 @@ def watch_until(client, resource, what, check, timeout, namespace=None, field_se
     while not done and time.monotonic() < deadline:
         window = max(1, int(math.ceil(min(deadline - time.monotonic(), WATCH_WINDOW))))
         watcher = Watch()
+        heard = time.monotonic()  # the stream's last sign of life: a silent one fails read_timeout later
         try:
             # Bookmarks move the resourceVersion on while nothing we watch changes, so the next
             # window resumes where this one ended instead of re-listing after a 410.
@@ -168,6 +169,7 @@ def watch_until(client, resource, what, check, timeout, namespace=None, field_se
                                         resource_version=version, timeout_seconds=window, serialize=False,
                                         allow_watch_bookmarks=True,
                                         _request_timeout=(CONNECT_TIMEOUT, window + client.timeout)):
+                heard = time.monotonic()
                 raw = event["raw_object"]
                 version = raw.get("metadata", {}).get("resourceVersion", version)
                 if event["type"] == "BOOKMARK":
@@ -187,7 +189,8 @@ def watch_until(client, resource, what, check, timeout, namespace=None, field_se
             objects, version = _list(client, resource, what, namespace, field_selector)
             done, state = check(objects)
         except TransportError as exc:
-            raise client.unreachable(exc, "watching %s" % what, read_timeout=window + client.timeout)
+            raise client.unreachable(exc, "watching %s" % what, read_timeout=window + client.timeout,
+                                     unanswered=time.monotonic() - heard)
     return objects, done, state
 
 

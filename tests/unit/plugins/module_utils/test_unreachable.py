@@ -1,6 +1,7 @@
 """A transport failure names the cluster and the bound that actually fired (issue 22 item 3)."""
 from __future__ import annotations
 
+import time
 import types
 
 import pytest
@@ -50,3 +51,16 @@ def test_a_request_with_its_own_bounds_states_them():
         with pytest.raises(GloomeshError) as raised:
             rest.request("GET", "https://127.0.0.1:6443/api?watch=1", _request_timeout=bounds)
         assert "GET /api: no answer to the connection " + said in raised.value.message
+
+
+def test_the_error_returns_how_long_the_request_went_without_an_answer():
+    """`unanswered_seconds`: what the stated bound can be checked against (tests/harness/faults.py)."""
+    def silent(method, url, *args, **kwargs):
+        time.sleep(0.3)
+        raise wrapped(urllib3.exceptions.ReadTimeoutError(None, "/api", "read timed out"))
+    rest = types.SimpleNamespace(request=silent)
+    _bound_requests(rest, cluster())
+    with pytest.raises(GloomeshError) as raised:
+        rest.request("GET", "https://127.0.0.1:6443/api")
+    assert 0.3 <= raised.value.details["unanswered_seconds"] < 1.3
+    assert "unanswered_seconds" not in cluster().unreachable(wrapped(urllib3.exceptions.NewConnectionError(None, "refused"))).details
