@@ -36,6 +36,8 @@ ARGUMENT_SPEC = dict(
     root_cert_path=dict(type="path"),
     report_path=dict(type="path"),
     fail_on_problems=dict(type="bool", default=True),
+    agents=dict(type="dict"),
+    agents_host=dict(type="str"),
 )
 
 
@@ -87,6 +89,17 @@ def _entries(args, task_vars):
     return entries
 
 
+def _agents(args):
+    """The management cluster's mesh_info result with section agents (None: not read, e.g. manual
+    linking), tagged with its host for verify._agent_problems."""
+    agents = args["agents"]
+    if not agents or agents.get("skipped"):
+        return None
+    if not args["agents_host"]:
+        raise AnsibleActionFail("agents_host is required with agents: the host whose cluster runs the management server")
+    return dict(agents, host=args["agents_host"])
+
+
 def _failing_hosts(report, task_vars):
     """{host of the play: [problem]}: the hosts a failing verify fails. A host that failed earlier is
     failed already; the problems of clusters outside the play go to the first host, which read them."""
@@ -123,7 +136,7 @@ class ActionModule(ActionBase):
         result = super(ActionModule, self).run(tmp, task_vars)
         _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         expected_root = _controller_root(args["root_cert_path"])
-        report = verify.verdict(_entries(args, task_vars), args["linking"], expected_root)
+        report = verify.verdict(_entries(args, task_vars), args["linking"], expected_root, _agents(args))
         report["generated_at"] = certificates.iso(certificates.utcnow())
         problems = report["problems"]
         if problems:

@@ -13,6 +13,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import re
+
 from ansible_collections.gloomesh.multicluster.plugins.module_utils import mesh_state, validation
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders import certificates, gateway, rotation_records
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.constants import (
@@ -192,6 +194,71 @@ def root_of_trust_state(data):
     }
 
 
+# ---------------------------------------------------------------- Gloo agents (automatic linking)
+
+# Automatic peers travel over the relay connection between each cluster's Gloo agent and the
+# management server (Solo's istiod builds them "to be distributed to remote clusters using GMEs
+# agent-mgmt relay connection": platform/discovery/peering/watcher.go TranslateEastWestGateway,
+# github.com/PetrMc/istio-petrmc-upstream-fork@d89b44066a). Solo publishes no resource status for
+# that connection: its own check (meshctl check, "cluster %v registered but agent is not
+# connected", solo-io/gloo-mesh@f8f23f2ad7 pkg/meshctl/checks/enterprise_registration_check.go) and
+# its Gloo Mesh 2.7 labs (solo-io/workshops@0602bdef07 gloo-mesh/enterprise/2-7/default/README.md,
+# "Deploy and register Gloo Mesh") read this gauge from the metrics port (9091) of every pod
+# labelled app=gloo-mesh-mgmt-server: 1 per connected agent, by cluster.
+RELAY_METRIC = "relay_push_clients_connected"
+MGMT_SERVER_SELECTOR = "app=gloo-mesh-mgmt-server"
+_SAMPLE = re.compile(r"^%s\{(?P<labels>[^}]*)\}\s+(?P<value>\S+)" % RELAY_METRIC)
+_CLUSTER_LABEL = re.compile(r'(?:^|,)\s*cluster="(?P<cluster>[^"]*)"')
+
+
+def relay_connections(text):
+    """{cluster: connected agents} from one management server replica's metrics (Prometheus text)."""
+    found = {}
+    for line in (text or "").splitlines():
+        sample = _SAMPLE.match(line.strip())
+        label = _CLUSTER_LABEL.search(sample.group("labels")) if sample else None
+        if label is None:
+            continue
+        try:
+            value = float(sample.group("value"))
+        except ValueError:
+            continue
+        found[label.group("cluster")] = found.get(label.group("cluster"), 0) + int(value)
+    return found
+
+
+def agents_state(scrapes, expected, namespace):
+    """Whether each cluster of ``expected`` has its Gloo agent connected to the management server.
+
+    ``scrapes``: one per running management server replica, ``{"pod", "text"}`` or ``{"pod",
+    "error"}``. An agent connects to one replica, so the counts add up; while a replica cannot be
+    read an agent may be connected to it, so no agent is called disconnected (``problems`` say why).
+    """
+    clusters, problems = {}, []
+    for scrape in scrapes:
+        if scrape.get("error"):
+            problems.append("%s: %s" % (scrape["pod"], scrape["error"]))
+            continue
+        for name, count in relay_connections(scrape["text"]).items():
+            entry = clusters.setdefault(name, {"connected": 0, "pods": []})
+            entry["connected"] += max(count, 0)
+            if count > 0:
+                entry["pods"].append(scrape["pod"])
+    if not scrapes:
+        problems.append("no running pod labelled %s in namespace %s" % (MGMT_SERVER_SELECTOR, namespace))
+    connected = sorted(c for c in expected if (clusters.get(c) or {}).get("connected"))
+    return {"namespace": namespace, "pods": [s["pod"] for s in scrapes], "clusters": clusters,
+            "expected": sorted(expected), "connected": connected,
+            "disconnected": [] if problems else sorted(set(expected) - set(connected)), "problems": problems}
+
+
+def agent_text(name, agents):
+    """Why a cluster's peers cannot travel: its agent is not connected to any replica."""
+    return ("Gloo agent not connected to the management server (%s{cluster=\"%s\"} is 0 or absent on %s): "
+            "the management plane cannot distribute its peers"
+            % (RELAY_METRIC, name, ", ".join(agents["pods"])))
+
+
 # ---------------------------------------------------------------- expected peers
 
 def expected_peers(cluster, clusters, linking="manual", link_peers=None):
@@ -364,6 +431,32 @@ def _links(cluster, by_name, linking):
     return links
 
 
+def _agent_problems(clusters, agents):
+    """The AGENT column and the problems of the Gloo agents' relay connections (automatic linking).
+
+    ``agents``: the management cluster's mesh_info result with section agents, plus ``host`` (the
+    management cluster's host); a failed read has no ``agents`` and goes to that host's row.
+    """
+    for cluster in clusters:
+        cluster.row["agent"] = "-"
+    owner = next((c for c in clusters if c.host == agents.get("host")), None)
+    state = agents.get("agents")
+    if state is None:
+        state = {"expected": [], "problems": ["cannot read them: %s" % (agents.get("msg") or "no message")]}
+    if owner is not None:
+        owner.problems.extend("Gloo agents' relay connections: %s" % p for p in state["problems"])
+    for cluster in clusters:
+        if cluster.name not in state["expected"]:
+            continue
+        if cluster.name in state["connected"]:
+            cluster.row["agent"] = "connected"
+        elif cluster.name in state["disconnected"]:
+            cluster.row["agent"] = "not connected"
+            cluster.problems.append(agent_text(cluster.name, state))
+        else:
+            cluster.row["agent"] = "unknown"
+
+
 def root_of_trust_problems(clusters, expected_root=None):
     """{cluster name: [problem]} across clusters: every cluster trusts the same roots, and the
     controller's root (``expected_root``, a fingerprint) when given.
@@ -407,11 +500,13 @@ def root_of_trust_problems(clusters, expected_root=None):
     return problems
 
 
-def verdict(entries, linking="manual", expected_root=None):
+def verdict(entries, linking="manual", expected_root=None, agents=None):
     """The mesh's verdict from every cluster's mesh_info result.
 
     ``entries``: one per cluster of the mesh, ``{"host", "cluster", "link_peers", "info"}`` with
     ``info`` the host's mesh_info result; without one, ``state`` (short) and ``absent`` say why.
+    ``agents``: automatic linking, the Gloo agents' relay connections (see _agent_problems); a
+    cluster whose agent is not connected fails, and the rows get an ``agent`` (AGENT column).
     Returns ``{"ok", "linking", "clusters": [row], "links": [link], "problems": ["<cluster>: ..."]}``.
     """
     clusters = [_Cluster(entry) for entry in entries]
@@ -424,6 +519,8 @@ def verdict(entries, linking="manual", expected_root=None):
                                     % (", ".join(unknown), ", ".join(names)))
         cluster.row["expected_peers"] = expected_peers(cluster.name, names, linking, entry.get("link_peers"))
     links = []
+    if agents is not None:
+        _agent_problems(clusters, agents)
     for cluster in clusters:
         if cluster.info is not None:
             _own_problems(cluster)
@@ -480,6 +577,8 @@ CLUSTER_COLUMNS = (
 )
 # Joins the table while a root rotation is in sight: its phase in each cluster.
 PHASE_COLUMN = ("PHASE", lambda r: "-" if r.get("phase") is None else "%d/3" % r["phase"])
+# Joins the table with automatic linking: the cluster's Gloo agent, as the management server counts it.
+AGENT_COLUMN = ("AGENT", lambda r: r["agent"])
 # One row per peer Gateway: Solo's link conditions (SUCCEEDED and CONNECTED decide, DATAPLANE is shown).
 LINK_COLUMNS = (
     ("CLUSTER", lambda r: r["cluster"]),
@@ -503,9 +602,12 @@ def table(columns, rows):
 
 def render(report):
     """The verdict for a person: the clusters, the links, then every problem."""
-    columns = CLUSTER_COLUMNS
+    extra = ()
+    if any("agent" in row for row in report["clusters"]):
+        extra += (AGENT_COLUMN,)
     if any("phase" in row for row in report["clusters"]):
-        columns = CLUSTER_COLUMNS[:-1] + (PHASE_COLUMN,) + CLUSTER_COLUMNS[-1:]
+        extra += (PHASE_COLUMN,)
+    columns = CLUSTER_COLUMNS[:-1] + extra + CLUSTER_COLUMNS[-1:]
     lines = table(columns, report["clusters"])
     if report["links"]:
         lines += [""] + table(LINK_COLUMNS, report["links"])

@@ -51,9 +51,15 @@ options:
         C(eastwest) the east-west Gateway and its Service; C(peers) the C(istio-remote) Gateways;
         C(peer_descriptor) what peers must hold to reach this cluster (as
         M(gloomesh.multicluster.eastwest_gateway_info) reads it); C(root_of_trust) Secret C(cacerts).
+      - C(agents) (read only when named, not part of C(all); for the management cluster with automatic
+        linking) whether each workload cluster's Gloo agent is connected to the Gloo management server,
+        as Solo's C(meshctl check) reads it - gauge C(relay_push_clients_connected) by cluster, from the
+        metrics (port O(management_metrics_port)) of every running pod labelled
+        C(app=gloo-mesh-mgmt-server) in O(management_namespace), through the API server's pod proxy
+        (a GET of subresource C(pods/proxy)).
     type: list
     elements: str
-    choices: [all, reachability, service_mesh, components, eastwest, peers, peer_descriptor, root_of_trust]
+    choices: [all, reachability, service_mesh, components, eastwest, peers, peer_descriptor, root_of_trust, agents]
     default: [all]
   service_mesh_name:
     description: Name of the ServiceMeshController.
@@ -104,8 +110,32 @@ options:
   wait_timeout:
     description:
       - Seconds to watch the peer Gateways until every expected peer is connected; C(0) reads once.
+      - With section C(agents), seconds to read the management server's metrics again (every 2 seconds)
+        until every agent of O(agent_clusters) is connected.
     type: int
     default: 0
+  agent_clusters:
+    description:
+      - Section C(agents) - the clusters whose Gloo agent must be connected (the workload clusters).
+        Unset, every cluster of O(mesh_clusters) but O(cluster).
+    type: list
+    elements: str
+  management_namespace:
+    description: Section C(agents) - namespace of the Gloo management server.
+    type: str
+    default: gloo-mesh
+  management_metrics_port:
+    description: Section C(agents) - the port the management server serves its metrics on.
+    type: int
+    default: 9091
+  disconnected_agents:
+    description:
+      - Clusters whose Gloo agent is known not to be connected (RV(agents.disconnected) of the management
+        cluster's result). Automatic peers travel over the agents' connections, so the peer Gateways are
+        then read once instead of watched for O(wait_timeout) (RV(wait_skipped) says why).
+    type: list
+    elements: str
+    default: []
 seealso:
   - module: gloomesh.multicluster.mesh_verify
   - module: gloomesh.multicluster.eastwest_gateway_info
@@ -274,6 +304,29 @@ pending_peers:
   returned: when section peers is read
   type: dict
   sample: {cluster3: "gloo.solo.io/PeerConnected=False (Pending: not connected to peer); also not True: gloo.solo.io/PeeringSucceeded"}
+wait_skipped:
+  description: Why the peer Gateways were read once instead of watched (O(disconnected_agents)).
+  returned: when section peers is read and O(disconnected_agents) is set
+  type: str
+  sample: the Gloo agents of cluster2 are not connected
+agents:
+  description:
+    - The Gloo agents' relay connections as the management server counts them (gauge
+      C(relay_push_clients_connected) of every running C(gloo-mesh-mgmt-server) pod). An agent connects
+      to one replica; while a replica cannot be read no agent is called disconnected, and C(problems)
+      say why.
+  returned: when section agents is read
+  type: dict
+  sample:
+    namespace: gloo-mesh
+    pods: [gloo-mesh/gloo-mesh-mgmt-server-6c8b9d7f4-x2x7q]
+    clusters: {cluster1: {connected: 1, pods: [gloo-mesh/gloo-mesh-mgmt-server-6c8b9d7f4-x2x7q]},
+               cluster2: {connected: 0, pods: []}}
+    expected: [cluster1, cluster2]
+    connected: [cluster1]
+    disconnected: [cluster2]
+    problems: []
+    waited: 10.0
 waited:
   description: Seconds spent reading and watching the peer Gateways.
   returned: when section peers is read
@@ -309,7 +362,7 @@ from ansible_collections.gloomesh.multicluster.plugins.module_utils.runner impor
 
 ARGUMENT_SPEC = dict(
     sections=dict(type="list", elements="str", default=["all"],
-                  choices=["all", "reachability"] + list(operation.SECTIONS)),
+                  choices=["all", "reachability"] + list(operation.SECTIONS) + [operation.AGENTS]),
     service_mesh_name=dict(type="str", default="managed-istio"),
     service_mesh_namespace=dict(type="str", default="gloo-mesh"),
     install_namespace=dict(type="str", default="istio-system"),
@@ -320,6 +373,10 @@ ARGUMENT_SPEC = dict(
     linking=dict(type="str", choices=["manual", "automatic"], default="manual"),
     link_peers=dict(type="list", elements="str"),
     wait_timeout=dict(type="int", default=0),
+    agent_clusters=dict(type="list", elements="str"),
+    management_namespace=dict(type="str", default="gloo-mesh"),
+    management_metrics_port=dict(type="int", default=9091),
+    disconnected_agents=dict(type="list", elements="str", default=[]),
 )
 
 MODULE_KWARGS = dict(required_by={"mesh_clusters": "cluster", "link_peers": "cluster"})

@@ -27,6 +27,10 @@ description:
     advertises now; and Solo's istiod reports it connected - C(gloo.solo.io/PeeringSucceeded) and
     C(gloo.solo.io/PeerConnected) both True, as Solo's C(istioctl multicluster check) counts it (a
     condition not reported yet is not yet; C(gloo.solo.io/PeerDataPlaneProgrammed) is shown, not judged).
+  - With O(agents) (automatic linking) - each workload cluster's Gloo agent is connected to the Gloo
+    management server (gauge C(relay_push_clients_connected), as Solo's C(meshctl check) reads it); the
+    table gets an C(AGENT) column and a cluster whose agent is not connected fails, named first (the
+    management plane cannot distribute its peers).
   - Across clusters - one root of trust (the root fingerprints of every C(cacerts) are the same, and
     include the controller's root when O(root_cert_path) exists).
   - A host of O(hosts) without a result is a cluster of its own in the report (unreachable, failed
@@ -84,6 +88,15 @@ options:
     description: Fail when the mesh has a problem; C(false) only reports.
     type: bool
     default: true
+  agents:
+    description:
+      - The result M(gloomesh.multicluster.mesh_info) registered reading section C(agents) from the
+        management cluster. A skipped result (manual linking) is ignored; a failed one is a problem of
+        O(agents_host).
+    type: dict
+  agents_host:
+    description: The host of O(hosts) whose cluster runs the management server; required with O(agents).
+    type: str
 notes:
   - Runs once per task whatever the number of hosts (it bypasses the host loop); C(run_once) is implied.
 seealso:
@@ -131,6 +144,8 @@ clusters:
     - One row per cluster of O(hosts) - its C(state) (C(read), C(unreachable), C(failed), or why it was not
       read), service mesh phase, components ready, east-west address, root fingerprints, expected, connected
       and missing peers, its C(problems) and C(ok).
+    - With O(agents), C(agent) - C(connected), C(not connected), C(unknown) (the management server could
+      not be read) or C(-) (no agent expected, e.g. the management cluster).
   returned: always
   type: list
   elements: dict

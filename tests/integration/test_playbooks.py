@@ -231,11 +231,14 @@ def test_automatic_link(make_control_plane, tmp_path):
     existing[("mgmt", "gloo-platform")] = {"common": {"cluster": "mgmt"}, "licensing": {"glooMeshLicenseKey": LICENSE}}
     run.seed_release("mgmt", "gloo-platform", "2.7.0", existing[("mgmt", "gloo-platform")])
     inventory = run.inventory(linking="automatic")
+    # Where the simulated management server serves its metrics (9091 in a real cluster).
+    inventory["all"]["vars"]["verify_management_metrics_port"] = cp.simulators.management_metrics_port()
 
     result = run.play("install_automatic_link", inventory)
     ok(result, "install_automatic_link")
     TIMINGS["automatic install (3 clusters)"] = result["seconds"]
     assert "Mesh verified: 3 clusters" in result["stdout"]
+    assert agent_cells(result) == {"cluster1": "connected", "cluster2": "connected", "mgmt": "-"}
     for name in names:
         others = {f"istio-remote-peer-{p}" for p in names if p != name}
         assert others <= set(run.peers(name)) <= others | {f"istio-remote-peer-{name}"}, run.peers(name)
@@ -268,6 +271,49 @@ def test_automatic_link(make_control_plane, tmp_path):
     result = run.play("verify", inventory, verbosity=0)
     ok(result, "verify (automatic)")
     assert result["writes"] == []
+
+    _disconnected_agent_fails_verify_at_once(cp, run, inventory)
+
+
+def agent_cells(result):
+    """{cluster: its AGENT cell} from verify's cluster table."""
+    lines = result["stdout"].splitlines()
+    header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["CLUSTER", "STATE"])
+    start, end = lines[header].index("AGENT"), lines[header].index("STATUS")
+    return {line.split()[0]: line[start:end].strip() for line in lines[header + 1:header + 4]}
+
+
+def _disconnected_agent_fails_verify_at_once(cp, run, inventory):
+    """Issue 20 item 3: a workload cluster whose Gloo agent is not connected to the management server
+    (as the server's relay_push_clients_connected gauge says) fails verify, named, without the wait
+    for peers that cannot arrive; connected again, verify passes."""
+    from kubernetes import client
+
+    cp.simulators.set_agent("cluster2", False)
+    # cluster2's copy of cluster1's peer goes; with its agent down nothing brings it back.
+    with cp.api_client("cluster2") as api:
+        client.CustomObjectsApi(api).delete_namespaced_custom_object(*GATEWAY_API[:2], "istio-eastwest", GATEWAY_API[2],
+                                                                     "istio-remote-peer-cluster1")
+    # Longer than a loaded machine needs for the playbook, so that a verify that waits cannot pass.
+    wait = 300
+    result = run.play("verify", inventory, extra={"verify_wait_timeout": wait}, verbosity=1)
+    out = failures(result)
+    assert result["rc"] != 0, out
+    assert ('cluster2: Gloo agent not connected to the management server (relay_push_clients_connected{cluster="cluster2"} '
+            "is 0 or absent on gloo-mesh/gloo-mesh-mgmt-server-") in out, out
+    assert "cluster2: no istio-remote Gateway for peer cluster1" in out, out
+    assert agent_cells(result) == {"cluster1": "connected", "cluster2": "not connected", "mgmt": "-"}
+    # Every cluster read its peers once (mesh_info's wait_skipped), so verify ended well within the wait.
+    assert result["stdout"].count('"wait_skipped": "the Gloo agents of cluster2 are not connected"') == 3, out
+    assert result["seconds"] < wait, f"verify waited {result['seconds']:.0f}s for peers that cannot arrive"
+    assert result["writes"] == []
+    TIMINGS["verify, an agent disconnected"] = result["seconds"]
+
+    cp.simulators.set_agent("cluster2", True)
+    result = run.play("verify", inventory, extra={"verify_wait_timeout": 120}, verbosity=0)
+    ok(result, "verify (agent connected again)")
+    assert agent_cells(result) == {"cluster1": "connected", "cluster2": "connected", "mgmt": "-"}
+    assert "istio-remote-peer-cluster1" in run.peers("cluster2")
 
 
 def _merged(base, override):

@@ -11,6 +11,8 @@ __metaclass__ = type
 import base64
 import time
 
+from ansible.module_utils.common.text.converters import to_text
+
 from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.gloomesh.multicluster.plugins.module_utils import mesh_state, validation, verify
@@ -27,6 +29,7 @@ from ansible_collections.gloomesh.multicluster.plugins.module_utils.constants im
 )
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.apply import (
+    api_error,
     get_object,
     list_objects,
     resource_for,
@@ -34,15 +37,25 @@ from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.apply im
 )
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.wait import watch_until
 
+try:
+    from kubernetes.dynamic.exceptions import DynamicApiError
+except ImportError:  # reported by the client module (missing_libraries)
+    DynamicApiError = Exception
+
 
 SECTIONS = ("service_mesh", "components", "eastwest", "peers", "peer_descriptor", "root_of_trust")
+# Read only when asked for, from the management cluster (not part of "all").
+AGENTS = "agents"
+# Seconds between two reads of the management server's metrics while agents are not connected.
+AGENT_POLL = 2.0
 
 
 def _sections(requested):
     """The sections to read; ``reachability`` alone reads only the install namespace."""
+    agents = (AGENTS,) if AGENTS in requested else ()
     if "all" in requested:
-        return SECTIONS
-    return tuple(s for s in SECTIONS if s in requested)
+        return SECTIONS + agents
+    return tuple(s for s in SECTIONS if s in requested) + agents
 
 
 def _service_mesh(client, params):
@@ -99,6 +112,39 @@ def _root_of_trust(task, client, namespace):
     return verify.root_of_trust_state(data)
 
 
+# ---------------------------------------------------------------- Gloo agents (management cluster)
+
+def _scrape(client, pod, port):
+    """One management server replica's metrics, through the API server's pod proxy (a GET)."""
+    name, namespace = pod["metadata"]["name"], pod["metadata"]["namespace"]
+    where = "%s/%s" % (namespace, name)
+    try:
+        response = client.client.request("GET", "/api/v1/namespaces/%s/pods/%s:%d/proxy/metrics" % (namespace, name, port),
+                                          serialize=False, header_params={"Accept": "text/plain"})
+    except DynamicApiError as exc:
+        return {"pod": where, "error": api_error(exc, "reading", "its metrics on port %d" % port).message}
+    return {"pod": where, "text": to_text(response.data, errors="surrogate_or_replace")}
+
+
+def _agents(client, params, timeout):
+    """The Gloo agents' relay connections (verify.agents_state), read again every AGENT_POLL
+    seconds (at most ``timeout``) while an expected agent is not connected."""
+    namespace, port = params["management_namespace"], params["management_metrics_port"]
+    expected = params["agent_clusters"]
+    if expected is None:
+        expected = [c for c in params["mesh_clusters"] or [] if c != params["cluster"]]
+    began = time.monotonic()
+    while True:
+        pods = [p for p in list_objects(client, "v1", "Pod", namespace, verify.MGMT_SERVER_SELECTOR)
+                if (p.get("status") or {}).get("phase") == "Running" and (p.get("status") or {}).get("podIP")]
+        state = verify.agents_state([_scrape(client, p, port) for p in pods], expected, namespace)
+        left = timeout - (time.monotonic() - began)
+        if (not state["disconnected"] and not state["problems"]) or left <= 0:
+            state["waited"] = round(time.monotonic() - began, 1)
+            return state
+        time.sleep(min(AGENT_POLL, left))
+
+
 # ---------------------------------------------------------------- peer Gateways, read and watched
 
 def _pending(gateways, expected):
@@ -137,6 +183,9 @@ def run(task):
                                      params["link_peers"])
     if params["wait_timeout"] < 0:
         validation.fail("wait_timeout", params["wait_timeout"], "must be 0 (do not wait) or more seconds")
+    validation.namespace(params["management_namespace"], "management_namespace")
+    if not 0 < params["management_metrics_port"] < 65536:
+        validation.fail("management_metrics_port", params["management_metrics_port"], "must be a port (1-65535)")
     sections = _sections(params["sections"])
     client = task.client()
     install_namespace = params["install_namespace"]
@@ -154,8 +203,14 @@ def run(task):
         result["peer_descriptor"], result["peer_descriptor_error"] = _peer_descriptor(client, params)
     if "root_of_trust" in sections:
         result["root_of_trust"] = _root_of_trust(task, client, install_namespace)
+    timeout = 0 if task.check_mode else params["wait_timeout"]
+    if AGENTS in sections:
+        result["agents"] = _agents(client, params, timeout)
     if "peers" in sections:
-        timeout = 0 if task.check_mode else params["wait_timeout"]
+        # An agent that is not connected leaves peers undistributed: waiting would only time out.
+        if params["disconnected_agents"]:
+            timeout = 0
+            result["wait_skipped"] = "the Gloo agents of %s are not connected" % ", ".join(params["disconnected_agents"])
         began = time.monotonic()
         result["peers"], pending = _peers(client, expected, timeout)
         result["pending_peers"] = pending

@@ -51,6 +51,10 @@ Fault and fidelity settings, per cluster (context):
   operator moves to a new generation (operator.py). "all": every condition, as the procedure's
   example shows; "reevaluated": only those it re-evaluated for the change, the others keep the
   observedGeneration they had.
+- ``set_agent(context, connected=True)``: whether the cluster's Gloo agent is connected to the
+  management server (management_plane.py): a disconnected one shows 0 in the server's
+  `relay_push_clients_connected` gauge, and nothing is distributed to or from its cluster.
+  ``management_metrics_port()`` is the port of that gauge (the role's verify_management_metrics_port).
 - ``load_balancer(context)`` / ``mesh_configmap(context)`` / ``peering_status(context)`` /
   ``operator_conditions(context)`` read the settings back.
 
@@ -121,6 +125,7 @@ class Simulators:
         self.trust = TrustSimulator(self)
         self._mgmt: ManagementPlaneSimulator | None = None
         self._mgmt_setting = (False, "mgmt")
+        self._agent_settings: dict[str, bool] = {}
 
     # -- public API ------------------------------------------------------------------------------
     def lb_address(self, context: str) -> str:
@@ -187,6 +192,19 @@ class Simulators:
         if self._mgmt is not None:
             self._mgmt.switch(enabled, mgmt_context)
 
+    def set_agent(self, context: str, connected: bool = True):
+        """Connect or disconnect a workload cluster's Gloo agent (see management_plane.py)."""
+        self._index(context)
+        self._agent_settings[context] = connected
+        if self._mgmt is not None:
+            self._mgmt.set_agent(context, connected)
+
+    def management_metrics_port(self) -> int:
+        """The port of the management server pod's metrics (verify_management_metrics_port)."""
+        if self._mgmt is None:
+            raise RuntimeError("simulators not started")
+        return self._mgmt.metrics_port
+
     def start(self, timeout: float = 30.0):
         """Start watching every cluster; returns once every cache holds the current state."""
         if self._clusters:
@@ -207,6 +225,8 @@ class Simulators:
             self._clusters[name] = cluster
         self._mgmt = ManagementPlaneSimulator(self)
         self._mgmt.switch(*self._mgmt_setting)
+        for context, connected in self._agent_settings.items():
+            self._mgmt.set_agent(context, connected)
         for cluster in self._clusters.values():
             for informer in cluster.informers.values():
                 informer.thread.start()
@@ -235,6 +255,8 @@ class Simulators:
                 thread.join(max(deadline - time.monotonic(), 0.05))
         for cluster in self._clusters.values():
             cluster.kube.api_client.close()
+        if self._mgmt is not None:
+            self._mgmt.close()
         self._clusters = {}
         self._mgmt = None
 

@@ -467,6 +467,30 @@ def test_automatic_peering_and_management_plane(make_control_plane):
     assert copy["spec"]["addresses"] == [{"type": "IPAddress", "value": sims.lb_address("cluster2")}]
     assert copy["metadata"]["labels"]["gloo.solo.io/config-distribution"] == "true"
 
+    # Relay agents (management_plane.py): the management server's gauge, read through the API server's
+    # pod proxy as verify reads it; nothing is distributed to a cluster whose agent is disconnected.
+    from kubernetes import client as k8s
+
+    def gauge():
+        with cp.api_client("mgmt") as api:
+            core = k8s.CoreV1Api(api)
+            pods = core.list_namespaced_pod("gloo-mesh", label_selector="app=gloo-mesh-mgmt-server").items
+            if not pods or not pods[0].status.pod_ip:
+                return ""
+            return core.connect_get_namespaced_pod_proxy_with_path(
+                f"{pods[0].metadata.name}:{sims.management_metrics_port()}", "gloo-mesh", "metrics")
+    wait_until(lambda: 'relay_push_clients_connected{cluster="cluster1"} 1' in gauge(), "the server counts cluster1's agent")
+    sims.set_agent("cluster1", False)
+    metrics = gauge()
+    assert 'relay_push_clients_connected{cluster="cluster1"} 0' in metrics, metrics
+    assert 'relay_push_clients_connected{cluster="cluster2"} 1' in metrics and 'cluster="mgmt"' not in metrics, metrics
+    kubes["cluster1"].delete(GATEWAYS, "istio-remote-peer-cluster2", "istio-eastwest")
+    time.sleep(2)  # the management plane reacts to a Gateway deletion within milliseconds
+    assert "istio-remote-peer-cluster2" not in remote_gateways(kubes["cluster1"])
+    sims.set_agent("cluster1", True)
+    wait_until(lambda: "istio-remote-peer-cluster2" in remote_gateways(kubes["cluster1"]), "distribution resumed")
+    assert 'relay_push_clients_connected{cluster="cluster1"} 1' in gauge()
+
     # A cluster leaving (its east-west Gateway deleted): its peer disappears everywhere.
     kubes["cluster2"].delete(GATEWAYS, "istio-eastwest", "istio-eastwest")
     wait_until(lambda: all(set(remote_gateways(k)) == expected - {"istio-remote-peer-cluster2"}

@@ -351,3 +351,78 @@ def test_render_marks_every_row_with_a_problem():
     assert drift.endswith("1 differ  FAIL (1)")
     assert "2 problem(s):" in lines
     assert "  - cluster1: unreachable: down" in lines
+
+
+# ---------------------------------------------------------------- Gloo agents (automatic linking)
+
+# What the Gloo management server serves on its metrics port (Solo's Gloo Mesh 2.7 labs, "Deploy and
+# register Gloo Mesh"): the relay push gauge by cluster, next to other metrics.
+METRICS = """# HELP relay_pull_clients_connected Current number of connected Relay pull clients (Relay Agents).
+# TYPE relay_pull_clients_connected gauge
+relay_pull_clients_connected{cluster="cluster2"} 1
+# HELP relay_push_clients_connected Current number of connected Relay push clients (Relay Agents).
+# TYPE relay_push_clients_connected gauge
+relay_push_clients_connected{cluster="cluster1"} 1
+relay_push_clients_connected{cluster="cluster2"} 0
+relay_push_clients_connected_total{cluster="cluster3"} 1
+"""
+POD_A, POD_B = "gloo-mesh/gloo-mesh-mgmt-server-a", "gloo-mesh/gloo-mesh-mgmt-server-b"
+
+
+def test_relay_connections_reads_the_push_gauge_by_cluster():
+    assert verify.relay_connections(METRICS) == {"cluster1": 1, "cluster2": 0}
+    assert verify.relay_connections('relay_push_clients_connected{pod="x",cluster="c1"} 2\n'
+                                    'relay_push_clients_connected{cluster="c2"} NaNx\nnot a metric') == {"c1": 2}
+    assert verify.relay_connections("") == {} and verify.relay_connections(None) == {}
+
+
+def test_agents_state_adds_up_replicas_and_never_guesses():
+    # The pull gauge is not the agent (a dashboard pulls too): cluster2 is disconnected.
+    state = verify.agents_state([{"pod": POD_A, "text": METRICS}], ["cluster1", "cluster2"], "gloo-mesh")
+    assert (state["connected"], state["disconnected"], state["problems"]) == (["cluster1"], ["cluster2"], [])
+    # An agent connects to one replica: connected on either is connected.
+    other = 'relay_push_clients_connected{cluster="cluster2"} 1\n'
+    state = verify.agents_state([{"pod": POD_A, "text": METRICS}, {"pod": POD_B, "text": other}],
+                                ["cluster1", "cluster2"], "gloo-mesh")
+    assert state["disconnected"] == [] and state["clusters"]["cluster2"] == {"connected": 1, "pods": [POD_B]}
+    # A replica that cannot be read may hold the agent: nobody is called disconnected.
+    state = verify.agents_state([{"pod": POD_A, "text": METRICS}, {"pod": POD_B, "error": "503"}],
+                                ["cluster1", "cluster2"], "gloo-mesh")
+    assert state["disconnected"] == [] and state["problems"] == [POD_B + ": 503"]
+    state = verify.agents_state([], ["cluster1"], "gloo-mesh")
+    assert state["problems"] == ["no running pod labelled app=gloo-mesh-mgmt-server in namespace gloo-mesh"]
+    assert state["connected"] == state["disconnected"] == []
+
+
+def automatic_mesh(agents):
+    """cluster3 is the management cluster: it runs the management server and no agent."""
+    return verify.verdict(full_mesh(), "automatic", agents=dict(agents, host="cluster3"))
+
+
+def test_a_cluster_whose_agent_is_not_connected_fails_first_and_by_name():
+    state = verify.agents_state([{"pod": POD_A, "text": METRICS}], ["cluster1", "cluster2"], "gloo-mesh")
+    report = automatic_mesh({"agents": state})
+    rows = by_cluster(report)
+    assert [rows[c]["agent"] for c in ("cluster1", "cluster2", "cluster3")] == ["connected", "not connected", "-"]
+    assert not report["ok"] and rows["cluster1"]["ok"] and rows["cluster3"]["ok"]
+    assert report["problems"][0] == (
+        'cluster2: Gloo agent not connected to the management server (relay_push_clients_connected{cluster="cluster2"} '
+        "is 0 or absent on %s): the management plane cannot distribute its peers" % POD_A)
+    assert verify.problems_by_host(report) == {"cluster2": report["problems"]}
+    lines = verify.render(report)
+    assert lines[0].split()[-2:] == ["AGENT", "STATUS"]
+    assert lines[2].startswith("cluster2") and lines[2].endswith("not connected  FAIL (1)")
+
+
+def test_every_agent_connected_is_ok_and_an_unread_server_is_the_management_clusters_problem():
+    text = 'relay_push_clients_connected{cluster="cluster1"} 1\nrelay_push_clients_connected{cluster="cluster2"} 1\n'
+    report = automatic_mesh({"agents": verify.agents_state([{"pod": POD_A, "text": text}], ["cluster1", "cluster2"],
+                                                           "gloo-mesh")})
+    assert report["ok"], report["problems"]
+    assert [row["agent"] for row in report["clusters"]] == ["connected", "connected", "-"]
+    report = automatic_mesh({"failed": True, "msg": "listing Pod in namespace gloo-mesh failed: forbidden"})
+    assert report["problems"] == ["cluster3: Gloo agents' relay connections: cannot read them: listing Pod in namespace "
+                                  "gloo-mesh failed: forbidden"]
+    assert [row["agent"] for row in report["clusters"]] == ["-", "-", "-"]
+    # Without agents (manual linking) the table has no AGENT column.
+    assert "AGENT" not in verify.render(verify.verdict(full_mesh()))[0]
