@@ -18,7 +18,7 @@ test: venv assets istiod collection-link
 	MATRIX_CELLS="$(MATRIX_CI_CELLS)" $(MAKE) --no-print-directory version-matrix
 
 ## make demo: three local clusters + simulators, the install playbook, a verify report
-demo: venv assets collection-link
+demo: venv assets istiod collection-link
 	$(BIN)/python -m tests.harness.demo
 
 demo-down:
