@@ -671,8 +671,9 @@ def serve(state_dir: str, names=DEFAULT_NAMES, simulators=True, load_balancers=N
     """Body of the background process: start everything, publish state.json, run until SIGTERM.
 
     istiod: contexts that get an upstream istiod which only reads (tests/harness/istiod.py
-    observe_only: it writes nothing, so it starts before the install); state.json gives each one's
-    http port (its /debug endpoints) under "istiod".
+    observe_only: it writes nothing, so it starts before the install); state.json, written once
+    they are started (not yet ready), gives each one's http port (its /debug endpoints) and log
+    under "istiod".
     """
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # unwinds into cp.stop() below
     # The playbooks install the operator with the real helm (molecule, make demo): nothing may own its
@@ -680,11 +681,13 @@ def serve(state_dir: str, names=DEFAULT_NAMES, simulators=True, load_balancers=N
     cp = start_environment(names, simulators=simulators, install_operator=False,
                            load_balancers=load_balancers, mesh_configmaps=mesh_configmaps)
     try:
-        istiods = {}
+        fleet = None
         if istiod:
             from .istiod import start_with_control_plane
 
-            istiods = start_with_control_plane(cp, contexts=istiod, observe_only=True).istiods
+            # Started, not waited for: the clusters are usable meanwhile.
+            fleet = start_with_control_plane(cp, contexts=istiod, observe_only=True, wait=False)
+        istiods = fleet.istiods if fleet else {}
         kubeconfig = os.path.join(state_dir, "kubeconfig")
         shutil.copyfile(cp.kubeconfig_path, kubeconfig)
         os.chmod(kubeconfig, 0o600)
@@ -708,6 +711,11 @@ def serve(state_dir: str, names=DEFAULT_NAMES, simulators=True, load_balancers=N
         with open(tmp, "w", encoding="utf-8") as fh:
             json.dump(state, fh, indent=2)
         os.replace(tmp, os.path.join(state_dir, STATE_FILE))
+        if fleet is not None:
+            try:
+                fleet.wait_ready()
+            except RuntimeError as err:  # the clusters stay up; whoever reads an istiod finds it gone
+                print(err, flush=True)
         while True:
             signal.pause()
     finally:

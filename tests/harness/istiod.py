@@ -68,7 +68,7 @@ import urllib.request
 import yaml
 
 from .collection_path import REPO_ROOT, install_collection_finder
-from .controlplane import _BIND_ERRORS, SIMULATOR_USER, _die_with_parent, _tail, free_port, terminate
+from .controlplane import _BIND_ERRORS, MUTATING_VERBS, SIMULATOR_USER, _die_with_parent, _tail, free_port, terminate
 from .simulators.base import Kube, Resource
 
 BUILD_SCRIPT = os.path.join(REPO_ROOT, "hack", "build-istiod.sh")
@@ -128,7 +128,9 @@ BASE_ENV = {
 # other parts (issue 19): no CA, so no istio-ca-root-cert in any namespace (bootstrap/server.go
 # shouldStartNsController) and no DNS certificate or webhook patching (validation.go,
 # sidecarinjector.go: an empty config name turns each off); no Gateway status, no GatewayClass
-# creation, no gateway deployments (features/experimental.go). Run without the default-revision
+# creation, no gateway deployments (features/experimental.go), no ambient status conditions on
+# Services and policies (features/ambient.go AMBIENT_ENABLE_STATUS), no ServiceEntry addresses. Its
+# only writes are its leader election locks (LEADER_LOCKS) in istio-system. Run without the default-revision
 # webhook, it owns no unlabelled Gateway either (pkg/revisions/tag_watcher.go IsMine). Network
 # gateways come from every Gateway with a network label whatever its revision
 # (serviceregistry/kube/controller/network.go: its informer has no filter).
@@ -140,7 +142,15 @@ OBSERVE_ENV = {
     "PILOT_ENABLE_GATEWAY_API_STATUS": "false",
     "PILOT_ENABLE_GATEWAY_API_GATEWAYCLASS_CONTROLLER": "false",
     "PILOT_ENABLE_GATEWAY_API_DEPLOYMENT_CONTROLLER": "false",
+    "AMBIENT_ENABLE_STATUS": "false",
+    "PILOT_ENABLE_IP_AUTOALLOCATE": "false",  # addresses in ServiceEntry status (features/pilot.go)
 }
+# Names (a revision suffix may follow) of istiod's leader election locks, Leases or ConfigMaps in its
+# namespace (pilot/pkg/leaderelection/leaderelection.go): an observer still takes part in elections.
+LEADER_LOCKS = ("istio-namespace-controller-election", "istio-clustertrustbundle-controller-election",
+                "istio-serviceexport-controller-election", "istio-leader", "istio-gateway-status-leader",
+                "istio-status-leader", "istio-analyze-leader", "istio-gateway-deployment",
+                "istio-gateway-inferencepool", "istio-node-untaint", "istio-ip-autoallocate")
 
 
 class IstiodUnavailable(RuntimeError):
@@ -690,6 +700,20 @@ def network_gateways(http_port: int, timeout: float = 5.0) -> list[dict]:
     return json.loads(body) if body.strip() else []
 
 
+def observer_writes(cp, mark: dict) -> list[str]:
+    """Writes an observe_only istiod sent since `mark` (cp.audit_mark()) besides its leader election
+    locks: what OBSERVE_ENV promises to be none. Its requests carry user agent pilot-discovery."""
+    found = []
+    for event in cp.events_since(mark):
+        ref = event.get("objectRef") or {}
+        lock = ref.get("resource") in ("leases", "configmaps") and ref.get("namespace") == NAMESPACE \
+            and (ref.get("name") or "").startswith(LEADER_LOCKS)
+        if event.get("verb") in MUTATING_VERBS and str(event.get("userAgent")).startswith("pilot-discovery") \
+                and not lock:
+            found.append(f"{event['context']} {event['verb']} {event.get('requestURI')}")
+    return found
+
+
 def network_summary(context: str, gateways: list[dict]) -> str:
     """One line on what istiod itself reports, e.g. for the demo's verify output:
     "istiod cluster1: 2 network gateways: network2 198.51.100.11:15008 HBONE, network3 ...". The
@@ -802,4 +826,4 @@ def start_with_control_plane(cp, **kwargs) -> IstiodFleet:
 
 __all__ = ["IstiodUnavailable", "IstiodAssets", "Istiod", "IstiodFleet", "SecretVolume", "ClusterStandIns",
            "find_istiod", "start_istiods", "start_with_control_plane", "injector_configmap", "endpoint_slice",
-           "network_gateways", "network_summary", "OBSERVE_ENV"]
+           "network_gateways", "network_summary", "observer_writes", "OBSERVE_ENV"]

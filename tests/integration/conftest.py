@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from kubernetes import client as k8s
 
-from tests.harness.istiod import start_istiods
+from tests.harness.istiod import observer_writes, start_istiods
 from tests.harness.poll import wait_until
 from tests.integration.gateway_helpers import (
     CONTEXTS, SMC_GROUP, SMC_PLURAL, SMC_VERSION, TEST_SMC, api, delete_test_objects, istiod_in_istio_system,
@@ -55,9 +55,11 @@ def upstream_istiods(control_plane, istiod):
     if control_plane.simulators is None:
         yield None
         return
+    mark = control_plane.audit_mark()
     fleet = start_istiods(control_plane, contexts=CONTEXTS, observe_only=True)
     yield fleet
     fleet.stop()
+    assert observer_writes(control_plane, mark) == [], "istiod wrote where the simulators play it"
 
 
 @pytest.fixture

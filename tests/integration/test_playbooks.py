@@ -20,7 +20,7 @@ import os
 from kubernetes import client
 
 from tests.harness.helm_charts import repository_url
-from tests.harness.istiod import start_with_control_plane
+from tests.harness.istiod import observer_writes, start_with_control_plane
 from tests.harness.playbook_run import GATEWAY_API, LICENSE, Run, failures
 
 TIMINGS = {}
@@ -56,6 +56,7 @@ def test_install_rerun_verify(make_control_plane, tmp_path):
     names = ("cluster1", "cluster2")
     cp = make_control_plane(names=names, simulators=True, install_operator=False)
     # Reading only, istiod starts with the clusters; its start overlaps the install.
+    mark = cp.audit_mark()
     istiods = start_with_control_plane(cp, observe_only=True, wait=False)
     run = Run(cp, tmp_path, names)
     result = run.play("install_manual_link")
@@ -68,6 +69,7 @@ def test_install_rerun_verify(make_control_plane, tmp_path):
             (network_of(cp, peer), cp.simulators.lb_address(peer), 15008) for peer in names if peer != name])
     no_change(run.play("install_manual_link"), "re-run of install_manual_link")
     no_change(run.play("verify"), "verify")
+    assert observer_writes(cp, mark) == []
 
 
 def test_manual_link_lifecycle(make_control_plane, tmp_path):
