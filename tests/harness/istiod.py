@@ -697,7 +697,7 @@ def network_gateways(http_port: int, timeout: float = 5.0) -> list[dict]:
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     with opener.open(f"http://127.0.0.1:{http_port}/debug/networkz", timeout=timeout) as resp:
         body = resp.read()
-    return json.loads(body) if body.strip() else []
+    return (json.loads(body) if body.strip() else None) or []  # none known: "null"
 
 
 def observer_writes(cp, mark: dict) -> list[str]:
