@@ -15,7 +15,7 @@ test: venv assets istiod collection-link
 	PYTEST="$(PYTEST)" MATRIX_CELLS="$(MATRIX_CI_CELLS)" bash hack/test.sh
 
 ## make demo: three local clusters + simulators, the install playbook, a verify report
-demo: venv assets collection-link
+demo: venv assets istiod collection-link
 	$(BIN)/python -m tests.harness.demo
 
 demo-down:

@@ -2,6 +2,7 @@
 
     python -m tests.harness up --state-dir DIR [--clusters cluster1,cluster2,mgmt] [--no-simulators]
                                [--load-balancer CONTEXT=MODE[:DELAY]]... [--mesh-configmap CONTEXT=MODE]...
+                               [--istiod CONTEXT,...]
     python -m tests.harness down --state-dir DIR
 
 `up` returns once the clusters, CRDs and simulators are ready (the playbooks install the gloo-operator
@@ -10,7 +11,8 @@ writes DIR/state.json and DIR/kubeconfig and prints the kubeconfig path. `down` 
 background process by PID and waits until every process it started is gone.
 --load-balancer sets a cluster's load balancer to ready, slow (address after DELAY seconds,
 default 5) or none; --mesh-configmap makes the simulated operator write the mesh ConfigMap
-full, without trustDomain (no-trust-domain) or not at all (absent).
+full, without trustDomain (no-trust-domain) or not at all (absent). --istiod runs an upstream
+istiod that only reads (its /debug endpoints; tests/harness/istiod.py observe_only) for those clusters.
 """
 from __future__ import annotations
 
@@ -52,6 +54,8 @@ def main(argv=None) -> int:
                          metavar="CONTEXT=MODE[:DELAY]", help=f"load balancer of a cluster: {', '.join(LB_MODES)}")
         cmd.add_argument("--mesh-configmap", action="append", default=[], type=_setting(MESH_CONFIGMAP_MODES),
                          metavar="CONTEXT=MODE", help=f"mesh ConfigMap written: {', '.join(MESH_CONFIGMAP_MODES)}")
+        cmd.add_argument("--istiod", default="", metavar="CONTEXT,...",
+                         help="clusters that get an upstream istiod which only reads (comma-separated)")
     sub.add_parser("down", help="stop what `up` started").add_argument("--state-dir", required=True)
     args = parser.parse_args(argv)
 
@@ -60,11 +64,12 @@ def main(argv=None) -> int:
             print(f"nothing running in {args.state_dir}", file=sys.stderr)
         return 0
     names = tuple(n.strip() for n in args.clusters.split(",") if n.strip())
-    unknown = sorted({c for c, _mode in args.load_balancer + args.mesh_configmap} - set(names))
+    istiod = tuple(n.strip() for n in args.istiod.split(",") if n.strip())
+    unknown = sorted(({c for c, _mode in args.load_balancer + args.mesh_configmap} | set(istiod)) - set(names))
     if unknown:
         parser.error(f"no cluster {', '.join(unknown)} in --clusters {','.join(names)}")
     settings = {"simulators": not args.no_simulators, "load_balancers": dict(args.load_balancer),
-                "mesh_configmaps": dict(args.mesh_configmap)}
+                "mesh_configmaps": dict(args.mesh_configmap), "istiod": istiod}
     if args.command == "serve":
         serve(args.state_dir, names, **settings)
         return 0

@@ -666,20 +666,35 @@ def _argv0(pid: int) -> str:
         return fh.read().split(b"\0")[0].decode()
 
 
-def serve(state_dir: str, names=DEFAULT_NAMES, simulators=True, load_balancers=None, mesh_configmaps=None):
-    """Body of the background process: start everything, publish state.json, run until SIGTERM."""
+def serve(state_dir: str, names=DEFAULT_NAMES, simulators=True, load_balancers=None, mesh_configmaps=None,
+          istiod=()):
+    """Body of the background process: start everything, publish state.json, run until SIGTERM.
+
+    istiod: contexts that get an upstream istiod which only reads (tests/harness/istiod.py
+    observe_only: it writes nothing, so it starts before the install); state.json, written once
+    they are started (not yet ready), gives each one's http port (its /debug endpoints) and log
+    under "istiod".
+    """
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # unwinds into cp.stop() below
     # The playbooks install the operator with the real helm (molecule, make demo): nothing may own its
     # objects before it.
     cp = start_environment(names, simulators=simulators, install_operator=False,
                            load_balancers=load_balancers, mesh_configmaps=mesh_configmaps)
     try:
+        fleet = None
+        if istiod:
+            from .istiod import start_with_control_plane
+
+            # Started, not waited for: the clusters are usable meanwhile.
+            fleet = start_with_control_plane(cp, contexts=istiod, observe_only=True, wait=False)
+        istiods = fleet.istiods if fleet else {}
         kubeconfig = os.path.join(state_dir, "kubeconfig")
         shutil.copyfile(cp.kubeconfig_path, kubeconfig)
         os.chmod(kubeconfig, 0o600)
         state = {
             "pid": os.getpid(),
-            "processes": [{"pid": pid, "argv0": _argv0(pid)} for pid in [os.getpid()] + cp.pids()],
+            "processes": [{"pid": pid, "argv0": _argv0(pid)}
+                          for pid in [os.getpid()] + cp.pids() + [i.proc.pid for i in istiods.values()]],
             "kubeconfig": kubeconfig,
             "simulator_kubeconfig": cp.simulator_kubeconfig_path,
             "contexts": list(cp.names),
@@ -690,11 +705,17 @@ def serve(state_dir: str, names=DEFAULT_NAMES, simulators=True, load_balancers=N
             "mesh_configmaps": {name: cp.simulators.mesh_configmap(name) for name in cp.names} if simulators else {},
             "workdir": cp.workdir,
             "startup_seconds": round(cp.startup_seconds, 2),
+            "istiod": {name: {"http": i.ports.http, "log": i.log_path} for name, i in istiods.items()},
         }
         tmp = os.path.join(state_dir, STATE_FILE + ".tmp")
         with open(tmp, "w", encoding="utf-8") as fh:
             json.dump(state, fh, indent=2)
         os.replace(tmp, os.path.join(state_dir, STATE_FILE))
+        if fleet is not None:
+            try:
+                fleet.wait_ready()
+            except RuntimeError as err:  # the clusters stay up; whoever reads an istiod finds it gone
+                print(err, flush=True)
         while True:
             signal.pause()
     finally:
@@ -702,11 +723,11 @@ def serve(state_dir: str, names=DEFAULT_NAMES, simulators=True, load_balancers=N
 
 
 def start_background(state_dir: str, names=DEFAULT_NAMES, simulators=True, timeout=180.0,
-                     load_balancers=None, mesh_configmaps=None) -> dict:
+                     load_balancers=None, mesh_configmaps=None, istiod=()) -> dict:
     """Run serve() in a detached process and return its state once everything is ready.
 
-    load_balancers / mesh_configmaps: as for start_environment(). When the same clusters with the
-    same settings already run from this state dir, returns their state.
+    load_balancers / mesh_configmaps: as for start_environment(); istiod: as for serve(). When the
+    same clusters with the same settings already run from this state dir, returns their state.
     """
     from .collection_path import REPO_ROOT
 
@@ -716,8 +737,10 @@ def start_background(state_dir: str, names=DEFAULT_NAMES, simulators=True, timeo
                 for name, mode in (load_balancers or {}).items()}
     if state and _running(state["pid"], state["processes"][0]["argv0"]):
         running_settings = ({n: state.get("load_balancers", {}).get(n) for n in settings},
-                            {n: state.get("mesh_configmaps", {}).get(n) for n in mesh_configmaps or {}})
-        if state["contexts"] != list(names) or running_settings != (settings, dict(mesh_configmaps or {})):
+                            {n: state.get("mesh_configmaps", {}).get(n) for n in mesh_configmaps or {}},
+                            sorted(state.get("istiod") or {}))
+        if state["contexts"] != list(names) or \
+                running_settings != (settings, dict(mesh_configmaps or {}), sorted(istiod)):
             raise ControlPlaneError(f"{state_dir} already runs clusters {state['contexts']} with other settings; "
                                     f"stop them first (python -m tests.harness down --state-dir {state_dir})")
         return state
@@ -732,6 +755,8 @@ def start_background(state_dir: str, names=DEFAULT_NAMES, simulators=True, timeo
         argv += ["--load-balancer", f"{name}={mode}:{delay:g}"]
     for name, mode in (mesh_configmaps or {}).items():
         argv += ["--mesh-configmap", f"{name}={mode}"]
+    if istiod:
+        argv += ["--istiod", ",".join(istiod)]
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(argv, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)

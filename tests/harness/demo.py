@@ -5,6 +5,12 @@ cluster without a LoadBalancer implementation (as kind without cloud-provider-ki
 NAT'd site): its east-west Service never gets an address, so it is linked through the address its
 host variable `eastwest_gateway_address` gives (what peers reach through the NAT).
 
+Each workload cluster also runs upstream istiod (pilot-discovery built by `make istiod`), started
+with the clusters and only reading (tests/harness/istiod.py observe_only: the simulators still play
+the rest of istiod). The report ends with a line per cluster from istiod itself: the network
+gateways it made of the peer Gateways the playbooks wrote and of the east-west Services
+(/debug/networkz).
+
     python -m tests.harness.demo           # start, run, report, stop everything
     python -m tests.harness.demo --keep    # leave the clusters up for kubectl (make demo-down stops them)
     python -m tests.harness.demo --down    # stop a kept-up demo
@@ -20,6 +26,7 @@ from .collection_path import REPO_ROOT
 from .controlplane import ControlPlaneError, start_background, stop_background
 from .crds import gateway_api_path
 from .helm_charts import chart_vars, recorder_env
+from .istiod import network_gateways, network_summary
 from .playbook_run import run_playbook
 
 # What the demo runs, in order, for each scenario (the inventory grows by one cluster in the second).
@@ -68,6 +75,17 @@ def helm_env() -> dict:
     return recorder_env(os.path.join(STATE_DIR, "helm"), DEMO_LICENSE)
 
 
+def istiod_lines(state: dict) -> list[str]:
+    """What each cluster's istiod itself reports (its /debug/networkz), one line per cluster."""
+    lines = []
+    for name, istiod in sorted((state.get("istiod") or {}).items()):
+        try:
+            lines.append(network_summary(name, network_gateways(istiod["http"])))
+        except OSError as err:
+            lines.append(f"istiod {name}: no answer from /debug/networkz ({err}); log {istiod['log']}")
+    return lines
+
+
 def report(state: dict, results: list[tuple[str, str, dict]], seconds: float) -> str:
     lines = ["", "== gloomesh demo =="]
     for name in tuple(n for group in GROUPS.values() for n in group) + (EDGE,):
@@ -79,6 +97,7 @@ def report(state: dict, results: list[tuple[str, str, dict]], seconds: float) ->
         lines.append(f"  scenario {scenario[:1]}, {os.path.relpath(playbook, REPO_ROOT)}: rc={result['rc']}")
         for host, counts in sorted(result["recap"].items()):
             lines.append(f"    {host:<9} " + " ".join(f"{k}={v}" for k, v in counts.items()))
+    lines += ["  " + line for line in istiod_lines(state)]
     lines += [f"  took {seconds:.1f}s (clusters ready in {state['startup_seconds']}s)",
               f"  kubeconfig: {state['kubeconfig']}",
               f"  try (with --keep): kubectl --kubeconfig {state['kubeconfig']} --context cluster1 get gateways -A"]
@@ -97,7 +116,8 @@ def main(argv=None) -> int:
     began = time.monotonic()
     names = tuple(n for group in GROUPS.values() for n in group) + (EDGE,)
     try:
-        state = start_background(STATE_DIR, names, load_balancers={EDGE: "none"})
+        state = start_background(STATE_DIR, names, load_balancers={EDGE: "none"},
+                                 istiod=GROUPS["workload_clusters"] + (EDGE,))
     except ControlPlaneError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -39,6 +39,11 @@ plays, for the Services istiod deploys (label ``gateway.istio.io/managed``) only
 EndpointSlice controller (ready endpoints for the simulated pods the workload simulator runs for
 istiod's Deployments) and a load balancer (an ingress address at once, or never).
 
+Beside the simulators (which still play istiod's writes: eastwest.py, trust.py), an istiod runs
+``observe_only`` (OBSERVE_ENV): it reads the cluster and writes nothing, so it may start before the
+install; what it decides is read from its debug endpoints, e.g. the network gateways it made of
+each peer Gateway (`network_gateways`, `Istiod.wait_network_gateways`, `network_summary`).
+
 Processes get SIGKILL when the thread that started them ends (start them from the main thread),
 log to ``<cluster workdir>/istiod.log``, and stop with `IstiodFleet.stop()`;
 `start_with_control_plane()` ties them to a control plane's stop().
@@ -63,7 +68,7 @@ import urllib.request
 import yaml
 
 from .collection_path import REPO_ROOT, install_collection_finder
-from .controlplane import _BIND_ERRORS, SIMULATOR_USER, _die_with_parent, _tail, free_port, terminate
+from .controlplane import _BIND_ERRORS, MUTATING_VERBS, SIMULATOR_USER, _die_with_parent, _tail, free_port, terminate
 from .simulators.base import Kube, Resource
 
 BUILD_SCRIPT = os.path.join(REPO_ROOT, "hack", "build-istiod.sh")
@@ -118,6 +123,34 @@ BASE_ENV = {
     "AMBIENT_ENABLE_MULTI_NETWORK": "true",
     "PLATFORM": "",
 }
+# An istiod that only reads (`observe_only`): it decides what it makes of the cluster (its network
+# gateways, /debug/networkz) and writes nothing the simulators write while they still play istiod's
+# other parts (issue 19): no CA, so no istio-ca-root-cert in any namespace (bootstrap/server.go
+# shouldStartNsController) and no DNS certificate or webhook patching (validation.go,
+# sidecarinjector.go: an empty config name turns each off); no Gateway status, no GatewayClass
+# creation, no gateway deployments (features/experimental.go), no ambient status conditions on
+# Services and policies (features/ambient.go AMBIENT_ENABLE_STATUS), no ServiceEntry addresses. Its
+# only writes are its leader election locks (LEADER_LOCKS) in istio-system. Run without the default-revision
+# webhook, it owns no unlabelled Gateway either (pkg/revisions/tag_watcher.go IsMine). Network
+# gateways come from every Gateway with a network label whatever its revision
+# (serviceregistry/kube/controller/network.go: its informer has no filter).
+OBSERVE_ENV = {
+    "ENABLE_CA_SERVER": "false",
+    "PILOT_CERT_PROVIDER": "none",
+    "VALIDATION_WEBHOOK_CONFIG_NAME": "",
+    "INJECTION_WEBHOOK_CONFIG_NAME": "",
+    "PILOT_ENABLE_GATEWAY_API_STATUS": "false",
+    "PILOT_ENABLE_GATEWAY_API_GATEWAYCLASS_CONTROLLER": "false",
+    "PILOT_ENABLE_GATEWAY_API_DEPLOYMENT_CONTROLLER": "false",
+    "AMBIENT_ENABLE_STATUS": "false",
+    "PILOT_ENABLE_IP_AUTOALLOCATE": "false",  # addresses in ServiceEntry status (features/pilot.go)
+}
+# Names (a revision suffix may follow) of istiod's leader election locks, Leases or ConfigMaps in its
+# namespace (pilot/pkg/leaderelection/leaderelection.go): an observer still takes part in elections.
+LEADER_LOCKS = ("istio-namespace-controller-election", "istio-clustertrustbundle-controller-election",
+                "istio-serviceexport-controller-election", "istio-leader", "istio-gateway-status-leader",
+                "istio-status-leader", "istio-analyze-leader", "istio-gateway-deployment",
+                "istio-gateway-inferencepool", "istio-node-untaint", "istio-ip-autoallocate")
 
 
 class IstiodUnavailable(RuntimeError):
@@ -455,11 +488,13 @@ class Istiod:
     """pilot-discovery for one cluster of a LocalControlPlane (see the module docstring)."""
 
     def __init__(self, cp, context: str, assets: IstiodAssets, env: dict | None = None,
-                 cluster_id: str | None = None, lb_address: str | None = None, log_level: str = "default:info"):
+                 cluster_id: str | None = None, lb_address: str | None = None, log_level: str = "default:info",
+                 observe_only: bool = False):
         self.cp = cp
+        self.observe_only = observe_only
         self.context = context
         self.assets = assets
-        self.extra_env = dict(env or {})
+        self.extra_env = {**(OBSERVE_ENV if observe_only else {}), **(env or {})}
         self.requested_cluster_id = cluster_id
         self.lb_address = lb_address
         self.log_level = log_level
@@ -485,6 +520,27 @@ class Istiod:
         deployment = self._kube.get(DEPLOYMENTS, DEPLOYMENT, NAMESPACE)
         pod_env = _container_env(deployment)
         self.cluster_id = self.requested_cluster_id or pod_env.get("CLUSTER_ID") or self.context
+        # An observer writes nothing (it may start before the install), has no CA and leaves the
+        # cluster's Services to the simulators.
+        if not self.observe_only:
+            self._write_pod_surroundings(deployment, pod_env)
+            self._standins = ClusterStandIns(self._kube, SecretVolume(self.cert_dir), self.lb_address, self._error)
+            self._standins.sync_secret()  # kubelet mounts the volumes before the container starts
+        self.env = {**BASE_ENV, **pod_env, **self.extra_env,
+                    "CLUSTER_ID": self.cluster_id,
+                    # A stable identity: a restarted istiod takes its leader leases back at once.
+                    "POD_NAME": f"{DEPLOYMENT}-{self.context}",
+                    "ROOT_CA_DIR": self.cert_dir,
+                    "KUBECONFIG": self.kubeconfig_path}
+        self._spawn()
+        if self._standins is not None:
+            self._standins.start()
+        if wait:
+            self.wait_ready(timeout)
+        return self
+
+    def _write_pod_surroundings(self, deployment: dict | None, pod_env: dict):
+        """What a pod of istiod-gloo finds in a cluster: its namespace and its injector ConfigMap."""
         namespace = self._kube.get(NAMESPACES, NAMESPACE)
         if namespace is None:  # a pod runs in an existing namespace: the install created it
             namespace = _apply(self._kube, NAMESPACES, {"apiVersion": "v1", "kind": "Namespace",
@@ -495,19 +551,6 @@ class Istiod:
                                       {**pod_env, **self.extra_env})
         if self._kube.get(CONFIGMAPS, injector["metadata"]["name"], NAMESPACE) is None:
             _apply(self._kube, CONFIGMAPS, injector)
-        self._standins = ClusterStandIns(self._kube, SecretVolume(self.cert_dir), self.lb_address, self._error)
-        self._standins.sync_secret()  # kubelet mounts the volumes before the container starts
-        self.env = {**BASE_ENV, **pod_env, **self.extra_env,
-                    "CLUSTER_ID": self.cluster_id,
-                    # A stable identity: a restarted istiod takes its leader leases back at once.
-                    "POD_NAME": f"{DEPLOYMENT}-{self.context}",
-                    "ROOT_CA_DIR": self.cert_dir,
-                    "KUBECONFIG": self.kubeconfig_path}
-        self._spawn()
-        self._standins.start()
-        if wait:
-            self.wait_ready(timeout)
-        return self
 
     def _spawn(self, attempts: int = 3):
         for attempt in range(attempts):
@@ -597,17 +640,32 @@ class Istiod:
         return json.loads(body) if body.strip() else None
 
     def network_gateways(self) -> list[dict]:
-        """/debug/networkz: the cross-network gateways istiod knows (model.NetworkGateway: Network,
-        Cluster, Addr, Port, HBONEPort, ServiceAccount)."""
-        return self.debug("networkz") or []
+        """/debug/networkz: the cross-network gateways istiod knows (see `network_gateways`)."""
+        return network_gateways(self.ports.http)
 
     def network_summary(self) -> str:
-        """One line on what istiod itself reports, e.g. for the demo's verify output:
-        "istiod cluster1: 1 network gateway: network2 198.51.100.11:15008 (HBONE 15008)"."""
-        found = self.network_gateways()
-        items = "; ".join(f"{g['Network']} {g['Addr']}:{g['Port']} (HBONE {g['HBONEPort']})" for g in found)
-        noun = "network gateway" if len(found) == 1 else "network gateways"
-        return f"istiod {self.context}: {len(found)} {noun}" + (f": {items}" if items else "")
+        return network_summary(self.context, self.network_gateways())
+
+    def wait_network_gateways(self, namespace: str, expected, timeout: float = 30.0) -> list[dict]:
+        """Wait until the network gateways istiod made of the Gateways in `namespace` are exactly
+        `expected`: (network, address, HBONE port) each, as istiod makes them of an istio-remote
+        peer's HBONE listener (Port = HBONEPort = the listener's port, Cluster = this istiod's
+        cluster). Raises AssertionError with /debug/networkz and the log's end otherwise."""
+        wanted = sorted((str(n), str(a), int(p), int(p), self.cluster_id) for n, a, p in expected)
+        found: list = []
+
+        def matches():
+            nonlocal found
+            found = [g for g in self.network_gateways() if (g.get("ServiceAccount") or {}).get("Namespace") == namespace]
+            return sorted((g["Network"], g["Addr"], g["Port"], g["HBONEPort"], g["Cluster"]) for g in found) == wanted
+        deadline = time.monotonic() + timeout
+        while not matches():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"istiod of {self.context}: network gateways from namespace {namespace} are "
+                                     f"{found}, expected (Network, Addr, Port, HBONEPort, Cluster) {wanted}\n"
+                                     f"log:\n{self.log_tail()}")
+            time.sleep(POLL_SECONDS)
+        return found
 
     def mesh(self) -> dict:
         return self.debug("mesh") or {}
@@ -630,6 +688,40 @@ class Istiod:
         doc = self.cp.kubeconfig(SIMULATOR_USER)
         doc["current-context"] = self.context
         _write_text(self.kubeconfig_path, yaml.safe_dump(doc), mode=0o600)
+
+
+def network_gateways(http_port: int, timeout: float = 5.0) -> list[dict]:
+    """/debug/networkz of the istiod whose --httpAddr is 127.0.0.1:<http_port>: the cross-network
+    gateways it knows (pilot/pkg/xds/debug.go networkz, model.NetworkGateway: Network, Cluster,
+    Addr, Port, HBONEPort, ServiceAccount), from labelled Services and Gateways alike."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(f"http://127.0.0.1:{http_port}/debug/networkz", timeout=timeout) as resp:
+        body = resp.read()
+    return (json.loads(body) if body.strip() else None) or []  # none known: "null"
+
+
+def observer_writes(cp, mark: dict) -> list[str]:
+    """Writes an observe_only istiod sent since `mark` (cp.audit_mark()) besides its leader election
+    locks: what OBSERVE_ENV promises to be none. Its requests carry user agent pilot-discovery."""
+    found = []
+    for event in cp.events_since(mark):
+        ref = event.get("objectRef") or {}
+        lock = ref.get("resource") in ("leases", "configmaps") and ref.get("namespace") == NAMESPACE \
+            and (ref.get("name") or "").startswith(LEADER_LOCKS)
+        if event.get("verb") in MUTATING_VERBS and str(event.get("userAgent")).startswith("pilot-discovery") \
+                and not lock:
+            found.append(f"{event['context']} {event['verb']} {event.get('requestURI')}")
+    return found
+
+
+def network_summary(context: str, gateways: list[dict]) -> str:
+    """One line on what istiod itself reports, e.g. for the demo's verify output:
+    "istiod cluster1: 2 network gateways: network2 198.51.100.11:15008 HBONE, network3 ...". The
+    port is Port, or HBONEPort for a gateway that only takes HBONE (Port 0)."""
+    items = ", ".join(f"{g['Network']} {g['Addr']}:{g['Port'] or g['HBONEPort']}" + (" HBONE" if g["HBONEPort"] else "")
+                      for g in gateways)
+    noun = "network gateway" if len(gateways) == 1 else "network gateways"
+    return f"istiod {context}: {len(gateways)} {noun}" + (f": {items}" if items else "")
 
 
 def _write_text(path: str, text: str, mode: int = 0o644):
@@ -662,13 +754,25 @@ class IstiodFleet:
     def __iter__(self):
         return iter(self.istiods.values())
 
+    def wait_ready(self, timeout: float = 180.0):
+        """Wait until every one answers /ready (after start_istiods(wait=False)); on failure stop them all."""
+        deadline = time.monotonic() + timeout
+        try:
+            for istiod in self.istiods.values():
+                istiod.wait_ready(max(deadline - time.monotonic(), 1.0))
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
     def stop(self):
         for istiod in self.istiods.values():
             istiod.stop()
 
 
 def start_istiods(cp, contexts=None, env: dict | None = None, lb_addresses: dict | None = None,
-                  install_crds: bool = False, default_revision: bool = True, timeout: float = 180.0) -> IstiodFleet:
+                  install_crds: bool = False, default_revision: bool = True, timeout: float = 180.0,
+                  observe_only: bool = False, wait: bool = True) -> IstiodFleet:
     """Start istiod for each cluster (all of cp's by default), in parallel; returns once every one is ready.
 
     lb_addresses: {context: address or None} for the load balancer of istiod's gateway Services
@@ -678,6 +782,10 @@ def start_istiods(cp, contexts=None, env: dict | None = None, lb_addresses: dict
       there) and the API servers spend ~20 s each on their OpenAPI (measured: istiods ready in
       6 s without them, 40 s with them, on the loaded 2-core machine).
     default_revision: make gloo the default revision first (see default_revision_webhook).
+    observe_only: istiods that only read (OBSERVE_ENV), beside simulators that still play istiod's
+      writes; nothing is written before they start (no default revision, namespace or injector
+      ConfigMap), so they may start before the install.
+    wait: False returns once the processes are started; fleet.wait_ready() waits (overlap it with work).
     Call it from a thread that outlives the processes (see the module docstring).
     """
     assets = find_istiod()
@@ -686,7 +794,7 @@ def start_istiods(cp, contexts=None, env: dict | None = None, lb_addresses: dict
     for context in contexts:
         default_lb = f"198.51.100.{10 + list(cp.names).index(context)}"
         address = (lb_addresses or {}).get(context, default_lb)
-        istiods[context] = Istiod(cp, context, assets, env=env, lb_address=address)
+        istiods[context] = Istiod(cp, context, assets, env=env, lb_address=address, observe_only=observe_only)
     fleet = IstiodFleet(istiods)
     try:
         def prepare(context):
@@ -694,21 +802,18 @@ def start_istiods(cp, contexts=None, env: dict | None = None, lb_addresses: dict
                 kube = Kube(api, context)
                 if install_crds:
                     install_istio_crds(kube, assets.crds)
-                if default_revision:
+                if default_revision and not observe_only:
                     _apply(kube, VALIDATING_WEBHOOKS, default_revision_webhook())
         with concurrent.futures.ThreadPoolExecutor(len(contexts)) as pool:
             for future in [pool.submit(prepare, context) for context in contexts]:
                 future.result()
         # Popen here (main thread) for PDEATHSIG; the readiness waits overlap.
-        deadline = time.monotonic() + timeout
         for istiod in istiods.values():
             istiod.start(wait=False)
-        for istiod in istiods.values():
-            istiod.wait_ready(max(deadline - time.monotonic(), 1.0))
     except BaseException:
         fleet.stop()
         raise
-    return fleet
+    return fleet.wait_ready(timeout) if wait else fleet
 
 
 def start_with_control_plane(cp, **kwargs) -> IstiodFleet:
@@ -720,4 +825,5 @@ def start_with_control_plane(cp, **kwargs) -> IstiodFleet:
 
 
 __all__ = ["IstiodUnavailable", "IstiodAssets", "Istiod", "IstiodFleet", "SecretVolume", "ClusterStandIns",
-           "find_istiod", "start_istiods", "start_with_control_plane", "injector_configmap", "endpoint_slice"]
+           "find_istiod", "start_istiods", "start_with_control_plane", "injector_configmap", "endpoint_slice",
+           "network_gateways", "network_summary", "observer_writes", "OBSERVE_ENV"]

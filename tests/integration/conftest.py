@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 from kubernetes import client as k8s
 
+from tests.harness.istiod import observer_writes, start_istiods
 from tests.harness.poll import wait_until
 from tests.integration.gateway_helpers import (
     CONTEXTS, SMC_GROUP, SMC_PLURAL, SMC_VERSION, TEST_SMC, api, delete_test_objects, istiod_in_istio_system,
@@ -43,6 +44,22 @@ def istiod(control_plane):
     for context in created:
         wait_until(lambda: istiod_in_istio_system(control_plane, context) is None,
                    "istiod-gloo removed from %s" % context, 30)
+
+
+@pytest.fixture(scope="module")
+def upstream_istiods(control_plane, istiod):
+    """Upstream istiod for every cluster, beside the simulated one, only reading
+    (tests/harness/istiod.py observe_only): what it makes of the peer Gateways the tests write
+    (`expect_network_gateways`). One fleet per module, started in parallel once the simulated
+    istiod-gloo Deployments exist (their CLUSTER_ID). None on GLOOMESH_TEST_KUBECONFIG clusters."""
+    if control_plane.simulators is None:
+        yield None
+        return
+    mark = control_plane.audit_mark()
+    fleet = start_istiods(control_plane, contexts=CONTEXTS, observe_only=True)
+    yield fleet
+    fleet.stop()
+    assert observer_writes(control_plane, mark) == [], "istiod wrote where the simulators play it"
 
 
 @pytest.fixture

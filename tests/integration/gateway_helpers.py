@@ -131,6 +131,15 @@ def delete_test_objects(control_plane, context, namespace):
                 raise
 
 
+def expect_network_gateways(upstream_istiods, context, namespace, peers):
+    """The real istiod of `context` made each peer Gateway in `namespace` a network gateway with the
+    peer's network and address and the HBONE port 15008, and made nothing else of that namespace
+    (peers: descriptors, as mesh_link takes them). Nothing to check without local istiods."""
+    if upstream_istiods is not None:
+        upstream_istiods[context].wait_network_gateways(
+            namespace, [(p["network"], p["address"], LISTENERS[0]["port"]) for p in peers])
+
+
 def trust_domain_of(control_plane, context, install_namespace="istio-system"):
     """What the mesh ConfigMap of a cluster says, read independently of the collection."""
     core = k8s.CoreV1Api(api(control_plane, context))

@@ -5,6 +5,9 @@ cluster) so that a bi-directional full mesh is 3*2 = 6 peer Gateways. Automatic 
 cluster1, cluster2 (workload) and mgmt (management cluster, meshed too), with the Gloo
 management-plane simulator distributing the peers.
 
+The short install run (test_install_rerun_verify) also runs upstream istiod in each cluster, only
+reading (tests/harness/istiod.py observe_only), and checks every link is a network gateway there.
+
 Helm: the real helm, behind a recording wrapper first on PATH that notes every call (the license
 value replaced by "<secret>"), installs our local charts (same names, versions and values shape as
 Solo's) from a chart repository on 127.0.0.1 (tests/harness/helm_charts.py).
@@ -14,7 +17,10 @@ from __future__ import annotations
 import json
 import os
 
+from kubernetes import client
+
 from tests.harness.helm_charts import repository_url
+from tests.harness.istiod import observer_writes, start_with_control_plane
 from tests.harness.playbook_run import GATEWAY_API, LICENSE, Run, failures
 
 TIMINGS = {}
@@ -37,17 +43,33 @@ def full_mesh(names):
     return {n: {f"istio-remote-peer-{p}" for p in names if p != n} for n in names}
 
 
+def network_of(cp, context):
+    """The cluster's network as its istio-system namespace says (what istiod reads)."""
+    with cp.api_client(context) as api:
+        return client.CoreV1Api(api).read_namespace("istio-system").metadata.labels["topology.istio.io/network"]
+
+
 # -- manual linking ------------------------------------------------------------------------------
 def test_install_rerun_verify(make_control_plane, tmp_path):
     """The short run each cell of the version matrix makes (hack/version-matrix.sh): install two
     clusters, re-run with nothing to do, verify alone."""
     names = ("cluster1", "cluster2")
-    run = Run(make_control_plane(names=names, simulators=True, install_operator=False), tmp_path, names)
+    cp = make_control_plane(names=names, simulators=True, install_operator=False)
+    # Reading only, istiod starts with the clusters; its start overlaps the install.
+    mark = cp.audit_mark()
+    istiods = start_with_control_plane(cp, observe_only=True, wait=False)
+    run = Run(cp, tmp_path, names)
     result = run.play("install_manual_link")
     ok(result, "install_manual_link")
     assert {n: set(run.peers(n)) for n in names} == full_mesh(names)
+    # Each link is, in the source cluster's real istiod, the peer's network at its east-west address.
+    istiods.wait_ready()
+    for name in names:
+        istiods[name].wait_network_gateways("istio-eastwest", [
+            (network_of(cp, peer), cp.simulators.lb_address(peer), 15008) for peer in names if peer != name])
     no_change(run.play("install_manual_link"), "re-run of install_manual_link")
     no_change(run.play("verify"), "verify")
+    assert observer_writes(cp, mark) == []
 
 
 def test_manual_link_lifecycle(make_control_plane, tmp_path):

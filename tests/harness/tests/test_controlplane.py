@@ -270,6 +270,7 @@ def test_fault_controls_name_an_unknown_cluster(make_control_plane):
     (["--load-balancer", "cluster2=slow:soon"], "DELAY must be a number of seconds"),
     (["--mesh-configmap", "cluster1=none"], "MODE one of full, no-trust-domain, absent"),
     (["--mesh-configmap", "elsewhere=absent"], "no cluster elsewhere in --clusters cluster1,cluster2,mgmt"),
+    (["--istiod", "cluster1,elsewhere"], "no cluster elsewhere in --clusters cluster1,cluster2,mgmt"),
 ])
 def test_cli_refuses_bad_fault_settings_before_starting_anything(tmp_path, capsys, args, message):
     from tests.harness.__main__ import main

@@ -261,7 +261,7 @@ def test_remote_peer_gateway_becomes_a_network_gateway_in_istiod(mesh):
         [("198.51.100.11", 15008, 15008, source)]
     assert network_gateways[0]["ServiceAccount"] == {"Namespace": peer["namespace"], "Name": peer["service_account"]}
     assert istiod.network_summary() == \
-        f"istiod {source}: 1 network gateway: {NETWORKS[peer_name]} 198.51.100.11:15008 (HBONE 15008)"
+        f"istiod {source}: 1 network gateway: {NETWORKS[peer_name]} 198.51.100.11:15008 HBONE"
     # istiod's status writer (reportUnmanagedGatewayStatus in gateway/conversion.go) follows.
     current = wait_until(
         lambda: (g := kube.get(GATEWAYS, peer_gw["metadata"]["name"], peer_gw["metadata"]["namespace"]))
