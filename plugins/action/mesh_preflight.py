@@ -25,9 +25,9 @@ AUTOMATIC_RELEASES_MANAGEMENT = ("gloo-platform-crds", PLATFORM_RELEASE)
 AUTOMATIC_RELEASES_WORKLOAD = ("gloo-platform-crds",)
 OPERATOR_RELEASE = "gloo-operator"
 # Host variables preflight reads: the inputs its role declares, the role variables handed to modules.
-_HOST_INPUTS, _INVENTORY_INPUTS = inventory_inputs.declared_inputs()
-_VARIABLES = _HOST_INPUTS + tuple(inventory_inputs.MODULE_OPTIONS)
-_INVENTORY_VARIABLES = _INVENTORY_INPUTS + tuple(name for name, _file in inventory_inputs.ROOT_FILE_VARIABLES)
+_DECLARED = inventory_inputs.declared_inputs()  # (per host, inventory-wide)
+_VARIABLES = _DECLARED[0] + tuple(inventory_inputs.MODULE_OPTIONS)
+_INVENTORY_VARIABLES = _DECLARED[1] + tuple(name for name, _file in inventory_inputs.ROOT_FILE_VARIABLES)
 
 
 def _platform_version_problem(client):
