@@ -29,7 +29,7 @@ _VARIABLES = tuple(inventory_inputs.HOST_INPUTS) + tuple(inventory_inputs.MODULE
 _INVENTORY_VARIABLES = ("gloomesh_istio_version", "gloomesh_gloo_version", "gloomesh_linking",
                         "gloomesh_install_namespace", "gloomesh_operator_helm", "gloomesh_license_key",
                         "gloomesh_license_secret_ref", "gloomesh_pki_dir", "gloomesh_force_conflicts",
-                        "gloomesh_gateway_api_version", "gloomesh_gateway_api_crds") + tuple(
+                        "gloomesh_gateway_api_version", "gloomesh_gateway_api_crds", "upgrade_batch_size") + tuple(
                             name for name, _file in inventory_inputs.ROOT_FILE_VARIABLES)
 
 
