@@ -47,22 +47,25 @@ def step_problem(cluster, current, target):
 def plan(current, target, canary=None, size=1):
     """The upgrade of the mesh to ``target``.
 
-    ``current`` lists (host, cluster, version text or None) in inventory order. Returns
+    ``current`` lists (host, cluster, version text or None, ready) in inventory order: the
+    ServiceMeshController's spec.version and whether the operator reports it ready for that
+    generation (a cluster halted mid-upgrade has the target version but is not ready: it is
+    upgraded again, not skipped). Returns
     {"target", "steps": [{host, cluster, from, to, stage, batch}], "canary": [hosts],
     "batches": [[hosts]], "current": [hosts already at the target]}; raises GloomeshError naming
     every refused cluster (rule and source) before anything is written.
     """
     target = validation.check_multicluster_version(target, "gloomesh_istio_version")
     size = validation.upgrade_batch_size(size)
-    canaries = validation.upgrade_canary(canary, [host for host, _cluster, _version in current])
+    canaries = validation.upgrade_canary(canary, [entry[0] for entry in current])
     steps, problems = [], []
-    for host, cluster, version in current:
+    for host, cluster, version, ready in current:
         parsed = validation.parse_istio_version(version, "%s: spec.version" % cluster) if version else None
         problem = step_problem(cluster, parsed, target)
         if problem:
             problems.append(problem)
             continue
-        stage = CURRENT if parsed == target else (CANARY if host in canaries else BATCH)
+        stage = CURRENT if parsed == target and ready else (CANARY if host in canaries else BATCH)
         steps.append({"host": host, "cluster": cluster, "from": str(parsed), "to": str(target), "stage": stage})
     if problems:
         raise GloomeshError("upgrade to %s refused, nothing was changed: %s" % (target, " | ".join(problems)),
@@ -73,7 +76,7 @@ def plan(current, target, canary=None, size=1):
         for step in steps:
             if step["host"] in batch:
                 step["batch"] = number
-    return {"target": str(target), "steps": steps,
+    return {"target": str(target), "steps": steps, "batch_size": size,
             "canary": [step["host"] for step in steps if step["stage"] == CANARY],
             "batches": batches, "current": [step["host"] for step in steps if step["stage"] == CURRENT]}
 
@@ -87,7 +90,7 @@ def render(result):
             what = "already at %s: no change" % step["to"]
         else:
             where = "canary" if step["stage"] == CANARY else "batch %d" % step["batch"]
-            what = "%s: %s -> %s (ServiceMeshController spec.version; then the whole mesh is verified)" % (
-                where, step["from"], step["to"])
+            what = "%s: %s -> %s (ServiceMeshController spec.version%s; then the whole mesh is verified)" % (
+                where, step["from"], step["to"], ", not ready yet: waits for it" if step["from"] == step["to"] else "")
         lines.append("  %-20s %s" % (step["cluster"], what))
     return lines

@@ -51,8 +51,10 @@ Fault and fidelity settings, per cluster (context):
   operator moves to a new generation (operator.py). "all": every condition, as the procedure's
   example shows; "reevaluated": only those it re-evaluated for the change, the others keep the
   observedGeneration they had.
+- ``set_operator_upgrade(context, mode="succeed")``: "fail" makes the operator end the next change
+  of spec.version in that cluster in phase FAILED (operator.py), the installed version left running.
 - ``load_balancer(context)`` / ``mesh_configmap(context)`` / ``peering_status(context)`` /
-  ``operator_conditions(context)`` read the settings back.
+  ``operator_conditions(context)`` / ``operator_upgrade(context)`` read the settings back.
 
 The kubeconfig's contexts should authenticate as user `gloomesh-simulator` (the local control
 plane's `simulator_kubeconfig_path`), so audit counts of the collection's writes exclude them.
@@ -76,6 +78,7 @@ from .eastwest import IstiodSimulator
 from .loadbalancer import LoadBalancerSimulator
 from .management_plane import ManagementPlaneSimulator
 from .operator import CONDITION_MODES as OPERATOR_CONDITION_MODES
+from .operator import UPGRADE_MODES as OPERATOR_UPGRADE_MODES
 from .operator import SMC_CRD_PATH, OperatorSimulator, install_gloo_operator
 from .trust import SECRETS, TrustSimulator
 
@@ -102,6 +105,7 @@ class ClusterSettings:
     mesh_configmap: str = "full"
     peering_status: str = "synced"
     operator_conditions: str = "all"
+    operator_upgrade: str = "succeed"
 
 
 class Simulators:
@@ -164,6 +168,13 @@ class Simulators:
 
     def operator_conditions(self, context: str) -> str:
         return self.settings(context).operator_conditions
+
+    def set_operator_upgrade(self, context: str, mode: str = "succeed") -> None:
+        """Whether the operator's next change of spec.version in one cluster "succeed"s or "fail"s."""
+        self._set(context, "operator_upgrade", mode, OPERATOR_UPGRADE_MODES)
+
+    def operator_upgrade(self, context: str) -> str:
+        return self.settings(context).operator_upgrade
 
     def istiod_endpoints(self):
         """Where each cluster's istiod answers peers (eastwest.IstiodSimulator.endpoints)."""

@@ -11,8 +11,8 @@ from ansible_collections.gloomesh.multicluster.plugins.module_utils.validation i
 HOSTS = ["c1", "c2", "c3", "c4"]
 
 
-def mesh(*versions):
-    return [(host, "cluster-" + host, version) for host, version in zip(HOSTS, versions)]
+def mesh(*versions, ready=True):
+    return [(host, "cluster-" + host, version, ready) for host, version in zip(HOSTS, versions)]
 
 
 def refusal(current, target, **kwargs):
@@ -72,6 +72,14 @@ def test_named_canaries_and_resume_skips_clusters_at_the_target():
     assert result["canary"] == ["c3"]  # c1 is at the target already
     assert result["batches"] == [["c2"]]
     assert result["current"] == ["c1", "c4"]
+
+
+def test_a_cluster_at_the_target_but_not_ready_is_upgraded_again():
+    current = mesh("1.26.2", "1.25.2") + [("c3", "cluster-c3", "1.26.2", False)]
+    result = upgrade.plan(current, "1.26.2")
+    assert (result["canary"], result["batches"], result["current"]) == ([], [["c2"], ["c3"]], ["c1"])
+    assert "batch 2: 1.26.2 -> 1.26.2 (ServiceMeshController spec.version, not ready yet: waits for it" \
+        in upgrade.render(result)[2]
 
 
 def test_same_version_everywhere_is_a_no_op():
