@@ -64,11 +64,20 @@ def _results(args, hostvars, running):
     return results
 
 
+def _batch(task_vars):
+    """(hosts running this task, hosts that failed earlier). With ``serial`` the hosts running are the
+    batch's (ansible_play_batch); the play's other hosts are read by the batch's first host, like the
+    clusters outside the play, so that each batch verifies the whole mesh from fresh reads."""
+    active = list(task_vars.get("ansible_play_hosts") or [])
+    running = list(task_vars.get("ansible_play_batch") or active)
+    failed = set(task_vars.get("ansible_play_hosts_all") or []) - set(active)
+    return running, failed
+
+
 def _entries(args, task_vars):
     """One entry per host of the mesh: its cluster name, peers and mesh_info result, or why it has none."""
     hostvars = task_vars.get("hostvars") or {}
-    running = set(task_vars.get("ansible_play_hosts") or [])
-    targeted = set(task_vars.get("ansible_play_hosts_all") or [])
+    running, failed = _batch(task_vars)
     results = _results(args, hostvars, running)
     entries = []
     for host in args["hosts"]:
@@ -77,11 +86,11 @@ def _entries(args, task_vars):
             continue
         host_vars = hostvars[host]
         entry = {"host": host, "cluster": host_vars.get("cluster_name"), "link_peers": host_vars.get(args["peers_var"])}
-        if host in targeted and host not in running:
+        if host in failed:
             entry.update(state="failed earlier", absent="failed earlier in this run, not read")
         elif host in results:
             entry["info"] = results[host]
-        elif host not in targeted:
+        elif host not in set(task_vars.get("ansible_play_hosts_all") or []):
             entry.update(state="not targeted", absent="not read: not a host of this play (see --limit)")
         else:
             entry.update(state="not read", absent="not read: no mesh_info result in host variable %s" % args["info_var"])
@@ -102,14 +111,14 @@ def _agents(args):
 
 def _failing_hosts(report, task_vars):
     """{host of the play: [problem]}: the hosts a failing verify fails. A host that failed earlier is
-    failed already; the problems of clusters outside the play go to the first host, which read them."""
-    running = list(task_vars.get("ansible_play_hosts") or [])
-    targeted = set(task_vars.get("ansible_play_hosts_all") or [])
+    failed already; the problems of clusters outside the play (or the batch) go to the first host,
+    which read them."""
+    running, failed = _batch(task_vars)
     failing = {}
     for host, problems in sorted(verify.problems_by_host(report).items()):
         if host in running:
             failing.setdefault(host, []).extend(problems)
-        elif host not in targeted and running:
+        elif host not in failed and running:
             failing.setdefault(running[0], []).extend(problems)
     return failing
 

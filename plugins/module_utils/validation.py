@@ -118,6 +118,33 @@ def gloo_version_problem(gloo_version, option="gloomesh_gloo_version"):
     return None
 
 
+# ---------------------------------------------------------------- rolling upgrades
+
+def upgrade_batch_size(value, option="upgrade_batch_size"):
+    """How many clusters move at once after the canary (Ansible's serial): a whole number, 1 or more."""
+    try:
+        size = int(str(value).strip())
+    except ValueError:
+        size = 0
+    if isinstance(value, bool) or isinstance(value, float) or size < 1:
+        fail(option, value, "must be a whole number of clusters, 1 or more")
+    return size
+
+
+def upgrade_canary(value, hosts, option="upgrade_canary"):
+    """The hosts upgraded first: ``value`` (a host name or a list of them) among ``hosts``, in their
+    order; unset: the first host."""
+    if value is None or value == "" or value == []:
+        return list(hosts[:1])
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        fail(option, value, "must be a host name or a list of host names")
+    unknown = [name for name in names if name not in hosts]
+    if unknown:
+        fail(option, ", ".join(unknown), "must name hosts of the mesh (known: %s)" % ", ".join(hosts))
+    return [host for host in hosts if host in names]
+
+
 # ---------------------------------------------------------------- Kubernetes names and values
 
 # Kubernetes validation rules, checked here so bad input fails before any request.

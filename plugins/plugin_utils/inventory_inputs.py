@@ -223,6 +223,10 @@ def inventory_problems(variables):
         problems.extend(validation.license_problems(variables.get("gloomesh_license_key"),
                                                     variables.get("gloomesh_license_secret_ref")))
     problems.extend(_root_files_problems(variables))
+    if not _unset(variables.get("upgrade_batch_size")):
+        _check(problems, "upgrade_batch_size", validation.upgrade_batch_size, variables["upgrade_batch_size"],
+               "upgrade_batch_size")
+        problems = [p.partition(": ")[2] if p.startswith("upgrade_batch_size: ") else p for p in problems]
     try:
         force_conflicts(variables.get("gloomesh_force_conflicts", False))
     except GloomeshError as exc:

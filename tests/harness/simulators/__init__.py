@@ -55,8 +55,10 @@ Fault and fidelity settings, per cluster (context):
   management server (management_plane.py): a disconnected one shows 0 in the server's
   `relay_push_clients_connected` gauge, and nothing is distributed to or from its cluster.
   ``management_metrics_port()`` is the port of that gauge (the role's verify_management_metrics_port).
+- ``set_operator_upgrade(context, mode="succeed")``: "fail" makes the operator end the next change
+  of spec.version in that cluster in phase FAILED (operator.py), the installed version left running.
 - ``load_balancer(context)`` / ``mesh_configmap(context)`` / ``peering_status(context)`` /
-  ``operator_conditions(context)`` read the settings back.
+  ``operator_conditions(context)`` / ``operator_upgrade(context)`` read the settings back.
 
 The kubeconfig's contexts should authenticate as user `gloomesh-simulator` (the local control
 plane's `simulator_kubeconfig_path`), so audit counts of the collection's writes exclude them.
@@ -80,6 +82,7 @@ from .eastwest import IstiodSimulator
 from .loadbalancer import LoadBalancerSimulator
 from .management_plane import ManagementPlaneSimulator
 from .operator import CONDITION_MODES as OPERATOR_CONDITION_MODES
+from .operator import UPGRADE_MODES as OPERATOR_UPGRADE_MODES
 from .operator import SMC_CRD_PATH, OperatorSimulator, install_gloo_operator
 from .trust import SECRETS, TrustSimulator
 
@@ -106,6 +109,7 @@ class ClusterSettings:
     mesh_configmap: str = "full"
     peering_status: str = "synced"
     operator_conditions: str = "all"
+    operator_upgrade: str = "succeed"
 
 
 class Simulators:
@@ -169,6 +173,13 @@ class Simulators:
 
     def operator_conditions(self, context: str) -> str:
         return self.settings(context).operator_conditions
+
+    def set_operator_upgrade(self, context: str, mode: str = "succeed") -> None:
+        """Whether the operator's next change of spec.version in one cluster "succeed"s or "fail"s."""
+        self._set(context, "operator_upgrade", mode, OPERATOR_UPGRADE_MODES)
+
+    def operator_upgrade(self, context: str) -> str:
+        return self.settings(context).operator_upgrade
 
     def istiod_endpoints(self):
         """Where each cluster's istiod answers peers (eastwest.IstiodSimulator.endpoints)."""

@@ -40,6 +40,15 @@ below is Solo's multicluster procedure, cited by section title; the reference ta
   yields differs from what istiod runs with: rewriting the ConfigMap unchanged, or changing
   keys that do not reach istiod, rolls nothing out. The status does not change for it (the
   ServiceMeshController's generation is the same).
+- A changed spec.version is an in-place upgrade of revision `gloo` (the images of istiod, CNI and
+  ztunnel move to the new tag; no second revision): the status keeps the previous generation
+  until the new one's install is ready, then reports the conditions above for the new
+  generation. Solo documents no upgrade procedure for the Gloo Operator that we found; its
+  managed upgrades (IstioLifecycleManager, "Upgrade Gloo-managed service meshes") upgrade a
+  revisioned install in place for a patch change and refuse downgrades. Fault:
+  `Simulators.set_operator_upgrade(context, "fail")` ends such a change in phase FAILED
+  (reason UpgradeFailed) and leaves the installed version running; set back to "succeed", the
+  operator tries the change again (a controller requeues what failed).
 - Deleting the ServiceMeshController uninstalls what it created (the namespace and its label stay).
 """
 from __future__ import annotations
@@ -74,6 +83,7 @@ SCALING = {  # istiod replicas and resources per scalingProfile (reference table
     "Large": (4, {"requests": {"cpu": "4", "memory": "4Gi"}, "limits": {"cpu": "4", "memory": "4Gi"}}),
 }
 CONDITION_MODES = ("all", "reevaluated")
+UPGRADE_MODES = ("succeed", "fail")
 # What the "reevaluated" mode re-stamps on a change: the deployments and Ready (our choice, see success_status).
 REEVALUATED = ("ControlPlaneDeployed", "CNIDeployed", "WebhookDeployed", "Ready")
 SUCCESS = [  # (type, reason, message) as in the procedure's `kubectl describe` example
@@ -272,6 +282,7 @@ class OperatorSimulator:
         self._seen: dict[tuple[str, str], tuple[object, float]] = {}
         self._env_seen: dict[tuple[str, str], tuple[object, float]] = {}
         self._applied_env: dict[tuple[str, str], dict[str, str]] = {}  # the extension env istiod runs with
+        self._installed: dict[tuple[str, str], str] = {}  # the version the last SUCCEEDED install runs
 
     @staticmethod
     def operator(cluster) -> dict | None:
@@ -318,7 +329,8 @@ class OperatorSimulator:
             status = smc.get("status") or {}
             env = self._ext_env(cluster, smc)
             applied = self._applied_env.setdefault(key, env)
-            if observed_generation(status) == gen and status.get("phase") in ("SUCCEEDED", "FAILED"):
+            if observed_generation(status) == gen and status.get("phase") in ("SUCCEEDED", "FAILED") \
+                    and not self._retry_upgrade(cluster, status):
                 if status["phase"] == "SUCCEEDED":
                     if env != applied:
                         remaining = self._wait(self._env_seen, key, sorted(env.items()), now)
@@ -340,15 +352,33 @@ class OperatorSimulator:
             if conflict and (smc.get("spec") or {}).get("onConflict") != "Force":
                 cluster.ensure_status(smc, failed_status(smc, "ConflictDetected", conflict), MANAGER)
                 continue
+            failed = self._upgrade_fault(cluster, smc, key)
+            if failed:
+                cluster.ensure_status(smc, failed_status(smc, "UpgradeFailed", failed), MANAGER)
+                continue
             self._applied_env[key] = env
             desired[owner] = self._install(cluster, smc, env, takeover=True)
             if self._workloads_ready(cluster, install_namespace(smc.get("spec") or {})):
                 cluster.ensure_status(smc, success_status(smc, self.sims.operator_conditions(cluster.name)), MANAGER)
-        for table in (self._seen, self._env_seen, self._applied_env):
+                self._installed[key] = smc["spec"]["version"]
+        for table in (self._seen, self._env_seen, self._applied_env, self._installed):
             for key in [k for k in table if k[0] == cluster.name and k not in keys]:
                 del table[key]
         self._cleanup(cluster, live, desired)
         return min(due) if due else None
+
+    def _retry_upgrade(self, cluster, status) -> bool:
+        """A failed upgrade is tried again once the fault is gone (a controller requeues its errors)."""
+        initialized = next((c for c in status.get("conditions") or [] if c.get("type") == "Initialized"), {})
+        return (status.get("phase") == "FAILED" and initialized.get("reason") == "UpgradeFailed"
+                and self.sims.operator_upgrade(cluster.name) == "succeed")
+
+    def _upgrade_fault(self, cluster, smc, key) -> str | None:
+        """The message of an injected upgrade failure (set_operator_upgrade "fail"), or None."""
+        installed, version = self._installed.get(key), smc["spec"]["version"]
+        if installed in (None, version) or self.sims.operator_upgrade(cluster.name) != "fail":
+            return None
+        return f"upgrade of Istio from {installed} to {version} failed: istiod-gloo did not become ready (injected)"
 
     def _ext_env(self, cluster, smc) -> dict[str, str]:
         return extension_env(cluster.cached(CONFIGMAPS, EXTENSIONS_CONFIGMAP, smc["metadata"]["namespace"]))

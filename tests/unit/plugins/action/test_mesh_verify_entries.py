@@ -45,3 +45,19 @@ def test_failing_hosts_skip_hosts_failed_already_and_give_the_outside_to_the_fir
             ("c4", "reachable", ["p4"]))]}
     task_vars = {"ansible_play_hosts": ["c1", "c2"], "ansible_play_hosts_all": ["c1", "c2", "c3"]}
     assert _failing_hosts(report, task_vars) == {"c1": ["c4: p4"], "c2": ["c2: p2"]}
+
+
+def test_with_serial_a_batch_verifies_the_whole_mesh_from_its_own_fresh_reads():
+    # Batch 2 of a serial play (c3, c4): c3 read itself, c1 and c2 (earlier batch) and c4 is its own;
+    # c1 and c2 still hold their reads of batch 1, which must not count.
+    stale = {"results": [{"item": host, "name": "stale"} for host in ARGS["hosts"]]}
+    task_vars = {"hostvars": hostvars(
+        c1=stale, c2=stale,
+        c3={"results": [{"item": "c3", "name": "c3"}, {"item": "c1", "name": "c1"}, {"item": "c2", "name": "c2"}]},
+        c4={"results": [{"item": "c4", "name": "c4"}]}),
+        "ansible_play_hosts": ["c1", "c2", "c3", "c4"], "ansible_play_hosts_all": ["c1", "c2", "c3", "c4"],
+        "ansible_play_batch": ["c3", "c4"]}
+    assert by_host(_entries(ARGS, task_vars)) == {"c1": "c1", "c2": "c2", "c3": "c3", "c4": "c4"}
+    report = {"links": [], "clusters": [{"cluster": n, "host": n, "state": "reachable", "problems": p}
+                                        for n, p in (("c1", ["p1"]), ("c2", []), ("c3", []), ("c4", ["p4"]))]}
+    assert _failing_hosts(report, task_vars) == {"c3": ["c1: p1"], "c4": ["c4: p4"]}

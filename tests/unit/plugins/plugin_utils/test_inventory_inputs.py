@@ -66,6 +66,7 @@ def test_host_inputs_refused(overrides, words):
     ({"gloomesh_install_namespace": "Istio_System"}, "gloomesh_install_namespace 'Istio_System' must be a namespace"),
     ({"gloomesh_gateway_api_version": "1.3.0"}, "gloomesh_gateway_api_version '1.3.0' must be a Gateway API release tag"),
     ({"gloomesh_gateway_api_crds": "manage"}, "gloomesh_gateway_api_crds 'manage' must be one of install, skip"),
+    ({"upgrade_batch_size": 0}, "upgrade_batch_size 0 must be a whole number of clusters, 1 or more"),
     ({"gloomesh_force_conflicts": ["service_mesh", "verify"]}, "gloomesh_force_conflicts ['service_mesh', 'verify'] "
                                                                "must be true, false or a list of"),
 ])
