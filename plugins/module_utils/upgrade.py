@@ -39,8 +39,8 @@ def step_problem(cluster, current, target):
                 "source: %s)" % (cluster, current, target, SOLO_MANAGED_UPGRADE))
     if target.major != current.major or target.minor > current.minor + 1:
         return ("%s: upgrade from %s to %s skips a minor version: upgrade to %d.%d.x first (rule: one minor "
-                "version at a time; source: %s)" % (cluster, current, target, current.major, current.minor + 1,
-                                                     ISTIO_IN_PLACE))
+                "version at a time; source: %s)"
+                % (cluster, current, target, current.major, current.minor + 1, ISTIO_IN_PLACE))
     return None
 
 

@@ -151,8 +151,8 @@ def eastwest_state(gw, service, name, namespace):
         return {"exists": False, "name": name, "namespace": namespace,
                 "problem": "%s does not exist" % describe("Gateway", name, namespace)}
     conditions = conditions_of(gw)
-    programmed = condition_in(conditions, PROGRAMMED) or {"type": PROGRAMMED, "status": "Unknown",
-                                                        "message": "not reported yet"}
+    unreported = {"type": PROGRAMMED, "status": "Unknown", "message": "not reported yet"}
+    programmed = condition_in(conditions, PROGRAMMED) or unreported
     advertised = ((gw.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_ADVERTISED_ADDRESS)
     problem = None
     # With an advertised address peers do not need a load balancer address (eastwest_gateway's

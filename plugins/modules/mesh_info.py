@@ -130,7 +130,7 @@ options:
     default: 9091
   disconnected_agents:
     description:
-      - Clusters whose Gloo agent is known not to be connected (RV(agents.disconnected) of the management
+      - Clusters whose Gloo agent is known not to be connected (C(disconnected) in RV(agents) of the management
         cluster's result). Automatic peers travel over the agents' connections, so the peer Gateways are
         then read once instead of watched for O(wait_timeout) (RV(wait_skipped) says why).
     type: list

@@ -119,8 +119,8 @@ def _scrape(client, pod, port):
     name, namespace = pod["metadata"]["name"], pod["metadata"]["namespace"]
     where = "%s/%s" % (namespace, name)
     try:
-        response = client.client.request("GET", "/api/v1/namespaces/%s/pods/%s:%d/proxy/metrics" % (namespace, name, port),
-                                          serialize=False, header_params={"Accept": "text/plain"})
+        path = "/api/v1/namespaces/%s/pods/%s:%d/proxy/metrics" % (namespace, name, port)
+        response = client.client.request("GET", path, serialize=False, header_params={"Accept": "text/plain"})
     except DynamicApiError as exc:
         return {"pod": where, "error": api_error(exc, "reading", "its metrics on port %d" % port).message}
     return {"pod": where, "text": to_text(response.data, errors="surrogate_or_replace")}

@@ -46,6 +46,8 @@ MULTIROOT_ENV = "ISTIO_MULTIROOT_MESH"
 ROOT_RELOAD_SINCE = (1, 20, 0)
 _GO_TRUE = ("1", "t", "true")  # what Go's strconv.ParseBool takes as true (lower-cased)
 ROLLED_KINDS = (("apps/v1", "Deployment"), ("apps/v1", "DaemonSet"))
+
+
 def _new_root(task, params, phase, now):
     """(cert, key or None, created, placeholder fingerprints) of the root the mesh moves to.
 

@@ -47,8 +47,9 @@ def test_mesh_rotation_phases():
     assert under_way["phases"] == {"c1": 2, "c2": 1, "c3": 1} and under_way["problems"] == {}
     assert (under_way["old"], under_way["new"]) == ("A", "B")
 
-    apart = rotation_records.mesh_rotation_phases({"c1": _cluster(["B"], "B", {"previous_root": "A", "new_root": "B", "phase": 3}),
-                                               "c2": _cluster(["A", "B"], "A"), "c3": _cluster(["A", "B"], "B")})
+    apart = rotation_records.mesh_rotation_phases({
+        "c1": _cluster(["B"], "B", {"previous_root": "A", "new_root": "B", "phase": 3}),
+        "c2": _cluster(["A", "B"], "A"), "c3": _cluster(["A", "B"], "B")})
     assert apart["phases"] == {"c1": 3, "c2": 1, "c3": 2}
     assert apart["problems"] == {
         "c1": ["root rotation phase 3 (old root dropped) here, 1 in c2: more than one phase apart, "
@@ -56,8 +57,9 @@ def test_mesh_rotation_phases():
         "c2": ["root rotation phase 1 (both roots trusted) here, 3 in c1: more than one phase apart, "
                "their workloads do not trust each other"]}
 
-    naive = rotation_records.mesh_rotation_phases({"c1": _cluster(["B"], "B", {"previous_root": "A", "new_root": "B", "phase": 1}),
-                                               "c2": _cluster(["A"], "A")})
+    naive = rotation_records.mesh_rotation_phases({
+        "c1": _cluster(["B"], "B", {"previous_root": "A", "new_root": "B", "phase": 1}),
+        "c2": _cluster(["A"], "A")})
     assert naive["phases"] == {"c1": 3, "c2": 0} and sorted(naive["problems"]) == ["c1", "c2"]
 
     # A finished rotation (A -> B) and the next one (B -> C) under way: the records of the past don't count.

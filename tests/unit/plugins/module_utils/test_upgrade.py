@@ -92,8 +92,8 @@ def test_same_version_everywhere_is_a_no_op():
 def test_render_lists_the_order():
     lines = upgrade.render(upgrade.plan(mesh("1.25.2", "1.25.2", "1.26.2"), "1.26.2", canary="c2"))
     assert lines[0] == "Upgrade of the mesh to Istio 1.26.2"
-    assert [line.split()[:2] for line in lines[1:]] == [["cluster-c2", "canary:"], ["cluster-c1", "batch"],
-                                                         ["cluster-c3", "already"]]
+    assert [line.split()[:2] for line in lines[1:]] == [
+        ["cluster-c2", "canary:"], ["cluster-c1", "batch"], ["cluster-c3", "already"]]
 
 
 @pytest.mark.parametrize("value, expected", [(1, 1), ("3", 3), (" 2 ", 2)])
