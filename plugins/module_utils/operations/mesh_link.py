@@ -285,8 +285,8 @@ def _unlink_mesh(task, source, plan, others):
     return others.report(writer.report(source))
 
 
-def _run_mesh(task):
-    params = task.params
+def _mesh_source(params):
+    """(source cluster, install namespace, mesh) of option mesh, checked before anything is read."""
     if not params["cluster"]:
         validation.fail("cluster", None, "is required with option mesh: the cluster of this host")
     source = validation.cluster_name(params["cluster"])
@@ -296,15 +296,11 @@ def _run_mesh(task):
         validation.fail("cluster", source, "is not a cluster of option mesh (%s)" % ", ".join(sorted(mesh)))
     if not mesh[source]["in_run"]:
         validation.fail("cluster", source, "must be in the run (mesh[].in_run): it is this host's cluster")
-    index = dict((name, position) for position, name in enumerate(e["cluster"] for e in params["mesh"]))
-    given = dict((name, _descriptor(entry["descriptor"], name, "mesh[%d].descriptor" % index[name]))
-                 for name, entry in mesh.items() if entry["descriptor"])
-    plan = planning.source_plan(mesh, source, set(n for n, e in mesh.items() if e["in_run"]))
-    others = _Others(task, mesh)
-    if params["state"] == "absent":
-        return _unlink_mesh(task, source, plan, others)
+    return source, install_namespace, mesh
 
-    # Reads: the descriptors this run does not know, the peer list of every cluster written to.
+
+def _read_descriptors(task, mesh, plan, given, others, install_namespace):
+    """Adds to ``given`` the descriptors this run does not know, read from their clusters."""
     for name in plan["peers"]:
         if name in given:
             continue
@@ -319,14 +315,10 @@ def _run_mesh(task):
                 others.skip(name, exc.message)
         elif task.check_mode and name not in others.skipped:
             others.skip(name, "its east-west gateway is not ready (check mode does not wait)")
-    if source not in given and any(linked for _target, linked in plan["into"]):
-        others.skip(source, "no peer descriptor of this cluster yet (its east-west gateway is not ready)")
 
-    client = task.client()
-    peers = validation.peers([given[name] for name in plan["peers"] if name in given], source)
-    listed = mesh_state.peer_gateways(client)
-    own = _plan(peers, listed, "present", params["adopt"], params["exclusive"], keep=plan["peers"])
-    refusals = list(own[2])
+
+def _target_plans(params, source, plan, given, others, refusals):
+    """(target, deletions, applications) for the source's peer in each cluster written to."""
     targets = []
     for target, linked in plan["into"]:
         existing = others.read(target, _peers_for, source)
@@ -339,21 +331,47 @@ def _run_mesh(task):
             deletions, applications, problems = _plan([given[source]], {source: existing}, "present",
                                                       params["adopt"], False)
         else:
-            continue  # not predicted (check mode): skipped above
+            continue  # not predicted (check mode): skipped by _run_mesh
         refusals.extend("in cluster %s: %s" % (target, problem) for problem in problems)
         targets.append((target, deletions, applications))
+    return targets
+
+
+def _foreign_entries(source, plan, listed):
+    """Peer Gateways someone else wrote for clusters the source does not link to: never ours to
+    remove, but reported (a drift report shows them)."""
+    return [{"cluster": cluster, "name": g["metadata"]["name"], "namespace": _key(g)[0], "action": "foreign",
+             "target": source}
+            for cluster, gateways in sorted(listed.items()) if cluster not in plan["peers"]
+            for g in gateways if not is_managed_by_us(g)]
+
+
+def _run_mesh(task):
+    params = task.params
+    source, install_namespace, mesh = _mesh_source(params)
+    index = dict((name, position) for position, name in enumerate(e["cluster"] for e in params["mesh"]))
+    given = dict((name, _descriptor(entry["descriptor"], name, "mesh[%d].descriptor" % index[name]))
+                 for name, entry in mesh.items() if entry["descriptor"])
+    plan = planning.source_plan(mesh, source, set(n for n, e in mesh.items() if e["in_run"]))
+    others = _Others(task, mesh)
+    if params["state"] == "absent":
+        return _unlink_mesh(task, source, plan, others)
+
+    _read_descriptors(task, mesh, plan, given, others, install_namespace)
+    if source not in given and any(linked for _target, linked in plan["into"]):
+        others.skip(source, "no peer descriptor of this cluster yet (its east-west gateway is not ready)")
+    client = task.client()
+    peers = validation.peers([given[name] for name in plan["peers"] if name in given], source)
+    listed = mesh_state.peer_gateways(client)
+    own = _plan(peers, listed, "present", params["adopt"], params["exclusive"], keep=plan["peers"])
+    refusals = list(own[2])
+    targets = _target_plans(params, source, plan, given, others, refusals)
     if refusals:
         raise GloomeshError("; ".join(refusals), source=source)
 
     writer = _Writer(task)
     writer.write(client, own[0], own[1], params["force_conflicts"], target=source)
-    # Peer Gateways someone else wrote for clusters the source does not link to: never ours to
-    # remove, but reported (a drift report shows them).
-    for cluster, gateways in sorted(listed.items()):
-        if cluster not in plan["peers"]:
-            writer.entries.extend({"cluster": cluster, "name": g["metadata"]["name"], "namespace": _key(g)[0],
-                                   "action": "foreign", "target": source}
-                                  for g in gateways if not is_managed_by_us(g))
+    writer.entries.extend(_foreign_entries(source, plan, listed))
     for target, deletions, applications in targets:
         writer.write(others.clients[target], deletions, applications, params["force_conflicts"], target=target)
     if params["wait"] and not task.check_mode:
