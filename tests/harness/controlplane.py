@@ -121,6 +121,25 @@ def binary_version(path: str) -> tuple[int, int]:
     return int(match.group(1)), int(match.group(2))
 
 
+def process_state(pid: int) -> str:
+    """The kernel's one-letter state of a process (R running, S sleeping, T stopped, ...)."""
+    with open("/proc/%d/stat" % pid, encoding="utf-8") as fh:
+        return fh.read().rsplit(")", 1)[1].split()[0]
+
+
+def _wait_stopped(pid: int, timeout: float, context: str):
+    """Polls the process's state until it is T (stopped)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        state = process_state(pid)
+        if state in ("T", "t"):
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError("the kube-apiserver of %s (pid %d) was not stopped %.0fs after SIGSTOP (state %s)"
+                               % (context, pid, timeout, state))
+        time.sleep(0.01)
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -303,12 +322,16 @@ class LocalControlPlane:
         return [p.proc.pid for p in procs if p.proc is not None]
 
     # -- faults ----------------------------------------------------------------------------------
-    def freeze(self, context: str):
-        """Stop the kube-apiserver of `context` (SIGSTOP): every request to it hangs until thaw()."""
+    def freeze(self, context: str, timeout: float = 5.0):
+        """Stop the kube-apiserver of `context` (SIGSTOP): every request to it hangs until thaw().
+
+        Returns once the kernel shows it stopped: SIGSTOP takes effect asynchronously, and on a busy
+        machine a process can still be running right after the signal was sent."""
         server = self._server(context)
         if not server.frozen:
             server.signal(signal.SIGSTOP)
             server.frozen = True
+            _wait_stopped(server.proc.pid, timeout, context)
 
     def thaw(self, context: str):
         """Resume a frozen kube-apiserver (SIGCONT)."""

@@ -13,7 +13,7 @@ from kubernetes.client.rest import ApiException
 
 from tests.harness import crds
 from tests.harness.collection_path import REPO_ROOT
-from tests.harness.controlplane import ControlPlaneError, LocalControlPlane, read_state, start_environment
+from tests.harness.controlplane import ControlPlaneError, LocalControlPlane, process_state, read_state, start_environment
 from tests.harness.demo import inventory
 from tests.harness.playbook_run import run_playbook
 
@@ -197,11 +197,6 @@ def test_gateway_api_files_are_accepted_by_the_local_servers(control_plane, vers
                                                  _content_type="application/apply-patch+yaml")
 
 
-def _state(pid: int) -> str:
-    with open(f"/proc/{pid}/stat", encoding="utf-8") as fh:
-        return fh.read().rsplit(")", 1)[1].split()[0]
-
-
 def _version(cp, context, timeout=2.0):
     """GET /version as admin; raises on a hung or dead server."""
     with cp.api_client(context) as api:
@@ -215,7 +210,7 @@ def test_fault_controls_freeze_thaw_kill_and_restart_on_the_same_port_with_the_s
     url, pid = cp.server_url("solo"), cp.server_pid("solo")
 
     cp.freeze("solo")
-    assert cp.frozen("solo") and cp.running("solo") and _state(pid) == "T"
+    assert cp.frozen("solo") and cp.running("solo") and process_state(pid) == "T"
     began = time.monotonic()
     with pytest.raises(Exception) as hung:
         _version(cp, "solo", timeout=1.0)
