@@ -15,11 +15,10 @@ __metaclass__ = type
 import json
 import os
 
-from ansible.errors import AnsibleActionFail
-from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
-from ansible_collections.gloomesh.multicluster.plugins.module_utils import drift, files
+from ansible_collections.gloomesh.multicluster.plugins.module_utils import drift
+from ansible_collections.gloomesh.multicluster.plugins.plugin_utils.controller_action import RunOnceAction, write_report
 
 display = Display()
 
@@ -44,22 +43,8 @@ def _clusters(hosts, hostvars):
     return clusters
 
 
-def _write(directory, report, lines):
-    try:
-        os.makedirs(directory, exist_ok=True)
-        files.write_atomic(os.path.join(directory, "drift.json"),
-                           (json.dumps(report, indent=2, sort_keys=True) + "\n").encode("utf-8"), 0o644)
-        files.write_atomic(os.path.join(directory, "drift.txt"), ("\n".join(lines) + "\n").encode("utf-8"), 0o644)
-    except OSError as exc:
-        raise AnsibleActionFail("report_dir %s: cannot write the report: %s" % (directory, exc))
-
-
-class ActionModule(ActionBase):
+class ActionModule(RunOnceAction):
     """Reports the drift once for all hosts."""
-
-    BYPASS_HOST_LOOP = True
-    _requires_connection = False
-    _supports_check_mode = True
 
     def run(self, tmp=None, task_vars=None):
         task_vars = task_vars or {}
@@ -74,7 +59,9 @@ class ActionModule(ActionBase):
         result["msg"] = ("Drift in %s; %s" % (", ".join(drifted), where) if drifted
                          else "No drift in %d clusters" % len(report["clusters"]))
         if args["report_dir"] and not self._task.check_mode:
-            _write(args["report_dir"], report, lines)
+            write_report(os.path.join(args["report_dir"], "drift.json"),
+                         json.dumps(report, indent=2, sort_keys=True) + "\n", "report_dir")
+            write_report(os.path.join(args["report_dir"], "drift.txt"), "\n".join(lines) + "\n", "report_dir")
             result["report_dir"] = args["report_dir"]
         result.update(changed=False, drifted=report["drifted"], drifted_clusters=drifted, clusters=report["clusters"],
                       table=lines, ansible_stats={"data": {STATS_KEY: report}, "per_host": False, "aggregate": False})

@@ -16,12 +16,12 @@ import json
 import os
 
 from ansible.errors import AnsibleActionFail
-from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
-from ansible_collections.gloomesh.multicluster.plugins.module_utils import files, root_files, verify
+from ansible_collections.gloomesh.multicluster.plugins.module_utils import root_files, verify
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders import certificates
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
+from ansible_collections.gloomesh.multicluster.plugins.plugin_utils.controller_action import RunOnceAction, write_report
 
 display = Display()
 
@@ -123,22 +123,8 @@ def _failing_hosts(report, task_vars):
     return failing
 
 
-def _write(path, report):
-    directory = os.path.dirname(path)
-    try:
-        if directory:
-            os.makedirs(directory, exist_ok=True)
-        files.write_atomic(path, (json.dumps(report, indent=2, sort_keys=True) + "\n").encode("utf-8"), 0o644)
-    except OSError as exc:
-        raise AnsibleActionFail("report_path %s: cannot write the report: %s" % (path, exc))
-
-
-class ActionModule(ActionBase):
+class ActionModule(RunOnceAction):
     """Verifies the mesh once for all hosts."""
-
-    BYPASS_HOST_LOOP = True
-    _requires_connection = False
-    _supports_check_mode = True
 
     def run(self, tmp=None, task_vars=None):
         task_vars = task_vars or {}
@@ -156,7 +142,7 @@ class ActionModule(ActionBase):
                                        % len(report["clusters"]))
         display.display("\n".join(verify.render(report) + ["", summary]))
         if args["report_path"] and not self._task.check_mode:
-            _write(args["report_path"], report)
+            write_report(args["report_path"], json.dumps(report, indent=2, sort_keys=True) + "\n", "report_path")
             result["report_path"] = args["report_path"]
         result.update(changed=False, failed=bool(problems) and args["fail_on_problems"], verified=report["ok"],
                       problems=problems, clusters=report["clusters"], links=report["links"],

@@ -15,10 +15,10 @@ __metaclass__ = type
 
 import os
 
-from ansible.plugins.action import ActionBase
 
 from ansible_collections.gloomesh.multicluster.plugins.module_utils import rotation
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders import rotation_records
+from ansible_collections.gloomesh.multicluster.plugins.plugin_utils.controller_action import RunOnceAction
 
 ARGUMENT_SPEC = dict(
     hosts=dict(type="list", elements="str", required=True),
@@ -29,12 +29,8 @@ ARGUMENT_SPEC = dict(
 )
 
 
-class ActionModule(ActionBase):
+class ActionModule(RunOnceAction):
     """Plans the rotation once for all hosts."""
-
-    BYPASS_HOST_LOOP = True
-    _requires_connection = False
-    _supports_check_mode = True
 
     def run(self, tmp=None, task_vars=None):
         task_vars = task_vars or {}

@@ -10,7 +10,6 @@ __metaclass__ = type
 
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
 from ansible_collections.gloomesh.multicluster.plugins.module_utils import mesh_state, upgrade
@@ -23,6 +22,7 @@ from ansible_collections.gloomesh.multicluster.plugins.module_utils.constants im
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.apply import get_object
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.client import credential_files_removed, get_k8s_client
+from ansible_collections.gloomesh.multicluster.plugins.plugin_utils.controller_action import RunOnceAction
 
 display = Display()
 
@@ -52,12 +52,8 @@ def _spec_version(args, variables):
     return (((live or {}).get("spec") or {}).get("version"), mesh_state.service_mesh_readiness(live)[0]), None
 
 
-class ActionModule(ActionBase):
+class ActionModule(RunOnceAction):
     """Runs once for the play (like mesh_preflight); writes nothing."""
-
-    BYPASS_HOST_LOOP = True
-    _requires_connection = False
-    _supports_check_mode = True
 
     def _variables(self, host, hostvars):
         return dict((name, self._templar.template(hostvars[host][name]))
