@@ -295,14 +295,18 @@ def test_find_binary(tmp_path, monkeypatch):
 
 class Cluster:
     """Stands for k8s.client.Cluster: ``answers`` GET /version answered, then a frozen server (or
-    ``error``)."""
+    ``error``). With ``after`` (a path), answers count only once that file exists: a loaded machine may
+    start the fake helm later than the probes."""
 
     name = "c9"
 
-    def __init__(self, answers, status=None, error=None):
+    def __init__(self, answers, status=None, error=None, after=None):
         self.client, self.answers, self.status, self.error, self.asked = self, answers, status, error, []
+        self.after = after
 
     def request(self, method, path, serialize=True):
+        if self.after and not os.path.exists(self.after):
+            return
         self.asked.append("%s %s" % (method, path))
         if len(self.asked) > self.answers:
             raise self.error or GloomeshError("cluster c9 (https://h): GET /version: no answer within 1s (API server "
@@ -340,8 +344,9 @@ def test_run_stops_helm_when_a_probe_fails_unexpectedly(tmp_path, private_tmp, m
     monkeypatch.setattr(helm, "PROBE_INTERVAL", 0.2)
     pid_file = tmp_path / "helm-pid"
     binary = fake_helm(tmp_path, "open(%r, 'w').write(str(os.getpid()))\ntime.sleep(600)\n" % str(pid_file))
+    cluster = Cluster(answers=2, error=RuntimeError("not HTTP"), after=str(pid_file))
     with pytest.raises(RuntimeError):
-        helm.run(binary, ["upgrade"], {}, timeout=300, cluster=Cluster(answers=2, error=RuntimeError("not HTTP")))
+        helm.run(binary, ["upgrade"], {}, timeout=300, cluster=cluster)
     # helm did not outlive the task: stopped (and reaped) before the error went up.
     with pytest.raises(ProcessLookupError):
         os.kill(int(pid_file.read_text()), 0)
