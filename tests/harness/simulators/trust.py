@@ -296,6 +296,11 @@ class TrustSimulator:
 
     # -- reconcile -------------------------------------------------------------------------------
     def reconcile(self, cluster):
+        if self.sims.settings(cluster.name).ca != "simulated":
+            with self._lock:  # a real istiod is this cluster's CA (Simulators.set_ca)
+                self._istiods.pop(cluster.name, None)
+                self._workloads.pop(cluster.name, None)
+            return None
         now = datetime.datetime.now(datetime.timezone.utc)
         with self._lock:
             changed, later = self._istiod(cluster, now)
