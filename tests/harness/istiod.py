@@ -749,6 +749,8 @@ class Istiod:
         istio-ca as credential (security/pkg/server/ca/authenticate/kubeauth/kube_jwt.go, a
         TokenReview). Returns cert_chain: the leaf, the CA chain, and the root bundle last
         (security/pkg/server/ca/server.go CreateCertificate). Needs grpcio (requirements-dev.txt)."""
+        # The harness forks (subprocess) while calls may run: grpc's fork handlers only warn then.
+        os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
         import grpc  # only the tests that ask for certificates need it
 
         credentials = grpc.ssl_channel_credentials(root_certificates=roots_pem.encode())

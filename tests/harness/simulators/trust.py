@@ -18,8 +18,11 @@ istiod (Deployment istiod-gloo or istiod; the one in istio-system first):
   AUTO_RELOAD_PLUGIN_CERTS=true in 1.12-1.17, on by default in 1.18 and always from 1.19
   (istio_ca.go createIstioCA, initCACertsWatcher); a root-cert.pem whose bytes changed is ignored
   (and the whole event with it) unless the version is 1.20 or later, ISTIO_MULTIROOT_MESH is true
-  (pilot/pkg/features/pilot.go MultiRootMesh, default false) and one bundle contains the other
-  byte for byte; a bundle that does not verify is refused and the loaded CA kept
+  (pilot/pkg/features/pilot.go MultiRootMesh, default false) and one bundle contains the other:
+  byte for byte (bytes.Contains) before 1.31, as sets of certificates (DER, any order or PEM
+  layout: pemBundleHasSubsetRelation, istio/istio PR 59909 of 2026-04, in the pinned master whose
+  VERSION is 1.31; whether a 1.30 patch release carries it is not checked here, so 1.30 keeps the
+  byte rule); a bundle that does not verify is refused and the loaded CA kept
   (keycertbundle.go UpdateVerifiedKeyCertBundleFromFile). Otherwise only a restart (a new pod)
   loads the new Secret. The version is the tag of istiod's image (1.25.2 of ...:1.25.2-solo).
 - The namespace controller of the oldest ready pod (it runs under leader election) writes the
@@ -81,6 +84,7 @@ WORKLOAD_TTL = datetime.timedelta(hours=24)
 _TRUE = ("1", "t", "true")
 _VERSION = re.compile(r":(\d+)\.(\d+)\.(\d+)")
 NEWEST = (1, 99, 0)
+ROOTS_AS_SETS_SINCE = (1, 31, 0)
 
 
 # -- the plugged-in CA ---------------------------------------------------------------------------
@@ -169,12 +173,24 @@ def reload(dep: dict, ca: LoadedCA, files: dict[str, bytes], now) -> tuple[Loade
             return ca, "Updating new ROOT-CA not supported"
         if _env(dep).get("ISTIO_MULTIROOT_MESH", "").lower() not in _TRUE:
             return ca, "Multi root is disabled, updating new ROOT-CA not supported"
-        if new_roots not in ca.roots_pem and ca.roots_pem not in new_roots:
+        if not _one_contains_the_other(ca.roots_pem, new_roots, _version(dep) >= ROOTS_AS_SETS_SINCE):
             return ca, "Updating new ROOT-CA not supported"
     loaded, why = load_ca(files, now)
     if loaded is None:
         return ca, f"Failed to update new Plug-in CA certs: {why}"
     return loaded, "Istiod has detected the newly added intermediate CA and updated its key and certs accordingly"
+
+
+def _one_contains_the_other(current: bytes, new: bytes, as_sets: bool) -> bool:
+    """handleEvent's rule for a changed root bundle (see the module docstring): bytes, or certificate sets."""
+    if not as_sets:
+        return new in current or current in new
+    try:
+        mine, theirs = ({c.public_bytes(serialization.Encoding.DER) for c in x509.load_pem_x509_certificates(b)}
+                        for b in (current, new))
+    except ValueError:
+        return False  # no certificate in one of them: an empty set is no subset (pemBundleHasSubsetRelation)
+    return mine <= theirs or theirs <= mine
 
 
 @dataclasses.dataclass
