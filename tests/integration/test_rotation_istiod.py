@@ -250,7 +250,8 @@ def test_rotation_with_upstream_istiod(mesh, multiroot):
 def test_istiod_refuses_a_mismatched_cacerts_and_so_does_root_of_trust(mesh):
     """A ca-key.pem that is not the intermediate's key: root_of_trust refuses to write it (0 writes);
     written by hand, a running istiod keeps its CA and a new pod of it does not start (no fallback to
-    a self-signed CA); the trust simulator's rules say the same of the same files."""
+    a self-signed CA), nor does one given a bundle without cert-chain.pem; the trust simulator's
+    rules say the same of the same files."""
     context = CLUSTERS[2]
     istiod = mesh.istiods[context]
     good = mesh.cacerts(context)
@@ -287,9 +288,21 @@ def test_istiod_refuses_a_mismatched_cacerts_and_so_does_root_of_trust(mesh):
         assert "self-signed" not in istiod.log_text()[before:]
         print(f"\nMEASURE a new istiod pod refuses the mismatched cacerts: {refusal.group(0)[:300]}")
 
-        core.patch_namespaced_secret(CACERTS, NAMESPACE, {"data": {"ca-key.pem": base64.b64encode(
-            good["ca-key.pem"].encode()).decode()}})
-        istiod.wait_rolled_out()  # restarted as kubelet restarts a crashed container
+        # The key back but cert-chain.pem gone: kubelet restarts the crashed container with the
+        # files it refreshed, and this istiod (not 1.25.2, see trust.load_ca) exits again.
+        before = len(istiod.log_text())
+        core.patch_namespaced_secret(CACERTS, NAMESPACE, {"data": {
+            "ca-key.pem": base64.b64encode(good["ca-key.pem"].encode()).decode(), "cert-chain.pem": None}})
+        incomplete = wait_until(lambda: not istiod.running() and re.search(
+            r".*incomplete signing CA bundle detected.*", istiod.log_text()[before:]),
+            "the restarted istiod to exit on an incomplete bundle", timeout=60)
+        without_chain = {k: v.encode() for k, v in good.items() if k != "cert-chain.pem"}
+        assert trust.load_ca(without_chain, now, (1, 31, 0))[1].endswith("incomplete signing CA bundle detected")
+        print(f"MEASURE cacerts without cert-chain.pem: {incomplete.group(0)[:200]}")
+
+        core.patch_namespaced_secret(CACERTS, NAMESPACE, {"data": {"cert-chain.pem": base64.b64encode(
+            good["cert-chain.pem"].encode()).decode()}})
+        istiod.wait_rolled_out()  # started again with the whole bundle
     _check(mesh, "cacerts restored")
 
 

@@ -6,7 +6,11 @@ istiod (Deployment istiod-gloo or istiod; the one in istio-system first):
 
 - Each ready istiod pod loads Secret `cacerts` of its namespace as the API server has it when the
   pod starts (the kubelet mounts it at /etc/cacerts). A bundle with ca-key.pem is a plugged-in CA
-  (pilot/pkg/bootstrap/istio_ca.go createIstioCA); it must verify: ca-cert.pem chains through
+  (pilot/pkg/bootstrap/istio_ca.go createIstioCA). From 1.31 (the pinned master, where real istiod
+  was seen to do it; checkCABundleCompleteness came with istio/istio PR 55696 of 2025-05, the first
+  release with it not checked here) only a bundle of all four files is one: some of them without
+  the others make istiod exit ("incomplete signing CA bundle detected"), none is the self-signed
+  CA. A plugged-in CA must verify: ca-cert.pem chains through
   cert-chain.pem to one of the roots of root-cert.pem, which may hold several, and the key matches
   (security/pkg/pki/util/keycertbundle.go Verify). A bundle that does not is a pod whose CA failed
   to start: it serves nothing. Without cacerts istiod makes its own self-signed CA, which is not
@@ -85,6 +89,8 @@ _TRUE = ("1", "t", "true")
 _VERSION = re.compile(r":(\d+)\.(\d+)\.(\d+)")
 NEWEST = (1, 99, 0)
 ROOTS_AS_SETS_SINCE = (1, 31, 0)
+COMPLETE_BUNDLE_SINCE = (1, 31, 0)
+BUNDLE_FILES = ("ca-key.pem", "ca-cert.pem", "root-cert.pem", "cert-chain.pem")
 
 
 # -- the plugged-in CA ---------------------------------------------------------------------------
@@ -110,8 +116,12 @@ def _signed_by(cert, issuer) -> bool:
     return True
 
 
-def load_ca(files: dict[str, bytes] | None, now: datetime.datetime) -> tuple[LoadedCA | None, str]:
+def load_ca(files: dict[str, bytes] | None, now: datetime.datetime,
+            version: tuple[int, int, int] = NEWEST) -> tuple[LoadedCA | None, str]:
     """(CA, "") from the mounted cacerts files, or (None, why istiod has no plugged-in CA)."""
+    present = [name for name in BUNDLE_FILES if name in (files or {})]
+    if version >= COMPLETE_BUNDLE_SINCE and 0 < len(present) < len(BUNDLE_FILES):
+        return None, "failed to create an istiod CA: incomplete signing CA bundle detected"
     if not files or not files.get("ca-key.pem"):
         return None, "no plugged-in CA (cacerts without ca-key.pem): self-signed CA, not simulated"
     try:
@@ -367,7 +377,7 @@ class TrustSimulator:
                 # watch cache may not have the latest write yet.
                 mounted = mounted or [cluster.kube.get(SECRETS, CACERTS, namespace)]
                 files = _files(mounted[0])
-                ca, why = load_ca(files, now)
+                ca, why = load_ca(files, now, _version(dep))
                 pods[name] = IstiodPod(name, pod["metadata"].get("creationTimestamp") or "", files, _rv(mounted[0]),
                                        ca, "serving" if ca else why)
                 changed = True

@@ -59,3 +59,14 @@ def test_a_root_bundle_that_shares_no_subset_is_refused_by_every_version():
         assert kept is loaded and said == "Updating new ROOT-CA not supported", tag
     kept, said = trust.reload(_deployment("1.31.0", multiroot=False), loaded, _bundle([A, B]), NOW)
     assert kept is loaded and said == "Multi root is disabled, updating new ROOT-CA not supported"
+
+
+def test_an_incomplete_bundle_stops_istiod_from_1_31_and_was_loaded_before():
+    """cacerts without cert-chain.pem: 1.25.2 took ca-cert.pem as the chain; the pinned master
+    exits (test_rotation_istiod saw it), and no files at all stay the self-signed CA."""
+    files = _bundle([A])
+    del files["cert-chain.pem"]
+    assert trust.load_ca(files, NOW, (1, 25, 2))[1] == ""
+    assert trust.load_ca(files, NOW, (1, 31, 0)) == (
+        None, "failed to create an istiod CA: incomplete signing CA bundle detected")
+    assert trust.load_ca({}, NOW, (1, 31, 0))[1].startswith("no plugged-in CA")
