@@ -332,3 +332,24 @@ def test_istiod_with_multiroot_takes_a_reordered_root_bundle(mesh):
     assert istiod.restarts == restarts
     assert istiod.log_text()[logged:].count("\tUpdating new ROOT-CA\n") == 3, istiod.log_tail()
     _check(mesh, "root bundle reordered and restored")
+
+
+def _profile(leaf: x509.Certificate) -> dict:
+    """What a peer checks of a workload certificate: its extensions (value and criticality)."""
+    return {ext.oid._name: (ext.critical, repr(ext.value)) for ext in leaf.extensions
+            if ext.oid._name not in ("subjectKeyIdentifier", "authorityKeyIdentifier")}
+
+
+def test_the_simulated_workload_certificate_is_the_one_istiod_signs(mesh):
+    """trust.issue (what simulated workloads hold) against a certificate real istiod signed for the
+    same identity with the same cacerts: the same extensions, and the same chain after the leaf."""
+    context = CLUSTERS[1]
+    cacerts = mesh.cacerts(context)
+    chain = mesh.workload_chain(context, mesh.published(context))
+    now = datetime.datetime.now(datetime.timezone.utc)
+    loaded, why = trust.load_ca({k: v.encode() for k, v in cacerts.items()}, now)
+    assert why == ""
+    simulated = trust.issue(loaded, IDENTITY, now)
+    assert _profile(simulated[0]) == _profile(chain[0])
+    assert _names(simulated[1:]) == _names(chain[1:])
+    assert simulated[0].subject == chain[0].subject
