@@ -54,6 +54,9 @@ collection's restart annotation, a new env) stops the process and starts it agai
 Deployment's env and the Secret as it is then, under the same pod name (`Istiod.restarts`,
 `Istiod.wait_rolled_out`). A process that exited (a ``cacerts`` istiod refused) is started again
 once the Secret changes, as kubelet restarts a crashed container with the volume it refreshed.
+A pod template with readiness gate READINESS_GATE gets that condition from the harness: True
+while the process runs and has answered /ready, so the simulated Deployment is rolled out (and
+what waits for it, e.g. the collection's rotation, goes on) only once the real istiod serves.
 
 Processes get SIGKILL when the thread that started them ends (start them from the main thread),
 log to ``<cluster workdir>/istiod.log``, and stop with `IstiodFleet.stop()`;
@@ -165,6 +168,7 @@ OBSERVE_ENV = {
 # controller that writes istio-ca-root-cert in every namespace (server.go shouldStartNsController).
 CA_ENV = {"ENABLE_CA_SERVER": "true", "PILOT_CERT_PROVIDER": "istiod"}
 ROOT_CONFIGMAP = "istio-ca-root-cert"
+READINESS_GATE = "harness.gloomesh.io/upstream-istiod"  # see the module docstring
 # Names (a revision suffix may follow) of istiod's leader election locks, Leases or ConfigMaps in its
 # namespace (pilot/pkg/leaderelection/leaderelection.go): an observer still takes part in elections.
 LEADER_LOCKS = ("istio-namespace-controller-election", "istio-clustertrustbundle-controller-election",
@@ -537,6 +541,8 @@ class Istiod:
         self.template: str | None = None  # pod template hash of istiod-gloo it runs (None: no Deployment)
         self.secret_version: str | None = None  # of the cacerts it started with
         self.restarts = 0
+        self.serving = False  # the process answered /ready since it started
+        self._gates: dict[str, str] = {}  # READINESS_GATE status written, by pod name
         self._kube: Kube | None = None
         self._standins: ClusterStandIns | None = None
 
@@ -567,6 +573,7 @@ class Istiod:
         pod_env = _container_env(deployment)
         self.cluster_id = self.requested_cluster_id or pod_env.get("CLUSTER_ID") or self.context
         self.template = template_hash(deployment["spec"]["template"]) if deployment else None
+        self.serving = False
         if self._standins is not None:
             self._standins.sync_secret()
             self.secret_version = self._standins.volume.version
@@ -585,13 +592,30 @@ class Istiod:
             return
         template = template_hash(deployment["spec"]["template"])
         crashed = not self.running() and self._standins.volume.version != self.secret_version
-        if template == self.template and not crashed:
+        if template != self.template or crashed:
+            if self.running():
+                terminate(self.proc, 15)
+            self.restarts += 1
+            self._start_pod(deployment)
+            self._gate_pods(deployment)  # the new pod is not ready yet
+            self._wait_ready(time.monotonic() + 60)
+        self._gate_pods(deployment)
+
+    def _gate_pods(self, deployment: dict):
+        """READINESS_GATE on the pods of the template it runs, when the template asks for it."""
+        gates = deployment["spec"]["template"]["spec"].get("readinessGates") or []
+        if not any(g.get("conditionType") == READINESS_GATE for g in gates):
             return
-        if self.running():
-            terminate(self.proc, 15)
-        self.restarts += 1
-        self._start_pod(deployment)
-        self._wait_ready(time.monotonic() + 60)
+        status = "True" if self.serving and self.running() else "False"
+        for pod in self._kube.list(PODS, f"pod-template-hash={self.template}").get("items") or []:
+            name = pod["metadata"]["name"]
+            if pod["metadata"]["namespace"] != NAMESPACE or self._gates.get(name) == status:
+                continue
+            _apply(self._kube, PODS, {"apiVersion": "v1", "kind": "Pod",
+                                      "metadata": {"name": name, "namespace": NAMESPACE},
+                                      "status": {"conditions": [{"type": READINESS_GATE, "status": status}]}},
+                   subresource="status")
+            self._gates[name] = status
 
     def wait_rolled_out(self, timeout: float = 60.0):
         """Return once this istiod runs the current pod template of istiod-gloo and answers /ready
@@ -674,6 +698,7 @@ class Istiod:
                                    f"{self.log_path} ends with:\n{self.log_tail()}")
             try:
                 if self._http("/ready", timeout=2)[0] == 200:
+                    self.serving = True
                     return
             except OSError:
                 pass
@@ -970,4 +995,4 @@ def start_with_control_plane(cp, **kwargs) -> IstiodFleet:
 __all__ = ["IstiodUnavailable", "IstiodAssets", "Istiod", "IstiodFleet", "SecretVolume", "ClusterStandIns",
            "find_istiod", "start_istiods", "start_with_control_plane", "injector_configmap", "endpoint_slice",
            "network_gateways", "network_summary", "observer_writes", "certificate_request", "certificate_chain",
-           "OBSERVE_ENV", "CA_ENV"]
+           "OBSERVE_ENV", "CA_ENV", "READINESS_GATE"]

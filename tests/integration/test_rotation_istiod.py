@@ -34,8 +34,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from kubernetes import client as k8s
 
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders import certificates
-from tests.harness.istiod import (CACERTS, DEPLOYMENT, NAMESPACE, ROOT_CONFIGMAP, IstiodUnavailable, find_istiod,
-                                  observer_writes, start_with_control_plane)
+from tests.harness.istiod import (CACERTS, DEPLOYMENT, NAMESPACE, READINESS_GATE, ROOT_CONFIGMAP, IstiodUnavailable,
+                                  find_istiod, observer_writes, start_with_control_plane)
 from tests.harness.module_runner import run_module
 from tests.harness.poll import wait_until
 from tests.harness.simulators import trust
@@ -59,9 +59,11 @@ def _istiod_deployment(multiroot: bool) -> dict:
     labels = {"app": "istiod", "istio.io/rev": "gloo"}
     return {"metadata": {"name": DEPLOYMENT}, "spec": {
         "replicas": 1, "selector": {"matchLabels": labels},
-        "template": {"metadata": {"labels": labels}, "spec": {"containers": [{
-            "name": "discovery", "image": ISTIOD_IMAGE,
-            "env": [{"name": MULTIROOT, "value": str(multiroot).lower()}]}]}}}}
+        "template": {"metadata": {"labels": labels}, "spec": {
+            # Ready when the real istiod playing the pod is (tests/harness/istiod.py READINESS_GATE).
+            "readinessGates": [{"conditionType": READINESS_GATE}],
+            "containers": [{"name": "discovery", "image": ISTIOD_IMAGE,
+                            "env": [{"name": MULTIROOT, "value": str(multiroot).lower()}]}]}}}}
 
 
 class Mesh:
@@ -132,8 +134,9 @@ class Mesh:
         """ISTIO_MULTIROOT_MESH in istiod's env, as gloo-extensions-config would set it: a rollout."""
         for context in CLUSTERS:
             with self.api(context) as api:
+                env = [{"name": MULTIROOT, "value": str(multiroot).lower()}]
                 k8s.AppsV1Api(api).patch_namespaced_deployment(DEPLOYMENT, NAMESPACE, {"spec": {"template": {"spec": {
-                    "containers": [{"name": "discovery", "env": [{"name": MULTIROOT, "value": str(multiroot).lower()}]}]}}}})
+                    "containers": [{"name": "discovery", "env": env}]}}}})
         for istiod in self.istiods:
             istiod.wait_rolled_out()
             assert istiod.env[MULTIROOT] == str(multiroot).lower()
@@ -273,7 +276,8 @@ def test_istiod_refuses_a_mismatched_cacerts_and_so_does_root_of_trust(mesh):
 
     with mesh.api(context) as api:
         core = k8s.CoreV1Api(api)
-        core.patch_namespaced_secret(CACERTS, NAMESPACE, {"data": {"ca-key.pem": base64.b64encode(stranger.encode()).decode()}})
+        core.patch_namespaced_secret(CACERTS, NAMESPACE, {"data": {
+            "ca-key.pem": base64.b64encode(stranger.encode()).decode()}})
         wait_until(lambda: "Failed to update new Plug-in CA certs" in istiod.log_text(),
                    "istiod's refusal of the swapped files in its log", timeout=30)
         _check(mesh, "mismatched key, running istiod")  # still signs with what it loaded
@@ -286,6 +290,9 @@ def test_istiod_refuses_a_mismatched_cacerts_and_so_does_root_of_trust(mesh):
             r".*failed to create CA: .*the cert does not match the key.*", istiod.log_text()[before:]),
             "the new istiod pod to exit, refusing the key", timeout=60)
         assert "self-signed" not in istiod.log_text()[before:]
+        # Its pod is not ready (READINESS_GATE): the rollout the collection would wait for never ends.
+        wait_until(lambda: not (apps.read_namespaced_deployment(DEPLOYMENT, NAMESPACE).status.available_replicas or 0),
+                   "istiod-gloo without an available pod", timeout=30)
         print(f"\nMEASURE a new istiod pod refuses the mismatched cacerts: {refusal.group(0)[:300]}")
 
         # The key back but cert-chain.pem gone: kubelet restarts the crashed container with the
