@@ -423,14 +423,16 @@ def endpoint_slice(service: dict, pods: list[dict]) -> dict | None:
 
 class ClusterStandIns:
     """For one cluster, in one polling thread: kubelet's cacerts volume of istiod, the rollout of
-    its Deployment (`on_deployment`, called with Deployment istiod-gloo or None), and for the
-    Services istiod's gateway deployment controller creates, the EndpointSlice controller and a
-    cloud load balancer (`lb_address`: the ingress IP given at once; None: pending forever)."""
+    its Deployment (`on_deployment`, called with Deployment istiod-gloo or None), and (`services`)
+    for the Services istiod's gateway deployment controller creates, the EndpointSlice controller and
+    a cloud load balancer (`lb_address`: the ingress IP given at once; None: pending forever)."""
 
-    def __init__(self, kube: Kube, volume: SecretVolume, lb_address: str | None, on_error, on_deployment=None):
+    def __init__(self, kube: Kube, volume: SecretVolume, lb_address: str | None, on_error, on_deployment=None,
+                 services: bool = True):
         self.kube = kube
         self.volume = volume
         self.lb_address = lb_address
+        self.services = services
         self._on_error = on_error
         self._on_deployment = on_deployment
         self._stop = threading.Event()
@@ -452,7 +454,8 @@ class ClusterStandIns:
         while not self._stop.wait(POLL_SECONDS):
             try:
                 self.sync_secret()
-                self._services()
+                if self.services:
+                    self._services()
                 if self._on_deployment is not None:
                     self._on_deployment(self.kube.get(DEPLOYMENTS, DEPLOYMENT, NAMESPACE))
             except Exception as err:  # the API server may be frozen or restarting: try again
@@ -554,12 +557,13 @@ class Istiod:
         self._kube = Kube(self.cp.api_client(self.context, simulator=True), self.context)
         deployment = self._kube.get(DEPLOYMENTS, DEPLOYMENT, NAMESPACE)
         # An observer writes nothing (it may start before the install) and leaves the cluster's
-        # Services to the simulators; without the CA it needs no cacerts either.
+        # Services to the simulators (whose east-west Services carry the managed label too);
+        # without the CA it needs no cacerts either.
         if not self.observe_only:
             self._write_pod_surroundings(deployment, _container_env(deployment))
         if self.ca:
             self._standins = ClusterStandIns(self._kube, SecretVolume(self.cert_dir), self.lb_address, self._error,
-                                             self._follow_rollout)
+                                             self._follow_rollout, services=not self.observe_only)
         self._start_pod(deployment)
         if self._standins is not None:
             self._standins.start()

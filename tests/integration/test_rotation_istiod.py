@@ -214,7 +214,8 @@ def test_rotation_with_upstream_istiod(mesh, multiroot):
     mesh.set_multiroot(multiroot)
     mark = mesh.cp.audit_mark()
     _check(mesh, "before")
-    old_fp = certificates.fingerprint(x509.load_pem_x509_certificate(open(mesh.path("root-cert.pem"), "rb").read()))
+    with open(mesh.path("root-cert.pem"), "rb") as fh:
+        old_fp = certificates.fingerprint(x509.load_pem_x509_certificate(fh.read()))
     done = {}
     for phase in PHASES:
         restarts, reloads = _restarts(mesh), _reloads(mesh)
