@@ -43,6 +43,20 @@ Beside the simulators (which still play istiod's writes: eastwest.py, trust.py),
 ``observe_only`` (OBSERVE_ENV): it reads the cluster and writes nothing, so it may start before the
 install; what it decides is read from its debug endpoints, e.g. the network gateways it made of
 each peer Gateway (`network_gateways`, `Istiod.wait_network_gateways`, `network_summary`).
+``observe_only`` with ``ca=True`` (CA_ENV) is an observer that is also its cluster's CA: it loads
+the plugged ``cacerts`` (kubelet's volume, above), signs, and publishes its roots in every
+namespace's ``istio-ca-root-cert``, in place of the trust simulator (`Simulators.set_ca(context,
+"upstream")`); its only other writes are its leader election locks (`observer_writes`).
+
+Where a Deployment ``istiod-gloo`` exists, the harness plays its rollout as the trust simulator
+sees one (a new pod loads ``cacerts`` as it is when the pod starts): a new pod template (the
+collection's restart annotation, a new env) stops the process and starts it again with the
+Deployment's env and the Secret as it is then, under the same pod name (`Istiod.restarts`,
+`Istiod.wait_rolled_out`). A process that exited (a ``cacerts`` istiod refused) is started again
+once the Secret changes, as kubelet restarts a crashed container with the volume it refreshed.
+A pod template with readiness gate READINESS_GATE gets that condition from the harness: True
+while the process runs and has answered /ready, so the simulated Deployment is rolled out (and
+what waits for it, e.g. the collection's rotation, goes on) only once the real istiod serves.
 
 Processes get SIGKILL when the thread that started them ends (start them from the main thread),
 log to ``<cluster workdir>/istiod.log``, and stop with `IstiodFleet.stop()`;
@@ -69,7 +83,9 @@ import yaml
 
 from .collection_path import REPO_ROOT, install_collection_finder
 from .controlplane import _BIND_ERRORS, MUTATING_VERBS, SIMULATOR_USER, _die_with_parent, _tail, free_port, terminate
+from .poll import wait_until
 from .simulators.base import Kube, Resource
+from .simulators.workloads import template_hash
 
 BUILD_SCRIPT = os.path.join(REPO_ROOT, "hack", "build-istiod.sh")
 BIN_ENV = "GLOOMESH_ISTIOD_BIN"
@@ -145,6 +161,14 @@ OBSERVE_ENV = {
     "AMBIENT_ENABLE_STATUS": "false",
     "PILOT_ENABLE_IP_AUTOALLOCATE": "false",  # addresses in ServiceEntry status (features/pilot.go)
 }
+# An observer that is also the cluster's CA (`observe_only` with `ca=True`): ENABLE_CA_SERVER and
+# PILOT_CERT_PROVIDER=istiod give it the plugged-in CA of ./etc/cacerts (bootstrap/server.go
+# maybeCreateCA, istio_ca.go createIstioCA), its own DNS certificate signed by it (the webhook port
+# serves it; patching stays off), the CA service on the secure gRPC port, and the namespace
+# controller that writes istio-ca-root-cert in every namespace (server.go shouldStartNsController).
+CA_ENV = {"ENABLE_CA_SERVER": "true", "PILOT_CERT_PROVIDER": "istiod"}
+ROOT_CONFIGMAP = "istio-ca-root-cert"
+READINESS_GATE = "harness.gloomesh.io/upstream-istiod"  # see the module docstring
 # Names (a revision suffix may follow) of istiod's leader election locks, Leases or ConfigMaps in its
 # namespace (pilot/pkg/leaderelection/leaderelection.go): an observer still takes part in elections.
 LEADER_LOCKS = ("istio-namespace-controller-election", "istio-clustertrustbundle-controller-election",
@@ -398,15 +422,19 @@ def endpoint_slice(service: dict, pods: list[dict]) -> dict | None:
 
 
 class ClusterStandIns:
-    """For one cluster, in one polling thread: kubelet's cacerts volume of istiod, and for the
-    Services istiod's gateway deployment controller creates, the EndpointSlice controller and a
-    cloud load balancer (`lb_address`: the ingress IP given at once; None: pending forever)."""
+    """For one cluster, in one polling thread: kubelet's cacerts volume of istiod, the rollout of
+    its Deployment (`on_deployment`, called with Deployment istiod-gloo or None), and (`services`)
+    for the Services istiod's gateway deployment controller creates, the EndpointSlice controller and
+    a cloud load balancer (`lb_address`: the ingress IP given at once; None: pending forever)."""
 
-    def __init__(self, kube: Kube, volume: SecretVolume, lb_address: str | None, on_error):
+    def __init__(self, kube: Kube, volume: SecretVolume, lb_address: str | None, on_error, on_deployment=None,
+                 services: bool = True):
         self.kube = kube
         self.volume = volume
         self.lb_address = lb_address
+        self.services = services
         self._on_error = on_error
+        self._on_deployment = on_deployment
         self._stop = threading.Event()
         self._slices: dict[tuple[str, str], dict] = {}
         self.thread = threading.Thread(target=self._run, name=f"istiod-standins-{kube.name}", daemon=True)
@@ -426,7 +454,10 @@ class ClusterStandIns:
         while not self._stop.wait(POLL_SECONDS):
             try:
                 self.sync_secret()
-                self._services()
+                if self.services:
+                    self._services()
+                if self._on_deployment is not None:
+                    self._on_deployment(self.kube.get(DEPLOYMENTS, DEPLOYMENT, NAMESPACE))
             except Exception as err:  # the API server may be frozen or restarting: try again
                 self._on_error(err)
 
@@ -489,12 +520,14 @@ class Istiod:
 
     def __init__(self, cp, context: str, assets: IstiodAssets, env: dict | None = None,
                  cluster_id: str | None = None, lb_address: str | None = None, log_level: str = "default:info",
-                 observe_only: bool = False):
+                 observe_only: bool = False, ca: bool = False):
         self.cp = cp
         self.observe_only = observe_only
+        self.ca = ca or not observe_only
         self.context = context
         self.assets = assets
-        self.extra_env = {**(OBSERVE_ENV if observe_only else {}), **(env or {})}
+        mode = {**OBSERVE_ENV, **(CA_ENV if ca else {})} if observe_only else {}
+        self.extra_env = {**mode, **(env or {})}
         self.requested_cluster_id = cluster_id
         self.lb_address = lb_address
         self.log_level = log_level
@@ -508,6 +541,11 @@ class Istiod:
         self.argv: list[str] = []
         self.cluster_id = ""
         self.errors: list[str] = []
+        self.template: str | None = None  # pod template hash of istiod-gloo it runs (None: no Deployment)
+        self.secret_version: str | None = None  # of the cacerts it started with
+        self.restarts = 0
+        self.serving = False  # the process answered /ready since it started
+        self._gates: dict[str, str] = {}  # READINESS_GATE status written, by pod name
         self._kube: Kube | None = None
         self._standins: ClusterStandIns | None = None
 
@@ -518,14 +556,31 @@ class Istiod:
         self._write_kubeconfig()
         self._kube = Kube(self.cp.api_client(self.context, simulator=True), self.context)
         deployment = self._kube.get(DEPLOYMENTS, DEPLOYMENT, NAMESPACE)
+        # An observer writes nothing (it may start before the install) and leaves the cluster's
+        # Services to the simulators (whose east-west Services carry the managed label too);
+        # without the CA it needs no cacerts either.
+        if not self.observe_only:
+            self._write_pod_surroundings(deployment, _container_env(deployment))
+        if self.ca:
+            self._standins = ClusterStandIns(self._kube, SecretVolume(self.cert_dir), self.lb_address, self._error,
+                                             self._follow_rollout, services=not self.observe_only)
+        self._start_pod(deployment)
+        if self._standins is not None:
+            self._standins.start()
+        if wait:
+            self.wait_ready(timeout)
+        return self
+
+    def _start_pod(self, deployment: dict | None):
+        """Start the process as a new pod of `deployment` starts: with its env, and cacerts as the
+        API server has it now (kubelet mounts the volumes before the container starts)."""
         pod_env = _container_env(deployment)
         self.cluster_id = self.requested_cluster_id or pod_env.get("CLUSTER_ID") or self.context
-        # An observer writes nothing (it may start before the install), has no CA and leaves the
-        # cluster's Services to the simulators.
-        if not self.observe_only:
-            self._write_pod_surroundings(deployment, pod_env)
-            self._standins = ClusterStandIns(self._kube, SecretVolume(self.cert_dir), self.lb_address, self._error)
-            self._standins.sync_secret()  # kubelet mounts the volumes before the container starts
+        self.template = template_hash(deployment["spec"]["template"]) if deployment else None
+        self.serving = False
+        if self._standins is not None:
+            self._standins.sync_secret()
+            self.secret_version = self._standins.volume.version
         self.env = {**BASE_ENV, **pod_env, **self.extra_env,
                     "CLUSTER_ID": self.cluster_id,
                     # A stable identity: a restarted istiod takes its leader leases back at once.
@@ -533,11 +588,55 @@ class Istiod:
                     "ROOT_CA_DIR": self.cert_dir,
                     "KUBECONFIG": self.kubeconfig_path}
         self._spawn()
-        if self._standins is not None:
-            self._standins.start()
-        if wait:
-            self.wait_ready(timeout)
-        return self
+
+    def _follow_rollout(self, deployment: dict | None):
+        """The rollout of istiod-gloo, from the standins' thread (see the module docstring): a new
+        pod template replaces the process; one that exited starts again once cacerts changed."""
+        if deployment is None:
+            return
+        template = template_hash(deployment["spec"]["template"])
+        crashed = not self.running() and self._standins.volume.version != self.secret_version
+        if template != self.template or crashed:
+            if self.running():
+                terminate(self.proc, 15)
+            self.restarts += 1
+            self._start_pod(deployment)
+            self._gate_pods(deployment)  # the new pod is not ready yet
+            self._wait_ready(time.monotonic() + 60)
+        self._gate_pods(deployment)
+
+    def _gate_pods(self, deployment: dict):
+        """READINESS_GATE on the pods of the template it runs, when the template asks for it."""
+        gates = deployment["spec"]["template"]["spec"].get("readinessGates") or []
+        if not any(g.get("conditionType") == READINESS_GATE for g in gates):
+            return
+        status = "True" if self.serving and self.running() else "False"
+        for pod in self._kube.list(PODS, f"pod-template-hash={self.template}").get("items") or []:
+            name = pod["metadata"]["name"]
+            if pod["metadata"]["namespace"] != NAMESPACE or self._gates.get(name) == status:
+                continue
+            _apply(self._kube, PODS, {"apiVersion": "v1", "kind": "Pod",
+                                      "metadata": {"name": name, "namespace": NAMESPACE},
+                                      "status": {"conditions": [{"type": READINESS_GATE, "status": status}]}},
+                   subresource="status")
+            self._gates[name] = status
+
+    def wait_rolled_out(self, timeout: float = 60.0):
+        """Return once this istiod runs the current pod template of istiod-gloo and answers /ready
+        (what the simulated Deployment status says at once)."""
+        def current():
+            dep = self._kube.get(DEPLOYMENTS, DEPLOYMENT, NAMESPACE)
+            if dep is None or self.template != template_hash(dep["spec"]["template"]) or not self.running():
+                return False
+            try:
+                return self._http("/ready", timeout=2)[0] == 200
+            except OSError:
+                return False
+        try:
+            wait_until(current, f"istiod of {self.context} running the current template of {DEPLOYMENT}",
+                       timeout, interval=POLL_SECONDS)
+        except AssertionError as err:
+            raise AssertionError(f"{err}; errors {self.errors[-3:]}; log:\n{self.log_tail()}") from None
 
     def _write_pod_surroundings(self, deployment: dict | None, pod_env: dict):
         """What a pod of istiod-gloo finds in a cluster: its namespace and its injector ConfigMap."""
@@ -603,6 +702,7 @@ class Istiod:
                                    f"{self.log_path} ends with:\n{self.log_tail()}")
             try:
                 if self._http("/ready", timeout=2)[0] == 200:
+                    self.serving = True
                     return
             except OSError:
                 pass
@@ -670,6 +770,27 @@ class Istiod:
     def mesh(self) -> dict:
         return self.debug("mesh") or {}
 
+    def create_certificate(self, csr_pem: str, token: str, roots_pem: str, ttl: int = 3600,
+                           timeout: float = 10.0) -> list[str]:
+        """A workload certificate from this istiod's CA service, as istio-agent asks for one: gRPC
+        CreateCertificate on the secure port (15012), istiod's certificate verified with `roots_pem`
+        (istio-ca-root-cert: pkg/istio-agent/agent.go), `token` a service-account token of audience
+        istio-ca as credential (security/pkg/server/ca/authenticate/kubeauth/kube_jwt.go, a
+        TokenReview). Returns cert_chain: the leaf, the CA chain, and the root bundle last
+        (security/pkg/server/ca/server.go CreateCertificate). Needs grpcio (requirements-dev.txt)."""
+        # The harness forks (subprocess) while calls may run: grpc's fork handlers only warn then.
+        os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+        import grpc  # only the tests that ask for certificates need it
+
+        credentials = grpc.ssl_channel_credentials(root_certificates=roots_pem.encode())
+        # istiod's own certificate names its Service (pilot/pkg/bootstrap/certcontroller.go).
+        options = [("grpc.ssl_target_name_override", f"{DEPLOYMENT}.{NAMESPACE}.svc")]
+        with grpc.secure_channel(f"127.0.0.1:{self.ports.secure_grpc}", credentials, options) as channel:
+            call = channel.unary_unary(CA_METHOD)  # no serializers: the messages are bytes
+            answer = call(certificate_request(csr_pem, ttl), metadata=[("authorization", f"Bearer {token}")],
+                          timeout=timeout)
+        return certificate_chain(answer)
+
     def log_tail(self, lines: int = 40) -> str:
         return _tail(self.log_path, lines)
 
@@ -700,16 +821,65 @@ def network_gateways(http_port: int, timeout: float = 5.0) -> list[dict]:
     return (json.loads(body) if body.strip() else None) or []  # none known: "null"
 
 
-def observer_writes(cp, mark: dict) -> list[str]:
+# The CA service (istio.io/api security/v1alpha1/ca.proto, package istio.v1.auth), encoded by
+# hand: IstioCertificateRequest {string csr = 1; int64 validity_duration = 3} and
+# IstioCertificateResponse {repeated string cert_chain = 1}.
+CA_METHOD = "/istio.v1.auth.IstioCertificateService/CreateCertificate"
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        low, value = value & 0x7F, value >> 7
+        out.append(low | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def _read_varint(data: bytes, at: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = data[at]
+        value |= (byte & 0x7F) << shift
+        at, shift = at + 1, shift + 7
+        if not byte & 0x80:
+            return value, at
+
+
+def certificate_request(csr_pem: str, ttl: int) -> bytes:
+    """IstioCertificateRequest: csr (field 1, length-delimited), validity_duration (field 3, varint)."""
+    csr = csr_pem.encode()
+    return _varint(1 << 3 | 2) + _varint(len(csr)) + csr + _varint(3 << 3) + _varint(ttl)
+
+
+def certificate_chain(message: bytes) -> list[str]:
+    """cert_chain of an IstioCertificateResponse (field 1, repeated string); other fields skipped."""
+    chain, at = [], 0
+    while at < len(message):
+        key, at = _read_varint(message, at)
+        if key & 7 != 2:
+            raise ValueError(f"IstioCertificateResponse: field {key >> 3} has wire type {key & 7}, expected 2")
+        size, at = _read_varint(message, at)
+        if key >> 3 == 1:
+            chain.append(message[at:at + size].decode())
+        at += size
+    return chain
+
+
+def observer_writes(cp, mark: dict, ca: bool = False) -> list[str]:
     """Writes an observe_only istiod sent since `mark` (cp.audit_mark()) besides its leader election
-    locks: what OBSERVE_ENV promises to be none. Its requests carry user agent pilot-discovery."""
+    locks (and, `ca`, the istio-ca-root-cert ConfigMaps it publishes): what OBSERVE_ENV (and CA_ENV)
+    promise to be none. Its requests carry user agent pilot-discovery. A TokenReview (the CA
+    authenticating a caller) is a create that stores nothing: not a write."""
     found = []
     for event in cp.events_since(mark):
         ref = event.get("objectRef") or {}
         lock = ref.get("resource") in ("leases", "configmaps") and ref.get("namespace") == NAMESPACE \
             and (ref.get("name") or "").startswith(LEADER_LOCKS)
+        published = ca and (ref.get("resource") == "tokenreviews" or (
+            ref.get("resource") == "configmaps" and ref.get("name") == ROOT_CONFIGMAP))
         if event.get("verb") in MUTATING_VERBS and str(event.get("userAgent")).startswith("pilot-discovery") \
-                and not lock:
+                and not (lock or published):
             found.append(f"{event['context']} {event['verb']} {event.get('requestURI')}")
     return found
 
@@ -772,7 +942,7 @@ class IstiodFleet:
 
 def start_istiods(cp, contexts=None, env: dict | None = None, lb_addresses: dict | None = None,
                   install_crds: bool = False, default_revision: bool = True, timeout: float = 180.0,
-                  observe_only: bool = False, wait: bool = True) -> IstiodFleet:
+                  observe_only: bool = False, ca: bool = False, wait: bool = True) -> IstiodFleet:
     """Start istiod for each cluster (all of cp's by default), in parallel; returns once every one is ready.
 
     lb_addresses: {context: address or None} for the load balancer of istiod's gateway Services
@@ -785,6 +955,7 @@ def start_istiods(cp, contexts=None, env: dict | None = None, lb_addresses: dict
     observe_only: istiods that only read (OBSERVE_ENV), beside simulators that still play istiod's
       writes; nothing is written before they start (no default revision, namespace or injector
       ConfigMap), so they may start before the install.
+    ca: with observe_only, each is also its cluster's CA (CA_ENV; see the module docstring).
     wait: False returns once the processes are started; fleet.wait_ready() waits (overlap it with work).
     Call it from a thread that outlives the processes (see the module docstring).
     """
@@ -794,7 +965,8 @@ def start_istiods(cp, contexts=None, env: dict | None = None, lb_addresses: dict
     for context in contexts:
         default_lb = f"198.51.100.{10 + list(cp.names).index(context)}"
         address = (lb_addresses or {}).get(context, default_lb)
-        istiods[context] = Istiod(cp, context, assets, env=env, lb_address=address, observe_only=observe_only)
+        istiods[context] = Istiod(cp, context, assets, env=env, lb_address=address, observe_only=observe_only,
+                                   ca=ca)
     fleet = IstiodFleet(istiods)
     try:
         def prepare(context):
@@ -826,4 +998,5 @@ def start_with_control_plane(cp, **kwargs) -> IstiodFleet:
 
 __all__ = ["IstiodUnavailable", "IstiodAssets", "Istiod", "IstiodFleet", "SecretVolume", "ClusterStandIns",
            "find_istiod", "start_istiods", "start_with_control_plane", "injector_configmap", "endpoint_slice",
-           "network_gateways", "network_summary", "observer_writes", "OBSERVE_ENV"]
+           "network_gateways", "network_summary", "observer_writes", "certificate_request", "certificate_chain",
+           "OBSERVE_ENV", "CA_ENV", "READINESS_GATE"]

@@ -57,6 +57,10 @@ Fault and fidelity settings, per cluster (context):
   ``management_metrics_port()`` is the port of that gauge (the role's verify_management_metrics_port).
 - ``set_operator_upgrade(context, mode="succeed")``: "fail" makes the operator end the next change
   of spec.version in that cluster in phase FAILED (operator.py), the installed version left running.
+- ``set_ca(context, mode="simulated")``: who is the cluster's istiod CA (trust.py). "simulated":
+  the trust simulator loads cacerts, publishes istio-ca-root-cert and certifies the workloads;
+  "upstream": it does nothing in that cluster, where a real istiod (tests/harness/istiod.py,
+  ``observe_only`` with ``ca=True``) loads, signs and publishes instead.
 - ``load_balancer(context)`` / ``mesh_configmap(context)`` / ``peering_status(context)`` /
   ``operator_conditions(context)`` / ``operator_upgrade(context)`` read the settings back.
 
@@ -93,6 +97,7 @@ AUTOMATIC_PEERING_LABEL = peering.AUTOMATIC_LABEL
 LB_NETWORK = "198.51.100."  # TEST-NET-2 (RFC 5737): documentation addresses, never routed
 LB_MODES = ("ready", "slow", "none")
 MESH_CONFIGMAP_MODES = ("full", "no-trust-domain", "absent")
+CA_MODES = ("simulated", "upstream")
 _MARKED = f"{COMPONENT_LABEL}"  # label-exists selector: only objects a simulator wrote
 # Changes that can alter what another cluster's simulators must do (peer addresses, reachable
 # east-west gateways, trust domains, networks, distributed Gateways, target namespaces).
@@ -110,6 +115,7 @@ class ClusterSettings:
     peering_status: str = "synced"
     operator_conditions: str = "all"
     operator_upgrade: str = "succeed"
+    ca: str = "simulated"
 
 
 class Simulators:
@@ -180,6 +186,13 @@ class Simulators:
 
     def operator_upgrade(self, context: str) -> str:
         return self.settings(context).operator_upgrade
+
+    def set_ca(self, context: str, mode: str = "simulated") -> None:
+        """Who is the cluster's istiod CA: the trust simulator ("simulated") or a real istiod ("upstream")."""
+        self._set(context, "ca", mode, CA_MODES)
+
+    def ca(self, context: str) -> str:
+        return self.settings(context).ca
 
     def istiod_endpoints(self):
         """Where each cluster's istiod answers peers (eastwest.IstiodSimulator.endpoints)."""

@@ -6,7 +6,11 @@ istiod (Deployment istiod-gloo or istiod; the one in istio-system first):
 
 - Each ready istiod pod loads Secret `cacerts` of its namespace as the API server has it when the
   pod starts (the kubelet mounts it at /etc/cacerts). A bundle with ca-key.pem is a plugged-in CA
-  (pilot/pkg/bootstrap/istio_ca.go createIstioCA); it must verify: ca-cert.pem chains through
+  (pilot/pkg/bootstrap/istio_ca.go createIstioCA). From 1.31 (the pinned master, where real istiod
+  was seen to do it; checkCABundleCompleteness came with istio/istio PR 55696 of 2025-05, the first
+  release with it not checked here) only a bundle of all four files is one: some of them without
+  the others make istiod exit ("incomplete signing CA bundle detected"), none is the self-signed
+  CA. A plugged-in CA must verify: ca-cert.pem chains through
   cert-chain.pem to one of the roots of root-cert.pem, which may hold several, and the key matches
   (security/pkg/pki/util/keycertbundle.go Verify). A bundle that does not is a pod whose CA failed
   to start: it serves nothing. Without cacerts istiod makes its own self-signed CA, which is not
@@ -18,8 +22,11 @@ istiod (Deployment istiod-gloo or istiod; the one in istio-system first):
   AUTO_RELOAD_PLUGIN_CERTS=true in 1.12-1.17, on by default in 1.18 and always from 1.19
   (istio_ca.go createIstioCA, initCACertsWatcher); a root-cert.pem whose bytes changed is ignored
   (and the whole event with it) unless the version is 1.20 or later, ISTIO_MULTIROOT_MESH is true
-  (pilot/pkg/features/pilot.go MultiRootMesh, default false) and one bundle contains the other
-  byte for byte; a bundle that does not verify is refused and the loaded CA kept
+  (pilot/pkg/features/pilot.go MultiRootMesh, default false) and one bundle contains the other:
+  byte for byte (bytes.Contains) before 1.31, as sets of certificates (DER, any order or PEM
+  layout: pemBundleHasSubsetRelation, istio/istio PR 59909 of 2026-04, in the pinned master whose
+  VERSION is 1.31; whether a 1.30 patch release carries it is not checked here, so 1.30 keeps the
+  byte rule); a bundle that does not verify is refused and the loaded CA kept
   (keycertbundle.go UpdateVerifiedKeyCertBundleFromFile). Otherwise only a restart (a new pod)
   loads the new Secret. The version is the tag of istiod's image (1.25.2 of ...:1.25.2-solo).
 - The namespace controller of the oldest ready pod (it runs under leader election) writes the
@@ -81,6 +88,9 @@ WORKLOAD_TTL = datetime.timedelta(hours=24)
 _TRUE = ("1", "t", "true")
 _VERSION = re.compile(r":(\d+)\.(\d+)\.(\d+)")
 NEWEST = (1, 99, 0)
+ROOTS_AS_SETS_SINCE = (1, 31, 0)
+COMPLETE_BUNDLE_SINCE = (1, 31, 0)
+BUNDLE_FILES = ("ca-key.pem", "ca-cert.pem", "root-cert.pem", "cert-chain.pem")
 
 
 # -- the plugged-in CA ---------------------------------------------------------------------------
@@ -106,8 +116,12 @@ def _signed_by(cert, issuer) -> bool:
     return True
 
 
-def load_ca(files: dict[str, bytes] | None, now: datetime.datetime) -> tuple[LoadedCA | None, str]:
+def load_ca(files: dict[str, bytes] | None, now: datetime.datetime,
+            version: tuple[int, int, int] = NEWEST) -> tuple[LoadedCA | None, str]:
     """(CA, "") from the mounted cacerts files, or (None, why istiod has no plugged-in CA)."""
+    present = [name for name in BUNDLE_FILES if name in (files or {})]
+    if version >= COMPLETE_BUNDLE_SINCE and 0 < len(present) < len(BUNDLE_FILES):
+        return None, "failed to create an istiod CA: incomplete signing CA bundle detected"
     if not files or not files.get("ca-key.pem"):
         return None, "no plugged-in CA (cacerts without ca-key.pem): self-signed CA, not simulated"
     try:
@@ -169,12 +183,24 @@ def reload(dep: dict, ca: LoadedCA, files: dict[str, bytes], now) -> tuple[Loade
             return ca, "Updating new ROOT-CA not supported"
         if _env(dep).get("ISTIO_MULTIROOT_MESH", "").lower() not in _TRUE:
             return ca, "Multi root is disabled, updating new ROOT-CA not supported"
-        if new_roots not in ca.roots_pem and ca.roots_pem not in new_roots:
+        if not _one_contains_the_other(ca.roots_pem, new_roots, _version(dep) >= ROOTS_AS_SETS_SINCE):
             return ca, "Updating new ROOT-CA not supported"
     loaded, why = load_ca(files, now)
     if loaded is None:
         return ca, f"Failed to update new Plug-in CA certs: {why}"
     return loaded, "Istiod has detected the newly added intermediate CA and updated its key and certs accordingly"
+
+
+def _one_contains_the_other(current: bytes, new: bytes, as_sets: bool) -> bool:
+    """handleEvent's rule for a changed root bundle (see the module docstring): bytes, or certificate sets."""
+    if not as_sets:
+        return new in current or current in new
+    try:
+        mine, theirs = ({c.public_bytes(serialization.Encoding.DER) for c in x509.load_pem_x509_certificates(b)}
+                        for b in (current, new))
+    except ValueError:
+        return False  # no certificate in one of them: an empty set is no subset (pemBundleHasSubsetRelation)
+    return mine <= theirs or theirs <= mine
 
 
 @dataclasses.dataclass
@@ -296,6 +322,11 @@ class TrustSimulator:
 
     # -- reconcile -------------------------------------------------------------------------------
     def reconcile(self, cluster):
+        if self.sims.settings(cluster.name).ca != "simulated":
+            with self._lock:  # a real istiod is this cluster's CA (Simulators.set_ca)
+                self._istiods.pop(cluster.name, None)
+                self._workloads.pop(cluster.name, None)
+            return None
         now = datetime.datetime.now(datetime.timezone.utc)
         with self._lock:
             changed, later = self._istiod(cluster, now)
@@ -346,7 +377,7 @@ class TrustSimulator:
                 # watch cache may not have the latest write yet.
                 mounted = mounted or [cluster.kube.get(SECRETS, CACERTS, namespace)]
                 files = _files(mounted[0])
-                ca, why = load_ca(files, now)
+                ca, why = load_ca(files, now, _version(dep))
                 pods[name] = IstiodPod(name, pod["metadata"].get("creationTimestamp") or "", files, _rv(mounted[0]),
                                        ca, "serving" if ca else why)
                 changed = True

@@ -4,7 +4,9 @@ Stands in for kube-controller-manager's Deployment/ReplicaSet and DaemonSet cont
 scheduler and the kubelets, which the local test clusters do not run. For every Deployment
 (spec.replicas pods, default 1) and DaemonSet (one pod: the clusters have one simulated node)
 it creates pods named like the real controllers do (`<deployment>-<template hash>-<suffix>`,
-`<daemonset>-<suffix>`), marks them Running and Ready, removes pods of an older template
+`<daemonset>-<suffix>`), marks them Running and Ready (a pod with readiness gates only once
+another writer set each gate's condition True: Kubernetes documentation, "Pod Lifecycle", "Pod
+readiness"; the harness's upstream istiod sets its own), removes pods of an older template
 (a rollout) or of a deleted workload, and writes the workload status that `kubectl rollout
 status` and waits read: Deployment readyReplicas/availableReplicas/updatedReplicas with
 condition Available=True, DaemonSet numberReady/numberAvailable. Pods carry the simulator's
@@ -72,7 +74,10 @@ def running_status(pod: dict) -> dict:
     digest = hashlib.sha256(pod["metadata"]["name"].encode()).digest()
     containers = (pod.get("spec") or {}).get("containers") or []
     started = (pod.get("metadata") or {}).get("creationTimestamp") or now_iso()
-    ready = [{"type": t, "status": "True"} for t in ("Initialized", "Ready", "ContainersReady", "PodScheduled")]
+    held = {c.get("type"): c.get("status") for c in (pod.get("status") or {}).get("conditions") or []}
+    gated = all(held.get(g.get("conditionType")) == "True" for g in (pod.get("spec") or {}).get("readinessGates") or [])
+    ready = [{"type": t, "status": "True" if gated or t != "Ready" else "False"}
+             for t in ("Initialized", "Ready", "ContainersReady", "PodScheduled")]
     return {
         "phase": "Running",
         "hostIP": "172.18.0.2",
