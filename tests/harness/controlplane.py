@@ -789,12 +789,30 @@ def start_background(state_dir: str, names=DEFAULT_NAMES, simulators=True, timeo
             raise ControlPlaneError(f"the background control plane exited with code {proc.returncode}; "
                                     f"{log_path} ends with:\n{_tail(log_path)}")
         if time.monotonic() > deadline:
-            proc.terminate()
-            proc.wait(30)
+            _stop_session(proc)
             raise ControlPlaneError(f"the background control plane was not ready after {timeout:.0f}s; "
                                     f"{log_path} ends with:\n{_tail(log_path)}")
         time.sleep(0.1)
     return state
+
+
+STOP_GRACE = 30.0
+
+
+def _stop_session(proc: subprocess.Popen) -> None:
+    """Stop a serve process that never became ready, with what it started (its own session).
+
+    SIGTERM first; a serve stuck past STOP_GRACE seconds (seen once, inside logging's lock) gets
+    SIGKILL, so neither it nor its API servers outlive the failed start.
+    """
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(STOP_GRACE)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def stop_background(state_dir: str, timeout=30.0) -> bool:

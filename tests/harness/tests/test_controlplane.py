@@ -11,9 +11,10 @@ import pytest
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
-from tests.harness import crds
+from tests.harness import controlplane, crds
 from tests.harness.collection_path import REPO_ROOT
-from tests.harness.controlplane import ControlPlaneError, LocalControlPlane, process_state, read_state, start_environment
+from tests.harness.controlplane import (ControlPlaneError, LocalControlPlane, process_state, read_state,
+                                       start_background, start_environment)
 from tests.harness.demo import inventory
 from tests.harness.playbook_run import run_playbook
 
@@ -148,6 +149,43 @@ def test_missing_binaries_name_the_folder_and_make_assets(tmp_path, monkeypatch)
     monkeypatch.setenv("KUBEBUILDER_ASSETS", str(tmp_path))
     with pytest.raises(ControlPlaneError, match=r"kube-apiserver and etcd in .*make assets"):
         LocalControlPlane(("solo",)).start()
+
+
+@pytest.mark.clusters
+@pytest.mark.skipif(EXTERNAL, reason="starts local clusters; GLOOMESH_TEST_KUBECONFIG is set")
+def test_background_start_that_times_out_leaves_no_process(tmp_path, monkeypatch):
+    """A serve that is not ready in time is stopped with everything it started (its session), even
+    one that ignores SIGTERM: here a stand-in interpreter that ignores it and starts a child."""
+    fake = tmp_path / "python"
+    fake.write_text("#!/bin/bash\ntrap '' TERM\nsleep 600 &\nwait\n")
+    fake.chmod(0o755)
+    started = []
+
+    class RecordingPopen(subprocess.Popen):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            started.append(self.pid)
+
+    monkeypatch.setattr(subprocess, "Popen", RecordingPopen)
+    monkeypatch.setattr(sys, "executable", str(fake))
+    monkeypatch.setattr(controlplane, "STOP_GRACE", 1.0)
+    with pytest.raises(ControlPlaneError, match="not ready after 1s"):
+        start_background(str(tmp_path / "state"), names=("solo",), timeout=1.0)
+    assert len(started) == 1
+    assert _session_members(started[0]) == []
+
+
+def _session_members(sid: int) -> list:
+    members = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat", encoding="utf-8") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[3] == str(sid):  # after the name: state, ppid, pgrp, session
+            members.append(int(entry))
+    return members
 
 
 @pytest.mark.clusters
