@@ -27,9 +27,7 @@ OPERATOR_RELEASE = "gloo-operator"
 # Host variables preflight reads: the inputs its role declares, the role variables handed to modules.
 _DECLARED = inventory_inputs.declared_inputs()  # (per host, inventory-wide)
 _VARIABLES = _DECLARED[0] + tuple(inventory_inputs.MODULE_OPTIONS)
-# upgrade_batch_size is upgrade_mesh's inventory-wide input (checked here so a bad one stops the run before
-# any write); the preflight role does not take it as an option.
-_INVENTORY_VARIABLES = _DECLARED[1] + ("upgrade_batch_size",) + tuple(
+_INVENTORY_VARIABLES = _DECLARED[1] + tuple(
     name for name, _file in inventory_inputs.ROOT_FILE_VARIABLES)
 
 

@@ -63,6 +63,8 @@ ANNOTATION_TRUST_DOMAIN = "gateway.istio.io/trust-domain"
 # Ours: the address a cluster advertises to its peers when its load balancer address is not the
 # one peers can reach (NAT, no LoadBalancer implementation). Istio does not read it.
 ANNOTATION_ADVERTISED_ADDRESS = "gloomesh.multicluster/advertised-address"
+# On a ServiceMeshController: the spec.version it had before upgrade_mesh last changed it (its rollback).
+ANNOTATION_PREVIOUS_VERSION = "gloomesh.multicluster/previous-istio-version"
 
 ADDRESS_IP = "IPAddress"
 ADDRESS_HOSTNAME = "Hostname"

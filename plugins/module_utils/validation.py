@@ -120,6 +120,17 @@ def gloo_version_problem(gloo_version, option="gloomesh_gloo_version"):
 
 # ---------------------------------------------------------------- rolling upgrades
 
+_CHART_VERSION_RE = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)(?:[-+].*)?$")
+
+
+def parse_chart_version(value, option="chart_version"):
+    """A Helm chart's version (0.2.3, v0.2.3-rc.1) -> (major, minor, patch); an error naming option."""
+    match = _CHART_VERSION_RE.match(str(value).strip()) if isinstance(value, str) else None
+    if not match:
+        fail(option, value, "must be a chart version such as 0.2.3")
+    return tuple(int(part) for part in match.groups())
+
+
 def upgrade_batch_size(value, option="upgrade_batch_size"):
     """How many clusters move at once after the canary (Ansible's serial): a whole number, 1 or more."""
     try:

@@ -99,6 +99,15 @@ options:
       - With O(multicluster=true), 1.24.3 or later, and not 1.26.0 or 1.26.1.
       - Required when O(state=present).
     type: str
+  record_previous_version:
+    description:
+      - When O(version) changes the ServiceMeshController's C(spec.version), record the version it had in
+        annotation C(gloomesh.multicluster/previous-istio-version), the version a rollback of
+        C(gloomesh.multicluster.upgrade_mesh) returns the cluster to. A change that resumes a halted one
+        (the live install not ready) keeps the version recorded first.
+      - Whatever this says, an annotation recorded earlier is kept (a later install run writes nothing for it).
+    type: bool
+    default: false
   distribution:
     description: Istio image distribution (C(spec.distribution)); the operator's default is C(Standard).
     type: str
@@ -282,6 +291,7 @@ ARGUMENT_SPEC = dict(
     dataplane_mode=dict(type="str", choices=["Ambient", "Sidecar"], default="Ambient"),
     install_namespace=dict(type="str", default="istio-system"),
     version=dict(type="str"),
+    record_previous_version=dict(type="bool", default=False),
     distribution=dict(type="str", choices=["Standard", "FIPS"]),
     image=dict(type="dict", options=dict(
         repository=dict(type="str"),

@@ -53,12 +53,13 @@ PREFLIGHT_SPECS = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pa
 
 
 def declared_inputs(path=PREFLIGHT_SPECS):
-    """(per-host names, inventory-wide names) of the inventory inputs the preflight role declares."""
+    """(per-host names, inventory-wide names) of the inventory inputs the preflight role declares: the
+    per-host ones are those with a rule in HOST_INPUTS, every other one is inventory-wide."""
     with open(path, encoding="utf-8") as fh:
         options = yaml.safe_load(fh)["argument_specs"]["main"]["options"]
     names = [name for name in options if not name.startswith("preflight_")]
-    return (tuple(name for name in names if not name.startswith("gloomesh_")),
-            tuple(name for name in names if name.startswith("gloomesh_")))
+    return (tuple(name for name in names if name in HOST_INPUTS),
+            tuple(name for name in names if name not in HOST_INPUTS))
 
 
 def _text(option):
@@ -98,6 +99,12 @@ HOST_INPUTS = {
     "cluster_zone": (validation.label_value, False),
     "eastwest_gateway_address": (validation.address, False),
     "mesh_link_peers": (_peer_names, False),
+}
+
+# Inventory-wide inputs with a rule of their own: name -> rule(value, option), checked when set.
+INVENTORY_INPUTS = {
+    "gloomesh_operator_chart_version": validation.parse_chart_version,
+    "upgrade_batch_size": validation.upgrade_batch_size,
 }
 
 # Role variables handed to a module option unchanged: checked with that module's argument spec.
@@ -223,10 +230,12 @@ def inventory_problems(variables):
         problems.extend(validation.license_problems(variables.get("gloomesh_license_key"),
                                                     variables.get("gloomesh_license_secret_ref")))
     problems.extend(_root_files_problems(variables))
-    if not _unset(variables.get("upgrade_batch_size")):
-        _check(problems, "upgrade_batch_size", validation.upgrade_batch_size, variables["upgrade_batch_size"],
-               "upgrade_batch_size")
-        problems = [p.partition(": ")[2] if p.startswith("upgrade_batch_size: ") else p for p in problems]
+    for name, rule in INVENTORY_INPUTS.items():
+        if not _unset(variables.get(name)):
+            try:
+                rule(variables[name], name)
+            except GloomeshError as exc:
+                problems.append(exc.message)
     try:
         force_conflicts(variables.get("gloomesh_force_conflicts", False))
     except GloomeshError as exc:

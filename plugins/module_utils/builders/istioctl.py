@@ -13,6 +13,7 @@ __metaclass__ = type
 import posixpath
 import re
 
+from ansible_collections.gloomesh.multicluster.plugins.module_utils import validation
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
 
 DEFAULT_BASE_URL = "https://storage.googleapis.com"
@@ -83,6 +84,14 @@ def build_url(version, os_name, arch, repo_key=None, base_url=None):
             "or give the full url" % (version.major, version.minor),
             option="repo_key")
     return "%s/istio-binaries-%s/%s/istioctl-%s-%s-%s.tar.gz" % (base, repo_key, image, image, os_name, arch)
+
+
+def resolve_url(version, os_name, arch, repo_key=None, base_url=None, url=None):
+    """Where istioctl_fetch downloads ``version`` from: ``url`` when given, else build_url's; a
+    GloomeshError naming the option when it cannot tell (upgrade_mesh's preflight asks the same)."""
+    if url:
+        return validation.url(url, "url")
+    return build_url(version, os_name, arch, repo_key, validation.url(base_url, "base_url") if base_url else None)
 
 
 def binary_members(version):

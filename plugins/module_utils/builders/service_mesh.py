@@ -17,6 +17,7 @@ except ImportError:
     yaml = None
 
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.constants import (
+    ANNOTATION_PREVIOUS_VERSION,
     EXTENSIONS_CONFIGMAP,
     MANAGED_BY,
     NAME_LABEL,
@@ -124,3 +125,18 @@ def build(params, version):
         "controller": controller,
         "extensions": extensions_configmap(params.get("extensions"), params["namespace"]),
     }
+
+
+def previous_version(controller, live, record, live_ready):
+    """``controller`` (as build made it) with the annotation ANNOTATION_PREVIOUS_VERSION it keeps: with
+    ``record``, a change of spec.version records the live one (a change that resumes a halted one, the
+    live install not ``live_ready``, keeps what was recorded first); otherwise the live value stays."""
+    meta = (live or {}).get("metadata") or {}
+    kept = (meta.get("annotations") or {}).get(ANNOTATION_PREVIOUS_VERSION)
+    live_version = ((live or {}).get("spec") or {}).get("version")
+    value = kept
+    if record and live_version and live_version != controller["spec"]["version"] and (live_ready or not kept):
+        value = live_version
+    if not value:
+        return controller
+    return dict(controller, metadata=dict(controller["metadata"], annotations={ANNOTATION_PREVIOUS_VERSION: value}))

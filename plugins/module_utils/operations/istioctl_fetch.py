@@ -21,12 +21,12 @@ from ansible.module_utils.urls import SSLValidationError, open_url
 
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders.istioctl import (
     binary_members,
-    build_url,
     detect_arch,
     detect_os,
     member_path,
     parse_checksum,
     parse_client_version,
+    resolve_url,
     uses_release_bucket,
 )
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
@@ -45,11 +45,7 @@ def run(task):
                             option="timeout")
     os_name = params["os"] or detect_os(platform.system())
     arch = params["arch"] or detect_arch(platform.machine())
-    if params["url"]:
-        url = validation.url(params["url"], "url")
-    else:
-        base_url = validation.url(params["base_url"], "base_url") if params["base_url"] else None
-        url = build_url(version, os_name, arch, params["repo_key"], base_url)
+    url = resolve_url(version, os_name, arch, params["repo_key"], params["base_url"], params["url"])
     expected_sha256 = parse_checksum(params["checksum"]) if params["checksum"] else None
     dest = params["dest"]
     path = os.path.join(dest, BINARY_NAME)

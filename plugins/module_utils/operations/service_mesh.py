@@ -153,8 +153,10 @@ def present(task):
     client = task.client()
     check_mode = task.check_mode
     namespace = params["namespace"]
-    refuse_identity_change(get_object(client, SERVICE_MESH_API_VERSION, SERVICE_MESH_KIND, params["name"], namespace),
-                           plan["controller"], params["allow_cluster_change"])
+    live = get_object(client, SERVICE_MESH_API_VERSION, SERVICE_MESH_KIND, params["name"], namespace)
+    refuse_identity_change(live, plan["controller"], params["allow_cluster_change"])
+    desired = service_mesh.previous_version(plan["controller"], live, params["record_previous_version"],
+                                            mesh_state.service_mesh_readiness(live)[0])
     deadline = time.monotonic() + params["wait_timeout"]
     results = [("namespace", ensure_namespace(client, namespace, check_mode))]
     # Extensions first: the operator reads them when it reconciles the controller.
@@ -163,7 +165,7 @@ def present(task):
     else:
         results.append(("extensions_config", apply_object(client, plan["extensions"], check_mode,
                                                           force_conflicts=params["force_conflicts"])))
-    applied = apply_object(client, plan["controller"], check_mode, force_conflicts=params["force_conflicts"])
+    applied = apply_object(client, desired, check_mode, force_conflicts=params["force_conflicts"])
     results.append(("controller", applied))
     controller, components = applied.after, None
     if params["wait"] and not check_mode:

@@ -310,3 +310,36 @@ def test_failed_of_an_older_generation_is_only_stale():
     assert controller_ready(smc(generation=2, **old_failure))[0] is False
     with pytest.raises(GloomeshError):
         controller_ready(smc(generation=1, **old_failure))
+
+
+# ---------------------------------------------------------------- the version recorded for a rollback
+
+def _controller(version):
+    return {"metadata": {"name": "managed-istio", "namespace": "gloo-mesh"}, "spec": {"version": version}}
+
+
+def _live(version, previous=None):
+    live = _controller(version)
+    if previous:
+        live["metadata"]["annotations"] = {service_mesh.ANNOTATION_PREVIOUS_VERSION: previous}
+    return live
+
+
+def _recorded(controller):
+    return (controller["metadata"].get("annotations") or {}).get(service_mesh.ANNOTATION_PREVIOUS_VERSION)
+
+
+@pytest.mark.parametrize("live, version, record, ready, expected", [
+    (None, "1.25.2", True, False, None),                              # created: nothing to record
+    (_live("1.25.2"), "1.26.2", True, True, "1.25.2"),                # an upgrade records what ran
+    (_live("1.25.2"), "1.26.2", False, True, None),                   # an install run does not
+    (_live("1.26.2", "1.25.2"), "1.26.2", True, False, "1.25.2"),     # resuming a halted upgrade keeps it
+    (_live("1.26.2", "1.25.2"), "1.26.3", True, False, "1.25.2"),     # a new target over a halted one too
+    (_live("1.26.2", "1.25.2"), "1.27.1", True, True, "1.26.2"),      # the next upgrade records the next
+    (_live("1.26.2", "1.25.2"), "1.25.2", False, True, "1.25.2"),     # a rollback keeps it
+    (_live("1.26.2", "1.25.2"), "1.26.2", False, True, "1.25.2"),     # a later install run keeps it
+])
+def test_previous_version(live, version, record, ready, expected):
+    controller = _controller(version)
+    assert _recorded(service_mesh.previous_version(controller, live, record, ready)) == expected
+    assert "annotations" not in controller["metadata"]

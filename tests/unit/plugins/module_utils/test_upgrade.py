@@ -11,8 +11,8 @@ from ansible_collections.gloomesh.multicluster.plugins.module_utils.validation i
 HOSTS = ["c1", "c2", "c3", "c4"]
 
 
-def mesh(*versions, ready=True):
-    return [(host, "cluster-" + host, version, ready) for host, version in zip(HOSTS, versions)]
+def mesh(*versions, ready=True, previous=None):
+    return [(host, "cluster-" + host, version, ready, previous) for host, version in zip(HOSTS, versions)]
 
 
 def refusal(current, target, **kwargs):
@@ -75,7 +75,7 @@ def test_named_canaries_and_resume_skips_clusters_at_the_target():
 
 
 def test_a_cluster_at_the_target_but_not_ready_is_upgraded_again():
-    current = mesh("1.26.2", "1.25.2") + [("c3", "cluster-c3", "1.26.2", False)]
+    current = mesh("1.26.2", "1.25.2") + [("c3", "cluster-c3", "1.26.2", False, "1.25.2")]
     result = upgrade.plan(current, "1.26.2")
     assert (result["canary"], result["batches"], result["current"]) == ([], [["c2"], ["c3"]], ["c1"])
     assert "batch 2: 1.26.2 -> 1.26.2 (ServiceMeshController spec.version, not ready yet: waits for it" \
@@ -118,3 +118,65 @@ def test_canary_rules():
         with pytest.raises(GloomeshError) as err:
             upgrade_canary(bad, HOSTS)
         assert said in err.value.message
+
+
+# ---------------------------------------------------------------- rollback
+
+def test_rollback_returns_each_cluster_to_its_recorded_version():
+    current = [("c1", "cluster-c1", "1.26.2", True, "1.25.2"), ("c2", "cluster-c2", "1.26.2", False, "1.25.3"),
+               ("c3", "cluster-c3", "1.25.2", True, None), ("c4", "cluster-c4", "1.25.2", True, "1.25.2")]
+    result = upgrade.plan(current, None, size=2, rollback=True)
+    assert (result["canary"], result["batches"], result["current"]) == (["c1"], [["c2"]], ["c3", "c4"])
+    assert result["versions"] == {"c1": "1.25.2", "c2": "1.25.3", "c3": "1.25.2", "c4": "1.25.2"}
+    lines = upgrade.render(result)
+    assert lines[0] == "Rollback of the mesh to the versions each cluster ran before upgrade_mesh"
+    assert lines[1].startswith("  cluster-c1           canary: 1.26.2 -> 1.25.2 (ServiceMeshController spec.version")
+
+
+def test_rollback_needs_a_service_mesh_controller_and_a_readable_record():
+    err = refusal_of_rollback([("c1", "cluster-c1", None, False, None), ("c2", "cluster-c2", "1.26.2", True, "x")])
+    assert "cluster-c1: no ServiceMeshController to upgrade" in err.details["problems"][0]
+    assert "cluster-c2: %s: 'x' is not an Istio version" % upgrade.PREVIOUS_VERSION in err.details["problems"][1]
+
+
+def refusal_of_rollback(current):
+    with pytest.raises(GloomeshError) as err:
+        upgrade.plan(current, None, rollback=True)
+    return err.value
+
+
+# ---------------------------------------------------------------- the operator and istioctl
+
+V1262 = parse_istio_version("1.26.2")
+
+
+@pytest.mark.parametrize("deployed, wanted", [("0.2.3", None), ("0.2.2", "0.2.3"), ("v0.3.0-rc.1", None), (None, None)])
+def test_operator_new_enough_or_unknown(deployed, wanted):
+    assert upgrade.operator_problem("c1", V1262, deployed, wanted) is None
+
+
+def test_operator_too_old_names_rule_and_source():
+    said = upgrade.operator_problem("c1", V1262, "0.2.3", "0.2.2")
+    assert said == ("c1: Gloo Operator 0.2.2 is too old for Istio 1.26.2: set gloomesh_operator_chart_version to 0.2.3 "
+                    "or later (rule: Istio 1.24.3 and later need Gloo Operator 0.2.3 or later; source: %s)"
+                    % upgrade.PROCEDURE_OPERATOR)
+    assert "Gloo Operator 0.1.9 is too old" in upgrade.operator_problem("c1", V1262, "0.1.9")
+    assert "gloomesh_operator_chart_version 'latest' must be a chart version" in upgrade.operator_problem(
+        "c1", V1262, "0.2.3", "latest")
+
+
+def test_operator_too_old_refuses_the_upgrade_with_the_others():
+    err = refusal(mesh("1.25.2"), "1.26.2", refusals=["c1: Gloo Operator 0.2.2 is too old"])
+    assert err.details["problems"] == ["c1: Gloo Operator 0.2.2 is too old"]
+
+
+def test_istioctl_resolution_is_istioctl_fetchs():
+    assert upgrade.istioctl_problem(V1262, False) is None
+    assert upgrade.istioctl_problem(V1262, True, repo_key="k") is None
+    assert upgrade.istioctl_problem(V1262, True, url="https://mirror.example/istioctl.tar.gz") is None
+    assert upgrade.istioctl_problem(parse_istio_version("1.29.0"), True) is None
+    said = upgrade.istioctl_problem(V1262, True)
+    assert said.startswith("gloomesh_istio_version 1.26.2: istioctl_fetch cannot resolve its download: repo_key is "
+                           "required for Istio 1.26")
+    assert said.endswith("source: %s)" % upgrade.PROCEDURE_TOOLS)
+    assert "base_url must be an absolute URL" in upgrade.istioctl_problem(V1262, True, "k", base_url="mirror")

@@ -67,6 +67,7 @@ def test_host_inputs_refused(overrides, words):
     ({"gloomesh_gateway_api_version": "1.3.0"}, "gloomesh_gateway_api_version '1.3.0' must be a Gateway API release tag"),
     ({"gloomesh_gateway_api_crds": "manage"}, "gloomesh_gateway_api_crds 'manage' must be one of install, skip"),
     ({"upgrade_batch_size": 0}, "upgrade_batch_size 0 must be a whole number of clusters, 1 or more"),
+    ({"gloomesh_operator_chart_version": "latest"}, "gloomesh_operator_chart_version 'latest' must be a chart version"),
     ({"gloomesh_force_conflicts": ["service_mesh", "verify"]}, "gloomesh_force_conflicts ['service_mesh', 'verify'] "
                                                                "must be true, false or a list of"),
 ])
@@ -172,7 +173,7 @@ def test_the_inputs_preflight_reads_are_the_ones_its_role_declares():
     assert set(per_host) == set(inputs.HOST_INPUTS)
     with open(inputs.__file__, encoding="utf-8") as fh:
         read = set(re.findall(r"""variables(?:\.get\(|\[)["'](gloomesh_\w+)["']""", fh.read()))
-    read |= set(inputs.INVENTORY_MODULE_OPTIONS)
+    read |= set(inputs.INVENTORY_MODULE_OPTIONS) | set(inputs.INVENTORY_INPUTS)
     assert "gloomesh_istio_version" in read and read <= set(inventory_wide), read - set(inventory_wide)
 
 
