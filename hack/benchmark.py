@@ -747,6 +747,8 @@ def seed_gloo_platform(bench):
 def bench_scale(tree, args, report):
     """Manual linking (full mesh) at every --sizes N, the baseline at --baseline-sizes, automatic
     linking at --automatic-sizes; one sample each (CPU seconds are the metric: docs/benchmarks.md)."""
+    if args.baseline_sizes and not os.path.isfile(args.baseline_playbook):
+        raise BenchmarkError("the baseline playbook %s is missing (see --baseline-playbook)" % args.baseline_playbook)
     report["sizes"] = {}
     with tempfile.TemporaryDirectory(prefix="gloomesh-bench-scale-") as work:
         for n in args.sizes:
