@@ -33,6 +33,7 @@ from kubernetes import client as k8s
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH_DIR = os.path.join(REPO_ROOT, "hack", "bench")
 MODULE_PYTHON = os.path.join(BENCH_DIR, "module-python")
+OCI_MIRROR = os.path.join(BENCH_DIR, "oci-mirror")  # its helm serves the baseline's OCI chart locally
 # The shared performance peer next to the repository (issue 11), used unmodified.
 BASELINE_PLAYBOOK = os.path.join(os.path.dirname(REPO_ROOT), "shared", "baselines", "install_k8s_core.yml")
 NAMESPACE = "bench"
@@ -205,7 +206,7 @@ class Session:
         self.module_python = module_python
         self.run = tree.playbook_run.Run(cp, work, names, management=management)
         self.modules = work / "modules"
-        self.extra_inventory_vars = {}
+        self.extra_inventory_vars, self.extra_env = {}, {}
 
     def inventory(self, hosts):
         # The collection runs with the controller's Python (Run.host), as docs/awx.md sets it: its modules
@@ -226,7 +227,8 @@ class Session:
         path where the bench_profile callback writes its task timings.
         """
         env = {**self.run.env(), "ANSIBLE_FORKS": str(self.forks),
-               "GLOOMESH_BENCH_MODULE_STARTS": str(self.modules), "GLOOMESH_BENCH_PYTHON": sys.executable}
+               "GLOOMESH_BENCH_MODULE_STARTS": str(self.modules), "GLOOMESH_BENCH_PYTHON": sys.executable,
+               **self.extra_env}
         if profile:
             env.update({"ANSIBLE_CALLBACK_PLUGINS": BENCH_DIR, "ANSIBLE_CALLBACKS_ENABLED": "bench_profile",
                         "GLOOMESH_BENCH_PROFILE": profile})
@@ -508,6 +510,11 @@ def sample_k8s_core(tree, n, baseline, work):
     # A fresh copy for every sample, so nothing a run may leave next to it carries over.
     playbook = shutil.copy(baseline, work)
     with session(tree, cluster_names(n), forks=n, module_python=MODULE_PYTHON) as bench:
+        charts = importlib.import_module("tests.harness.helm_charts")
+        env = bench.run.env()
+        bench.extra_env = {"PATH": os.pathsep.join([OCI_MIRROR, env["PATH"]]),
+                           "GLOOMESH_BENCH_HELM": os.path.join(charts.RECORDER_DIR, "helm"),
+                           "GLOOMESH_BENCH_CHART_REPO": charts.repository_url()}
         return {run: bench.play(playbook, "the baseline's %s (%s, N=%d)" % (run, baseline, n))[0]
                 for run in (INSTALL, RERUN)}
 
@@ -751,9 +758,11 @@ def bench_scale(tree, args, report):
         raise BenchmarkError("the baseline playbook %s is missing (see --baseline-playbook)" % args.baseline_playbook)
     report["sizes"] = {}
     with tempfile.TemporaryDirectory(prefix="gloomesh-bench-scale-") as work:
-        for n in args.sizes:
-            size = report["sizes"][str(n)] = {"manual": scale_collection(tree, n, "manual")}
-            args.save()
+        for n in sorted(set(args.sizes) | set(args.baseline_sizes)):
+            size = report["sizes"][str(n)] = {}
+            if n in args.sizes:
+                size["manual"] = scale_collection(tree, n, "manual")
+                args.save()
             if n in args.baseline_sizes:
                 size[K8S_CORE] = sample_k8s_core(tree, n, args.baseline_playbook, work)
                 args.save()
@@ -892,7 +901,7 @@ def main(argv=None):
     parser.add_argument("--sizes", type=sizes, metavar="N,N", default=list(SCALE_SIZES),
                         help="scale: cluster counts, manual linking (default %s)" % ",".join(map(str, SCALE_SIZES)))
     parser.add_argument("--baseline-sizes", type=sizes, metavar="N,N", default=list(SCALE_BASELINE_SIZES),
-                        help="scale: where the baseline runs too ('' for none; default %s)"
+                        help="scale: where the baseline runs ('' for none; default %s)"
                         % ",".join(map(str, SCALE_BASELINE_SIZES)))
     parser.add_argument("--automatic-sizes", type=sizes, metavar="N,N", default=list(SCALE_AUTOMATIC_SIZES),
                         help="scale: cluster counts (management cluster included), automatic linking ('' for none; "
