@@ -1,6 +1,7 @@
 """Benchmarks of the collection, each against a baseline measured in the same process (docs/benchmarks.md).
 
     .venv/bin/python hack/benchmark.py [--only NAME] [--repeat N] [--clusters N,N] [--tree PATH] [--json PATH]
+    .venv/bin/python hack/benchmark.py --only scale --sizes 3,10,20 --json .tmp/scale.json
 
 Every benchmark starts its own local control planes (tests/harness of the measured tree) and stops
 each before the next one starts, so one control plane runs at a time and nothing is left behind.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import concurrent.futures
 import contextlib
 import ctypes
 import importlib
@@ -16,6 +18,7 @@ import json
 import os
 import pathlib
 import random
+import re
 import resource
 import shutil
 import signal
@@ -30,6 +33,7 @@ from kubernetes import client as k8s
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH_DIR = os.path.join(REPO_ROOT, "hack", "bench")
 MODULE_PYTHON = os.path.join(BENCH_DIR, "module-python")
+OCI_MIRROR = os.path.join(BENCH_DIR, "oci-mirror")  # its helm serves the baseline's OCI chart locally
 # The shared performance peer next to the repository (issue 11), used unmodified.
 BASELINE_PLAYBOOK = os.path.join(os.path.dirname(REPO_ROOT), "shared", "baselines", "install_k8s_core.yml")
 NAMESPACE = "bench"
@@ -44,6 +48,7 @@ ORPHAN_GRACE = 30.0  # for processes the run daemonized (e.g. ansible-connection
 TOP_TASKS = 10
 FAILURE_LINES = 6
 PR_SET_CHILD_SUBREAPER = 36
+MEMORY_SAMPLE_SECONDS = 0.5
 
 
 class BenchmarkError(RuntimeError):
@@ -124,6 +129,59 @@ def loadavg():
     return list(os.getloadavg())
 
 
+def rss_kib(pid):
+    """VmRSS of ``pid`` in KiB (0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="utf-8") as fh:
+            return next((int(line.split()[1]) for line in fh if line.startswith("VmRSS:")), 0)
+    except OSError:
+        return 0
+
+
+def descendants(exclude):
+    """PIDs of every descendant of this process, except ``exclude`` and theirs (the control plane)."""
+    children = collections.defaultdict(list)
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", encoding="utf-8") as fh:
+                    children[int(fh.read().rsplit(")", 1)[1].split()[1])].append(int(entry))
+            except (OSError, IndexError):
+                continue
+    found, todo = [], [os.getpid()]
+    while todo:
+        for pid in children.get(todo.pop(), ()):
+            if pid not in exclude:
+                found.append(pid)
+                todo.append(pid)
+    return found
+
+
+class PeakMemory:
+    """Samples the RSS of the playbook's process tree every MEMORY_SAMPLE_SECONDS while a run lasts:
+    the peak of its sum (the controller with its forks, module processes, helm) and of one process.
+    RUSAGE_CHILDREN's ru_maxrss gives only the largest single descendant since the benchmark began."""
+
+    def __init__(self, exclude):
+        self.exclude, self.peak_tree, self.peak_process = set(exclude), 0, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self):
+        while not self._stop.wait(MEMORY_SAMPLE_SECONDS):
+            sizes = [rss_kib(pid) for pid in descendants(self.exclude)]
+            self.peak_tree = max(self.peak_tree, sum(sizes))
+            self.peak_process = max([self.peak_process] + sizes)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
 def progress(message):
     """A line on stderr while a long benchmark runs (its table is printed at its end)."""
     print("%s (load average %.2f %.2f %.2f)" % (message, *os.getloadavg()), file=sys.stderr, flush=True)
@@ -143,14 +201,21 @@ def cluster_names(count):
 class Session:
     """Measured playbook runs against one fresh environment, set up as the playbook tests do (Run)."""
 
-    def __init__(self, tree, cp, work, names, forks):
-        self.tree, self.cp, self.names, self.forks = tree, cp, list(names), forks
-        self.run = tree.playbook_run.Run(cp, work, names)
+    def __init__(self, tree, cp, work, names, forks, management=(), linking="manual", module_python=None):
+        self.tree, self.cp, self.names, self.forks, self.linking = tree, cp, list(names), forks, linking
+        self.module_python = module_python
+        self.run = tree.playbook_run.Run(cp, work, names, management=management)
         self.modules = work / "modules"
+        self.extra_inventory_vars, self.extra_env = {}, {}
 
     def inventory(self, hosts):
-        interpreter = {"ansible_python_interpreter": MODULE_PYTHON}
-        inventory = self.run.inventory(workload=hosts, host_vars={host: interpreter for host in hosts})
+        # The collection runs with the controller's Python (Run.host), as docs/awx.md sets it: its modules
+        # then run in process (plugin_utils/in_process.py), which another interpreter, even this
+        # wrapper, would turn into module processes. The baseline's modules run under the wrapper.
+        interpreter = {"ansible_python_interpreter": self.module_python or sys.executable}
+        inventory = self.run.inventory(workload=hosts, host_vars={host: interpreter for host in hosts},
+                                       linking=self.linking)
+        inventory["all"]["vars"].update(self.extra_inventory_vars)
         # Tasks delegated to the controller run as localhost: counted with the same interpreter.
         inventory["all"]["hosts"] = {"localhost": {"ansible_connection": "local", **interpreter}}
         return inventory
@@ -162,7 +227,8 @@ class Session:
         path where the bench_profile callback writes its task timings.
         """
         env = {**self.run.env(), "ANSIBLE_FORKS": str(self.forks),
-               "GLOOMESH_BENCH_MODULE_STARTS": str(self.modules), "GLOOMESH_BENCH_PYTHON": sys.executable}
+               "GLOOMESH_BENCH_MODULE_STARTS": str(self.modules), "GLOOMESH_BENCH_PYTHON": sys.executable,
+               **self.extra_env}
         if profile:
             env.update({"ANSIBLE_CALLBACK_PLUGINS": BENCH_DIR, "ANSIBLE_CALLBACKS_ENABLED": "bench_profile",
                         "GLOOMESH_BENCH_PROFILE": profile})
@@ -171,8 +237,9 @@ class Session:
         mark, load = self.cp.audit_mark(), loadavg()
         cpu, began = children_cpu(), time.monotonic()
         try:
-            result = self.tree.run_playbook(playbook, inventory, self.run.extra, env=env, limit=limit,
-                                            timeout=PLAY_TIMEOUT)
+            with PeakMemory(self.cp.pids()) as memory:
+                result = self.tree.run_playbook(playbook, inventory, self.run.extra, env=env, limit=limit,
+                                                timeout=PLAY_TIMEOUT)
         except BaseException:
             reap_orphans(self.cp.pids(), grace=0)
             raise
@@ -191,7 +258,8 @@ class Session:
             "cpu": cpu, "wall": wall, "writes": len(writes), "reads": len(reads),
             "module_starts": module_starts, "module_cpu": module_cpu,
             "changed": sum(host.get("changed", 0) for host in result["recap"].values()),
-            "rc": result["rc"], "killed_after_run": killed, "loadavg": load,
+            "rc": result["rc"], "killed_after_run": killed, "loadavg": load, "loadavg_after": loadavg(),
+            "peak_tree_rss_mb": memory.peak_tree / 1024, "peak_process_rss_mb": memory.peak_process / 1024,
             "writes_by_cluster": per_cluster(writes), "reads_by_cluster": per_cluster(reads),
             "peer_writes": sum(1 for e in writes if is_peer_gateway(e)),
         }
@@ -238,13 +306,14 @@ def start_environment(tree, names):
 
 
 @contextlib.contextmanager
-def session(tree, names, forks):
-    """A Session on fresh clusters ``names`` with simulators; stops them and removes its files on exit."""
+def session(tree, names, forks, management=(), linking="manual", module_python=None):
+    """A Session on fresh clusters ``names`` (workload clusters, then ``management``) with simulators;
+    stops them and removes its files on exit."""
     work = tempfile.mkdtemp(prefix="gloomesh-bench-")
     try:
-        cp = start_environment(tree, names)
+        cp = start_environment(tree, tuple(names) + tuple(management))
         try:
-            yield Session(tree, cp, pathlib.Path(work), names, forks)
+            yield Session(tree, cp, pathlib.Path(work), names, forks, management, linking, module_python)
         finally:
             cp.stop()
     finally:
@@ -440,7 +509,12 @@ def sample_k8s_core(tree, n, baseline, work):
     """One sample of the hand-written playbook ``baseline`` on fresh clusters: {run: metrics}."""
     # A fresh copy for every sample, so nothing a run may leave next to it carries over.
     playbook = shutil.copy(baseline, work)
-    with session(tree, cluster_names(n), forks=n) as bench:
+    with session(tree, cluster_names(n), forks=n, module_python=MODULE_PYTHON) as bench:
+        charts = importlib.import_module("tests.harness.helm_charts")
+        env = bench.run.env()
+        bench.extra_env = {"PATH": os.pathsep.join([OCI_MIRROR, env["PATH"]]),
+                           "GLOOMESH_BENCH_HELM": os.path.join(charts.RECORDER_DIR, "helm"),
+                           "GLOOMESH_BENCH_CHART_REPO": charts.repository_url()}
         return {run: bench.play(playbook, "the baseline's %s (%s, N=%d)" % (run, baseline, n))[0]
                 for run in (INSTALL, RERUN)}
 
@@ -626,13 +700,197 @@ def render_add_cluster(name, report):
     return lines
 
 
+# -- scale: N = 3, 10, 20 clusters, cost per cluster (issue 24) -------------------------------------
+SCALE_SIZES, SCALE_BASELINE_SIZES, SCALE_AUTOMATIC_SIZES = (3, 10, 20), (3, 10), (20,)
+ADD = "add with --limit"
+SCALE_RUNS = (INSTALL, RERUN, VERIFY, ADD)
+GLOO_VERSION = "2.7.0"
+SCALE_VERIFY_WAIT = 600
+# Issue 24's criteria: the N=20 no-op re-run and verify per cluster, at most 1.5x their N=3 cost;
+# the no-op re-run at most 0.15x the baseline's CPU at N=10.
+PER_CLUSTER_GROWTH, BASELINE_RERUN_RATIO = 1.5, 0.15
+
+
+def cluster_resources(bench, began):
+    """What the started clusters hold: seconds to ready, and the RSS of the API servers and etcd,
+    and of the benchmark process, whose threads are the simulators."""
+    pids = bench.cp.pids()
+    return {"seconds": round(time.monotonic() - began, 2), "apiservers_seconds": round(bench.cp.startup_seconds, 2),
+            "clusters": len(pids) - 1, "apiservers_etcd_rss_mb": round(sum(rss_kib(p) for p in pids) / 1024),
+            "benchmark_process_rss_mb": round(rss_kib(os.getpid()) / 1024), "loadavg": loadavg()}
+
+
+def scale_collection(tree, n, linking):
+    """install, no-op re-run, verify on N clusters, then cluster N+1 added with --limit: {run: metrics}.
+    Automatic linking: cluster1 ... clusterN-1 and mgmt (the management cluster is in the mesh)."""
+    names = cluster_names(n + 1 if linking == "manual" else n)
+    management = ("mgmt",) if linking == "automatic" else ()
+    existing, added = names[:-1], names[-1]
+    install = tree.playbook("install_%s_link" % linking)
+    began = time.monotonic()
+    with session(tree, names, forks=n + 1, management=management, linking=linking) as bench:
+        runs = {"clusters": cluster_resources(bench, began)}
+        # The simulators (one process for every cluster) report peering late under a high load
+        # average: at N=20 and a load of 60, 6 of 380 links were not reported within verify's 60 s.
+        bench.run.extra["verify_wait_timeout"] = SCALE_VERIFY_WAIT
+        if management:
+            seed_gloo_platform(bench)
+        for run, playbook, limit in ((INSTALL, install, None), (RERUN, install, None),
+                                     (VERIFY, tree.playbook("verify"), None)):
+            runs[run] = bench.play(playbook, "%s (%s linking, N=%d)" % (run, linking, n), hosts=existing)[0]
+            progress("scale %s N=%d: %s measured" % (linking, n, run))
+        runs[ADD] = bench.play(install, "--limit %s (%s linking, N=%d)" % (added, linking, n), limit=added)[0]
+    return runs
+
+
+def seed_gloo_platform(bench):
+    """Gloo Mesh as automatic linking needs it installed (tests/integration/test_playbooks.py
+    test_automatic_link): the CRD release everywhere, the management plane in mgmt."""
+    bench.cp.simulators.management_plane(True, mgmt_context="mgmt")
+    for name in bench.cp.names:
+        bench.run.seed_release(name, "gloo-platform-crds", GLOO_VERSION, {"installEnterpriseCrds": False})
+    bench.run.seed_release("mgmt", "gloo-platform", GLOO_VERSION,
+                           {"common": {"cluster": "mgmt"},
+                            "licensing": {"glooMeshLicenseKey": bench.tree.playbook_run.LICENSE}})
+    bench.extra_inventory_vars["verify_management_metrics_port"] = bench.cp.simulators.management_metrics_port()
+
+
+def bench_scale(tree, args, report):
+    """Manual linking (full mesh) at every --sizes N, the baseline at --baseline-sizes, automatic
+    linking at --automatic-sizes; one sample each (CPU seconds are the metric: docs/benchmarks.md)."""
+    if args.baseline_sizes and not os.path.isfile(args.baseline_playbook):
+        raise BenchmarkError("the baseline playbook %s is missing (see --baseline-playbook)" % args.baseline_playbook)
+    report["sizes"] = {}
+    with tempfile.TemporaryDirectory(prefix="gloomesh-bench-scale-") as work:
+        for n in sorted(set(args.sizes) | set(args.baseline_sizes)):
+            size = report["sizes"][str(n)] = {}
+            if n in args.sizes:
+                size["manual"] = scale_collection(tree, n, "manual")
+                args.save()
+            if n in args.baseline_sizes:
+                size[K8S_CORE] = sample_k8s_core(tree, n, args.baseline_playbook, work)
+                args.save()
+                progress("scale N=%d: the baseline measured" % n)
+        for n in args.automatic_sizes:
+            report["sizes"].setdefault(str(n), {})["automatic"] = scale_collection(tree, n, "automatic")
+            args.save()
+    report["criteria"] = scale_criteria(report["sizes"])
+
+
+def per_cluster_cpu(sizes, n, run):
+    metrics = sizes.get(str(n), {}).get("manual", {}).get(run)
+    return metrics["cpu"] / n if metrics else None
+
+
+def scale_criteria(sizes):
+    """Issue 24's checks on what was measured: {check: {"value": ..., "limit": ..., "ok": bool}}."""
+    checks = {}
+    ns = sorted(int(n) for n, size in sizes.items() if "manual" in size)
+    if ns and ns[0] < ns[-1]:
+        for run in (RERUN, VERIFY):
+            growth = per_cluster_cpu(sizes, ns[-1], run) / per_cluster_cpu(sizes, ns[0], run)
+            checks["%s CPU per cluster, N=%d / N=%d" % (run, ns[-1], ns[0])] = {
+                "value": growth, "limit": PER_CLUSTER_GROWTH, "ok": growth <= PER_CLUSTER_GROWTH}
+    for n, size in sizes.items():
+        for linking in ("manual", "automatic"):
+            if linking in size:
+                writes = size[linking][RERUN]["writes"]
+                checks["%s re-run writes, N=%s" % (linking, n)] = {"value": writes, "limit": 0, "ok": writes == 0}
+        if K8S_CORE in size and "manual" in size:
+            ratio = size["manual"][RERUN]["cpu"] / size[K8S_CORE][RERUN]["cpu"]
+            checks["re-run CPU / baseline, N=%s" % n] = {"value": ratio, "limit": BASELINE_RERUN_RATIO,
+                                                         "ok": ratio <= BASELINE_RERUN_RATIO}
+    return checks
+
+
+# -- slices: AWX job slicing at N clusters, the slices in parallel (issue 24) ------------------------
+VERIFIED = re.compile(r"Mesh verified: (\d+) clusters")
+
+
+def awx_slices(hosts, count):
+    """The hosts of each slice as AWX job slicing makes them: the inventory's hosts ordered by name, slice k
+    (1-based) gets every count-th from the (k-1)-th on (awx/main/models/inventory.py, Inventory.get_sliced_hosts)."""
+    ordered = sorted(hosts)
+    return [ordered[offset::count] for offset in range(count)]
+
+
+def bench_slices(tree, args, report):
+    """install_manual_link on N = the largest --sizes clusters in --slices slices at once, then one full
+    run on the same clusters: it must write nothing, so the slices left what one full run leaves.
+    --slice-inventory awx: each slice's inventory holds its hosts only (what AWX feeds a slice job);
+    limit: the whole inventory with --limit (a workflow of job templates with limits)."""
+    n, count, install = max(args.sizes), args.slices, tree.playbook("install_manual_link")
+    names = cluster_names(n)
+    report.update({"clusters": n, "slices": awx_slices(names, count), "inventory": args.slice_inventory})
+    with session(tree, names, forks=n) as bench:
+        env = {**bench.run.env(), "ANSIBLE_FORKS": str(n)}
+
+        def play(hosts):
+            whole = args.slice_inventory == "limit"
+            return tree.run_playbook(install, bench.inventory(names if whole else hosts), bench.run.extra, env=env,
+                                     limit=",".join(hosts) if whole else None, timeout=PLAY_TIMEOUT)
+
+        mark, load, cpu, began = bench.cp.audit_mark(), loadavg(), children_cpu(), time.monotonic()
+        with concurrent.futures.ThreadPoolExecutor(count) as pool:
+            results = list(pool.map(play, report["slices"]))
+        report["parallel"] = {"wall": time.monotonic() - began, "cpu": children_cpu() - cpu, "loadavg": load,
+                              "writes": len(bench.cp.writes_since(mark)),
+                              "peer_writes": sum(1 for e in bench.cp.writes_since(mark) if is_peer_gateway(e)),
+                              "rc": [r["rc"] for r in results],
+                              "verified_clusters": [[int(m) for m in VERIFIED.findall(r["stdout"])] for r in results]}
+        args.save()
+        progress("slices: %d slices of %d clusters measured" % (count, n))
+        report["full_run_after"] = bench.play(install, "the full run after the slices", must_pass=False)[0]
+
+
+def render_slices(name, report):
+    if "parallel" not in report:
+        return []
+    par, full = report["parallel"], report.get("full_run_after", {})
+    return ["%s: %d clusters in %d slices (%s inventories) at once: %.0f s wall, %.0f CPU s, %d writes (%d peer "
+            "Gateways), rc %s, clusters each slice verified %s" % (
+                name, report["clusters"], len(report["slices"]), report["inventory"], par["wall"], par["cpu"],
+                par["writes"], par["peer_writes"], par["rc"], par["verified_clusters"]),
+            "%s: then one full run: %s writes (%s peer Gateways), %.0f s wall, %.0f CPU s, rc %s" % (
+                name, full.get("writes"), full.get("peer_writes"), full.get("wall", 0), full.get("cpu", 0),
+                full.get("rc"))]
+
+
+SCALE_LINE = "%-9s %3s %-10s %-16s %8s %8s %7s %6s %6s %7s %7s %7s %s"
+
+
+def render_scale(name, report):
+    lines = [SCALE_LINE % ("benchmark", "N", "variant", "run", "cpu s", "wall s", "cpu/N", "writes", "reads",
+                           "tree MB", "proc MB", "changed", "load")]
+    for n, size in report.get("sizes", {}).items():
+        for variant, runs in size.items():
+            for run in SCALE_RUNS:
+                if run in runs:
+                    m = runs[run]
+                    lines.append(SCALE_LINE % (
+                        name, n, variant, run, "%.1f" % m["cpu"], "%.1f" % m["wall"], "%.2f" % (m["cpu"] / int(n)),
+                        m["writes"], m["reads"], "%.0f" % m["peak_tree_rss_mb"], "%.0f" % m["peak_process_rss_mb"],
+                        m["changed"], "%.1f" % m["loadavg"][0]))
+            if "clusters" in runs:
+                c = runs["clusters"]
+                lines.append("%-9s %3s %-10s %d clusters ready in %.0f s (API servers %.0f s); RSS: API servers and "
+                             "etcd %d MB, benchmark process with the simulators %d MB"
+                             % (name, n, variant, c["clusters"], c["seconds"], c["apiservers_seconds"],
+                                c["apiservers_etcd_rss_mb"], c["benchmark_process_rss_mb"]))
+    for check, verdict in report.get("criteria", {}).items():
+        lines.append("%-9s %s: %.3g (limit %g) %s" % (name, check, verdict["value"], verdict["limit"],
+                                                     "ok" if verdict["ok"] else "FAILED"))
+    return lines
+
+
 BENCHMARKS = {"wait": (bench_wait, render_rows), "rerun_requests": (bench_rerun_requests, render_rows),
               "install": (bench_install, render_rows), "baseline": (bench_baseline, render_baseline),
-              "add_cluster": (bench_add_cluster, render_add_cluster)}
+              "add_cluster": (bench_add_cluster, render_add_cluster), "scale": (bench_scale, render_scale),
+              "slices": (bench_slices, render_slices)}
 
 
 def sizes(text):
-    values = [int(v) for v in text.split(",")]
+    values = [int(v) for v in text.split(",") if v]
     if any(v < 2 for v in values):
         raise argparse.ArgumentTypeError("a mesh needs at least 2 clusters")
     return values
@@ -644,6 +902,18 @@ def main(argv=None):
     parser.add_argument("--repeat", type=int, default=3, help="samples per variant (default 3)")
     parser.add_argument("--clusters", type=sizes, metavar="N,N",
                         help="cluster counts of baseline (default 3,5) and add_cluster (default 3,6,10)")
+    parser.add_argument("--sizes", type=sizes, metavar="N,N", default=list(SCALE_SIZES),
+                        help="scale: cluster counts, manual linking (default %s)" % ",".join(map(str, SCALE_SIZES)))
+    parser.add_argument("--baseline-sizes", type=sizes, metavar="N,N", default=list(SCALE_BASELINE_SIZES),
+                        help="scale: where the baseline runs ('' for none; default %s)"
+                        % ",".join(map(str, SCALE_BASELINE_SIZES)))
+    parser.add_argument("--automatic-sizes", type=sizes, metavar="N,N", default=list(SCALE_AUTOMATIC_SIZES),
+                        help="scale: cluster counts (management cluster included), automatic linking ('' for none; "
+                        "default %s)" % ",".join(map(str, SCALE_AUTOMATIC_SIZES)))
+    parser.add_argument("--slices", type=int, default=4, help="slices: how many (default 4)")
+    parser.add_argument("--slice-inventory", choices=("awx", "limit"), default="awx",
+                        help="slices: each slice's inventory has its hosts only (awx, the default), or the whole "
+                        "inventory with --limit")
     parser.add_argument("--tree", default=REPO_ROOT,
                         help="checkout of the collection to measure: its playbooks and tests/harness (default: this one)")
     parser.add_argument("--baseline-playbook", default=BASELINE_PLAYBOOK, metavar="PATH",
@@ -658,6 +928,12 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     print("tree %s, python %s" % (tree.root, sys.executable), flush=True)
     report, failed = {"tree": tree.root}, False
+
+    def save():
+        if args.json:
+            with open(args.json, "w", encoding="utf-8") as fh:
+                json.dump(report, fh, indent=2)
+    args.save = save
     for name in args.only or BENCHMARKS:
         bench, render = BENCHMARKS[name]
         report[name] = {"loadavg_at_start": loadavg()}
@@ -668,9 +944,7 @@ def main(argv=None):
             report[name]["error"], failed = str(err), True
         finally:
             report[name]["loadavg_at_end"] = loadavg()
-            if args.json:
-                with open(args.json, "w", encoding="utf-8") as fh:
-                    json.dump(report, fh, indent=2)
+            save()
         print("\n".join(render(name, report[name])))
         if "error" in report[name]:
             print("%s could not be measured: %s" % (name, report[name]["error"]))

@@ -41,6 +41,7 @@ clusters() {
   step clusters harness $PYTEST tests/harness/tests -q || rc=1
   step clusters integration $PYTEST tests/integration -q --durations=10 "${playbook_paths[@]/#/--ignore=}" || rc=1
   step clusters molecule bash hack/molecule.sh || rc=1
+  step clusters bench-smoke .venv/bin/python hack/benchmark.py --only scale --sizes 3 --baseline-sizes '' --automatic-sizes '' --json "$LOGS/bench-smoke.json" || rc=1
   return "$rc"
 }
 
