@@ -34,6 +34,7 @@ from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.apply im
     list_objects,
     served,
 )
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.wait import describe_condition
 
 # Where a trust domain can come from, in the order they are consulted.
 TRUST_DOMAIN_SOURCES = ("mesh_config", "service_mesh")
@@ -128,8 +129,7 @@ def service_mesh_readiness(obj):
     generation = obj["metadata"].get("generation")
     status = obj.get("status") or {}
     current = _by_generation(obj)[0]
-    false = ["%s=False%s" % (c.get("type"), " (%s)" % c["reason"] if c.get("reason") else "")
-             for c in current if c.get("status") == "False"]
+    false = [describe_condition(c) for c in current if c.get("status") == "False"]
     if status.get("phase") == "FAILED" and false:
         message = status.get("message") or "no message from the operator"
         return False, "phase FAILED: %s; conditions False: %s" % (message, ", ".join(false)), True
@@ -141,8 +141,7 @@ def service_mesh_readiness(obj):
     missing = [] if status.get("phase") == "SUCCEEDED" else [
         "phase is %s, not SUCCEEDED" % (status.get("phase") or "not reported yet")]
     if ready.get("status") != "True":
-        missing.append("condition Ready=%s%s" % (ready.get("status"),
-                                                 " (%s)" % ready["message"] if ready.get("message") else ""))
+        missing.append("condition %s" % describe_condition(ready))
     if false:
         missing.append("conditions False: %s" % ", ".join(false))
     return not missing, "; ".join(missing), False

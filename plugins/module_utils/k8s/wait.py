@@ -78,17 +78,22 @@ def describe_condition(condition):
     return "%s (%s)" % (text, detail) if detail else text
 
 
+def condition_not_true(condition, condition_type):
+    """Why ``condition`` (of type ``condition_type``, None when not reported) is not True, or None."""
+    if condition is None:
+        return "condition %s not reported yet" % condition_type
+    if condition.get("status") == "True":
+        return None
+    return "condition %s not True: %s" % (condition_type, describe_condition(condition))
+
+
 def condition_true(condition_type):
     """Predicate: condition ``condition_type`` is True."""
     def predicate(obj):
         if obj is None:
             return False, "object does not exist"
-        condition = condition_of(obj, condition_type)
-        if condition is None:
-            return False, "condition %s not reported yet" % condition_type
-        if condition.get("status") == "True":
-            return True, ""
-        return False, "condition %s not True: %s" % (condition_type, describe_condition(condition))
+        why = condition_not_true(condition_of(obj, condition_type), condition_type)
+        return why is None, why or ""
     return predicate
 
 

@@ -24,24 +24,15 @@ from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.apply im
     ensure_namespace,
     get_object,
 )
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.wait import condition_of, wait_for
-
-
-def _describe(condition, condition_type):
-    if condition is None:
-        return "condition %s not reported yet" % condition_type
-    return "condition %s is %s (%s: %s)" % (
-        condition_type, condition.get("status"), condition.get("reason"), condition.get("message") or "no message")
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.wait import condition_not_true, condition_of, wait_for
 
 
 def programmed_with_address(obj):
     """Ready for peers: Programmed=True and an address in status.addresses."""
     if obj is None:
         return False, "the Gateway does not exist"
-    programmed = condition_of(obj, "Programmed")
-    missing = []
-    if (programmed or {}).get("status") != "True":
-        missing.append(_describe(programmed, "Programmed"))
+    programmed = condition_not_true(condition_of(obj, "Programmed"), "Programmed")
+    missing = [programmed] if programmed else []
     if not gateway.gateway_address(obj):
         missing.append("no address in status.addresses")
     return not missing, "; ".join(missing)
@@ -52,10 +43,8 @@ def accepted(obj):
     the load balancer's own address does not matter."""
     if obj is None:
         return False, "the Gateway does not exist"
-    condition = condition_of(obj, "Accepted")
-    if (condition or {}).get("status") != "True":
-        return False, _describe(condition, "Accepted")
-    return True, ""
+    why = condition_not_true(condition_of(obj, "Accepted"), "Accepted")
+    return why is None, why or ""
 
 
 def _no_address_hint(client, namespace, exc):

@@ -180,7 +180,7 @@ def run(task):
     if params["cluster"]:
         validation.cluster_name(params["cluster"])
     expected = verify.expected_peers(params["cluster"], params["mesh_clusters"] or [], params["linking"],
-                                     params["link_peers"])
+                                     params["link_to"])
     if params["wait_timeout"] < 0:
         validation.fail("wait_timeout", params["wait_timeout"], "must be 0 (do not wait) or more seconds")
     validation.namespace(params["management_namespace"], "management_namespace")

@@ -301,7 +301,7 @@ def _mesh_source(params):
 
 def _read_descriptors(task, mesh, plan, given, others, install_namespace):
     """Adds to ``given`` the descriptors this run does not know, read from their clusters."""
-    for name in plan["peers"]:
+    for name in plan["link_to"]:
         if name in given:
             continue
         if mesh[name]["in_run"]:
@@ -342,7 +342,7 @@ def _foreign_entries(source, plan, listed):
     remove, but reported (a drift report shows them)."""
     return [{"cluster": cluster, "name": g["metadata"]["name"], "namespace": _key(g)[0], "action": "foreign",
              "target": source}
-            for cluster, gateways in sorted(listed.items()) if cluster not in plan["peers"]
+            for cluster, gateways in sorted(listed.items()) if cluster not in plan["link_to"]
             for g in gateways if not is_managed_by_us(g)]
 
 
@@ -361,9 +361,9 @@ def _run_mesh(task):
     if source not in given and any(linked for _target, linked in plan["into"]):
         others.skip(source, "no peer descriptor of this cluster yet (its east-west gateway is not ready)")
     client = task.client()
-    peers = validation.peers([given[name] for name in plan["peers"] if name in given], source)
+    peers = validation.peers([given[name] for name in plan["link_to"] if name in given], source)
     listed = mesh_state.peer_gateways(client)
-    own = _plan(peers, listed, "present", params["adopt"], params["exclusive"], keep=plan["peers"])
+    own = _plan(peers, listed, "present", params["adopt"], params["exclusive"], keep=plan["link_to"])
     refusals = list(own[2])
     targets = _target_plans(params, source, plan, given, others, refusals)
     if refusals:
