@@ -286,7 +286,7 @@ def run(binary, args, auth, timeout=DEFAULT_TIMEOUT, values=None, secrets=(), wh
     """Run ``binary args`` (plus ``--values <file>`` for ``values``); return its output, redacted.
 
     ``auth`` holds the task's connection options; ``secrets`` every text that must not come back;
-    ``cluster`` (the task's Cluster) is watched before and while helm runs. A failure, a missing or
+    ``cluster`` (the invocation's Cluster) is watched before and while helm runs. A failure, a missing or
     unrunnable binary, the deadline or a cluster that stops answering raise GloomeshError naming ``what``.
     """
     directory = tempfile.mkdtemp(prefix="gloomesh-helm-")

@@ -73,9 +73,9 @@ def read_key(path, cert, passphrase=None, option="root_key_path", cert_option="r
     return key
 
 
-def task_key(invocation, params, cert, prefix=""):
-    """read_key for an operation: the root of ``params`` (``prefix`` "new_" for the new root of a
-    rotation), its text masked, a warning when group or others may read it."""
+def read_root_key(invocation, params, cert, prefix=""):
+    """read_key for an operation: the root key its options ``params`` name (``prefix`` "new_" for the
+    new root of a rotation), its text masked, a warning when group or others may read it."""
     key_option, cert_option = prefix + "root_key_path", prefix + "root_cert_path"
     path = params[key_option]
     key = read_key(path, cert, params[prefix + "root_key_passphrase"], key_option, cert_option, params[cert_option],

@@ -86,7 +86,7 @@ def _desired(invocation, params, existing, report, root, supplied_bundle, now):
         # None only in check mode for a root still to be generated (cacerts.issue stands one in).
         if root_key is not None or root_cert is None:
             return root_key
-        return root_files.task_key(invocation, params, root_cert)
+        return root_files.read_root_key(invocation, params, root_cert)
 
     if supplied_bundle is not None:
         (desired, desired_key), reasons, placeholders = supplied_bundle, [], ()

@@ -82,7 +82,7 @@ def _phase_content(invocation, params, phase, existing, report, new, new_key, no
         return data, report["ca_key"], [], ()
     if phase == 2:
         def load_key():
-            return new_key or root_files.task_key(invocation, params, new, "new_")
+            return new_key or root_files.read_root_key(invocation, params, new, "new_")
         data, key, reasons, placeholders = cacerts.intermediate_under(invocation, params, report, new, load_key, now)
         data["root-cert.pem"] = existing["root-cert.pem"]
         return data, key, reasons, placeholders
