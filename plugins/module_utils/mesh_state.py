@@ -270,5 +270,5 @@ def peer_descriptor(cluster, namespace, install_namespace, trust_domain_source=N
             "cluster %s is not ready to link: Service %s/%s has no load-balancer address yet and its "
             "east-west Gateway advertises none (is a LoadBalancer implementation running? without one, "
             "set eastwest_gateway's address option)" % (peer["cluster"], meta["namespace"], meta["name"]),
-            missing="address", name=peer["cluster"])
+            missing="address", cluster=peer["cluster"])
     return peer
