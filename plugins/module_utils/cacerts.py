@@ -131,7 +131,7 @@ def supplied_bundle(invocation, params, root_cert, now):
     expires = certificates.not_after(chain[0])
     if expires - datetime.timedelta(days=params["renew_before"]) <= now:
         invocation.warn("intermediate_cert expires on %s, within renew_before (%d days); supply a renewed one"
-                  % (certificates.iso(expires), params["renew_before"]))
+                        % (certificates.iso(expires), params["renew_before"]))
     data = certificates.bundle_data(chain, key, root_cert)
     data["ca-key.pem"] = params["intermediate_key"].strip() + "\n"
     invocation.mask(data["ca-key.pem"])

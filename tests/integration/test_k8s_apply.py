@@ -236,7 +236,7 @@ def set_gateway_status(client, namespace, name, programmed, address=None):
         status["addresses"] = [{"type": "IPAddress", "value": address}]
     res = client.resource("Gateway", GW_API)
     client.api.patch(res.subresources["status"], body={"status": status}, name=name, namespace=namespace,
-                        content_type="application/merge-patch+json")
+                     content_type="application/merge-patch+json")
 
 
 def all_of(*predicates):

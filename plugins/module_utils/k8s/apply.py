@@ -392,7 +392,7 @@ def delete_object(cluster, api_version, kind, name, namespace=None, check_mode=F
         return ApplyResult(False, before, None, "absent")
     try:
         cluster.api.delete(resource, name=name, namespace=namespace,
-                             dry_run="All" if check_mode else None)
+                           dry_run="All" if check_mode else None)
     except DynamicApiError as exc:
         if exc.status == 404:  # deleted meanwhile
             return ApplyResult(False, before, None, "absent")

@@ -195,7 +195,7 @@ def watch_until(cluster, resource, what, check, timeout, namespace=None, field_s
             done, state = check(objects)
         except TransportError as exc:
             raise cluster.unreachable(exc, "watching %s" % what, read_timeout=window + cluster.timeout,
-                                     unanswered=time.monotonic() - heard)
+                                      unanswered=time.monotonic() - heard)
     return objects, done, state
 
 

@@ -76,11 +76,11 @@ def run(invocation):
 
     if params["policy"] == "skip":
         _require_served(cluster, plan, "gateway_api_crds policy is skip: install the Gateway API CRDs (standard "
-                                      "channel, %s or later) yourself, or set the policy to install" % pinned)
+                        "channel, %s or later) yourself, or set the policy to install" % pinned)
         older = [s.detail for s in plan.states.values() if s.state == bundle.OLDER]
         if older:
             invocation.warn("policy skip: Gateway API CRDs older than the pinned %s are left as they are: %s"
-                      % (pinned, "; ".join(sorted(older))))
+                            % (pinned, "; ".join(sorted(older))))
         result.update(action="skipped", message="policy skip: " + plan.message)
         return result
     if not plan.install:

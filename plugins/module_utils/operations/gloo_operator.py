@@ -254,8 +254,8 @@ def _recover(invocation, cluster, binary, plan):
             else "uninstalled (no revision of it was ever deployed)")
     since = "at an unknown time" if plan["age"] is None else "%ss ago" % plan["age"]
     invocation.warn("Helm %s was left %s at revision %d %s, by a helm that was killed: %s%s, so that helm "
-              "accepts changes again" % (where, plan["status"], plan["revision"], since,
-                                         "it would be " if invocation.check_mode else "it was ", done))
+                    "accepts changes again" % (where, plan["status"], plan["revision"], since,
+                                               "it would be " if invocation.check_mode else "it was ", done))
     if not invocation.check_mode:
         common = {"timeout": params["helm_timeout"], "secrets": sorted(invocation.no_log_values), "cluster": cluster}
         if rollback:

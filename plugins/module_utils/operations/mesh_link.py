@@ -258,7 +258,7 @@ class _Others(object):
     def report(self, report):
         for name, why in sorted(self.skipped.items()):
             self.invocation.warn("cluster %s: the links with it are left as they are (%s); a run that can "
-                           "reach it links it" % (name, why))
+                                 "reach it links it" % (name, why))
         report["skipped"] = self.skipped
         return report
 

@@ -46,8 +46,8 @@ def _restart(invocation, cluster, namespace, changed):
     running = [dep["metadata"]["name"] for dep in cacerts.istiods(cluster, namespace)] if changed else []
     if running:
         invocation.warn("Secret %s/%s changed while istiod (Deployment %s) is running: restart istiod, then "
-                  "roll out the workloads, for the new certificates to be used"
-                  % (namespace, SECRET_NAME, ", ".join(running)))
+                        "roll out the workloads, for the new certificates to be used"
+                        % (namespace, SECRET_NAME, ", ".join(running)))
     return bool(running)
 
 

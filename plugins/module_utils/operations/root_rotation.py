@@ -273,7 +273,7 @@ def _serve(invocation, cluster, params, phase, target_roots, intermediate):
         dep_name = dep["metadata"]["name"]
         if action == "restart":
             applied = apply_object(cluster, _template_annotation("apps/v1", "Deployment", dep_name, namespace,
-                                                                ISTIOD_ANNOTATION, digest), invocation.check_mode,
+                                                                 ISTIOD_ANNOTATION, digest), invocation.check_mode,
                                    force_conflicts=True)
             changed = changed or applied.changed
             if not invocation.check_mode:
@@ -281,7 +281,7 @@ def _serve(invocation, cluster, params, phase, target_roots, intermediate):
         done.append({"name": dep_name, "action": action, "why": why})
     if not istiods:
         invocation.warn("no istiod (Deployment %s) runs in %s: nothing publishes the new bundle yet"
-                  % (" or ".join(ISTIOD_DEPLOYMENTS), namespace))
+                        % (" or ".join(ISTIOD_DEPLOYMENTS), namespace))
     return changed, done
 
 
@@ -336,7 +336,7 @@ def rotate(invocation, cluster, params):
     rolled = out["rotation"]["rolled"] = _roll(
         invocation, cluster, params, "%d-%s" % (phase, rotation_records.cacerts_digest([here["new_fp"]], None)))
     recorded = apply_object(cluster, rotation_records.rotation_record(namespace, here["old_fp"], here["new_fp"], phase,
-                                                                     MANAGED_BY), invocation.check_mode, force_conflicts=True)
+                                                                      MANAGED_BY), invocation.check_mode, force_conflicts=True)
     out["rotation"]["record"] = recorded.action
     out.update(changed=here["created"] or secret.changed or restarted or bool(rolled) or recorded.changed,
                action=secret.action, root_fingerprints=[f for f in target_roots if f not in placeholders],

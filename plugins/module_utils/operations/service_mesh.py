@@ -174,7 +174,7 @@ def present(invocation):
             stale = mesh_state.stale_conditions(controller)
             if stale:
                 invocation.warn("%s is ready; the operator left these conditions at an older generation: %s"
-                          % (describe(SERVICE_MESH_KIND, params["name"], namespace), ", ".join(stale)))
+                                % (describe(SERVICE_MESH_KIND, params["name"], namespace), ", ".join(stale)))
             components = _wait_components(cluster, params["install_namespace"], deadline)
         except GloomeshError as exc:
             raise _with_progress(exc, results)
