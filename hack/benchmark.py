@@ -347,7 +347,9 @@ def one_cluster(tree, k8s_apply, k8s_client):
     """A started single-cluster control plane (no CRDs, no simulators) and an admin client of ours."""
     cp = tree.controlplane.LocalControlPlane(("bench",)).start()
     try:
-        client = k8s_client.get_k8s_client({"kubeconfig": cp.kubeconfig_path, "context": "bench"})
+        # get_cluster was get_k8s_client before issue 23 (the layouts benchmarked side by side).
+        connect = getattr(k8s_client, "get_cluster", None) or k8s_client.get_k8s_client
+        client = connect({"kubeconfig": cp.kubeconfig_path, "context": "bench"})
         k8s_apply.ensure_namespace(client, NAMESPACE, check_mode=False)
     except BaseException:
         cp.stop()
@@ -423,8 +425,9 @@ def bench_rerun_requests(tree, args, report):
     desired = deployment("rerun")
 
     def always_apply():  # what `kubectl apply --server-side` sends on every run: a no-op SSA PATCH
-        client.client.server_side_apply(k8s_apply.resource_for(client, "apps/v1", "Deployment"), body=desired,
-                                        name="rerun", namespace=NAMESPACE, field_manager=k8s_apply.FIELD_MANAGER)
+        api = getattr(client, "api", None) or client.client  # Cluster.client before issue 23
+        api.server_side_apply(k8s_apply.resource_for(client, "apps/v1", "Deployment"), body=desired,
+                              name="rerun", namespace=NAMESPACE, field_manager=k8s_apply.FIELD_MANAGER)
 
     def ours():
         if k8s_apply.apply_object(client, desired, check_mode=False).changed:
@@ -879,7 +882,7 @@ def render_scale(name, report):
                                 c["apiservers_etcd_rss_mb"], c["benchmark_process_rss_mb"]))
     for check, verdict in report.get("criteria", {}).items():
         lines.append("%-9s %s: %.3g (limit %g) %s" % (name, check, verdict["value"], verdict["limit"],
-                                                     "ok" if verdict["ok"] else "FAILED"))
+                                                      "ok" if verdict["ok"] else "FAILED"))
     return lines
 
 

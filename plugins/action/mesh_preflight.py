@@ -16,7 +16,7 @@ from ansible_collections.gloomesh.multicluster.plugins.module_utils import helm,
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.constants import OPERATOR_NAMESPACE
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s import access
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.client import credential_files_removed, get_k8s_client
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.client import credential_files_removed, get_cluster
 from ansible_collections.gloomesh.multicluster.plugins.plugin_utils import inventory_inputs
 
 # The Gloo Mesh releases automatic linking upgrades (procedure, "Enable automatic peering of clusters").
@@ -31,11 +31,11 @@ _INVENTORY_VARIABLES = _DECLARED[1] + tuple(
     name for name, _file in inventory_inputs.ROOT_FILE_VARIABLES)
 
 
-def _platform_version_problem(client):
+def _platform_version_problem(cluster):
     """Why the management plane's gloo-platform release cannot peer automatically (None: 2.7 or later, or
     not deployed). Automatic peering needs Gloo Mesh 2.7 or later (procedure, "Version requirements" and
     "Enable automatic peering of clusters"); the chart version is the one helm recorded for the release."""
-    release = helm.deployed_release(client, OPERATOR_NAMESPACE, PLATFORM_RELEASE)
+    release = helm.deployed_release(cluster, OPERATOR_NAMESPACE, PLATFORM_RELEASE)
     if release is None:
         return None
     version = ((release.get("chart") or {}).get("metadata") or {}).get("version") or "unknown"
@@ -67,16 +67,16 @@ class ActionModule(ActionBase):
         options = {"context": variables.get("kube_context"), "kubeconfig": variables.get("kubeconfig"),
                    "request_timeout": timeout}
         try:
-            client = get_k8s_client(options)  # discovery: /version and the API groups
-            identity = access.identity(client)
+            cluster = get_cluster(options)  # discovery: /version and the API groups
+            identity = access.identity(cluster)
             if not in_play:
                 return [], identity
             missing = [release for release in releases
-                       if not helm.release_records(client, OPERATOR_NAMESPACE, release, deployed_only=True)]
-            too_old = _platform_version_problem(client) if PLATFORM_RELEASE in releases else None
-            install = helm_missing and not helm.release_records(client, OPERATOR_NAMESPACE, OPERATOR_RELEASE,
+                       if not helm.release_records(cluster, OPERATOR_NAMESPACE, release, deployed_only=True)]
+            too_old = _platform_version_problem(cluster) if PLATFORM_RELEASE in releases else None
+            install = helm_missing and not helm.release_records(cluster, OPERATOR_NAMESPACE, OPERATOR_RELEASE,
                                                                 deployed_only=True)
-            denied = access.denied(client, writes)
+            denied = access.denied(cluster, writes)
         except GloomeshError as exc:
             return (["%s: %s" % (host, exc.message)] if in_play else []), None
         problems = ["%s: Helm release %s not found in namespace %s: automatic linking upgrades an existing Gloo "
@@ -88,7 +88,7 @@ class ActionModule(ActionBase):
         if denied:
             problems.append("%s: cluster %s: the credential of this context may not %s (SelfSubjectAccessReview): "
                             "the run would fail with 403 at its first write here; grant it these (RBAC) or use "
-                            "another credential" % (host, client.name, ", ".join(denied)))
+                            "another credential" % (host, cluster.name, ", ".join(denied)))
         return problems, identity
 
     def _clusters(self, host_variables, play_hosts, timeout, releases, helm_missing, writes):

@@ -18,7 +18,7 @@ import os
 from ansible.errors import AnsibleActionFail
 from ansible.utils.display import Display
 
-from ansible_collections.gloomesh.multicluster.plugins.module_utils import root_files, verify
+from ansible_collections.gloomesh.multicluster.plugins.module_utils import planning, root_files, verify
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders import certificates
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
 from ansible_collections.gloomesh.multicluster.plugins.plugin_utils.controller_action import RunOnceAction, write_report
@@ -32,7 +32,7 @@ ARGUMENT_SPEC = dict(
     hosts=dict(type="list", elements="str", required=True),
     linking=dict(type="str", choices=list(verify.LINKING_MODES), default="manual"),
     info_var=dict(type="str", default="verify_mesh_info"),
-    peers_var=dict(type="str", default="mesh_link_peers"),
+    link_to_var=dict(type="str", default="mesh_link_to", aliases=["peers_var"]),
     root_cert_path=dict(type="path"),
     report_path=dict(type="path"),
     fail_on_problems=dict(type="bool", default=True),
@@ -85,7 +85,8 @@ def _entries(args, task_vars):
             entries.append({"host": host, "state": "unknown host", "absent": "not a host of the inventory"})
             continue
         host_vars = hostvars[host]
-        entry = {"host": host, "cluster": host_vars.get("cluster_name"), "link_peers": host_vars.get(args["peers_var"])}
+        variable, link_to = planning.host_link_to(host_vars, args["link_to_var"])
+        entry = {"host": host, "cluster": host_vars.get("cluster_name"), "link_to": link_to, "link_to_var": variable}
         if host in failed:
             entry.update(state="failed earlier", absent="failed earlier in this run, not read")
         elif host in results:

@@ -23,7 +23,7 @@ from ansible_collections.gloomesh.multicluster.plugins.module_utils.constants im
 )
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.apply import get_object
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.client import credential_files_removed, get_k8s_client
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.client import credential_files_removed, get_cluster
 from ansible_collections.gloomesh.multicluster.plugins.plugin_utils.controller_action import RunOnceAction
 
 display = Display()
@@ -58,8 +58,8 @@ def _cluster_state(args, variables):
     options = {"context": variables.get("kube_context"), "kubeconfig": variables.get("kubeconfig"),
                "request_timeout": args["request_timeout"]}
     try:
-        client = get_k8s_client(options)
-        live = get_object(client, SERVICE_MESH_API_VERSION, SERVICE_MESH_KIND, args["service_mesh_name"],
+        cluster = get_cluster(options)
+        live = get_object(cluster, SERVICE_MESH_API_VERSION, SERVICE_MESH_KIND, args["service_mesh_name"],
                           args["service_mesh_namespace"])
         release = helm.deployed_release(client, args["operator_namespace"], args["operator_release"])
     except GloomeshError as exc:

@@ -7,7 +7,7 @@
 view.
 
 Key material never leaves this file in a result, a diff or an error: views are built from
-certificate summaries, and every private key PEM is registered with ``task.mask`` so Ansible masks
+certificate summaries, and every private key PEM is registered with ``invocation.mask`` so Ansible masks
 it should it show up anywhere.
 """
 
@@ -32,13 +32,13 @@ from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.apply im
 NOT_YET_ISSUED = "(issued when applied)"
 
 
-def read_secret(task, secret):
+def read_secret(invocation, secret):
     """Decoded data of our Secret (None when missing), its key masked in all output."""
     if secret is None:
         return None
     data = certificates.decode_secret(secret)
     if data.get("ca-key.pem"):
-        task.mask(data["ca-key.pem"])
+        invocation.mask(data["ca-key.pem"])
     return data
 
 
@@ -113,7 +113,7 @@ def reasons_to_reissue(report, root_cert, params, now):
     return reasons
 
 
-def supplied_bundle(task, params, root_cert, now):
+def supplied_bundle(invocation, params, root_cert, now):
     """cacerts entries from the user's intermediate_cert/intermediate_key, verified against the root."""
     try:
         chain = certificates.load_certs(params["intermediate_cert"], "intermediate_cert")
@@ -130,43 +130,43 @@ def supplied_bundle(task, params, root_cert, now):
                             % (certificates.fingerprint(root_cert), "; ".join(problems)), problems=problems)
     expires = certificates.not_after(chain[0])
     if expires - datetime.timedelta(days=params["renew_before"]) <= now:
-        task.warn("intermediate_cert expires on %s, within renew_before (%d days); supply a renewed one"
-                  % (certificates.iso(expires), params["renew_before"]))
+        invocation.warn("intermediate_cert expires on %s, within renew_before (%d days); supply a renewed one"
+                        % (certificates.iso(expires), params["renew_before"]))
     data = certificates.bundle_data(chain, key, root_cert)
     data["ca-key.pem"] = params["intermediate_key"].strip() + "\n"
-    task.mask(data["ca-key.pem"])
+    invocation.mask(data["ca-key.pem"])
     return data, key
 
 
-def issue(task, root_cert, root_key, params, now):
+def issue(invocation, root_cert, root_key, params, now):
     """(entries, key, fingerprints of certificates that only exist for a check-mode dry run)."""
     placeholders = []
     if root_key is None:  # check mode, root not generated yet
         root_cert, root_key = root_files.dry_run_root(params, now)
         placeholders.append(certificates.fingerprint(root_cert))
-    key = certificates.generate_key(root_files.DRY_RUN_KEY_TYPE if task.check_mode else params["intermediate_key_type"])
+    key = certificates.generate_key(root_files.DRY_RUN_KEY_TYPE if invocation.check_mode else params["intermediate_key_type"])
     cert = certificates.build_intermediate(root_cert, root_key, key, params["cluster"],
                                            params["intermediate_validity_days"], now)
-    if task.check_mode:
+    if invocation.check_mode:
         placeholders.append(certificates.fingerprint(cert))
     data = certificates.bundle_data([cert], key, root_cert)
-    task.mask(data["ca-key.pem"])
+    invocation.mask(data["ca-key.pem"])
     return data, key, tuple(placeholders)
 
 
-def intermediate_under(task, params, report, root_cert, load_key, now):
+def intermediate_under(invocation, params, report, root_cert, load_key, now):
     """(entries, key, reasons, placeholders) of an intermediate of ``root_cert``: the supplied one,
     the existing one when it can be kept, else a new one (reasons say why). ``load_key()`` gives
     the root key, loaded only when a new intermediate is issued."""
     if params["intermediate_cert"]:
-        data, key = supplied_bundle(task, params, root_cert, now)
+        data, key = supplied_bundle(invocation, params, root_cert, now)
         return data, key, [], ()
     reasons = reasons_to_reissue(report, root_cert, params, now)
     if not reasons:
         data = certificates.bundle_data(report["ca_chain"][:1], report["ca_key"], root_cert)
-        task.mask(data["ca-key.pem"])
+        invocation.mask(data["ca-key.pem"])
         return data, report["ca_key"], reasons, ()
-    data, key, placeholders = issue(task, root_cert, load_key(), params, now)
+    data, key, placeholders = issue(invocation, root_cert, load_key(), params, now)
     return data, key, reasons, placeholders
 
 
@@ -181,8 +181,8 @@ def secret(namespace, data):
     }
 
 
-def istiods(client, namespace):
-    return [dep for dep in (get_object(client, "apps/v1", "Deployment", name, namespace)
+def istiods(cluster, namespace):
+    return [dep for dep in (get_object(cluster, "apps/v1", "Deployment", name, namespace)
                             for name in ISTIOD_DEPLOYMENTS) if dep is not None]
 
 

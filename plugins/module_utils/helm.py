@@ -74,9 +74,9 @@ UNSUPPORTED_AUTH = ("username", "password", "client_cert", "client_key", "proxy"
 
 # ---------------------------------------------------------------- release records (API reads)
 
-def release_records(client, namespace, release, deployed_only=False):
+def release_records(cluster, namespace, release, deployed_only=False):
     """The Secrets helm keeps for ``release`` in ``namespace`` (one per revision)."""
-    return [secret for secret in list_objects(client, "v1", "Secret", namespace,
+    return [secret for secret in list_objects(cluster, "v1", "Secret", namespace,
                                               label_selector=release_selector(release, deployed_only))
             if secret.get("type") == RELEASE_SECRET_TYPE]
 
@@ -90,9 +90,9 @@ def deployed_record(records):
     return latest([record for record in records if _status(record) == DEPLOYED])
 
 
-def deployed_release(client, namespace, release):
+def deployed_release(cluster, namespace, release):
     """The deployed revision of ``release`` as helm stores it (a dict), or None."""
-    record = latest(release_records(client, namespace, release, deployed_only=True))
+    record = latest(release_records(cluster, namespace, release, deployed_only=True))
     return decode_release(record) if record is not None else None
 
 
@@ -233,7 +233,7 @@ def _silence(cluster):
     """None when ``cluster`` answers a GET /version within its request bound (any HTTP status is an
     answer), else the GloomeshError naming the cluster and the bound that fired."""
     try:
-        cluster.client.request("GET", "/version", serialize=False)
+        cluster.api.request("GET", "/version", serialize=False)
     except GloomeshError as exc:
         if exc.details.get("unreachable"):
             return exc
@@ -286,7 +286,7 @@ def run(binary, args, auth, timeout=DEFAULT_TIMEOUT, values=None, secrets=(), wh
     """Run ``binary args`` (plus ``--values <file>`` for ``values``); return its output, redacted.
 
     ``auth`` holds the task's connection options; ``secrets`` every text that must not come back;
-    ``cluster`` (the task's Cluster) is watched before and while helm runs. A failure, a missing or
+    ``cluster`` (the invocation's Cluster) is watched before and while helm runs. A failure, a missing or
     unrunnable binary, the deadline or a cluster that stops answering raise GloomeshError naming ``what``.
     """
     directory = tempfile.mkdtemp(prefix="gloomesh-helm-")

@@ -34,6 +34,7 @@ from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.apply im
     list_objects,
     served,
 )
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.wait import describe_condition
 
 # Where a trust domain can come from, in the order they are consulted.
 TRUST_DOMAIN_SOURCES = ("mesh_config", "service_mesh")
@@ -41,16 +42,16 @@ TRUST_DOMAIN_SOURCES = ("mesh_config", "service_mesh")
 
 # ---------------------------------------------------------------- topology
 
-def discover_network(client, install_namespace):
+def discover_network(cluster, install_namespace):
     """Label topology.istio.io/network of istiod's namespace, or None."""
-    namespace = get_object(client, "v1", "Namespace", install_namespace)
+    namespace = get_object(cluster, "v1", "Namespace", install_namespace)
     return ((namespace or {}).get("metadata", {}).get("labels") or {}).get(LABEL_NETWORK) or None
 
 
-def discover_cluster(client, install_namespace):
+def discover_cluster(cluster, install_namespace):
     """istiod's CLUSTER_ID (istiod-gloo first, then istiod), or None when unset."""
     for name in ISTIOD_DEPLOYMENTS:
-        deployment = get_object(client, "apps/v1", "Deployment", name, install_namespace)
+        deployment = get_object(cluster, "apps/v1", "Deployment", name, install_namespace)
         if deployment is not None:
             return gateway.cluster_id_of(deployment)
     return None
@@ -64,14 +65,14 @@ def _not_discovered(option, install_namespace):
             "the default Kubernetes)" % (" or ".join(ISTIOD_DEPLOYMENTS), install_namespace))
 
 
-def resolve_topology(client, install_namespace, network=None, cluster=None, needed=("network", "cluster")):
+def resolve_topology(cluster, install_namespace, network=None, cluster_name=None, needed=("network", "cluster")):
     """Given values win; the rest comes from the cluster. Error naming every option still unknown."""
-    values = {"network": network, "cluster": cluster}
+    values = {"network": network, "cluster": cluster_name}
     discover = {"network": discover_network, "cluster": discover_cluster}
     missing = []
     for option in needed:
         if not values[option]:
-            values[option] = discover[option](client, install_namespace)
+            values[option] = discover[option](cluster, install_namespace)
             if not values[option]:
                 missing.append(option)
     if missing:
@@ -128,8 +129,7 @@ def service_mesh_readiness(obj):
     generation = obj["metadata"].get("generation")
     status = obj.get("status") or {}
     current = _by_generation(obj)[0]
-    false = ["%s=False%s" % (c.get("type"), " (%s)" % c["reason"] if c.get("reason") else "")
-             for c in current if c.get("status") == "False"]
+    false = [describe_condition(c) for c in current if c.get("status") == "False"]
     if status.get("phase") == "FAILED" and false:
         message = status.get("message") or "no message from the operator"
         return False, "phase FAILED: %s; conditions False: %s" % (message, ", ".join(false)), True
@@ -141,8 +141,7 @@ def service_mesh_readiness(obj):
     missing = [] if status.get("phase") == "SUCCEEDED" else [
         "phase is %s, not SUCCEEDED" % (status.get("phase") or "not reported yet")]
     if ready.get("status") != "True":
-        missing.append("condition Ready=%s%s" % (ready.get("status"),
-                                                 " (%s)" % ready["message"] if ready.get("message") else ""))
+        missing.append("condition %s" % describe_condition(ready))
     if false:
         missing.append("conditions False: %s" % ", ".join(false))
     return not missing, "; ".join(missing), False
@@ -150,10 +149,10 @@ def service_mesh_readiness(obj):
 
 # ---------------------------------------------------------------- trust domain
 
-def _mesh_config_trust_domain(client, install_namespace):
+def _mesh_config_trust_domain(cluster, install_namespace):
     """(trustDomain or None, where): the first mesh ConfigMap's MeshConfig document."""
     for name in MESH_CONFIGMAPS:
-        configmap = get_object(client, "v1", "ConfigMap", name, install_namespace)
+        configmap = get_object(cluster, "v1", "ConfigMap", name, install_namespace)
         if configmap is None:
             continue
         where = describe("ConfigMap", name, install_namespace)
@@ -166,13 +165,13 @@ def _mesh_config_trust_domain(client, install_namespace):
     return None, None
 
 
-def _service_mesh_trust_domain(client, install_namespace):
+def _service_mesh_trust_domain(cluster, install_namespace):
     """(trust domain, where) the ServiceMeshController installing into ``install_namespace`` sets:
     spec.trustDomain, else spec.cluster (procedure, "ServiceMeshController reference",
     trustDomain: "If cluster is set, defaults to that value"); (None, None) without one."""
-    if not served(client, SERVICE_MESH_API_VERSION, SERVICE_MESH_KIND):
+    if not served(cluster, SERVICE_MESH_API_VERSION, SERVICE_MESH_KIND):
         return None, None
-    for controller in list_objects(client, SERVICE_MESH_API_VERSION, SERVICE_MESH_KIND):
+    for controller in list_objects(cluster, SERVICE_MESH_API_VERSION, SERVICE_MESH_KIND):
         spec = controller.get("spec") or {}
         if (spec.get("installNamespace") or "istio-system") != install_namespace:
             continue
@@ -185,7 +184,7 @@ def _service_mesh_trust_domain(client, install_namespace):
     return None, None
 
 
-def resolve_trust_domain(client, install_namespace, prefer=None):
+def resolve_trust_domain(cluster, install_namespace, prefer=None):
     """(trust domain, source) of a cluster: its mesh ConfigMap, then its ServiceMeshController's
     trustDomain, then its cluster, then cluster.local.
 
@@ -193,10 +192,10 @@ def resolve_trust_domain(client, install_namespace, prefer=None):
     edited by hand) are an error unless ``prefer`` (one of TRUST_DOMAIN_SOURCES) says which wins.
     """
     found = {}
-    value, where = _mesh_config_trust_domain(client, install_namespace)
+    value, where = _mesh_config_trust_domain(cluster, install_namespace)
     if value:
         found["mesh_config"] = (value, where)
-    value, where = _service_mesh_trust_domain(client, install_namespace)
+    value, where = _service_mesh_trust_domain(cluster, install_namespace)
     if value:
         found["service_mesh"] = (value, where)
     if prefer and prefer in found:
@@ -215,12 +214,12 @@ def resolve_trust_domain(client, install_namespace, prefer=None):
 
 # ---------------------------------------------------------------- gateways
 
-def eastwest_service(client, namespace, cluster_label):
+def eastwest_service(cluster, namespace, cluster_label):
     """The Service istiod deployed for the east-west Gateway (labelled istio.io/expose-istiod).
 
     ``namespace`` None searches every namespace; ``cluster_label`` names the cluster in errors.
     """
-    services = list_objects(client, "v1", "Service", namespace, label_selector=LABEL_EXPOSE_ISTIOD)
+    services = list_objects(cluster, "v1", "Service", namespace, label_selector=LABEL_EXPOSE_ISTIOD)
     if len(services) == 1:
         return services[0]
     # istiod names the Service after the Gateway: among several, the standard name wins.
@@ -238,34 +237,34 @@ def eastwest_service(client, namespace, cluster_label):
                         "choose one" % (cluster_label, LABEL_EXPOSE_ISTIOD, where, found))
 
 
-def peer_gateways(client):
+def peer_gateways(cluster):
     """Every istio-remote Gateway of a cluster, grouped by the cluster it describes."""
     by_cluster = {}
-    for one in list_objects(client, GATEWAY_API_VERSION, GATEWAY_KIND):
-        cluster = gateway.peer_cluster_of(one)
-        if cluster:
-            by_cluster.setdefault(cluster, []).append(one)
+    for one in list_objects(cluster, GATEWAY_API_VERSION, GATEWAY_KIND):
+        name = gateway.peer_cluster_of(one)
+        if name:
+            by_cluster.setdefault(name, []).append(one)
     return by_cluster
 
 
-def peer_descriptor(client, namespace, install_namespace, trust_domain_source=None, cluster_label=None):
+def peer_descriptor(cluster, namespace, install_namespace, trust_domain_source=None, cluster_label=None):
     """A cluster's peer descriptor, read the way ``istioctl multicluster link`` reads a destination:
     its east-west Service and Gateway, its topology and its trust domain.
 
     Raises GloomeshError naming the cluster when it cannot be linked yet (no Service, no address).
     """
-    label = cluster_label or client.name
-    service = eastwest_service(client, namespace, label)
+    label = cluster_label or cluster.name
+    service = eastwest_service(cluster, namespace, label)
     meta = service["metadata"]
-    eastwest = get_object(client, GATEWAY_API_VERSION, GATEWAY_KIND, meta["name"], meta["namespace"])
-    trust_domain, source = resolve_trust_domain(client, install_namespace, trust_domain_source)
+    eastwest = get_object(cluster, GATEWAY_API_VERSION, GATEWAY_KIND, meta["name"], meta["namespace"])
+    trust_domain, source = resolve_trust_domain(cluster, install_namespace, trust_domain_source)
     peer = gateway.peer_descriptor(service, trust_domain, eastwest)
     peer["trust_domain_source"] = source
     # Older releases label the Service with the network only: ask istiod like eastwest_gateway does.
     unknown = tuple(option for option in ("network", "cluster") if not peer[option])
     if unknown:
         peer["network"], peer["cluster"] = resolve_topology(
-            client, install_namespace, peer["network"], peer["cluster"], needed=unknown)
+            cluster, install_namespace, peer["network"], peer["cluster"], needed=unknown)
     if not peer["address"]:
         raise GloomeshError(
             "cluster %s is not ready to link: Service %s/%s has no load-balancer address yet and its "

@@ -8,7 +8,7 @@ root_of_trust_info, mesh_verify and preflight alike.
 One policy: a root certificate file holds exactly one self-signed CA certificate; a key file
 holds a readable PEM private key (with its passphrase) that is the key of that certificate. Errors
 name the option and the path, never the content. Key text read here is handed to ``mask`` (an
-operation's ``task.mask``) so Ansible masks it should it show up anywhere.
+operation's ``invocation.mask``) so Ansible masks it should it show up anywhere.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -73,15 +73,15 @@ def read_key(path, cert, passphrase=None, option="root_key_path", cert_option="r
     return key
 
 
-def task_key(task, params, cert, prefix=""):
-    """read_key for an operation: the root of ``params`` (``prefix`` "new_" for the new root of a
-    rotation), its text masked, a warning when group or others may read it."""
+def read_root_key(invocation, params, cert, prefix=""):
+    """read_key for an operation: the root key its options ``params`` name (``prefix`` "new_" for the
+    new root of a rotation), its text masked, a warning when group or others may read it."""
     key_option, cert_option = prefix + "root_key_path", prefix + "root_cert_path"
     path = params[key_option]
     key = read_key(path, cert, params[prefix + "root_key_passphrase"], key_option, cert_option, params[cert_option],
-                   mask=task.mask)
+                   mask=invocation.mask)
     if stat.S_IMODE(os.stat(path).st_mode) & 0o077:
-        task.warn("%s %s is accessible to group or others; chmod 0600 it" % (key_option, path))
+        invocation.warn("%s %s is accessible to group or others; chmod 0600 it" % (key_option, path))
     return key
 
 
@@ -99,12 +99,12 @@ def state(cert_path, key_path):
     return "absent"
 
 
-def _generate(task, params, cert_path, key_path, passphrase):
+def _generate(invocation, params, cert_path, key_path, passphrase):
     key = certificates.generate_key(params["root_key_type"])
     subject = params["root_subject"]
     cert = certificates.build_root(key, subject["organization"], subject["common_name"], params["root_validity_days"])
     key_text = certificates.key_pem(key, passphrase)
-    task.mask(key_text)
+    invocation.mask(key_text)
     # Key first: a crash in between leaves a key without a certificate, which state() reports
     # instead of silently starting another root.
     write_atomic(key_path, key_text.encode("ascii"), 0o600)
@@ -112,7 +112,7 @@ def _generate(task, params, cert_path, key_path, passphrase):
     return cert, key
 
 
-def load_or_create(task, params, cert_path, key_path, passphrase):
+def load_or_create(invocation, params, cert_path, key_path, passphrase):
     """(cert, key, created). Generated under an exclusive lock so concurrent hosts make one root.
 
     ``key`` is only returned when generated now (see read_key). An existing root is only read: no
@@ -122,12 +122,12 @@ def load_or_create(task, params, cert_path, key_path, passphrase):
     try:
         present = state(cert_path, key_path) == "present"
     except GloomeshError:
-        if task.check_mode:
+        if invocation.check_mode:
             raise
         present = False  # half a root may be another host between its two writes: decided under the lock
     if present:
         return read_cert(cert_path), None, False
-    if task.check_mode:
+    if invocation.check_mode:
         return None, None, True
     # exist_ok: the hosts of a run get here at the same time; one of them creates it.
     os.makedirs(os.path.dirname(os.path.abspath(key_path)), 0o700, exist_ok=True)
@@ -135,7 +135,7 @@ def load_or_create(task, params, cert_path, key_path, passphrase):
         with exclusive_lock(key_path + ".lock"):
             if state(cert_path, key_path) == "present":
                 return read_cert(cert_path), None, False
-            cert, key = _generate(task, params, cert_path, key_path, passphrase)
+            cert, key = _generate(invocation, params, cert_path, key_path, passphrase)
             return cert, key, True
     except (OSError, TimeoutError) as exc:
         raise GloomeshError("cannot create the root CA files: %s" % exc, root_cert_path=cert_path, root_key_path=key_path)

@@ -1,9 +1,9 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, gloomesh.multicluster contributors
 # Apache License 2.0 (see LICENSE)
-"""How an operation runs: the Task it receives, and the entry point of every module's main().
+"""How an operation runs: the Invocation it receives, and the entry point of every module's main().
 
-An operation is ``run(task) -> result dict``; it raises GloomeshError to fail. The same operation
+An operation is ``run(invocation) -> result dict``; it raises GloomeshError to fail. The same operation
 runs in a module process (run_module below) or in the controller process (the in-process action
 plugin, plugins/plugin_utils/in_process.py): both validate with ``argument_spec``, hide
 ``output_secrets``, and run it with ``perform``. docs/in_process.md has the contract.
@@ -23,7 +23,7 @@ from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors impor
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.client import (
     AUTH_ARG_SPEC,
     credential_files_removed,
-    get_k8s_client,
+    get_cluster,
     kubeconfig_secrets,
     missing_libraries,
 )
@@ -81,8 +81,10 @@ def output_secrets(spec, params):
     return values
 
 
-class Task(object):
-    """What an operation sees: validated options, check and diff mode, and the cluster it talks to.
+class Invocation(object):
+    """One invocation of a module, what its operation sees: validated options, check and diff mode,
+    and the clusters it talks to. (Ansible's word for what a module was called with, as a result's
+    ``invocation.module_args`` shows it; not Ansible's Task, which in_process.py handles beside it.)
 
     ``warn(message)`` reports a warning; ``mask(text)`` has every output channel hide a secret
     (also in its base64 form, as Secret data holds it).
@@ -95,7 +97,7 @@ class Task(object):
         self.warnings = []
         self._warn = warn
         self.no_log_values = no_log_values if no_log_values is not None else set()
-        self._clients = {}
+        self._clusters = {}
 
     def warn(self, message):
         # ansible-core 2.19 keeps a module's warnings as objects that exit_json's remove_values does
@@ -110,16 +112,16 @@ class Task(object):
         if text:
             self.no_log_values.update(_hidden_forms(text))
 
-    def client(self, **auth):
-        """The Kubernetes client of this task's auth options, or of ``auth`` (another cluster)."""
+    def cluster(self, **auth):
+        """The Cluster of this invocation's auth options, or of ``auth`` (another cluster)."""
         options = auth or dict((key, self.params.get(key)) for key in AUTH_ARG_SPEC)
         # Another cluster's kubeconfig may come from anywhere (a descriptor, a variable).
         for secret in kubeconfig_secrets(options.get("kubeconfig")):
             self.mask(secret)
         key = repr(sorted(options.items()))
-        if key not in self._clients:
-            self._clients[key] = get_k8s_client(options)
-        return self._clients[key]
+        if key not in self._clusters:
+            self._clusters[key] = get_cluster(options)
+        return self._clusters[key]
 
 
 def fail_result(exc):
@@ -129,12 +131,12 @@ def fail_result(exc):
     return result
 
 
-def perform(operation, task):
-    """``operation(task)``'s result, or the failed result of its GloomeshError; either way without
+def perform(operation, invocation):
+    """``operation(invocation)``'s result, or the failed result of its GloomeshError; either way without
     the files the kubernetes client wrote credentials to."""
     with credential_files_removed():
         try:
-            return operation(task)
+            return operation(invocation)
         except GloomeshError as exc:
             return fail_result(exc)
 
@@ -149,8 +151,8 @@ def run_module(module_spec, operation, kubernetes=True, **kwargs):
     missing = missing_libraries() if kubernetes else None
     if missing:
         module.fail_json(msg=missing)
-    task = Task(module.params, module.check_mode, module._diff, module.warn, module.no_log_values)
-    result = perform(operation, task)
+    invocation = Invocation(module.params, module.check_mode, module._diff, module.warn, module.no_log_values)
+    result = perform(operation, invocation)
     if result.get("failed"):
         module.fail_json(**result)
     module.exit_json(**result)

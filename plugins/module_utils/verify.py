@@ -15,7 +15,7 @@ __metaclass__ = type
 
 import re
 
-from ansible_collections.gloomesh.multicluster.plugins.module_utils import mesh_state, validation
+from ansible_collections.gloomesh.multicluster.plugins.module_utils import mesh_state, planning, validation
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders import certificates, gateway, rotation_records
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.constants import (
     ANNOTATION_ADVERTISED_ADDRESS,
@@ -261,16 +261,17 @@ def agent_text(name, agents):
 
 # ---------------------------------------------------------------- expected peers
 
-def expected_peers(cluster, clusters, linking="manual", link_peers=None):
+def expected_peers(cluster, clusters, linking="manual", link_to=None):
     """The clusters ``cluster`` must have a connected peer Gateway for.
 
-    Manual linking: its ``mesh_link_peers`` when set (asymmetric linking), else every other cluster
-    of the mesh. Automatic linking: every other cluster (its own peer is tolerated, see verdict).
+    Manual linking: its ``link_to`` (the inventory's ``mesh_link_to``) when set (asymmetric linking),
+    else every other cluster of the mesh. Automatic linking: every other cluster (its own peer is
+    tolerated, see verdict). Never the cluster itself: verdict refuses a ``link_to`` naming it.
     """
     if linking not in LINKING_MODES:
         validation.fail("linking", linking, "must be one of %s" % ", ".join(LINKING_MODES))
-    if linking == "manual" and link_peers is not None:
-        return sorted(set(link_peers))
+    if linking == "manual" and link_to is not None:
+        return sorted(set(link_to) - set([cluster]))
     return sorted(set(c for c in clusters if c and c != cluster))
 
 
@@ -503,8 +504,10 @@ def root_of_trust_problems(clusters, expected_root=None):
 def verdict(entries, linking="manual", expected_root=None, agents=None):
     """The mesh's verdict from every cluster's mesh_info result.
 
-    ``entries``: one per cluster of the mesh, ``{"host", "cluster", "link_peers", "info"}`` with
-    ``info`` the host's mesh_info result; without one, ``state`` (short) and ``absent`` say why.
+    ``entries``: one per cluster of the mesh, ``{"host", "cluster", "link_to", "link_to_var", "info"}``
+    with ``link_to`` the clusters it links to, read from the host variable ``link_to_var`` (named in
+    messages; planning.host_link_to), and ``info`` the host's mesh_info result; without one, ``state``
+    (short) and ``absent`` say why.
     ``agents``: automatic linking, the Gloo agents' relay connections (see _agent_problems); a
     cluster whose agent is not connected fails, and the rows get an ``agent`` (AGENT column).
     Returns ``{"ok", "linking", "clusters": [row], "links": [link], "problems": ["<cluster>: ..."]}``.
@@ -513,11 +516,12 @@ def verdict(entries, linking="manual", expected_root=None, agents=None):
     names = [c.name for c in clusters]
     by_name = dict((c.name, c) for c in clusters)
     for cluster, entry in zip(clusters, entries):
-        unknown = sorted(set(entry.get("link_peers") or []) - set(names))
-        if linking == "manual" and unknown:
-            cluster.problems.append("mesh_link_peers names %s, not a cluster of this mesh (%s)"
-                                    % (", ".join(unknown), ", ".join(names)))
-        cluster.row["expected_peers"] = expected_peers(cluster.name, names, linking, entry.get("link_peers"))
+        if linking == "manual":
+            # The rule preflight and mesh_link apply, in their words.
+            cluster.problems.extend(planning.link_to_problems(
+                cluster.name, entry.get("link_to"), [n for n in names if n],
+                entry.get("link_to_var") or planning.LINK_TO_VARIABLE))
+        cluster.row["expected_peers"] = expected_peers(cluster.name, names, linking, entry.get("link_to"))
     links = []
     if agents is not None:
         _agent_problems(clusters, agents)

@@ -23,7 +23,7 @@ description:
   - O(sections) limits what is read, the way C(gather_subset) does; C(reachability) alone sends one
     request.
   - With O(wait_timeout), watches the peer Gateways until every expected peer (from O(mesh_clusters),
-    O(linking) and O(link_peers)) has a connected one, or the time is up; the peers still not
+    O(linking) and O(link_to)) has a connected one, or the time is up; the peers still not
     connected are then listed in RV(pending_peers). The module does not fail for them.
   - A cluster that cannot be linked yet (no east-west address) is reported in
     RV(peer_descriptor_error), not raised. An API server that does not answer fails the task,
@@ -87,26 +87,27 @@ options:
   cluster:
     description:
       - Name of this cluster in the mesh (the inventory's C(cluster_name)); it is not its own
-        expected peer. Required with O(mesh_clusters) or O(link_peers).
+        expected peer. Required with O(mesh_clusters) or O(link_to).
     type: str
   mesh_clusters:
     description:
-      - Names of every cluster of the mesh; with O(linking) and O(link_peers) they decide
+      - Names of every cluster of the mesh; with O(linking) and O(link_to) they decide
         RV(expected_peers). Unset, no peer is expected.
     type: list
     elements: str
   linking:
     description:
-      - How the mesh is linked. C(manual) expects a peer for each of O(link_peers) when given, else
+      - How the mesh is linked. C(manual) expects a peer for each of O(link_to) when given, else
         for every other cluster; C(automatic) for every other cluster.
     type: str
     choices: [manual, automatic]
     default: manual
-  link_peers:
+  link_to:
     description:
-      - Manual linking only - the clusters this one links to (the inventory's C(mesh_link_peers)).
+      - Manual linking only - the clusters this one links to (the inventory's C(mesh_link_to)).
     type: list
     elements: str
+    aliases: [link_peers]
   wait_timeout:
     description:
       - Seconds to watch the peer Gateways until every expected peer is connected; C(0) reads once.
@@ -371,7 +372,7 @@ ARGUMENT_SPEC = dict(
     cluster=dict(type="str"),
     mesh_clusters=dict(type="list", elements="str"),
     linking=dict(type="str", choices=["manual", "automatic"], default="manual"),
-    link_peers=dict(type="list", elements="str"),
+    link_to=dict(type="list", elements="str", aliases=["link_peers"]),
     wait_timeout=dict(type="int", default=0),
     agent_clusters=dict(type="list", elements="str"),
     management_namespace=dict(type="str", default="gloo-mesh"),
@@ -379,7 +380,7 @@ ARGUMENT_SPEC = dict(
     disconnected_agents=dict(type="list", elements="str", default=[]),
 )
 
-MODULE_KWARGS = dict(required_by={"mesh_clusters": "cluster", "link_peers": "cluster"})
+MODULE_KWARGS = dict(required_by={"mesh_clusters": "cluster", "link_to": "cluster"})
 
 
 def main():

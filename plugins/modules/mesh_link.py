@@ -103,7 +103,7 @@ options:
     description:
       - Every cluster of the mesh (for example each host of the inventory group), to plan the links
         of the source (O(cluster), which must be one of them) instead of listing O(peers).
-      - A cluster links to the clusters O(mesh[].peers) names, or to all the others when it is not
+      - A cluster links to the clusters O(mesh[].link_to) names, or to all the others when it is not
         set. The source's peers are written into the source (with O(exclusive), our peer Gateways for
         other clusters are removed there). For each cluster not O(mesh[].in_run), the source's peer
         is written into it when it links to the source, else our peer for the source is removed from
@@ -117,10 +117,11 @@ options:
         description: The cluster's name (its mesh cluster name).
         type: str
         required: true
-      peers:
-        description: The clusters it links to (asymmetric linking); all the others when not set.
+      link_to:
+        description: Names of the clusters it links to (asymmetric linking); all the others when not set.
         type: list
         elements: str
+        aliases: [peers]
       in_run:
         description:
           - Whether this run also runs mesh_link for the cluster, so that it writes the cluster's own
@@ -340,7 +341,7 @@ PEER_SPEC = dict(
 )
 MESH_SPEC = dict(
     cluster=dict(type="str", required=True),
-    peers=dict(type="list", elements="str"),
+    link_to=dict(type="list", elements="str", aliases=["peers"]),
     in_run=dict(type="bool", default=True),
     descriptor=dict(type="dict"),
     context=dict(type="str"),

@@ -19,7 +19,7 @@ description:
     O(management_group) with automatic linking), not only the clusters of a C(--limit) run, which are linked
     with the others. Only the clusters of O(hosts) must answer.
   - Per host, the inventory inputs (C(cluster_name), C(kube_context), C(kubeconfig), C(cluster_network),
-    C(cluster_region), C(cluster_zone), C(eastwest_gateway_address), C(mesh_link_peers)) with the rules
+    C(cluster_region), C(cluster_zone), C(eastwest_gateway_address), C(mesh_link_to)) with the rules
     the modules apply to them, and the role variables handed to a module option unchanged (for example
     C(service_mesh_scaling_profile)) with that module's own argument spec; then the whole
     ServiceMeshController the service_mesh role would request.
@@ -27,7 +27,7 @@ description:
     C(gloomesh_install_namespace), the license inputs and the root of trust files in C(gloomesh_pki_dir)
     or C(root_of_trust_root_cert_path) / C(root_of_trust_root_key_path) (both or neither, a self-signed CA
     and its key, with the root_of_trust module's own loaders).
-  - Across hosts, unique cluster names and contexts, C(mesh_link_peers) naming known clusters, the groups
+  - Across hosts, unique cluster names and contexts, C(mesh_link_to) naming known clusters, the groups
     (a non-empty workload group, no host in both groups, one management cluster for automatic linking).
   - Every cluster of the mesh is asked at once (one thread each) through its C(kube_context) and C(kubeconfig)
     who it is (the UID of its C(kube-system) namespace, else its API server URL and CA); two hosts that reach

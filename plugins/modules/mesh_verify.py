@@ -54,13 +54,13 @@ options:
   hosts:
     description:
       - The inventory hosts of the mesh, one per cluster. Each has the host variables C(cluster_name) and,
-        with manual linking, optionally O(peers_var).
+        with manual linking, optionally O(link_to_var).
     type: list
     elements: str
     required: true
   linking:
     description:
-      - How the mesh was linked. C(manual) - each cluster's O(peers_var) when set, else every other cluster.
+      - How the mesh was linked. C(manual) - each cluster's O(link_to_var) when set, else every other cluster.
         C(automatic) - every other cluster, and each cluster's own peer Gateway is tolerated.
     type: str
     choices: [manual, automatic]
@@ -72,10 +72,14 @@ options:
         not hosts of the play (the verify role does so for the clusters outside a C(--limit) run).
     type: str
     default: verify_mesh_info
-  peers_var:
-    description: The host variable listing the clusters a cluster links to (manual linking).
+  link_to_var:
+    description:
+      - The host variable listing the clusters a cluster links to (manual linking).
+      - With the default, a host that sets only C(mesh_link_peers) (the earlier name of C(mesh_link_to)) is read
+        from that.
     type: str
-    default: mesh_link_peers
+    default: mesh_link_to
+    aliases: [peers_var]
   root_cert_path:
     description:
       - Root certificate (PEM) on the controller that every C(cacerts) must trust. Ignored when the

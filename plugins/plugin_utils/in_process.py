@@ -29,7 +29,7 @@ checks it for every module):
 
 - ``ARGUMENT_SPEC``: the module's own options (kubernetes.core's auth options are added unless
   ``KUBERNETES`` is false);
-- ``operation``: its module of ``module_utils/operations``, with ``run(task) -> result dict``;
+- ``operation``: its module of ``module_utils/operations``, with ``run(invocation) -> result dict``;
 - ``KUBERNETES`` (optional, default True): False when the module talks to no cluster;
 - ``MODULE_KWARGS`` (optional, default ``{}``): ``mutually_exclusive``, ``required_one_of``, ...;
 - ``main()``: ``run_module(ARGUMENT_SPEC, operation.run, kubernetes=KUBERNETES, **MODULE_KWARGS)``, so
@@ -66,7 +66,7 @@ from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors impor
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s import wait  # noqa: F401  pylint: disable=unused-import
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.client import missing_libraries
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.runner import (
-    Task,
+    Invocation,
     argument_spec,
     output_secrets,
     perform,
@@ -111,15 +111,15 @@ def run_in_process(module, args, check_mode=False, diff=False):
         hidden = validation._no_log_values  # pylint: disable=protected-access
         return remove_values({"failed": True, "msg": "; ".join(validation.error_messages),
                               "invocation": {"module_args": params}}, hidden)
-    task = Task(params, check_mode=check_mode, diff=diff, no_log_values=output_secrets(spec, params))
-    outcome = perform(contract.run, task)
+    invocation = Invocation(params, check_mode=check_mode, diff=diff, no_log_values=output_secrets(spec, params))
+    outcome = perform(contract.run, invocation)
     # The messages AnsibleModule gives for these.
     warnings = ["Both option %s and its alias %s are set." % (w["option"], w["alias"])
-                for w in getattr(validation, "_warnings", [])] + task.warnings
+                for w in getattr(validation, "_warnings", [])] + invocation.warnings
     if warnings:
         outcome["warnings"] = list(outcome.get("warnings") or []) + warnings
     outcome["invocation"] = {"module_args": params}
-    return remove_values(outcome, task.no_log_values)
+    return remove_values(outcome, invocation.no_log_values)
 
 
 @contextlib.contextmanager

@@ -84,7 +84,7 @@ def force_conflicts(value):
                         % (value, ", ".join(FORCE_CONFLICTS_MODULES)), option="gloomesh_force_conflicts")
 
 
-def _peer_names(value, option="mesh_link_peers"):
+def _cluster_names(value, option):
     if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
         validation.fail(option, value, "must be a list of cluster names")
 
@@ -98,7 +98,8 @@ HOST_INPUTS = {
     "cluster_region": (validation.label_value, False),
     "cluster_zone": (validation.label_value, False),
     "eastwest_gateway_address": (validation.address, False),
-    "mesh_link_peers": (_peer_names, False),
+    "mesh_link_to": (_cluster_names, False),
+    "mesh_link_peers": (_cluster_names, False),
 }
 
 # Inventory-wide inputs with a rule of their own: name -> rule(value, option), checked when set.
@@ -317,14 +318,9 @@ def topology_problems(hosts, workload, management, linking, workload_group="work
     for host, variables in sorted(hosts.items()):
         _check(problems, host, lambda value, option: validation.automatic_linking_address(linking, value, option),
                variables.get("eastwest_gateway_address"), "eastwest_gateway_address")
-        peers = variables.get("mesh_link_peers")
-        if not isinstance(peers, list):
-            continue
-        for peer in peers:
-            try:
-                planning.check_peer(variables.get("cluster_name"), peer, by_name, "mesh_link_peers")
-            except GloomeshError as exc:
-                problems.append("%s: %s" % (host, exc.message))
+        variable, link_to = planning.host_link_to(variables)
+        problems.extend("%s: %s" % (host, problem) for problem in planning.link_to_problems(
+            variables.get("cluster_name"), link_to, by_name, variable))
     if len(hosts) < 2:
         problems.append("a multicluster mesh needs at least two clusters; the inventory has %s"
                         % (", ".join(sorted(hosts)) or "none"))

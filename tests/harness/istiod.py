@@ -966,7 +966,7 @@ def start_istiods(cp, contexts=None, env: dict | None = None, lb_addresses: dict
         default_lb = f"198.51.100.{10 + list(cp.names).index(context)}"
         address = (lb_addresses or {}).get(context, default_lb)
         istiods[context] = Istiod(cp, context, assets, env=env, lb_address=address, observe_only=observe_only,
-                                   ca=ca)
+                                  ca=ca)
     fleet = IstiodFleet(istiods)
     try:
         def prepare(context):

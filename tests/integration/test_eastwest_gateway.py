@@ -217,7 +217,7 @@ def test_wait_timeout_names_what_is_missing(make_control_plane):
     assert result["msg"].startswith("timed out after 2s waiting for Gateway istio-eastwest/istio-eastwest "
                                     "to be programmed with an address: "), result["msg"]
     # The Gateway API CRD's default status: nobody has picked the Gateway up.
-    assert ("condition Programmed is Unknown (Pending: Waiting for controller); no address in status.addresses"
+    assert ("condition Programmed not True: Programmed=Unknown (Pending: Waiting for controller); no address in status.addresses"
             in result["msg"])
     assert "istiod has not deployed Service istio-eastwest/istio-eastwest for the Gateway" in result["msg"]
     # the Gateway was applied: a later run with a working istiod picks it up

@@ -629,14 +629,14 @@ def test_reader_reads_real_helm_records(control_plane):
     """The collection's reader (helm.py) reads the release Secrets the real helm writes: every
     revision's record, and the deployed one's values and chart exactly as installed."""
     from ansible_collections.gloomesh.multicluster.plugins.module_utils import helm
-    from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.client import get_k8s_client
+    from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.client import get_cluster
 
     ns = "gm-seed-" + uuid.uuid4().hex[:6]
     kubeconfig = control_plane.simulator_kubeconfig_path
     try:
         install(kubeconfig, CONTEXT, ns, "rel", "gloo-platform", "2.7.0", {"a": {"b": [1, True]}})
         install(kubeconfig, CONTEXT, ns, "rel", "gloo-platform", "2.7.1", {"a": {"b": [2, "x"], "c": 1.5}})
-        cluster = get_k8s_client({"kubeconfig": control_plane.kubeconfig_path, "context": CONTEXT})
+        cluster = get_cluster({"kubeconfig": control_plane.kubeconfig_path, "context": CONTEXT})
         assert len(helm.release_records(cluster, ns, "rel")) == 2
         assert len(helm.release_records(cluster, ns, "rel", deployed_only=True)) == 1
         release = helm.deployed_release(cluster, ns, "rel")

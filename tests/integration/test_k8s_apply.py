@@ -10,7 +10,7 @@ import pytest
 
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s import apply as ka
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.client import get_k8s_client
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.client import get_cluster
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.wait import (
     condition_true, gone, wait_for)
 
@@ -20,7 +20,7 @@ GW_API = "gateway.networking.k8s.io/v1"
 
 @pytest.fixture
 def client(kubeconfig):
-    return get_k8s_client({"kubeconfig": kubeconfig, "context": CONTEXT})
+    return get_cluster({"kubeconfig": kubeconfig, "context": CONTEXT})
 
 
 @pytest.fixture
@@ -116,7 +116,7 @@ def test_fields_of_other_managers_do_not_cause_writes(client, namespace, audit):
     ka.apply_object(client, configmap(namespace), check_mode=False)
     # another actor (e.g. a controller) adds a label with its own field manager
     res = client.resource("ConfigMap", "v1")
-    client.client.server_side_apply(res, body={"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
+    client.api.server_side_apply(res, body={"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
         "name": "cm", "namespace": namespace, "labels": {"other": "x"}}}, field_manager="someone-else")
     mark = audit.mark()
     assert ka.apply_object(client, configmap(namespace), check_mode=False).action == "unchanged"
@@ -125,7 +125,7 @@ def test_fields_of_other_managers_do_not_cause_writes(client, namespace, audit):
 
 def test_conflict_names_the_other_manager_and_force_takes_over(client, namespace):
     res = client.resource("ConfigMap", "v1")
-    client.client.server_side_apply(res, body=configmap(namespace, labels={"a": "theirs"}), field_manager="kubectl")
+    client.api.server_side_apply(res, body=configmap(namespace, labels={"a": "theirs"}), field_manager="kubectl")
     with pytest.raises(GloomeshError) as err:
         ka.apply_object(client, configmap(namespace, labels={"a": "ours"}), check_mode=False)
     assert "kubectl" in err.value.message and "force_conflicts" in err.value.message
@@ -235,8 +235,8 @@ def set_gateway_status(client, namespace, name, programmed, address=None):
     if address:
         status["addresses"] = [{"type": "IPAddress", "value": address}]
     res = client.resource("Gateway", GW_API)
-    client.client.patch(res.subresources["status"], body={"status": status}, name=name, namespace=namespace,
-                        content_type="application/merge-patch+json")
+    client.api.patch(res.subresources["status"], body={"status": status}, name=name, namespace=namespace,
+                     content_type="application/merge-patch+json")
 
 
 def all_of(*predicates):

@@ -15,7 +15,7 @@ import pytest
 from kubernetes import client as k8s
 
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s import wait
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.client import get_k8s_client
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.client import get_cluster
 from tests.conftest import EXTERNAL_KUBECONFIG
 from tests.harness.controlplane import LocalControlPlane
 
@@ -56,7 +56,7 @@ def _create_awaited(core):
 
 
 def _wait_for_target(cp):
-    cluster = get_k8s_client({"kubeconfig": cp.kubeconfig_path, "context": CONTEXT})
+    cluster = get_cluster({"kubeconfig": cp.kubeconfig_path, "context": CONTEXT})
     return wait.wait_for(cluster, "v1", "ConfigMap", "target", "awaited",
                          lambda obj: (obj is not None, "ConfigMap awaited/target does not exist"), 60,
                          "ConfigMap awaited/target")

@@ -124,7 +124,7 @@ def test_manual_link_lifecycle(make_control_plane, tmp_path):
     assert len([c for c in run.helm_calls() if "upgrade" in c["argv"]]) == 3, "helm upgraded on a re-run"
 
     # 5. Asymmetric: cluster3 may reach only cluster1; its link to cluster2 is removed.
-    asym = run.inventory(host_vars={"cluster3": {"mesh_link_peers": ["cluster1"]}})
+    asym = run.inventory(host_vars={"cluster3": {"mesh_link_to": ["cluster1"]}})
     result = run.play("install_manual_link", asym, tags="link,verify")
     ok(result, "asymmetric linking")
     assert set(run.peers("cluster3")) == {"istio-remote-peer-cluster1"}

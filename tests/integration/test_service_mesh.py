@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s import apply as ka
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.client import get_k8s_client
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.client import get_cluster
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.wait import gone, wait_for
 from tests.harness.module_runner import run_module
 
@@ -27,7 +27,7 @@ MANAGED_BY = {"app.kubernetes.io/managed-by": "gloomesh.multicluster"}
 
 @pytest.fixture
 def client(kubeconfig):
-    return get_k8s_client({"kubeconfig": kubeconfig, "context": CONTEXT})
+    return get_cluster({"kubeconfig": kubeconfig, "context": CONTEXT})
 
 
 def uninstalled(client, timeout=60):
@@ -232,7 +232,7 @@ def test_extensions_configmap_lifecycle(smc, client, audit):
 def test_foreign_extensions_configmap_is_left_alone(smc, client, audit):
     ka.ensure_namespace(client, smc["namespace"], check_mode=False)
     res = client.resource("ConfigMap", "v1")
-    client.client.server_side_apply(res, body={
+    client.api.server_side_apply(res, body={
         "apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": "gloo-extensions-config", "namespace": smc["namespace"]},
         "data": {"beta": "serviceMeshController:\n  cni:\n    confDir: /x\n"}}, field_manager="kubectl")

@@ -31,7 +31,7 @@ REVIEW_KIND = "SelfSubjectAccessReview"
 
 def _ca_fingerprint(cluster):
     """SHA-256 of the CA the client trusts (the kubeconfig's, written to a file by the client)."""
-    path = getattr(cluster.client.client.configuration, "ssl_ca_cert", None)
+    path = getattr(cluster.api.client.configuration, "ssl_ca_cert", None)
     try:
         with open(path, "rb") as handle:
             return hashlib.sha256(handle.read()).hexdigest()
@@ -68,7 +68,7 @@ def denied(cluster, writes):
         body = {"apiVersion": REVIEW_API_VERSION, "kind": REVIEW_KIND, "spec": {"resourceAttributes": attributes}}
         what = describe_write(verb, group, resource, namespace)
         try:
-            answer = cluster.client.create(review, body=body, dry_run="All").to_dict()
+            answer = cluster.api.create(review, body=body, dry_run="All").to_dict()
         except DynamicApiError as exc:
             raise api_error(exc, "asking whether we may", what)
         if not (answer.get("status") or {}).get("allowed"):

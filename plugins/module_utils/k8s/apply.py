@@ -269,20 +269,20 @@ def diff_of(result, redact=()):
 
 # ---------------------------------------------------------------- API calls
 
-def resource_for(client, api_version, kind):
+def resource_for(cluster, api_version, kind):
     """The discovered API resource; an unserved kind (CRD missing) is a GloomeshError."""
     try:
-        return client.resource(kind, api_version)
+        return cluster.resource(kind, api_version)
     except ResourceNotFoundError:
         raise GloomeshError(
             "the API server does not serve %s %s; is its CustomResourceDefinition installed?"
             % (api_version, kind), api_version=api_version, kind=kind)
 
 
-def served(client, api_version, kind):
+def served(cluster, api_version, kind):
     """Whether the API server serves the kind (its CustomResourceDefinition is installed)."""
     try:
-        client.resource(kind, api_version)
+        cluster.resource(kind, api_version)
     except ResourceNotFoundError:
         return False
     return True
@@ -301,25 +301,25 @@ def api_error(exc, doing, what):
     return GloomeshError("%s %s failed: %s" % (doing, what, message), status=exc.status)
 
 
-def _get(client, resource, kind, name, namespace):
+def _get(cluster, resource, kind, name, namespace):
     try:
-        return client.client.get(resource, name=name, namespace=namespace).to_dict()
+        return cluster.api.get(resource, name=name, namespace=namespace).to_dict()
     except DynamicApiError as exc:
         if exc.status == 404:
             return None
         raise api_error(exc, "reading", describe(kind, name, namespace))
 
 
-def get_object(client, api_version, kind, name, namespace=None):
+def get_object(cluster, api_version, kind, name, namespace=None):
     """The live object as a dict, or None when it does not exist."""
-    return _get(client, resource_for(client, api_version, kind), kind, name, namespace)
+    return _get(cluster, resource_for(cluster, api_version, kind), kind, name, namespace)
 
 
-def list_objects(client, api_version, kind, namespace=None, label_selector=None):
+def list_objects(cluster, api_version, kind, namespace=None, label_selector=None):
     """Objects of a kind as dicts (every namespace when ``namespace`` is None)."""
-    resource = resource_for(client, api_version, kind)
+    resource = resource_for(cluster, api_version, kind)
     try:
-        listing = client.client.get(resource, namespace=namespace, label_selector=label_selector)
+        listing = cluster.api.get(resource, namespace=namespace, label_selector=label_selector)
     except DynamicApiError as exc:
         where = "namespace %s" % namespace if namespace else "all namespaces"
         raise api_error(exc, "listing", "%s in %s" % (kind, where))
@@ -342,7 +342,7 @@ def _namespace_missing(exc, namespace):
     return details.get("kind") == "namespaces" and details.get("name") == namespace
 
 
-def apply_object(client, desired, check_mode, force_conflicts=False, take_ownership=False):
+def apply_object(cluster, desired, check_mode, force_conflicts=False, take_ownership=False):
     """Server-side apply ``desired`` (field manager gloomesh) unless it is already in place.
 
     Up to date: one GET and nothing else. ``take_ownership`` (adopting someone else's
@@ -355,12 +355,12 @@ def apply_object(client, desired, check_mode, force_conflicts=False, take_owners
     name = desired["metadata"]["name"]
     namespace = desired["metadata"].get("namespace")
     what = describe(kind, name, namespace)
-    resource = resource_for(client, api_version, kind)
-    before = _get(client, resource, kind, name, namespace)
+    resource = resource_for(cluster, api_version, kind)
+    before = _get(cluster, resource, kind, name, namespace)
     if not take_ownership and before is not None and apply_needed(desired, before) is None:
         return ApplyResult(False, before, before, "unchanged")
     try:
-        after = client.client.server_side_apply(
+        after = cluster.api.server_side_apply(
             resource, body=desired, name=name, namespace=namespace,
             field_manager=FIELD_MANAGER,
             force_conflicts=True if (force_conflicts or take_ownership) else None,
@@ -380,19 +380,19 @@ def apply_object(client, desired, check_mode, force_conflicts=False, take_owners
     return ApplyResult(changed, before, after, action)
 
 
-def delete_object(client, api_version, kind, name, namespace=None, check_mode=False):
+def delete_object(cluster, api_version, kind, name, namespace=None, check_mode=False):
     """Delete the object (server-side dry run in check mode).
 
     Missing, or already being deleted (deletionTimestamp set, waiting on finalizers):
     action ``absent``, no write.
     """
-    resource = resource_for(client, api_version, kind)
-    before = _get(client, resource, kind, name, namespace)
+    resource = resource_for(cluster, api_version, kind)
+    before = _get(cluster, resource, kind, name, namespace)
     if before is None or (before.get("metadata") or {}).get("deletionTimestamp"):
         return ApplyResult(False, before, None, "absent")
     try:
-        client.client.delete(resource, name=name, namespace=namespace,
-                             dry_run="All" if check_mode else None)
+        cluster.api.delete(resource, name=name, namespace=namespace,
+                           dry_run="All" if check_mode else None)
     except DynamicApiError as exc:
         if exc.status == 404:  # deleted meanwhile
             return ApplyResult(False, before, None, "absent")
@@ -400,12 +400,12 @@ def delete_object(client, api_version, kind, name, namespace=None, check_mode=Fa
     return ApplyResult(True, before, None, "deleted")
 
 
-def ensure_namespace(client, name, check_mode):
+def ensure_namespace(cluster, name, check_mode):
     """Create namespace ``name`` (labelled managed-by gloomesh) when missing; never edit one.
 
     A namespace stuck in Terminating is an error: nothing can be created in it.
     """
-    live = get_object(client, "v1", "Namespace", name)
+    live = get_object(cluster, "v1", "Namespace", name)
     if live is not None:
         if (live.get("metadata") or {}).get("deletionTimestamp"):
             raise GloomeshError(
@@ -414,4 +414,4 @@ def ensure_namespace(client, name, check_mode):
         return ApplyResult(False, live, live, "unchanged")
     desired = {"apiVersion": "v1", "kind": "Namespace",
                "metadata": {"name": name, "labels": dict(MANAGED_BY)}}
-    return apply_object(client, desired, check_mode)
+    return apply_object(cluster, desired, check_mode)

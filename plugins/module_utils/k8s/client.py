@@ -171,7 +171,7 @@ def _context_name(options):
 
 
 class Cluster(object):
-    """A cluster's dynamic client (``client.client``, as kubernetes.core's K8SClient) and its name.
+    """A cluster: its dynamic client (``api``, what kubernetes.core's K8SClient calls ``client``) and its name.
 
     ``name`` is the kubeconfig context (or host) so every error can say which cluster failed.
     """
@@ -180,7 +180,7 @@ class Cluster(object):
         self.name = name
         self.timeout = timeout
         self.host = getattr(configuration, "host", "")
-        self.client = None
+        self.api = None
         self._k8s = None
 
     def resource(self, kind, api_version):
@@ -247,7 +247,7 @@ def _kubeconfig_problem(auth):
     return None
 
 
-def get_k8s_client(options):
+def get_cluster(options):
     """A Cluster for the connection options (kubernetes.core's auth options + request_timeout).
 
     Built from kubernetes.core's pieces (auth options with their K8S_AUTH_* fallbacks, its dynamic
@@ -291,9 +291,9 @@ def get_k8s_client(options):
         core_client._set_header(api_client, header, value)  # pylint: disable=protected-access
     _bound_requests(api_client.rest_client, cluster)
     try:
-        cluster.client = K8SDynamicClient(api_client, discoverer=LazyDiscoverer)
+        cluster.api = K8SDynamicClient(api_client, discoverer=LazyDiscoverer)
     except kubernetes.client.exceptions.ApiException as exc:
         raise GloomeshError("cluster %s (%s): the API server refused to describe its APIs: %s %s"
                             % (name, cluster.host, exc.status, exc.reason), context=name, status=exc.status)
-    cluster._k8s = core_client.K8SClient(configuration=configuration, client=cluster.client)  # pylint: disable=protected-access
+    cluster._k8s = core_client.K8SClient(configuration=configuration, client=cluster.api)  # pylint: disable=protected-access
     return cluster

@@ -78,17 +78,22 @@ def describe_condition(condition):
     return "%s (%s)" % (text, detail) if detail else text
 
 
+def condition_not_true(condition, condition_type):
+    """Why ``condition`` (of type ``condition_type``, None when not reported) is not True, or None."""
+    if condition is None:
+        return "condition %s not reported yet" % condition_type
+    if condition.get("status") == "True":
+        return None
+    return "condition %s not True: %s" % (condition_type, describe_condition(condition))
+
+
 def condition_true(condition_type):
     """Predicate: condition ``condition_type`` is True."""
     def predicate(obj):
         if obj is None:
             return False, "object does not exist"
-        condition = condition_of(obj, condition_type)
-        if condition is None:
-            return False, "condition %s not reported yet" % condition_type
-        if condition.get("status") == "True":
-            return True, ""
-        return False, "condition %s not True: %s" % (condition_type, describe_condition(condition))
+        why = condition_not_true(condition_of(obj, condition_type), condition_type)
+        return why is None, why or ""
     return predicate
 
 
@@ -137,16 +142,16 @@ def gone(obj):
 WATCH_WINDOW = 30
 
 
-def _list(client, resource, what, namespace, field_selector):
+def _list(cluster, resource, what, namespace, field_selector):
     try:
-        listing = client.client.get(resource, namespace=namespace, field_selector=field_selector).to_dict()
+        listing = cluster.api.get(resource, namespace=namespace, field_selector=field_selector).to_dict()
     except ApiException as exc:
         raise api_error(exc, "reading", what)
     objects = dict(((o["metadata"].get("namespace"), o["metadata"]["name"]), o) for o in listing.get("items") or [])
     return objects, listing["metadata"]["resourceVersion"]
 
 
-def watch_until(client, resource, what, check, timeout, namespace=None, field_selector=None):
+def watch_until(cluster, resource, what, check, timeout, namespace=None, field_selector=None):
     """List the objects of ``resource`` (``what`` names them in errors), then watch them until
     ``check(objects)`` returns (True, state) or ``timeout`` seconds have passed; ``objects`` maps
     (namespace, name) to each live object. Returns (objects, done, state) of the last check.
@@ -156,7 +161,7 @@ def watch_until(client, resource, what, check, timeout, namespace=None, field_se
     past its window and request_timeout fails naming the cluster, the only way a frozen server shows.
     """
     deadline = time.monotonic() + timeout
-    objects, version = _list(client, resource, what, namespace, field_selector)
+    objects, version = _list(cluster, resource, what, namespace, field_selector)
     done, state = check(objects)
     while not done and time.monotonic() < deadline:
         window = max(1, int(math.ceil(min(deadline - time.monotonic(), WATCH_WINDOW))))
@@ -168,7 +173,7 @@ def watch_until(client, resource, what, check, timeout, namespace=None, field_se
             for event in watcher.stream(resource.get, namespace=namespace, field_selector=field_selector,
                                         resource_version=version, timeout_seconds=window, serialize=False,
                                         allow_watch_bookmarks=True,
-                                        _request_timeout=(CONNECT_TIMEOUT, window + client.timeout)):
+                                        _request_timeout=(CONNECT_TIMEOUT, window + cluster.timeout)):
                 heard = time.monotonic()
                 raw = event["raw_object"]
                 version = raw.get("metadata", {}).get("resourceVersion", version)
@@ -186,11 +191,11 @@ def watch_until(client, resource, what, check, timeout, namespace=None, field_se
         except ApiException as exc:
             if exc.status != 410:
                 raise api_error(exc, "watching", what)
-            objects, version = _list(client, resource, what, namespace, field_selector)
+            objects, version = _list(cluster, resource, what, namespace, field_selector)
             done, state = check(objects)
         except TransportError as exc:
-            raise client.unreachable(exc, "watching %s" % what, read_timeout=window + client.timeout,
-                                     unanswered=time.monotonic() - heard)
+            raise cluster.unreachable(exc, "watching %s" % what, read_timeout=window + cluster.timeout,
+                                      unanswered=time.monotonic() - heard)
     return objects, done, state
 
 
@@ -201,7 +206,7 @@ def _timeout_error(timeout, what, missing, obj):
         missing=missing, status=(obj or {}).get("status"))
 
 
-def wait_for(client, api_version, kind, name, namespace, predicate, timeout, what):
+def wait_for(cluster, api_version, kind, name, namespace, predicate, timeout, what):
     """Wait until ``predicate(obj_or_None)`` returns (True, _); return the object (or None).
 
     ``predicate`` may raise GloomeshError to fail at once (e.g. a FAILED phase).
@@ -214,7 +219,7 @@ def wait_for(client, api_version, kind, name, namespace, predicate, timeout, wha
         return done, (obj, missing)
 
     _objects, done, (obj, missing) = watch_until(
-        client, resource_for(client, api_version, kind), describe(kind, name, namespace), check, timeout,
+        cluster, resource_for(cluster, api_version, kind), describe(kind, name, namespace), check, timeout,
         namespace=namespace, field_selector="metadata.name=%s" % name)
     if not done:
         raise _timeout_error(timeout, what, missing, obj)

@@ -24,24 +24,15 @@ from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.apply im
     ensure_namespace,
     get_object,
 )
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.wait import condition_of, wait_for
-
-
-def _describe(condition, condition_type):
-    if condition is None:
-        return "condition %s not reported yet" % condition_type
-    return "condition %s is %s (%s: %s)" % (
-        condition_type, condition.get("status"), condition.get("reason"), condition.get("message") or "no message")
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.wait import condition_not_true, condition_of, wait_for
 
 
 def programmed_with_address(obj):
     """Ready for peers: Programmed=True and an address in status.addresses."""
     if obj is None:
         return False, "the Gateway does not exist"
-    programmed = condition_of(obj, "Programmed")
-    missing = []
-    if (programmed or {}).get("status") != "True":
-        missing.append(_describe(programmed, "Programmed"))
+    programmed = condition_not_true(condition_of(obj, "Programmed"), "Programmed")
+    missing = [programmed] if programmed else []
     if not gateway.gateway_address(obj):
         missing.append("no address in status.addresses")
     return not missing, "; ".join(missing)
@@ -52,15 +43,13 @@ def accepted(obj):
     the load balancer's own address does not matter."""
     if obj is None:
         return False, "the Gateway does not exist"
-    condition = condition_of(obj, "Accepted")
-    if (condition or {}).get("status") != "True":
-        return False, _describe(condition, "Accepted")
-    return True, ""
+    why = condition_not_true(condition_of(obj, "Accepted"), "Accepted")
+    return why is None, why or ""
 
 
-def _no_address_hint(client, namespace, exc):
+def _no_address_hint(cluster, namespace, exc):
     """Enrich a timed-out wait for an address with the pending Service and the ways out."""
-    service = get_object(client, "v1", "Service", EASTWEST_NAME, namespace)
+    service = get_object(cluster, "v1", "Service", EASTWEST_NAME, namespace)
     if service is None:
         return GloomeshError(
             "%s. istiod has not deployed Service %s/%s for the Gateway: is istiod running (the "
@@ -84,11 +73,11 @@ def _report(obj):
             "programmed": (condition_of(obj, "Programmed") or {}).get("status") == "True"}
 
 
-def _absent(task, namespace):
-    result = delete_object(task.client(), GATEWAY_API_VERSION, GATEWAY_KIND, EASTWEST_NAME, namespace,
-                           task.check_mode)
+def _absent(invocation, namespace):
+    result = delete_object(invocation.cluster(), GATEWAY_API_VERSION, GATEWAY_KIND, EASTWEST_NAME, namespace,
+                           invocation.check_mode)
     report = {"changed": result.changed, "action": result.action, "resource": {}}
-    if task.diff:
+    if invocation.diff:
         report["diff"] = diff_of(result)
     return report
 
@@ -106,51 +95,51 @@ def _validate(params, network, cluster):
         validation.address(params["address"])
 
 
-def run(task):
-    params = task.params
+def run(invocation):
+    params = invocation.params
     namespace = validation.namespace(params["namespace"])
     install_namespace = validation.namespace(params["install_namespace"], "install_namespace")
     if params["state"] == "absent":
-        return _absent(task, namespace)
+        return _absent(invocation, namespace)
 
     # What was given is validated before any request; discovered values once known.
-    network, cluster = params["network"], params["cluster"]
-    _validate(params, network, cluster)
-    if not (network and cluster):
-        network, cluster = mesh_state.resolve_topology(task.client(), install_namespace, network, cluster)
-        _validate(params, network, cluster)
-    desired = gateway.eastwest_gateway(namespace, network, cluster, params["region"], params["zone"],
+    network, cluster_name = params["network"], params["cluster"]
+    _validate(params, network, cluster_name)
+    if not (network and cluster_name):
+        network, cluster_name = mesh_state.resolve_topology(invocation.cluster(), install_namespace, network, cluster_name)
+        _validate(params, network, cluster_name)
+    desired = gateway.eastwest_gateway(namespace, network, cluster_name, params["region"], params["zone"],
                                        params["address"])
     if params["generate"]:
         return {"changed": False, "action": "generated", "resource": desired,
-                "network": network, "cluster": cluster}
+                "network": network, "cluster": cluster_name}
 
-    client = task.client()
-    namespace_result = ensure_namespace(client, namespace, task.check_mode)
-    result = apply_object(client, desired, task.check_mode, force_conflicts=params["force_conflicts"])
+    cluster = invocation.cluster()
+    namespace_result = ensure_namespace(cluster, namespace, invocation.check_mode)
+    result = apply_object(cluster, desired, invocation.check_mode, force_conflicts=params["force_conflicts"])
     obj = result.after
     report = {"changed": result.changed or namespace_result.changed, "action": result.action,
-              "network": network, "cluster": cluster}
-    if params["wait"] and not task.check_mode:
+              "network": network, "cluster": cluster_name}
+    if params["wait"] and not invocation.check_mode:
         what = describe(GATEWAY_KIND, EASTWEST_NAME, namespace)
         try:
             if params["address"]:
-                obj = wait_for(client, GATEWAY_API_VERSION, GATEWAY_KIND, EASTWEST_NAME, namespace, accepted,
+                obj = wait_for(cluster, GATEWAY_API_VERSION, GATEWAY_KIND, EASTWEST_NAME, namespace, accepted,
                                params["wait_timeout"], "%s to be accepted" % what)
             else:
-                obj = wait_for(client, GATEWAY_API_VERSION, GATEWAY_KIND, EASTWEST_NAME, namespace,
+                obj = wait_for(cluster, GATEWAY_API_VERSION, GATEWAY_KIND, EASTWEST_NAME, namespace,
                                programmed_with_address, params["wait_timeout"],
                                "%s to be programmed with an address" % what)
         except GloomeshError as exc:
             exc.details.setdefault("changed", report["changed"])
             if params["address"] or "timed out" not in exc.message:
                 raise
-            raise _no_address_hint(client, namespace, exc)
-        report["peer"] = mesh_state.peer_descriptor(client, namespace, install_namespace,
-                                                    params["trust_domain_source"], cluster)
+            raise _no_address_hint(cluster, namespace, exc)
+        report["peer"] = mesh_state.peer_descriptor(cluster, namespace, install_namespace,
+                                                    params["trust_domain_source"], cluster_name)
     report.update(_report(obj))
     if params["address"]:
         report["address"] = params["address"]
-    if task.diff:
+    if invocation.diff:
         report["diff"] = diff_of(result)
     return report

@@ -11,12 +11,12 @@ from ansible_collections.gloomesh.multicluster.plugins.module_utils import mesh_
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
 
 
-def run(task):
-    params = task.params
+def run(invocation):
+    params = invocation.params
     namespace = None if params["all_namespaces"] else validation.namespace(params["namespace"])
     install_namespace = validation.namespace(params["install_namespace"], "install_namespace")
-    client = task.client()
-    peer = mesh_state.peer_descriptor(client, namespace, install_namespace, params["trust_domain_source"])
+    cluster = invocation.cluster()
+    peer = mesh_state.peer_descriptor(cluster, namespace, install_namespace, params["trust_domain_source"])
     # What mesh_link would refuse is refused here already, naming this cluster.
     try:
         validation.peer(peer)

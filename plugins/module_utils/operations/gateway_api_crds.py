@@ -61,78 +61,78 @@ _MANAGER = re.compile(r'conflict with "([^"]*)"')
 _LOADER = getattr(yaml, "CSafeLoader", None) or getattr(yaml, "SafeLoader", None)
 
 
-def run(task):
-    params = task.params
+def run(invocation):
+    params = invocation.params
     pinned = validation.gateway_api_version(params["version"], "version")
     if params["wait_timeout"] < 1:
         raise GloomeshError("wait_timeout must be at least 1 (seconds), got %s" % params["wait_timeout"],
                             option="wait_timeout")
     url = validation.url(params["url"], "url") if params["url"] else bundle.RELEASE_URL % pinned
 
-    client = task.client()
-    plan = bundle.plan(_installed_crds(client), pinned)
+    cluster = invocation.cluster()
+    plan = bundle.plan(_installed_crds(cluster), pinned)
     result = {"changed": False, "policy": params["policy"], "version": str(pinned), "left_alone": plan.left_alone,
               "message": plan.message, "crds": _report(plan), "conflicts": [], "manifest_read": False}
 
     if params["policy"] == "skip":
-        _require_served(client, plan, "gateway_api_crds policy is skip: install the Gateway API CRDs (standard "
-                                      "channel, %s or later) yourself, or set the policy to install" % pinned)
+        _require_served(cluster, plan, "gateway_api_crds policy is skip: install the Gateway API CRDs (standard "
+                        "channel, %s or later) yourself, or set the policy to install" % pinned)
         older = [s.detail for s in plan.states.values() if s.state == bundle.OLDER]
         if older:
-            task.warn("policy skip: Gateway API CRDs older than the pinned %s are left as they are: %s"
-                      % (pinned, "; ".join(sorted(older))))
+            invocation.warn("policy skip: Gateway API CRDs older than the pinned %s are left as they are: %s"
+                            % (pinned, "; ".join(sorted(older))))
         result.update(action="skipped", message="policy skip: " + plan.message)
         return result
     if not plan.install:
         if plan.left_alone:
-            task.warn("cluster %s: %s" % (client.name, plan.message))
-        _require_served(client, plan, plan.message)
+            invocation.warn("cluster %s: %s" % (cluster.name, plan.message))
+        _require_served(cluster, plan, plan.message)
         result["action"] = "left_alone" if plan.left_alone else "unchanged"
         return result
 
-    source, objects = _manifest(task, params, pinned, url)
+    source, objects = _manifest(invocation, params, pinned, url)
     result.update(manifest_read=True, manifest=source)
     selected = bundle.select_documents(objects, plan)
     force = params["force_conflicts"]
-    predicted, conflicts = _dry_run(client, selected, force)
+    predicted, conflicts = _dry_run(cluster, selected, force)
     result["conflicts"] = conflicts
     if conflicts:
-        _report_conflicts(task, client, conflicts, force)
-    if task.check_mode:
+        _report_conflicts(invocation, cluster, conflicts, force)
+    if invocation.check_mode:
         outcome = predicted
     else:
-        outcome = [apply_object(client, obj, False, force_conflicts=force) for obj in selected]
+        outcome = [apply_object(cluster, obj, False, force_conflicts=force) for obj in selected]
     result.update(changed=any(r.changed for r in outcome), action="applied",
                   crds=_report(plan, applied=selected), objects=_objects(outcome))
-    if task.diff:
+    if invocation.diff:
         result["diff"] = _diff(outcome)
-    if not task.check_mode and params["wait"]:
-        _wait_established(client, [o for o in selected if o["kind"] == bundle.CRD_KIND], params["wait_timeout"])
+    if not invocation.check_mode and params["wait"]:
+        _wait_established(cluster, [o for o in selected if o["kind"] == bundle.CRD_KIND], params["wait_timeout"])
     return result
 
 
 # ---------------------------------------------------------------- reading the cluster
 
-def _installed_crds(client):
+def _installed_crds(cluster):
     """Metadata (name, labels, annotations, managedFields) of every CRD, in one request."""
-    resource = resource_for(client, bundle.CRD_API_VERSION, bundle.CRD_KIND)
+    resource = resource_for(cluster, bundle.CRD_API_VERSION, bundle.CRD_KIND)
     try:
-        response = client.client.get(resource, serialize=False, header_params={"Accept": METADATA_LIST})
+        response = cluster.api.get(resource, serialize=False, header_params={"Accept": METADATA_LIST})
     except DynamicApiError as exc:
         raise api_error(exc, "listing", "CustomResourceDefinitions")
     return json.loads(response.data).get("items") or []
 
 
-def _require_served(client, plan, why):
+def _require_served(cluster, plan, why):
     """Fail unless the required CRDs exist and the API server serves their kinds at v1."""
     api_version = bundle.GATEWAY_API_VERSION
     missing = [kind for kind, plural in bundle.REQUIRED_KINDS
-               if plan.states[bundle.crd_name(plural)].state == bundle.MISSING or not served(client, api_version, kind)]
+               if plan.states[bundle.crd_name(plural)].state == bundle.MISSING or not served(cluster, api_version, kind)]
     if missing:
         raise GloomeshError(
             "cluster %s does not serve %s %s, which the mesh needs (%s)" % (
-                client.name, api_version, ", ".join(missing), why),
-            context=client.name, missing=missing, left_alone=plan.left_alone)
+                cluster.name, api_version, ", ".join(missing), why),
+            context=cluster.name, missing=missing, left_alone=plan.left_alone)
 
 
 def _report(plan, applied=()):
@@ -156,7 +156,7 @@ def _report(plan, applied=()):
 
 # ---------------------------------------------------------------- the manifest
 
-def _manifest(task, params, pinned, url):
+def _manifest(invocation, params, pinned, url):
     """(where it came from, its objects), checked to be the standard bundle ``pinned``."""
     if params["src"]:
         source = os.path.expanduser(params["src"])
@@ -165,7 +165,7 @@ def _manifest(task, params, pinned, url):
     else:
         option = "url"
         source = os.path.join(os.path.expanduser(params["cache_dir"]), str(pinned), MANIFEST_NAME)
-        text = _cached_download(url, source, task.check_mode)
+        text = _cached_download(url, source, invocation.check_mode)
     try:
         objects = bundle.flatten(yaml.load_all(text, Loader=_LOADER))
     except (yaml.YAMLError, ValueError) as exc:
@@ -224,14 +224,14 @@ def _download_error(url, reason):
 
 # ---------------------------------------------------------------- applying
 
-def _dry_run(client, objects, force):
+def _dry_run(cluster, objects, force):
     """Server-side dry run of every object before any write: a refusal (conflict, admission
     policy, schema) stops the install with nothing written. Returns the predicted ApplyResults
     and the fields other managers own (taken over when ``force``)."""
     predicted, conflicts = [], []
     for obj in objects:
         try:
-            predicted.append(apply_object(client, obj, True))
+            predicted.append(apply_object(cluster, obj, True))
         except GloomeshError as exc:
             if exc.details.get("status") != 409:
                 raise
@@ -241,11 +241,11 @@ def _dry_run(client, objects, force):
                 conflicts.append({"object": what, "manager": match.group(1) if match else cause.get("manager"),
                                   "field": cause.get("field")})
             if force:
-                predicted.append(apply_object(client, obj, True, force_conflicts=True))
+                predicted.append(apply_object(cluster, obj, True, force_conflicts=True))
     return predicted, conflicts
 
 
-def _report_conflicts(task, client, conflicts, force):
+def _report_conflicts(invocation, cluster, conflicts, force):
     by_manager = {}
     for conflict in conflicts:
         by_manager.setdefault(conflict["manager"], []).append("%s %s" % (conflict["object"], conflict["field"]))
@@ -254,13 +254,13 @@ def _report_conflicts(task, client, conflicts, force):
         " and %d more" % (len(fields) - FIELDS_SHOWN) if len(fields) > FIELDS_SHOWN else "")
         for manager, fields in sorted(by_manager.items()))
     if force:
-        task.warn("cluster %s: taking over Gateway API CRD fields (force_conflicts): %s" % (client.name, owned))
+        invocation.warn("cluster %s: taking over Gateway API CRD fields (force_conflicts): %s" % (cluster.name, owned))
         return
     raise GloomeshError(
         "cluster %s: installing the Gateway API CRDs would change fields another field manager owns, so "
         "nothing was written: %s. Set force_conflicts (role variable gateway_api_crds_force_conflicts) to "
-        "take them over, or have that manager upgrade the CRDs" % (client.name, owned),
-        context=client.name, conflicts=conflicts)
+        "take them over, or have that manager upgrade the CRDs" % (cluster.name, owned),
+        context=cluster.name, conflicts=conflicts)
 
 
 def _version_of(obj):
@@ -285,11 +285,11 @@ def _diff(outcome):
     return {"before": before, "after": after}
 
 
-def _wait_established(client, crds, timeout):
+def _wait_established(cluster, crds, timeout):
     """Wait, within one deadline for all, until every applied CRD is Established."""
     deadline = time.monotonic() + timeout
     for crd in crds:
         name = crd["metadata"]["name"]
         remaining = max(1, int(deadline - time.monotonic()))
-        wait_for(client, bundle.CRD_API_VERSION, bundle.CRD_KIND, name, None, condition_true("Established"),
+        wait_for(cluster, bundle.CRD_API_VERSION, bundle.CRD_KIND, name, None, condition_true("Established"),
                  remaining, "%s to be Established" % describe(bundle.CRD_KIND, name))

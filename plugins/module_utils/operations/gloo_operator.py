@@ -132,16 +132,16 @@ def _auth(params):
     return dict((key, params.get(key)) for key in AUTH_ARG_SPEC)
 
 
-def _delete_our_secret(task, client, namespace, name):
+def _delete_our_secret(invocation, cluster, namespace, name):
     """Remove the license Secret we created, if any; someone else's Secret of that name stays."""
-    live = get_object(client, "v1", "Secret", name, namespace)
+    live = get_object(cluster, "v1", "Secret", name, namespace)
     if live is None:
         return ApplyResult(False, None, None, "absent")
     for value in (live.get("data") or {}).values():
-        task.mask(base64.b64decode(value).decode("utf-8", "replace"))
+        invocation.mask(base64.b64decode(value).decode("utf-8", "replace"))
     if not is_managed_by_us(live):
         return ApplyResult(False, live, live, "unmanaged")
-    return delete_object(client, "v1", "Secret", name, namespace, task.check_mode)
+    return delete_object(cluster, "v1", "Secret", name, namespace, invocation.check_mode)
 
 
 def _license_ref(params, license_key):
@@ -151,28 +151,28 @@ def _license_ref(params, license_key):
     return params["license_secret_ref"]
 
 
-def _license_secret(task, client, license_key):
+def _license_secret(invocation, cluster, license_key):
     """Write the key to our Secret; with the user's Secret instead, remove ours if an earlier key
     left it (unless the user's reference names it), so the key is not kept where nothing reads it."""
-    params = task.params
+    params = invocation.params
     namespace, name = params["namespace"], params["license_secret_name"]
     if license_key:
         secret = license_secret(namespace, name, params["license_secret_key"], license_key)
-        return apply_object(client, secret, task.check_mode)
+        return apply_object(cluster, secret, invocation.check_mode)
     if params["license_secret_ref"] == "%s/%s" % (namespace, name):
         return ApplyResult(False, None, None, "unchanged")
-    return _delete_our_secret(task, client, namespace, name)
+    return _delete_our_secret(invocation, cluster, namespace, name)
 
 
-def _wanted(task, client, deployed, license_ref):
+def _wanted(invocation, cluster, deployed, license_ref):
     """(chart reference, chart version, values) the release should run."""
-    params = task.params
+    params = invocation.params
     if params["reuse_values"]:
         if deployed is None:
             raise GloomeshError(
                 "Helm release %s not found in namespace %s of cluster %s (no deployed record "
                 "sh.helm.release.v1.%s.v<N>); install it first"
-                % (params["release"], params["namespace"], client.name, params["release"]),
+                % (params["release"], params["namespace"], cluster.name, params["release"]),
                 release=params["release"])
         metadata = (deployed.get("chart") or {}).get("metadata") or {}
         values = merge_values(deployed.get("config") or {}, params["values"])
@@ -188,22 +188,22 @@ def _chart_of(release):
     return metadata.get("name"), metadata.get("version")
 
 
-def _plan_release(task, client, records, license_ref, report):
+def _plan_release(invocation, cluster, records, license_ref, report):
     """Compare Helm's record of the release (among its ``records``) with what it should run; no
     write, no helm.
 
     Returns the helm call to make (a dict of upgrade_install's arguments), or None when the
     release is up to date. Fills the report's release, values_changed and diff.
     """
-    params = task.params
+    params = invocation.params
     namespace, release = params["namespace"], params["release"]
     record = helm.deployed_record(records)
     deployed = decode_release(record) if record is not None else None
     before = normalized((deployed or {}).get("config"))
-    chart, version, values = _wanted(task, client, deployed, license_ref)
+    chart, version, values = _wanted(invocation, cluster, deployed, license_ref)
     for secret in secret_values(before) + secret_values(values):
-        task.mask(secret)
-    secrets = sorted(task.no_log_values)
+        invocation.mask(secret)
+    secrets = sorted(invocation.no_log_values)
     wanted_chart = (chart_name(chart, version), version)
     report["values_changed"] = differences(before, values)
     report["release"] = summary(deployed) if deployed is not None else None
@@ -211,7 +211,7 @@ def _plan_release(task, client, records, license_ref, report):
         report["actions"]["release"] = "unchanged"
         return None
     report["actions"]["release"] = "upgraded" if deployed is not None else "installed"
-    if task.diff:
+    if invocation.diff:
         header = "release %s/%s" % (namespace, release)
         before_state = {} if deployed is None else {"chart": "%s-%s" % _chart_of(deployed),
                                                     "values": redact_values(before, secrets)}
@@ -219,14 +219,14 @@ def _plan_release(task, client, records, license_ref, report):
                                "after": {"chart": "%s-%s" % wanted_chart, "values": redact_values(values, secrets)}})
     return {"release": release, "chart": chart, "namespace": namespace, "values": values, "version": version,
             "repo_url": params["chart_repo_url"], "timeout": params["helm_timeout"], "secrets": secrets,
-            "what": "helm upgrade --install of release %s/%s in cluster %s" % (namespace, release, client.name)}
+            "what": "helm upgrade --install of release %s/%s in cluster %s" % (namespace, release, cluster.name)}
 
 
-def _pending(task, client, records):
+def _pending(invocation, cluster, records):
     """The plan for a release a killed helm left pending, from its ``records`` (helm.pending_recovery),
     or None. Fails, before any write, while a helm may still be running it: helm refuses any change
     until then."""
-    params = task.params
+    params = invocation.params
     namespace, release = params["namespace"], params["release"]
     settle = helm.settle_seconds(params["helm_timeout"], params["request_timeout"])
     plan = helm.pending_recovery(records, time.time(), settle)
@@ -238,26 +238,26 @@ def _pending(task, client, records):
             "progress\"). Run again in %ss: a pending revision older than "
             "helm_timeout + request_timeout + %ss (%ss) is taken as left by a killed helm and rolled back, or "
             "uninstalled when no revision was deployed"
-            % (namespace, release, client.name, plan["status"], plan["revision"], plan["age"], retry_in,
+            % (namespace, release, cluster.name, plan["status"], plan["revision"], plan["age"], retry_in,
                2 * helm.KILL_GRACE, settle),
             release=release, pending=plan, retry_in=retry_in)
     return plan
 
 
-def _recover(task, client, binary, plan):
+def _recover(invocation, cluster, binary, plan):
     """Unblock a pending release: helm rollback to its deployed revision, else helm uninstall."""
-    params = task.params
+    params = invocation.params
     namespace, release = params["namespace"], params["release"]
-    where = "release %s/%s in cluster %s" % (namespace, release, client.name)
+    where = "release %s/%s in cluster %s" % (namespace, release, cluster.name)
     rollback = plan["action"] == "rollback"
     done = ("rolled back to revision %s" % plan["to_revision"] if rollback
             else "uninstalled (no revision of it was ever deployed)")
     since = "at an unknown time" if plan["age"] is None else "%ss ago" % plan["age"]
-    task.warn("Helm %s was left %s at revision %d %s, by a helm that was killed: %s%s, so that helm "
-              "accepts changes again" % (where, plan["status"], plan["revision"], since,
-                                         "it would be " if task.check_mode else "it was ", done))
-    if not task.check_mode:
-        common = {"timeout": params["helm_timeout"], "secrets": sorted(task.no_log_values), "cluster": client}
+    invocation.warn("Helm %s was left %s at revision %d %s, by a helm that was killed: %s%s, so that helm "
+                    "accepts changes again" % (where, plan["status"], plan["revision"], since,
+                                               "it would be " if invocation.check_mode else "it was ", done))
+    if not invocation.check_mode:
+        common = {"timeout": params["helm_timeout"], "secrets": sorted(invocation.no_log_values), "cluster": cluster}
         if rollback:
             helm.rollback(binary, _auth(params), release, namespace, plan["to_revision"],
                           what="helm rollback of %s" % where, **common)
@@ -266,22 +266,22 @@ def _recover(task, client, binary, plan):
     return "rolled_back" if rollback else "uninstalled"
 
 
-def _wait_operator(task, client):
+def _wait_operator(invocation, cluster):
     """Wait until every Deployment labelled as the operator is available (not in check mode)."""
-    params = task.params
+    params = invocation.params
     deadline = time.monotonic() + params["wait_timeout"]
     namespace = params["namespace"]
-    found = list_objects(client, "apps/v1", "Deployment", namespace, label_selector=OPERATOR_SELECTOR)
+    found = list_objects(cluster, "apps/v1", "Deployment", namespace, label_selector=OPERATOR_SELECTOR)
     states = []
     for obj in found or [None]:
         name = obj["metadata"]["name"] if obj else default_deployment_name(params["release"])
         available = obj is not None and deployment_available(obj)[0]
-        if not available and not task.check_mode:
-            wait_for(client, "apps/v1", "Deployment", name, namespace, deployment_available,
+        if not available and not invocation.check_mode:
+            wait_for(cluster, "apps/v1", "Deployment", name, namespace, deployment_available,
                      max(1, int(deadline - time.monotonic())),
                      "Deployment %s/%s (label %s) to be available" % (namespace, name, OPERATOR_SELECTOR))
             available = True
-        if obj is not None or not task.check_mode:
+        if obj is not None or not invocation.check_mode:
             states.append({"name": name, "available": available})
     return states
 
@@ -291,95 +291,95 @@ def _new_report():
             "diff": []}
 
 
-def _add(report, task, what, result, redact=()):
+def _add(report, invocation, what, result, redact=()):
     report["actions"][what] = result.action
     if result.changed:
         report["changed"] = True
-        if task.diff:
+        if invocation.diff:
             diff = diff_of(result, redact=redact)
             diff["before_header"] = diff["after_header"] = what
             report["diff"].append(diff)
 
 
-def _finish(task, report):
-    if not task.diff:
+def _finish(invocation, report):
+    if not invocation.diff:
         report.pop("diff")
     return report
 
 
-def present(task):
-    params = task.params
+def present(invocation):
+    params = invocation.params
     license_key = (params["license_key"] or "").strip() or None
-    task.mask(license_key)
-    client = task.client()
+    invocation.mask(license_key)
+    cluster = invocation.cluster()
     report = _new_report()
     try:
         if params["helm"]:
-            records = helm.release_records(client, params["namespace"], params["release"])
-            pending = _pending(task, client, records)
+            records = helm.release_records(cluster, params["namespace"], params["release"])
+            pending = _pending(invocation, cluster, records)
             license_ref = None if params["reuse_values"] else _license_ref(params, license_key)
-            call = _plan_release(task, client, records, license_ref, report)
+            call = _plan_release(invocation, cluster, records, license_ref, report)
             # Found before the first write, and in check mode (which predicts the failure): a missing
             # helm fails the task with nothing changed. Not needed when nothing changes.
             binary = helm.find_binary(params["binary_path"]) if call or pending else None
             if not params["reuse_values"]:
-                _add(report, task, "namespace", ensure_namespace(client, params["namespace"], task.check_mode))
-                _add(report, task, "license_secret", _license_secret(task, client, license_key), redact=[("data", "*")])
+                _add(report, invocation, "namespace", ensure_namespace(cluster, params["namespace"], invocation.check_mode))
+                _add(report, invocation, "license_secret", _license_secret(invocation, cluster, license_key), redact=[("data", "*")])
                 report["license_secret_ref"] = license_ref
             if pending:
-                report["actions"]["pending_release"] = _recover(task, client, binary, pending)
-            if call and not task.check_mode:
-                helm.upgrade_install(binary, _auth(params), cluster=client, **call)
+                report["actions"]["pending_release"] = _recover(invocation, cluster, binary, pending)
+            if call and not invocation.check_mode:
+                helm.upgrade_install(binary, _auth(params), cluster=cluster, **call)
             if call or pending:
                 report["changed"] = True
-                if not task.check_mode:
-                    deployed = helm.deployed_release(client, params["namespace"], params["release"])
+                if not invocation.check_mode:
+                    deployed = helm.deployed_release(cluster, params["namespace"], params["release"])
                     report["release"] = summary(deployed) if deployed is not None else None
         else:
             report["actions"]["release"] = "skipped"
         if params["wait"] and not params["reuse_values"]:
-            report["deployments"] = _wait_operator(task, client)
+            report["deployments"] = _wait_operator(invocation, cluster)
     except GloomeshError as exc:
         # Say what was done before the failure.
         exc.details.setdefault("changed", report["changed"])
         exc.details["actions"] = report["actions"]
         raise
-    return _finish(task, report)
+    return _finish(invocation, report)
 
 
-def absent(task):
-    params = task.params
-    client = task.client()
+def absent(invocation):
+    params = invocation.params
+    cluster = invocation.cluster()
     namespace, release = params["namespace"], params["release"]
     report = _new_report()
     action = "skipped"
     if params["helm"]:
         action = "absent"
-        if helm.release_records(client, namespace, release):
+        if helm.release_records(cluster, namespace, release):
             action = "uninstalled"
             report["changed"] = True
             binary = helm.find_binary(params["binary_path"])
-            if not task.check_mode:
-                helm.uninstall(binary, _auth(params), release, namespace, cluster=client,
-                               timeout=params["helm_timeout"], secrets=sorted(task.no_log_values),
-                               what="helm uninstall of release %s/%s in cluster %s" % (namespace, release, client.name))
-            if task.diff:
+            if not invocation.check_mode:
+                helm.uninstall(binary, _auth(params), release, namespace, cluster=cluster,
+                               timeout=params["helm_timeout"], secrets=sorted(invocation.no_log_values),
+                               what="helm uninstall of release %s/%s in cluster %s" % (namespace, release, cluster.name))
+            if invocation.diff:
                 report["diff"].append({"before": {"release": "%s/%s" % (namespace, release)}, "after": {},
                                        "before_header": "release", "after_header": "release"})
     report["actions"]["release"] = action
-    _add(report, task, "license_secret", _delete_our_secret(task, client, namespace, params["license_secret_name"]),
+    _add(report, invocation, "license_secret", _delete_our_secret(invocation, cluster, namespace, params["license_secret_name"]),
          redact=[("data", "*")])
-    if action == "uninstalled" and params["wait"] and not task.check_mode:
-        for obj in list_objects(client, "apps/v1", "Deployment", namespace, label_selector=OPERATOR_SELECTOR):
+    if action == "uninstalled" and params["wait"] and not invocation.check_mode:
+        for obj in list_objects(cluster, "apps/v1", "Deployment", namespace, label_selector=OPERATOR_SELECTOR):
             name = obj["metadata"]["name"]
-            wait_for(client, "apps/v1", "Deployment", name, namespace, gone, params["wait_timeout"],
+            wait_for(cluster, "apps/v1", "Deployment", name, namespace, gone, params["wait_timeout"],
                      "Deployment %s/%s to be deleted" % (namespace, name))
-    return _finish(task, report)
+    return _finish(invocation, report)
 
 
-def run(task):
+def run(invocation):
     """The module's one call: state present or absent."""
-    validate(task.params)
-    if task.params["state"] == "absent":
-        return absent(task)
-    return present(task)
+    validate(invocation.params)
+    if invocation.params["state"] == "absent":
+        return absent(invocation)
+    return present(invocation)

@@ -36,9 +36,9 @@ BINARY_NAME = "istioctl"
 _CHUNK = 1024 * 1024
 
 
-def run(task):
+def run(invocation):
     """Install the wanted Solo istioctl into dest; return the module result."""
-    params = task.params
+    params = invocation.params
     version = validation.parse_istio_version(params["version"])
     if params["timeout"] <= 0:
         raise GloomeshError("timeout must be a positive number of seconds, got %s" % params["timeout"],
@@ -60,10 +60,10 @@ def run(task):
     result["changed"] = True
     if exists:
         result["previous_version"] = current
-    if task.diff:
+    if invocation.diff:
         result["diff"] = {"before": {"path": path, "version": current},
                           "after": {"path": path, "version": version.solo}}
-    if task.check_mode:
+    if invocation.check_mode:
         return result
 
     download = _Download(params, version, url, os_name, arch, timeout)

@@ -88,8 +88,8 @@ def _plan(peers, by_cluster, state, adopt, exclusive, keep=()):
 class _Writer(object):
     """The writes of one run, in order, with what the result reports about them."""
 
-    def __init__(self, task):
-        self.task = task
+    def __init__(self, invocation):
+        self.invocation = invocation
         self.entries, self.diffs, self.waits = [], [], []
         self.changed = False
 
@@ -107,44 +107,44 @@ class _Writer(object):
                 diff["target"] = target  # the cluster the object is in, for a drift report
             self.diffs.append(diff)
 
-    def write(self, client, deletions, applications, force_conflicts, target=None):
-        check_mode = self.task.check_mode
+    def write(self, cluster, deletions, applications, force_conflicts, target=None):
+        check_mode = self.invocation.check_mode
         # Deletions first: never two Gateways for one peer, not even for a moment.
         for stale in deletions:
             namespace, name = _key(stale)
-            result = delete_object(client, GATEWAY_API_VERSION, GATEWAY_KIND, name, namespace, check_mode)
+            result = delete_object(cluster, GATEWAY_API_VERSION, GATEWAY_KIND, name, namespace, check_mode)
             self._record(target, result, gateway.peer_cluster_of(stale), namespace, name, _where(stale))
         for peer, desired, adopted in applications:
             namespace, name = desired["metadata"]["namespace"], desired["metadata"]["name"]
-            self.changed = ensure_namespace(client, namespace, check_mode).changed or self.changed
+            self.changed = ensure_namespace(cluster, namespace, check_mode).changed or self.changed
             if adopted is None:
-                result = apply_object(client, desired, check_mode, force_conflicts=force_conflicts)
+                result = apply_object(cluster, desired, check_mode, force_conflicts=force_conflicts)
             else:
-                result = apply_object(client, desired, check_mode, take_ownership=True)
+                result = apply_object(cluster, desired, check_mode, take_ownership=True)
             self._record(target, result, peer["cluster"], namespace, name, _where(desired))
-            self.waits.append((client, target, peer["cluster"], namespace, name))
+            self.waits.append((cluster, target, peer["cluster"], namespace, name))
 
     def wait(self, timeout):
         """Until Solo's istiod reports every applied peer connected (verify's rule: PeeringSucceeded
         and PeerConnected True), all within ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
-        for client, target, peer, namespace, name in self.waits:
+        for cluster, target, peer, namespace, name in self.waits:
             where = describe(GATEWAY_KIND, name, namespace) + ("" if target is None else " in cluster " + target)
-            wait_for(client, GATEWAY_API_VERSION, GATEWAY_KIND, name, namespace, verify.link_up,
+            wait_for(cluster, GATEWAY_API_VERSION, GATEWAY_KIND, name, namespace, verify.link_up,
                      max(1, int(math.ceil(deadline - time.monotonic()))),
                      "%s to be connected to peer %s" % (where, peer))
 
     def report(self, source):
         report = {"changed": self.changed, "peers": self.entries, "cluster": source}
-        if self.task.diff:
+        if self.invocation.diff:
             report["diff"] = self.diffs
         return report
 
 
 # ---------------------------------------------------------------- one cluster, peers given
 
-def _run_peers(task):
-    params = task.params
+def _run_peers(invocation):
+    params = invocation.params
     state = params["state"]
     link = state == "present"
     install_namespace = validation.namespace(params["install_namespace"], "install_namespace")
@@ -153,26 +153,26 @@ def _run_peers(task):
     # Shape rules first: no request is sent for input that could never be linked.
     validation.peers(params["peers"], params["cluster"], for_link=link)
 
-    client = task.client()
+    cluster = invocation.cluster()
     source = params["cluster"]
     if link and not source:
         source = validation.cluster_name(
-            mesh_state.resolve_topology(client, install_namespace, needed=("cluster",))[1])
+            mesh_state.resolve_topology(cluster, install_namespace, needed=("cluster",))[1])
     peers = validation.peers(params["peers"], source, for_link=link)
 
-    by_cluster = mesh_state.peer_gateways(client)
+    by_cluster = mesh_state.peer_gateways(cluster)
     deletions, applications, refusals = _plan(peers, by_cluster, state, params["adopt"], params["exclusive"])
     if refusals:
         raise GloomeshError("; ".join(refusals), source=source)
 
-    writer = _Writer(task)
-    writer.write(client, deletions, applications, params["force_conflicts"])
+    writer = _Writer(invocation)
+    writer.write(cluster, deletions, applications, params["force_conflicts"])
     if state == "absent":
         for peer in peers:
             if not by_cluster.get(peer["cluster"]):
                 writer.entries.append({"cluster": peer["cluster"], "namespace": peer["namespace"],
                                        "name": gateway.peer_gateway_name(peer["cluster"]), "action": "unchanged"})
-    if link and params["wait"] and not task.check_mode:
+    if link and params["wait"] and not invocation.check_mode:
         writer.wait(params["wait_timeout"])
     return writer.report(source)
 
@@ -195,23 +195,23 @@ def _descriptor(peer, name, option):
     return descriptor
 
 
-def _read_descriptor(client, task, entry, install_namespace):
+def _read_descriptor(cluster, invocation, entry, install_namespace):
     """The descriptor of a cluster outside the run, read as eastwest_gateway_info reads it; its run
     may still be creating the east-west gateway: wait (watching the Service istiod deploys for it)."""
     namespace = entry["namespace"] or EASTWEST_NAMESPACE
     install_namespace = entry["install_namespace"] or install_namespace
 
     def read():
-        return mesh_state.peer_descriptor(client, namespace, install_namespace, cluster_label=entry["cluster"])
+        return mesh_state.peer_descriptor(cluster, namespace, install_namespace, cluster_label=entry["cluster"])
 
     try:
         return read()
     except GloomeshError as exc:
         if exc.details.get("missing") not in _NOT_READY:
             raise
-        if task.check_mode:
+        if invocation.check_mode:
             return None  # not predicted: the caller says so
-        if not task.params["ready_timeout"]:
+        if not invocation.params["ready_timeout"]:
             raise
     found = []
 
@@ -226,7 +226,7 @@ def _read_descriptor(client, task, entry, install_namespace):
             return False, exc.message
         return True, ""
 
-    wait_for(client, "v1", "Service", EASTWEST_NAME, namespace, ready, task.params["ready_timeout"],
+    wait_for(cluster, "v1", "Service", EASTWEST_NAME, namespace, ready, invocation.params["ready_timeout"],
              "cluster %s to be ready to link" % entry["cluster"])
     return found[-1]
 
@@ -236,18 +236,18 @@ class _Others(object):
     there is their problem: the pairs with such a cluster are skipped (warned, reported, never
     unlinked), this host's other links go on."""
 
-    def __init__(self, task, mesh):
-        self.task, self.mesh = task, mesh
-        self.clients, self.skipped = {}, {}
+    def __init__(self, invocation, mesh):
+        self.invocation, self.mesh = invocation, mesh
+        self.clusters, self.skipped = {}, {}
 
     def read(self, name, what, *args):
-        """``what(client, *args)`` against cluster ``name``; None once the cluster is skipped."""
+        """``what(cluster, *args)`` against cluster ``name``; None once the cluster is skipped."""
         if name in self.skipped:
             return None
         try:
-            if name not in self.clients:
-                self.clients[name] = self.task.client(**_auth(self.mesh[name], self.task.params))
-            return what(self.clients[name], *args)
+            if name not in self.clusters:
+                self.clusters[name] = self.invocation.cluster(**_auth(self.mesh[name], self.invocation.params))
+            return what(self.clusters[name], *args)
         except GloomeshError as exc:
             self.skip(name, exc.message)
             return None
@@ -257,31 +257,31 @@ class _Others(object):
 
     def report(self, report):
         for name, why in sorted(self.skipped.items()):
-            self.task.warn("cluster %s: the links with it are left as they are (%s); a run that can "
-                           "reach it links it" % (name, why))
+            self.invocation.warn("cluster %s: the links with it are left as they are (%s); a run that can "
+                                 "reach it links it" % (name, why))
         report["skipped"] = self.skipped
         return report
 
 
-def _peers_for(client, source):
-    return mesh_state.peer_gateways(client).get(source, [])
+def _peers_for(cluster, source):
+    return mesh_state.peer_gateways(cluster).get(source, [])
 
 
-def _unlink_mesh(task, source, plan, others):
+def _unlink_mesh(invocation, source, plan, others):
     """Unlink the source both ways: every peer Gateway of ours in it, and ours for it in each
     cluster outside the run (the clusters of the run unlink themselves)."""
-    params = task.params
-    client = task.client()
-    own = [g for gateways in mesh_state.peer_gateways(client).values() for g in gateways if is_managed_by_us(g)]
+    params = invocation.params
+    cluster = invocation.cluster()
+    own = [g for gateways in mesh_state.peer_gateways(cluster).values() for g in gateways if is_managed_by_us(g)]
     targets = []
     for target, _linked in plan["into"]:
         existing = others.read(target, _peers_for, source)
         if existing is not None:
             targets.append((target, [g for g in existing if is_managed_by_us(g)]))
-    writer = _Writer(task)
-    writer.write(client, own, [], params["force_conflicts"], target=source)
+    writer = _Writer(invocation)
+    writer.write(cluster, own, [], params["force_conflicts"], target=source)
     for target, deletions in targets:
-        writer.write(others.clients[target], deletions, [], params["force_conflicts"], target=target)
+        writer.write(others.clusters[target], deletions, [], params["force_conflicts"], target=target)
     return others.report(writer.report(source))
 
 
@@ -299,21 +299,21 @@ def _mesh_source(params):
     return source, install_namespace, mesh
 
 
-def _read_descriptors(task, mesh, plan, given, others, install_namespace):
+def _read_descriptors(invocation, mesh, plan, given, others, install_namespace):
     """Adds to ``given`` the descriptors this run does not know, read from their clusters."""
-    for name in plan["peers"]:
+    for name in plan["link_to"]:
         if name in given:
             continue
         if mesh[name]["in_run"]:
             others.skip(name, "no peer descriptor: it failed or was skipped earlier in this run")
             continue
-        descriptor = others.read(name, _read_descriptor, task, mesh[name], install_namespace)
+        descriptor = others.read(name, _read_descriptor, invocation, mesh[name], install_namespace)
         if descriptor is not None:
             try:
                 given[name] = _descriptor(descriptor, name, "the descriptor read from cluster %s" % name)
             except GloomeshError as exc:
                 others.skip(name, exc.message)
-        elif task.check_mode and name not in others.skipped:
+        elif invocation.check_mode and name not in others.skipped:
             others.skip(name, "its east-west gateway is not ready (check mode does not wait)")
 
 
@@ -342,44 +342,44 @@ def _foreign_entries(source, plan, listed):
     remove, but reported (a drift report shows them)."""
     return [{"cluster": cluster, "name": g["metadata"]["name"], "namespace": _key(g)[0], "action": "foreign",
              "target": source}
-            for cluster, gateways in sorted(listed.items()) if cluster not in plan["peers"]
+            for cluster, gateways in sorted(listed.items()) if cluster not in plan["link_to"]
             for g in gateways if not is_managed_by_us(g)]
 
 
-def _run_mesh(task):
-    params = task.params
+def _run_mesh(invocation):
+    params = invocation.params
     source, install_namespace, mesh = _mesh_source(params)
     index = dict((name, position) for position, name in enumerate(e["cluster"] for e in params["mesh"]))
     given = dict((name, _descriptor(entry["descriptor"], name, "mesh[%d].descriptor" % index[name]))
                  for name, entry in mesh.items() if entry["descriptor"])
     plan = planning.source_plan(mesh, source, set(n for n, e in mesh.items() if e["in_run"]))
-    others = _Others(task, mesh)
+    others = _Others(invocation, mesh)
     if params["state"] == "absent":
-        return _unlink_mesh(task, source, plan, others)
+        return _unlink_mesh(invocation, source, plan, others)
 
-    _read_descriptors(task, mesh, plan, given, others, install_namespace)
+    _read_descriptors(invocation, mesh, plan, given, others, install_namespace)
     if source not in given and any(linked for _target, linked in plan["into"]):
         others.skip(source, "no peer descriptor of this cluster yet (its east-west gateway is not ready)")
-    client = task.client()
-    peers = validation.peers([given[name] for name in plan["peers"] if name in given], source)
-    listed = mesh_state.peer_gateways(client)
-    own = _plan(peers, listed, "present", params["adopt"], params["exclusive"], keep=plan["peers"])
+    cluster = invocation.cluster()
+    peers = validation.peers([given[name] for name in plan["link_to"] if name in given], source)
+    listed = mesh_state.peer_gateways(cluster)
+    own = _plan(peers, listed, "present", params["adopt"], params["exclusive"], keep=plan["link_to"])
     refusals = list(own[2])
     targets = _target_plans(params, source, plan, given, others, refusals)
     if refusals:
         raise GloomeshError("; ".join(refusals), source=source)
 
-    writer = _Writer(task)
-    writer.write(client, own[0], own[1], params["force_conflicts"], target=source)
+    writer = _Writer(invocation)
+    writer.write(cluster, own[0], own[1], params["force_conflicts"], target=source)
     writer.entries.extend(_foreign_entries(source, plan, listed))
     for target, deletions, applications in targets:
-        writer.write(others.clients[target], deletions, applications, params["force_conflicts"], target=target)
-    if params["wait"] and not task.check_mode:
+        writer.write(others.clusters[target], deletions, applications, params["force_conflicts"], target=target)
+    if params["wait"] and not invocation.check_mode:
         writer.wait(params["wait_timeout"])
     return others.report(writer.report(source))
 
 
-def run(task):
-    if task.params["mesh"] is not None:
-        return _run_mesh(task)
-    return _run_peers(task)
+def run(invocation):
+    if invocation.params["mesh"] is not None:
+        return _run_mesh(invocation)
+    return _run_peers(invocation)

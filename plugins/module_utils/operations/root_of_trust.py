@@ -42,16 +42,16 @@ def _foreign_root_error(existing_roots, root_cert, namespace):
         root_fingerprint=certificates.fingerprint(root_cert), namespace=namespace)
 
 
-def _restart(task, client, namespace, changed):
-    running = [dep["metadata"]["name"] for dep in cacerts.istiods(client, namespace)] if changed else []
+def _restart(invocation, cluster, namespace, changed):
+    running = [dep["metadata"]["name"] for dep in cacerts.istiods(cluster, namespace)] if changed else []
     if running:
-        task.warn("Secret %s/%s changed while istiod (Deployment %s) is running: restart istiod, then "
-                  "roll out the workloads, for the new certificates to be used"
-                  % (namespace, SECRET_NAME, ", ".join(running)))
+        invocation.warn("Secret %s/%s changed while istiod (Deployment %s) is running: restart istiod, then "
+                        "roll out the workloads, for the new certificates to be used"
+                        % (namespace, SECRET_NAME, ", ".join(running)))
     return bool(running)
 
 
-def _our_root(task, params, theirs, now):
+def _our_root(invocation, params, theirs, now):
     """(cert, key, created) of the root on the controller: the one that signed a supplied
     intermediate, else the root read or generated now (its key only when generated)."""
     cert_path = params["root_cert_path"]
@@ -68,13 +68,13 @@ def _our_root(task, params, theirs, now):
                 "root_cert_path and root_key_path at that root, or set force=true to replace it"
                 % (params["namespace"], SECRET_NAME, ", ".join(theirs), cert_path),
                 existing_root_fingerprints=theirs)
-        root = root_files.load_or_create(task, params, cert_path, params["root_key_path"], params["root_key_passphrase"])
+        root = root_files.load_or_create(invocation, params, cert_path, params["root_key_path"], params["root_key_passphrase"])
     if root[0] is not None and certificates.not_after(root[0]) - datetime.timedelta(days=params["renew_before"]) <= now:
-        task.warn("the root CA expires on %s; plan a root rotation" % certificates.iso(certificates.not_after(root[0])))
+        invocation.warn("the root CA expires on %s; plan a root rotation" % certificates.iso(certificates.not_after(root[0])))
     return root
 
 
-def _desired(task, params, existing, report, root, supplied_bundle, now):
+def _desired(invocation, params, existing, report, root, supplied_bundle, now):
     """(entries, reasons, placeholders): what cacerts holds under ``root`` (cert, key, created).
     A bundle of several roots (a rotation under way) is kept as long as nothing else must change."""
     namespace, root_cert, root_key = params["namespace"], root[0], root[1]
@@ -86,17 +86,17 @@ def _desired(task, params, existing, report, root, supplied_bundle, now):
         # None only in check mode for a root still to be generated (cacerts.issue stands one in).
         if root_key is not None or root_cert is None:
             return root_key
-        return root_files.task_key(task, params, root_cert)
+        return root_files.read_root_key(invocation, params, root_cert)
 
     if supplied_bundle is not None:
         (desired, desired_key), reasons, placeholders = supplied_bundle, [], ()
     elif existing is None or (theirs != [ours] and not rotating):
         reasons = ["Secret %s/%s does not exist" % (namespace, SECRET_NAME) if existing is None
                    else "root-cert.pem is not the current root"]
-        desired, desired_key, placeholders = cacerts.issue(task, root_cert, issuing_key(), params, now)
+        desired, desired_key, placeholders = cacerts.issue(invocation, root_cert, issuing_key(), params, now)
     else:
         desired, desired_key, reasons, placeholders = cacerts.intermediate_under(
-            task, params, report, root_cert, issuing_key, now)
+            invocation, params, report, root_cert, issuing_key, now)
     if rotating:
         desired["root-cert.pem"] = existing["root-cert.pem"]
     desired = cacerts.prefer_existing(existing or {}, report["ca_key"], desired, desired_key)
@@ -110,21 +110,21 @@ def _desired(task, params, existing, report, root, supplied_bundle, now):
     return desired, reasons, placeholders
 
 
-def _present(task, client, params):
+def _present(invocation, cluster, params):
     namespace = params["namespace"]
     now = certificates.utcnow()
-    existing = cacerts.read_secret(task, get_object(client, "v1", "Secret", SECRET_NAME, namespace))
+    existing = cacerts.read_secret(invocation, get_object(cluster, "v1", "Secret", SECRET_NAME, namespace))
     report = certificates.inspect_bundle(existing or {}, now)
     theirs = cacerts.fingerprints(report["root_certs"])
-    root = _our_root(task, params, theirs, now)
+    root = _our_root(invocation, params, theirs, now)
     ours = certificates.fingerprint(root[0]) if root[0] is not None else None
     if existing and theirs and ours and ours not in theirs and not params["force"]:
         raise _foreign_root_error(report["root_certs"], root[0], namespace)
     # Supplied certificates are verified before the first write to the cluster.
-    supplied_bundle = cacerts.supplied_bundle(task, params, root[0], now) if params["intermediate_cert"] else None
-    namespace_result = ensure_namespace(client, namespace, task.check_mode)
-    desired, reasons, placeholders = _desired(task, params, existing, report, root, supplied_bundle, now)
-    result = apply_object(client, cacerts.secret(namespace, desired), task.check_mode, force_conflicts=True)
+    supplied_bundle = cacerts.supplied_bundle(invocation, params, root[0], now) if params["intermediate_cert"] else None
+    namespace_result = ensure_namespace(cluster, namespace, invocation.check_mode)
+    desired, reasons, placeholders = _desired(invocation, params, existing, report, root, supplied_bundle, now)
+    result = apply_object(cluster, cacerts.secret(namespace, desired), invocation.check_mode, force_conflicts=True)
     intermediate = certificates.load_certs(desired["ca-cert.pem"], "ca-cert.pem")[0]
     new_fingerprint = certificates.fingerprint(intermediate)
     out = {
@@ -138,31 +138,31 @@ def _present(task, client, params):
         "not_after": certificates.iso(certificates.not_after(intermediate)),
         "reissued": bool(reasons),
         "reasons": reasons,
-        "restart_required": _restart(task, client, namespace, result.changed),
+        "restart_required": _restart(invocation, cluster, namespace, result.changed),
     }
-    if task.diff:
+    if invocation.diff:
         out["diff"] = {"before": cacerts.view(existing, report["key_matches"]),
                        "after": cacerts.view(desired, True, placeholders)}
     return out
 
 
-def _absent(task, client, params):
+def _absent(invocation, cluster, params):
     namespace = params["namespace"]
-    existing_secret = get_object(client, "v1", "Secret", SECRET_NAME, namespace)
-    existing = cacerts.read_secret(task, existing_secret)
+    existing_secret = get_object(cluster, "v1", "Secret", SECRET_NAME, namespace)
+    existing = cacerts.read_secret(invocation, existing_secret)
     report = certificates.inspect_bundle(existing or {})
     if existing and report["root_certs"] and os.path.exists(params["root_cert_path"]) and not params["force"]:
         root_cert = root_files.read_cert(params["root_cert_path"])
         if cacerts.fingerprints(report["root_certs"]) != [certificates.fingerprint(root_cert)]:
             raise _foreign_root_error(report["root_certs"], root_cert, namespace)
-    result = delete_object(client, "v1", "Secret", SECRET_NAME, namespace, task.check_mode)
+    result = delete_object(cluster, "v1", "Secret", SECRET_NAME, namespace, invocation.check_mode)
     out = {
         "changed": result.changed,
         "action": result.action,
         "namespace": namespace,
-        "restart_required": _restart(task, client, namespace, result.changed),
+        "restart_required": _restart(invocation, cluster, namespace, result.changed),
     }
-    if task.diff:
+    if invocation.diff:
         out["diff"] = {"before": cacerts.view(existing, report["key_matches"]), "after": {}}
     return out
 
@@ -170,15 +170,15 @@ def _absent(task, client, params):
 # ---------------------------------------------------------------- root rotation: one phase, one cluster
 
 
-def run(task):
-    params = task.params
+def run(invocation):
+    params = invocation.params
     root_files.require_cryptography()
     validation.root_of_trust(params)
-    client = task.client()
+    cluster = invocation.cluster()
     if params["rotation_phase"] == "promote":
-        return root_rotation.promote(task, client, params)
+        return root_rotation.promote(invocation, cluster, params)
     if params["rotation_phase"]:
-        return root_rotation.rotate(task, client, params)
+        return root_rotation.rotate(invocation, cluster, params)
     if params["state"] == "absent":
-        return _absent(task, client, params)
-    return _present(task, client, params)
+        return _absent(invocation, cluster, params)
+    return _present(invocation, cluster, params)

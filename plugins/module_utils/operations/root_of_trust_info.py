@@ -117,23 +117,23 @@ def summarize(data, expected_fingerprint=None, new_fingerprint=None, record=None
     }
 
 
-def run(task):
+def run(invocation):
     root_files.require_cryptography()
-    params = task.params
+    params = invocation.params
     if params["expiry_threshold_days"] is not None and params["expiry_threshold_days"] < 0:
         raise GloomeshError("expiry_threshold_days must be 0 or more (days), got %d" % params["expiry_threshold_days"])
     expected = expected_root(params)
     new = None
     if params["new_root_cert_path"] and os.path.exists(params["new_root_cert_path"]):
         new = root_files.fingerprint_of(params["new_root_cert_path"], "new_root_cert_path")
-    client = task.client()
+    cluster = invocation.cluster()
     namespace = params["namespace"]
-    secret = get_object(client, "v1", "Secret", SECRET_NAME, namespace)
+    secret = get_object(cluster, "v1", "Secret", SECRET_NAME, namespace)
     record = rotation_records.parse_rotation_record(
-        get_object(client, "v1", "ConfigMap", rotation_records.RECORD_NAME, namespace))
+        get_object(cluster, "v1", "ConfigMap", rotation_records.RECORD_NAME, namespace))
     data = certificates.decode_secret(secret) if secret is not None else None
     if data and data.get("ca-key.pem"):
-        task.mask(data["ca-key.pem"])
+        invocation.mask(data["ca-key.pem"])
     result = summarize(data, expected, new, record, params["expiry_threshold_days"])
     result.update(changed=False, namespace=namespace)
     return result

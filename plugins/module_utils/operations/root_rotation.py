@@ -48,7 +48,7 @@ _GO_TRUE = ("1", "t", "true")  # what Go's strconv.ParseBool takes as true (lowe
 ROLLED_KINDS = (("apps/v1", "Deployment"), ("apps/v1", "DaemonSet"))
 
 
-def _new_root(task, params, phase, now):
+def _new_root(invocation, params, phase, now):
     """(cert, key or None, created, placeholder fingerprints) of the root the mesh moves to.
 
     Phase trust_both generates it (under the root lock) when neither file exists and a key path is
@@ -57,7 +57,7 @@ def _new_root(task, params, phase, now):
     """
     cert_path, key_path = params["new_root_cert_path"], params["new_root_key_path"]
     if phase == 1 and key_path and not params["intermediate_cert"]:
-        cert, key, created = root_files.load_or_create(task, params, cert_path, key_path, params["new_root_key_passphrase"])
+        cert, key, created = root_files.load_or_create(invocation, params, cert_path, key_path, params["new_root_key_passphrase"])
         if cert is None:
             cert, key = root_files.dry_run_root(params, now)
             return cert, key, True, (certificates.fingerprint(cert),)
@@ -69,7 +69,7 @@ def _new_root(task, params, phase, now):
     return root_files.read_cert(cert_path, "new_root_cert_path"), None, False, ()
 
 
-def _phase_content(task, params, phase, existing, report, new, new_key, now):
+def _phase_content(invocation, params, phase, existing, report, new, new_key, now):
     """(entries, key, reasons, placeholders): what cacerts holds once ``phase`` is written.
 
     1: root-cert.pem gets the new root after the old text (kept byte for byte), nothing else changes.
@@ -82,8 +82,8 @@ def _phase_content(task, params, phase, existing, report, new, new_key, now):
         return data, report["ca_key"], [], ()
     if phase == 2:
         def load_key():
-            return new_key or root_files.task_key(task, params, new, "new_")
-        data, key, reasons, placeholders = cacerts.intermediate_under(task, params, report, new, load_key, now)
+            return new_key or root_files.read_root_key(invocation, params, new, "new_")
+        data, key, reasons, placeholders = cacerts.intermediate_under(invocation, params, report, new, load_key, now)
         data["root-cert.pem"] = existing["root-cert.pem"]
         return data, key, reasons, placeholders
     data = dict((entry, existing[entry]) for entry in certificates.BUNDLE_KEYS)
@@ -149,8 +149,8 @@ def _rolled_out(kind):
     return predicate
 
 
-def _wait_rolled_out(client, kind, name, namespace, timeout):
-    wait_for(client, "apps/v1", kind, name, namespace, _rolled_out(kind), timeout,
+def _wait_rolled_out(cluster, kind, name, namespace, timeout):
+    wait_for(cluster, "apps/v1", kind, name, namespace, _rolled_out(kind), timeout,
              "the rollout of %s %s/%s" % (kind, namespace, name))
 
 
@@ -170,10 +170,10 @@ def _publishes(expected):
     return predicate
 
 
-def _mesh_namespaces(client, params):
+def _mesh_namespaces(cluster, params):
     """Namespaces whose istio-ca-root-cert must show the bundle: the install namespace, labelled
     mesh namespaces and the ones named. A named namespace that does not exist is an error."""
-    live = dict((ns["metadata"]["name"], ns) for ns in list_objects(client, "v1", "Namespace"))
+    live = dict((ns["metadata"]["name"], ns) for ns in list_objects(cluster, "v1", "Namespace"))
     named = list(params["mesh_namespaces"]) + list(params["workload_namespaces"])
     missing = sorted(set(n for n in named if n not in live))
     if missing:
@@ -187,12 +187,12 @@ def _mesh_namespaces(client, params):
     return sorted(n for n in chosen if n in live and not (live[n].get("metadata") or {}).get("deletionTimestamp"))
 
 
-def _workloads(client, params):
+def _workloads(cluster, params):
     """Every Deployment and DaemonSet of workload_namespaces, as (api_version, kind, namespace, name, obj)."""
     found = []
     for namespace in params["workload_namespaces"]:
         for api_version, kind in ROLLED_KINDS:
-            for obj in list_objects(client, api_version, kind, namespace):
+            for obj in list_objects(cluster, api_version, kind, namespace):
                 found.append((api_version, kind, namespace, obj["metadata"]["name"], obj))
     return sorted(found, key=lambda w: (w[2], w[1], w[3]))
 
@@ -201,22 +201,22 @@ def _template_annotations(obj):
     return (((obj.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("annotations") or {}
 
 
-def _roll(task, client, params, value):
+def _roll(invocation, cluster, params, value):
     """Roll the named namespaces' workloads, batch by batch, each batch waited for; names rolled."""
     rolled = []
-    workloads = _workloads(client, params)
+    workloads = _workloads(cluster, params)
     size = params["workload_batch_size"]
     for start in range(0, len(workloads), size):
         batch = workloads[start:start + size]
         for api_version, kind, namespace, name, obj in batch:
             if _template_annotations(obj).get(ROLL_ANNOTATION) != value:
-                apply_object(client, _template_annotation(api_version, kind, name, namespace, ROLL_ANNOTATION, value),
-                             task.check_mode, force_conflicts=True)
+                apply_object(cluster, _template_annotation(api_version, kind, name, namespace, ROLL_ANNOTATION, value),
+                             invocation.check_mode, force_conflicts=True)
                 rolled.append("%s/%s/%s" % (namespace, kind, name))
-        if not task.check_mode:
+        if not invocation.check_mode:
             # Also the ones annotated by an interrupted run: their rollout may not be over.
             for api_version, kind, namespace, name, obj in batch:
-                _wait_rolled_out(client, kind, name, namespace, params["wait_timeout"])
+                _wait_rolled_out(cluster, kind, name, namespace, params["wait_timeout"])
     return rolled
 
 
@@ -227,15 +227,15 @@ def _stray(namespace, roots, issuer, old_fp, new_fp):
                                  issuer or "no root of it", old_fp, new_fp), existing_root_fingerprints=roots)
 
 
-def _position(task, client, params, phase, now):
+def _position(invocation, cluster, params, phase, now):
     """Where this cluster stands: its cacerts (``existing``, ``report``, ``roots``, ``issuer``), the
     old and the new root, the phase its content is at (``at``) and the last it finished (``done``).
     Everything that can refuse the run is read and checked before the first write, the generation
     of the new root included."""
     namespace = params["namespace"]
     old_fp = root_files.fingerprint_of(params["root_cert_path"])
-    here = {"wait_namespaces": _mesh_namespaces(client, params), "old_fp": old_fp}
-    existing = cacerts.read_secret(task, get_object(client, "v1", "Secret", SECRET_NAME, namespace))
+    here = {"wait_namespaces": _mesh_namespaces(cluster, params), "old_fp": old_fp}
+    existing = cacerts.read_secret(invocation, get_object(cluster, "v1", "Secret", SECRET_NAME, namespace))
     if existing is None:
         raise GloomeshError("Secret %s/%s does not exist: there is no root of trust to rotate in this cluster"
                             % (namespace, SECRET_NAME))
@@ -244,7 +244,7 @@ def _position(task, client, params, phase, now):
     issuer = certificates.fingerprint(report["issuing_root"]) if report["issuing_root"] is not None else None
     if not os.path.exists(params["new_root_cert_path"]) and (roots, issuer) != ([old_fp], old_fp):
         raise _stray(namespace, roots, issuer, old_fp, "a new root")
-    new, new_key, created, placeholders = _new_root(task, params, phase, now)
+    new, new_key, created, placeholders = _new_root(invocation, params, phase, now)
     new_fp = certificates.fingerprint(new)
     if old_fp == new_fp:
         raise GloomeshError("new_root_cert_path %s is the current root %s: a rotation needs another root"
@@ -253,7 +253,7 @@ def _position(task, client, params, phase, now):
     if at is None:
         raise _stray(namespace, roots, issuer, old_fp, new_fp)
     record = rotation_records.parse_rotation_record(
-        get_object(client, "v1", "ConfigMap", rotation_records.RECORD_NAME, namespace))
+        get_object(cluster, "v1", "ConfigMap", rotation_records.RECORD_NAME, namespace))
     # Phase N is only written once N-1 finished here: the content vouches for it if the record is lost.
     done = max(rotation_records.finished_phase(record, old_fp, new_fp), at - 1)
     here.update(existing=existing, report=report, roots=roots, new=new, new_key=new_key, new_fp=new_fp,
@@ -261,33 +261,33 @@ def _position(task, client, params, phase, now):
     return here
 
 
-def _serve(task, client, params, phase, target_roots, intermediate):
+def _serve(invocation, cluster, params, phase, target_roots, intermediate):
     """istiod serving the new cacerts (restarted or reloading it), then publishing its roots in the
     mesh's namespaces: (changed, [what each istiod did])."""
     namespace = params["namespace"]
     changed, done = False, []
-    istiods = cacerts.istiods(client, namespace)
+    istiods = cacerts.istiods(cluster, namespace)
     digest = rotation_records.cacerts_digest(target_roots, intermediate)
     for dep in istiods:
         action, why = _istiod_action(dep, phase, params["istiod_restart"])
         dep_name = dep["metadata"]["name"]
         if action == "restart":
-            applied = apply_object(client, _template_annotation("apps/v1", "Deployment", dep_name, namespace,
-                                                                ISTIOD_ANNOTATION, digest), task.check_mode,
+            applied = apply_object(cluster, _template_annotation("apps/v1", "Deployment", dep_name, namespace,
+                                                                 ISTIOD_ANNOTATION, digest), invocation.check_mode,
                                    force_conflicts=True)
             changed = changed or applied.changed
-            if not task.check_mode:
-                _wait_rolled_out(client, "Deployment", dep_name, namespace, params["wait_timeout"])
+            if not invocation.check_mode:
+                _wait_rolled_out(cluster, "Deployment", dep_name, namespace, params["wait_timeout"])
         done.append({"name": dep_name, "action": action, "why": why})
     if not istiods:
-        task.warn("no istiod (Deployment %s) runs in %s: nothing publishes the new bundle yet"
-                  % (" or ".join(ISTIOD_DEPLOYMENTS), namespace))
+        invocation.warn("no istiod (Deployment %s) runs in %s: nothing publishes the new bundle yet"
+                        % (" or ".join(ISTIOD_DEPLOYMENTS), namespace))
     return changed, done
 
 
-def _await_published(client, params, namespaces, target_roots):
+def _await_published(cluster, params, namespaces, target_roots):
     for ns in namespaces:
-        wait_for(client, "v1", "ConfigMap", ROOT_CONFIGMAP, ns, _publishes(target_roots), params["wait_timeout"],
+        wait_for(cluster, "v1", "ConfigMap", ROOT_CONFIGMAP, ns, _publishes(target_roots), params["wait_timeout"],
                  "istiod to publish roots %s in ConfigMap %s/%s" % (", ".join(target_roots), ns, ROOT_CONFIGMAP))
 
 
@@ -304,12 +304,12 @@ def _result(params, phase, here):
     }
 
 
-def rotate(task, client, params):
+def rotate(invocation, cluster, params):
     """Phase ``rotation_phase`` in this cluster: its cacerts, istiod, the roots published, the
     workloads rolled, then the record that the phase finished here."""
     namespace, name = params["namespace"], params["rotation_phase"]
     phase, now = rotation_records.phase_number(name), certificates.utcnow()
-    here = _position(task, client, params, phase, now)
+    here = _position(invocation, cluster, params, phase, now)
     out, done, at = _result(params, phase, here), here["done"], here["at"]
     if done >= phase or at > phase:
         # Finished here already, or the cacerts is past this phase (its record comes with a later one).
@@ -322,27 +322,27 @@ def rotate(task, client, params):
             "finished is %d; run the phases in order (the rotate_root_of_trust playbook does)"
             % (name, at, rotation_records.PHASE_TITLES[at], done))
     existing, report = here["existing"], here["report"]
-    desired, desired_key, reasons, issued = _phase_content(task, params, phase, existing, report, here["new"],
+    desired, desired_key, reasons, issued = _phase_content(invocation, params, phase, existing, report, here["new"],
                                                            here["new_key"], now)
     placeholders = here["placeholders"] + tuple(issued)
     desired = cacerts.prefer_existing(existing, report["ca_key"], desired, desired_key)
-    secret = apply_object(client, cacerts.secret(namespace, desired), task.check_mode, force_conflicts=True)
+    secret = apply_object(cluster, cacerts.secret(namespace, desired), invocation.check_mode, force_conflicts=True)
     target_roots = cacerts.root_fingerprints(desired)
     intermediate = certificates.fingerprint(certificates.load_certs(desired["ca-cert.pem"], "ca-cert.pem")[0])
-    restarted, out["rotation"]["istiod"] = _serve(task, client, params, phase, target_roots, intermediate)
-    if out["rotation"]["istiod"] and not task.check_mode:
-        _await_published(client, params, here["wait_namespaces"], target_roots)
+    restarted, out["rotation"]["istiod"] = _serve(invocation, cluster, params, phase, target_roots, intermediate)
+    if out["rotation"]["istiod"] and not invocation.check_mode:
+        _await_published(cluster, params, here["wait_namespaces"], target_roots)
     out["rotation"]["wait_namespaces"] = here["wait_namespaces"]
     rolled = out["rotation"]["rolled"] = _roll(
-        task, client, params, "%d-%s" % (phase, rotation_records.cacerts_digest([here["new_fp"]], None)))
-    recorded = apply_object(client, rotation_records.rotation_record(namespace, here["old_fp"], here["new_fp"], phase,
-                                                                     MANAGED_BY), task.check_mode, force_conflicts=True)
+        invocation, cluster, params, "%d-%s" % (phase, rotation_records.cacerts_digest([here["new_fp"]], None)))
+    recorded = apply_object(cluster, rotation_records.rotation_record(namespace, here["old_fp"], here["new_fp"], phase,
+                                                                      MANAGED_BY), invocation.check_mode, force_conflicts=True)
     out["rotation"]["record"] = recorded.action
     out.update(changed=here["created"] or secret.changed or restarted or bool(rolled) or recorded.changed,
                action=secret.action, root_fingerprints=[f for f in target_roots if f not in placeholders],
                intermediate_fingerprint=None if intermediate in placeholders else intermediate,
                reissued=bool(reasons), reasons=reasons)
-    if task.diff:
+    if invocation.diff:
         out["diff"] = {"before": cacerts.view(existing, report["key_matches"]),
                        "after": cacerts.view(desired, True, placeholders)}
     return out
@@ -350,7 +350,7 @@ def rotate(task, client, params):
 
 # ---------------------------------------------------------------- root rotation: the controller's files
 
-def promote(task, client, params):
+def promote(invocation, cluster, params):
     """Once every cluster finished phase drop_old: the new root takes the place of the old one on
     the controller, the old one goes to retired/<fingerprint>/ beside it. Renames only (a key file
     is never rewritten); each step can be repeated after a crash."""
@@ -363,7 +363,7 @@ def promote(task, client, params):
         return out
     new = root_files.read_cert(new_cert_path, "new_root_cert_path")
     new_fp = certificates.fingerprint(new)
-    secret = cacerts.read_secret(task, get_object(client, "v1", "Secret", SECRET_NAME, params["namespace"]))
+    secret = cacerts.read_secret(invocation, get_object(cluster, "v1", "Secret", SECRET_NAME, params["namespace"]))
     roots = cacerts.fingerprints(certificates.inspect_bundle(secret or {})["root_certs"])
     if roots != [new_fp]:
         raise GloomeshError("the old root is not dropped in this cluster yet (root-cert.pem holds %s): "
@@ -374,7 +374,7 @@ def promote(task, client, params):
         retired = os.path.join(os.path.dirname(os.path.abspath(cert_path)), "retired",
                                certificates.fingerprint(current).replace(":", "")[:16])
     out.update(changed=True, promoted=True, action="promoted", root_fingerprint=new_fp, retired_dir=retired)
-    if task.check_mode:
+    if invocation.check_mode:
         return out
     try:
         with exclusive_lock(key_path + ".lock"):

@@ -62,17 +62,17 @@ def _public(obj):
     return obj
 
 
-def _extensions_absent(client, namespace, check_mode):
+def _extensions_absent(cluster, namespace, check_mode):
     """No extensions wanted: delete gloo-extensions-config if we created it, else leave it."""
-    live = get_object(client, "v1", "ConfigMap", EXTENSIONS_CONFIGMAP, namespace)
+    live = get_object(cluster, "v1", "ConfigMap", EXTENSIONS_CONFIGMAP, namespace)
     if live is None:
         return ApplyResult(False, None, None, "absent")
     if not is_managed_by_us(live):
         return ApplyResult(False, live, live, "unmanaged")
-    return delete_object(client, "v1", "ConfigMap", EXTENSIONS_CONFIGMAP, namespace, check_mode)
+    return delete_object(cluster, "v1", "ConfigMap", EXTENSIONS_CONFIGMAP, namespace, check_mode)
 
 
-def _report(task, results, controller, components=None):
+def _report(invocation, results, controller, components=None):
     status = (controller or {}).get("status") or {}
     report = {
         "changed": any(result.changed for _what, result in results),
@@ -83,7 +83,7 @@ def _report(task, results, controller, components=None):
     }
     if components is not None:
         report["components"] = components
-    if task.diff:
+    if invocation.diff:
         diffs = []
         for what, result in results:
             if result.changed or what == "controller":
@@ -101,18 +101,18 @@ def _with_progress(exc, results):
     return exc
 
 
-def _wait_components(client, install_namespace, deadline):
+def _wait_components(cluster, install_namespace, deadline):
     """Wait for istiod and the ambient DaemonSets the operator deployed (procedure, "Deploy mesh
     components" step 6); returns {object: state}."""
     istiod = next((name for name in ISTIOD_DEPLOYMENTS
-                   if get_object(client, "apps/v1", "Deployment", name, install_namespace) is not None),
+                   if get_object(cluster, "apps/v1", "Deployment", name, install_namespace) is not None),
                   ISTIOD_DEPLOYMENTS[0])
     waits = [("Deployment", istiod, deployment_available)]
     waits += [("DaemonSet", name, daemonset_ready) for name in MESH_DAEMONSETS]
     components = {}
     for kind, name, predicate in waits:
         remaining = max(1, int(deadline - time.monotonic()))
-        wait_for(client, "apps/v1", kind, name, install_namespace, predicate, remaining,
+        wait_for(cluster, "apps/v1", kind, name, install_namespace, predicate, remaining,
                  "%s to be ready" % describe(kind, name, install_namespace))
         components["%s %s" % (kind, name)] = "ready"
     return components
@@ -143,69 +143,69 @@ def refuse_identity_change(live, desired, allowed):
             option="cluster", current={"cluster": spec.get("cluster"), "network": spec.get("network")})
 
 
-def present(task):
-    params = task.params
+def present(invocation):
+    params = invocation.params
     # Every validation error is raised here, before connecting.
     version, warnings = validation.service_mesh(params)
     plan = service_mesh.build(params, version)
     for warning in warnings:
-        task.warn(warning)
-    client = task.client()
-    check_mode = task.check_mode
+        invocation.warn(warning)
+    cluster = invocation.cluster()
+    check_mode = invocation.check_mode
     namespace = params["namespace"]
-    live = get_object(client, SERVICE_MESH_API_VERSION, SERVICE_MESH_KIND, params["name"], namespace)
+    live = get_object(cluster, SERVICE_MESH_API_VERSION, SERVICE_MESH_KIND, params["name"], namespace)
     refuse_identity_change(live, plan["controller"], params["allow_cluster_change"])
     desired = service_mesh.previous_version(plan["controller"], live, params["record_previous_version"],
                                             mesh_state.service_mesh_readiness(live)[0])
     deadline = time.monotonic() + params["wait_timeout"]
-    results = [("namespace", ensure_namespace(client, namespace, check_mode))]
+    results = [("namespace", ensure_namespace(cluster, namespace, check_mode))]
     # Extensions first: the operator reads them when it reconciles the controller.
     if plan["extensions"] is None:
-        results.append(("extensions_config", _extensions_absent(client, namespace, check_mode)))
+        results.append(("extensions_config", _extensions_absent(cluster, namespace, check_mode)))
     else:
-        results.append(("extensions_config", apply_object(client, plan["extensions"], check_mode,
+        results.append(("extensions_config", apply_object(cluster, plan["extensions"], check_mode,
                                                           force_conflicts=params["force_conflicts"])))
-    applied = apply_object(client, desired, check_mode, force_conflicts=params["force_conflicts"])
+    applied = apply_object(cluster, desired, check_mode, force_conflicts=params["force_conflicts"])
     results.append(("controller", applied))
     controller, components = applied.after, None
     if params["wait"] and not check_mode:
         try:
-            controller = wait_for(client, SERVICE_MESH_API_VERSION, SERVICE_MESH_KIND, params["name"], namespace,
+            controller = wait_for(cluster, SERVICE_MESH_API_VERSION, SERVICE_MESH_KIND, params["name"], namespace,
                                   controller_ready, params["wait_timeout"],
                                   "%s to be ready" % describe(SERVICE_MESH_KIND, params["name"], namespace))
             stale = mesh_state.stale_conditions(controller)
             if stale:
-                task.warn("%s is ready; the operator left these conditions at an older generation: %s"
-                          % (describe(SERVICE_MESH_KIND, params["name"], namespace), ", ".join(stale)))
-            components = _wait_components(client, params["install_namespace"], deadline)
+                invocation.warn("%s is ready; the operator left these conditions at an older generation: %s"
+                                % (describe(SERVICE_MESH_KIND, params["name"], namespace), ", ".join(stale)))
+            components = _wait_components(cluster, params["install_namespace"], deadline)
         except GloomeshError as exc:
             raise _with_progress(exc, results)
-    return _report(task, results, controller, components)
+    return _report(invocation, results, controller, components)
 
 
-def absent(task):
-    params = task.params
+def absent(invocation):
+    params = invocation.params
     validation.service_mesh_names(params)
-    client = task.client()
-    check_mode = task.check_mode
+    cluster = invocation.cluster()
+    check_mode = invocation.check_mode
     namespace = params["namespace"]
-    deleted = delete_object(client, SERVICE_MESH_API_VERSION, SERVICE_MESH_KIND, params["name"], namespace,
+    deleted = delete_object(cluster, SERVICE_MESH_API_VERSION, SERVICE_MESH_KIND, params["name"], namespace,
                             check_mode)
     results = [("controller", deleted)]
     if deleted.changed and params["wait"] and not check_mode:
         # The operator uninstalls Istio before the object goes (finalizers).
         try:
-            wait_for(client, SERVICE_MESH_API_VERSION, SERVICE_MESH_KIND, params["name"], namespace, gone,
+            wait_for(cluster, SERVICE_MESH_API_VERSION, SERVICE_MESH_KIND, params["name"], namespace, gone,
                      params["wait_timeout"],
                      "%s to be deleted" % describe(SERVICE_MESH_KIND, params["name"], namespace))
         except GloomeshError as exc:
             raise _with_progress(exc, results)
-    results.append(("extensions_config", _extensions_absent(client, namespace, check_mode)))
-    return _report(task, results, None)
+    results.append(("extensions_config", _extensions_absent(cluster, namespace, check_mode)))
+    return _report(invocation, results, None)
 
 
-def run(task):
+def run(invocation):
     """The module's one call: state present or absent."""
-    if task.params["state"] == "absent":
-        return absent(task)
-    return present(task)
+    if invocation.params["state"] == "absent":
+        return absent(invocation)
+    return present(invocation)

@@ -14,7 +14,7 @@ from kubernetes.client.rest import ApiException
 from tests.harness import controlplane, crds
 from tests.harness.collection_path import REPO_ROOT
 from tests.harness.controlplane import (ControlPlaneError, LocalControlPlane, process_state, read_state,
-                                       start_background, start_environment)
+                                        start_background, start_environment)
 from tests.harness.demo import inventory
 from tests.harness.playbook_run import run_playbook
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ansible_collections.gloomesh.multicluster.plugins.action.mesh_verify import _entries, _failing_hosts
 
-ARGS = {"hosts": ["c1", "c2", "c3", "c4"], "info_var": "verify_mesh_info", "peers_var": "mesh_link_peers"}
+ARGS = {"hosts": ["c1", "c2", "c3", "c4"], "info_var": "verify_mesh_info", "link_to_var": "mesh_link_to"}
 
 
 def hostvars(**registered):

@@ -13,7 +13,7 @@ import tempfile
 import pytest
 
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders import certificates
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.runner import Task, perform
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.runner import Invocation, perform
 
 # Made when the tests run: no key material is kept in the repository.
 KEY_PEM = certificates.key_pem(certificates.generate_key("ecdsa-p256")).encode()
@@ -57,23 +57,23 @@ def written(monkeypatch):
     return paths
 
 
-def load(task):
+def load(invocation):
     from kubernetes import client, config
 
     configuration = client.Configuration()
-    config.load_kube_config_from_dict(task.params["kubeconfig"], client_configuration=configuration)
+    config.load_kube_config_from_dict(invocation.params["kubeconfig"], client_configuration=configuration)
     with open(configuration.key_file, "rb") as fh:
         assert fh.read() == KEY_PEM  # the key is there while the operation runs
     return {"key_file": configuration.key_file}
 
 
-def connect(task):
-    task.client()
+def connect(invocation):
+    invocation.cluster()
     return {}
 
 
-def explode(task):
-    load(task)
+def explode(invocation):
+    load(invocation)
     raise RuntimeError("not a GloomeshError")
 
 
@@ -83,27 +83,27 @@ def params(server="https://127.0.0.1:9"):
 
 def test_files_written_while_the_operation_runs_are_removed_when_it_succeeds(tmpdir_files):
     assert tmpdir_files() == []
-    result = perform(load, Task(params()))
+    result = perform(load, Invocation(params()))
     assert os.path.basename(result["key_file"]) not in tmpdir_files()
     assert tmpdir_files() == []
 
 
 def test_removed_when_it_fails(tmpdir_files, written):
-    result = perform(connect, Task(params()))
+    result = perform(connect, Invocation(params()))
     assert result["failed"] and "cluster c1" in result["msg"]
     assert written and tmpdir_files() == []
 
 
 def test_removed_when_it_raises_anything_else(tmpdir_files, written):
     with pytest.raises(RuntimeError):
-        perform(explode, Task(params()))
+        perform(explode, Invocation(params()))
     assert written and tmpdir_files() == []
 
 
 def test_files_of_an_earlier_load_are_left_to_their_owner(tmpdir_files):
-    earlier = load(Task(params()))["key_file"]  # outside any task: the client's own, reused by it
+    earlier = load(Invocation(params()))["key_file"]  # outside any task: the client's own, reused by it
     try:
-        perform(load, Task(params()))
+        perform(load, Invocation(params()))
         assert tmpdir_files() == [os.path.basename(earlier)]
     finally:
         from kubernetes.config import kube_config

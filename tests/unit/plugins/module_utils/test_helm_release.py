@@ -301,7 +301,7 @@ class Cluster:
     name = "c9"
 
     def __init__(self, answers, status=None, error=None, after=None):
-        self.client, self.answers, self.status, self.error, self.asked = self, answers, status, error, []
+        self.api, self.answers, self.status, self.error, self.asked = self, answers, status, error, []
         self.after = after
 
     def request(self, method, path, serialize=True):

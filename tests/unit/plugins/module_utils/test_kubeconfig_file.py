@@ -3,7 +3,7 @@ and in every module's connection (issue 22 item 6)."""
 import pytest
 
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.client import get_k8s_client
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.client import get_cluster
 from ansible_collections.gloomesh.multicluster.plugins.plugin_utils import inventory_inputs
 
 WRONG = [
@@ -30,7 +30,7 @@ def test_a_module_connection_names_the_kubeconfig_file_and_what_it_expected(tmp_
     path = tmp_path / "kubeconfig"
     path.write_text(text)
     with pytest.raises(GloomeshError) as raised:
-        get_k8s_client({"kubeconfig": str(path), "context": "cluster1"})
+        get_cluster({"kubeconfig": str(path), "context": "cluster1"})
     message = raised.value.message
     assert message.startswith("cluster cluster1: cannot load the connection settings: kubeconfig %r" % str(path)), message
     assert words in message and "not iterable" not in message, message
@@ -38,7 +38,7 @@ def test_a_module_connection_names_the_kubeconfig_file_and_what_it_expected(tmp_
 
 def test_an_in_memory_kubeconfig_of_the_wrong_shape_is_named(tmp_path):
     with pytest.raises(GloomeshError, match=r"kubeconfig is not a kubeconfig: users must be a list of mappings"):
-        get_k8s_client({"kubeconfig": {"clusters": [], "contexts": [], "users": "admin"}, "context": "cluster1"})
+        get_cluster({"kubeconfig": {"clusters": [], "contexts": [], "users": "admin"}, "context": "cluster1"})
 
 
 def test_the_kubeconfig_named_by_k8s_auth_kubeconfig_is_the_one_named(tmp_path, monkeypatch):
@@ -49,5 +49,5 @@ def test_the_kubeconfig_named_by_k8s_auth_kubeconfig_is_the_one_named(tmp_path, 
     monkeypatch.setenv("K8S_AUTH_KUBECONFIG", str(path))
     monkeypatch.setenv("KUBECONFIG", str(other))
     with pytest.raises(GloomeshError) as raised:
-        get_k8s_client({"context": "cluster1"})
+        get_cluster({"context": "cluster1"})
     assert "kubeconfig %r must be a kubeconfig" % str(path) in raised.value.message, raised.value.message

@@ -8,7 +8,7 @@ import pytest
 
 from ansible_collections.gloomesh.multicluster.plugins.module_utils import root_files
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.errors import GloomeshError
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.runner import Task
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.runner import Invocation
 from tests.harness.locks import lock_held_elsewhere
 
 PARAMS = {"root_key_type": "ecdsa-p256", "root_validity_days": 30,
@@ -21,7 +21,7 @@ def paths(directory):
 
 def create_root(directory):
     cert_path, key_path = paths(directory)
-    cert, _key, created = root_files.load_or_create(Task(dict(PARAMS)), PARAMS, cert_path, key_path, None)
+    cert, _key, created = root_files.load_or_create(Invocation(dict(PARAMS)), PARAMS, cert_path, key_path, None)
     assert created
     return cert
 
@@ -39,7 +39,7 @@ def test_an_existing_root_is_read_without_a_lock_file_even_in_a_read_only_direct
     os.chmod(str(directory), stat.S_IRUSR | stat.S_IXUSR)
     try:
         loaded, key, created = root_files.load_or_create(
-            Task(dict(PARAMS)), PARAMS, *paths(directory), passphrase=None)
+            Invocation(dict(PARAMS)), PARAMS, *paths(directory), passphrase=None)
     finally:
         os.chmod(str(directory), 0o700)
     assert (loaded.fingerprint(loaded.signature_hash_algorithm), key, created) == (
@@ -53,7 +53,7 @@ def test_a_lock_held_by_a_suspended_run_does_not_block_reading_an_existing_root(
     outcome = []
     with lock_held_elsewhere(key_path + ".lock", suspended=True):
         reader = threading.Thread(target=lambda: outcome.append(root_files.load_or_create(
-            Task(dict(PARAMS)), PARAMS, cert_path, key_path, None)), daemon=True)
+            Invocation(dict(PARAMS)), PARAMS, cert_path, key_path, None)), daemon=True)
         reader.start()
         reader.join(10)
         assert not reader.is_alive(), "reading an existing root waited for the lock"
@@ -65,7 +65,7 @@ def test_half_a_root_is_still_refused(tmp_path):
     create_root(directory)
     os.unlink(str(directory / "root-cert.pem"))
     with pytest.raises(GloomeshError, match="only one of .*root-cert.pem and .*root-key.pem exists"):
-        root_files.load_or_create(Task(dict(PARAMS)), PARAMS, *paths(directory), passphrase=None)
+        root_files.load_or_create(Invocation(dict(PARAMS)), PARAMS, *paths(directory), passphrase=None)
 
 
 def test_one_policy_for_reading_a_root(tmp_path):

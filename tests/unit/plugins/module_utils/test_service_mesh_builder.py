@@ -265,7 +265,7 @@ def test_failed_phase_raises_with_the_operator_message():
     with pytest.raises(GloomeshError) as err:
         controller_ready(failed)
     assert err.value.message == ("ServiceMeshController gloo-mesh/managed-istio failed: phase FAILED: "
-                                 "unsupported version 1.2.3; conditions False: Ready=False")
+                                 "unsupported version 1.2.3; conditions False: Ready=False (install failed)")
     assert err.value.details["phase"] == "FAILED"
 
 
@@ -301,7 +301,7 @@ def test_conditions_left_at_an_older_generation_are_reported_not_waited_on():
     # A False condition of the current generation still blocks, whatever Ready says.
     untidy["conditions"][2].update(status="False", reason="DeploymentFailed")
     assert controller_ready(smc(generation=2, **untidy)) == (
-        False, "conditions False: ControlPlaneDeployed=False (DeploymentFailed)")
+        False, "conditions False: ControlPlaneDeployed=False (DeploymentFailed: m)")
 
 
 def test_failed_of_an_older_generation_is_only_stale():

@@ -161,13 +161,13 @@ def test_eastwest_without_load_balancer_is_fine_with_an_advertised_address():
     assert state["problem"] is None and state["advertised_address"] == "203.0.113.7"
 
 
-@pytest.mark.parametrize("linking, link_peers, expected", [
+@pytest.mark.parametrize("linking, link_to, expected", [
     ("manual", None, ["cluster2", "cluster3"]),
     ("manual", ["cluster3"], ["cluster3"]),
     ("automatic", ["cluster3"], ["cluster2", "cluster3"]),
 ])
-def test_expected_peers(linking, link_peers, expected):
-    assert verify.expected_peers("cluster1", ["cluster1", "cluster2", "cluster3"], linking, link_peers) == expected
+def test_expected_peers(linking, link_to, expected):
+    assert verify.expected_peers("cluster1", ["cluster1", "cluster2", "cluster3"], linking, link_to) == expected
 
 
 def test_expected_peers_refuses_an_unknown_linking_mode():
@@ -251,13 +251,17 @@ def test_missing_unexpected_duplicate_and_self_peers():
 
 def test_asymmetric_links_and_unknown_names():
     entries = full_mesh()
-    entries[2]["link_peers"] = ["cluster1"]
+    entries[2]["link_to"] = ["cluster1"]
     report = verify.verdict(entries)
     assert report["problems"] == [
         "cluster3: unexpected istio-remote Gateway istio-eastwest/istio-remote-peer-cluster2 for cluster2 (not a "
         "peer of this cluster)"]
-    entries[2]["link_peers"] = ["cluster1", "cluster7"]
-    assert ("cluster3: mesh_link_peers names cluster7, not a cluster of this mesh (cluster1, cluster2, cluster3)"
+    entries[2]["link_to"] = ["cluster1", "cluster7"]
+    assert ("cluster3: mesh_link_to 'cluster7' is not a cluster of this mesh (known: cluster1, cluster2, cluster3)"
+            in verify.verdict(entries)["problems"])
+    # A self-link is refused as preflight and mesh_link refuse it, naming the variable the host set.
+    entries[2].update(link_to=["cluster3"], link_to_var="mesh_link_peers")
+    assert ("cluster3: mesh_link_peers 'cluster3' is the cluster itself: a cluster is never linked to itself"
             in verify.verdict(entries)["problems"])
 
 

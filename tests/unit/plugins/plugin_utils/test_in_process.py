@@ -30,12 +30,12 @@ class Shell:
         return " ".join("%s=%s" % item for item in variables.items())
 
 
-def observe(task):
+def observe(invocation):
     """Reports what the operation saw."""
-    if task.params["boom"]:
+    if invocation.params["boom"]:
         raise GloomeshError("boom", where="here")
     return {"environ": dict((k, os.environ.get(k)) for k in ("K8S_AUTH_KUBECONFIG", "GLOOMESH_UNIT_NEW")),
-            "params": task.params}
+            "params": invocation.params}
 
 
 def fake_module(monkeypatch, kubernetes=False):

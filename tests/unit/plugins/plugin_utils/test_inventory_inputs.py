@@ -36,6 +36,7 @@ def test_a_good_host_and_inventory_pass():
     ({"cluster_network": "net 1"}, "h1: cluster_network 'net 1' must be a Kubernetes label value"),
     ({"eastwest_gateway_address": "not an address"}, "h1: eastwest_gateway_address 'not an address' must be"),
     ({"mesh_link_peers": "cluster2"}, "h1: mesh_link_peers 'cluster2' must be a list of cluster names"),
+    ({"mesh_link_to": "cluster2"}, "h1: mesh_link_to 'cluster2' must be a list of cluster names"),
     ({"kubeconfig": "/nonexistent/kubeconfig"}, "h1: kubeconfig '/nonexistent/kubeconfig' does not exist"),
     ({"kubeconfig": "/tmp"}, "h1: kubeconfig '/tmp' is a directory"),
     # The service_mesh module's own argument spec and rules, before any write.
@@ -143,9 +144,13 @@ def test_topology():
     assert "cluster_name c1 is used by a, b; every cluster needs a unique name" in problems
     assert "a, b all point at kube_context ctx1: each cluster is listed once" in problems
     assert any(p.startswith("c is in both the workload and the management cluster groups") for p in problems)
-    # mesh_link's rule and wording (planning.check_peer), for the inventory variable.
+    # mesh_link's rule and wording (planning.check_link_to), naming the variable the host set: here
+    # mesh_link_peers, the earlier name of mesh_link_to.
     assert "c: mesh_link_peers 'c3' is the cluster itself: a cluster is never linked to itself" in problems
     assert "c: mesh_link_peers 'nope' is not a cluster of this mesh (known: c1, c3)" in problems
+    hosts["c"] = host(cluster_name="c3", kube_context="ctx3", mesh_link_to=["c3"], mesh_link_peers=["c1"])
+    assert "c: mesh_link_to 'c3' is the cluster itself: a cluster is never linked to itself" in \
+        inputs.topology_problems(hosts, ["a", "b", "c"], [], "manual")
     assert any("workload clusters is empty" in p for p in inputs.topology_problems({}, [], [], "manual"))
     assert any("exactly one host in the management cluster group" in p
                for p in inputs.topology_problems(hosts, ["a", "b"], [], "automatic"))

@@ -44,14 +44,14 @@ def inline_kubeconfig():
     }
 
 
-def echo(task):
+def echo(invocation):
     """Puts the kubeconfig in every channel: a warning, a diff, the result, an error."""
-    text = json.dumps(task.params["kubeconfig"])
-    task.warn("warned with " + text)
-    if task.params["fail"]:
-        raise GloomeshError("failed with " + text, kubeconfig=task.params["kubeconfig"])
-    return {"changed": True, "seen": task.params["kubeconfig"], "diff": {"before": text, "after": ""},
-            "context": task.params["kubeconfig"]["current-context"]}
+    text = json.dumps(invocation.params["kubeconfig"])
+    invocation.warn("warned with " + text)
+    if invocation.params["fail"]:
+        raise GloomeshError("failed with " + text, kubeconfig=invocation.params["kubeconfig"])
+    return {"changed": True, "seen": invocation.params["kubeconfig"], "diff": {"before": text, "after": ""},
+            "context": invocation.params["kubeconfig"]["current-context"]}
 
 
 SPEC = {"fail": {"type": "bool", "default": False}}
@@ -117,7 +117,7 @@ def test_a_peer_kubeconfig_in_suboptions_is_hidden_too(shape):
 
 
 def test_another_clusters_connection_is_masked(monkeypatch):
-    monkeypatch.setattr(runner, "get_k8s_client", lambda options: object())
-    task = runner.Task({})
-    task.client(kubeconfig=inline_kubeconfig(), context="cluster1")
-    assert set(SECRETS) <= task.no_log_values
+    monkeypatch.setattr(runner, "get_cluster", lambda options: object())
+    invocation = runner.Invocation({})
+    invocation.cluster(kubeconfig=inline_kubeconfig(), context="cluster1")
+    assert set(SECRETS) <= invocation.no_log_values
