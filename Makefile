@@ -32,7 +32,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 assets:
 	@bash hack/build-control-plane.sh >/dev/null
 
-## make istiod: upstream istiod (pilot-discovery) built once from the istio.io/istio module pinned in hack/istiod
+## make istiod: upstream istiod (pilot-discovery) built once from the istio.io/istio module pinned in hack/assets (after make assets, it compiles only Istio's own packages)
 istiod:
 	@bash hack/build-istiod.sh >/dev/null
 

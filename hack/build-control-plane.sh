@@ -43,7 +43,9 @@ if built; then echo "$assets"; exit 0; fi
 log() { echo "build-control-plane: $*" >&2; }
 go=$(command -v go || echo /usr/local/go/bin/go)
 [ -x "$go" ] || { log "no Go toolchain: install Go >= $(awk '$1 == "go" {print $2}' "$mod/go.mod")"; exit 1; }
-export GOFLAGS=-mod=readonly GOCACHE="$cache/gocache" GOPATH="${GOPATH:-$HOME/go}"
+# CGO off, as upstream's release builds of all three; hack/build-istiod.sh compiles with the same
+# flags into the same GOCACHE, so istiod reuses the packages both need (Kubernetes clients, gRPC).
+export GOFLAGS=-mod=readonly GOCACHE="$cache/gocache" GOPATH="${GOPATH:-$HOME/go}" CGO_ENABLED=0
 tmp="$assets.tmp.$$"
 rm -rf "$tmp"; mkdir -p "$tmp"
 trap 'rm -rf "$tmp"' EXIT

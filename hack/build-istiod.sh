@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Build upstream istiod (pilot-discovery) for the test harness, once per pin.
 #
-# The pin is the istio.io/istio version required by hack/istiod/go.mod (a pseudo-version of
-# istio/istio master). Everything goes to $GLOOMESH_CACHE/assets/istiod-<pin>/ (GLOOMESH_CACHE
-# defaults to ~/.cache/gloomesh) and is made again only when the pin changes:
+# The pin is the istio.io/istio version required by hack/assets/go.mod (a pseudo-version of
+# istio/istio master), the module that also pins the control plane: one build list, so istiod
+# compiles only Istio's own packages on top of what hack/build-control-plane.sh compiled into the
+# same GOCACHE. Everything goes to $GLOOMESH_CACHE/assets/istiod-<pin>-<digest>/ (GLOOMESH_CACHE
+# defaults to ~/.cache/gloomesh; the digest covers go.mod and go.sum) and is made again only when
+# a pin changes:
 #   pilot-discovery   built from the module with -trimpath (CGO off, as upstream's release build)
 #   chart/            manifests/charts/istio-control/istio-discovery/{values.yaml,files/} of the
 #                     module: the injection templates istiod's gateway deployment controller
@@ -20,7 +23,7 @@ set -euo pipefail
 log() { echo "build-istiod: $*" >&2; }
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-module="$here/istiod"
+module="$here/assets"
 pin="$(awk '$1 == "istio.io/istio" { print $2 } $1 == "require" && $2 == "istio.io/istio" { print $3 }' "$module/go.mod" | head -n1)"
 [ -n "$pin" ] || { log "no istio.io/istio requirement in $module/go.mod"; exit 1; }
 
@@ -29,12 +32,13 @@ if [ -n "${GLOOMESH_ISTIOD_BIN:-}" ] && [ ! -x "$GLOOMESH_ISTIOD_BIN" ]; then
 fi
 
 cache="${GLOOMESH_CACHE:-$HOME/.cache/gloomesh}"
-out="$cache/assets/istiod-$pin"
+digest=$(cat "$module/go.mod" "$module/go.sum" | sha256sum | cut -c1-12)
+out="$cache/assets/istiod-$pin-$digest"
 have_files() { [ -f "$out/chart/values.yaml" ] && [ -f "$out/chart/files/waypoint.yaml" ] && [ -f "$out/crds/crd-all.gen.yaml" ]; }
 done_() { have_files && { [ -n "${GLOOMESH_ISTIOD_BIN:-}" ] || [ -x "$out/pilot-discovery" ]; }; }
 if done_; then echo "$out"; exit 0; fi
 if [ "${1:-}" = --locate ]; then
-  log "no istiod for istio.io/istio@$pin in $out: run \`make istiod\` (about 20 min once), or set GLOOMESH_ISTIOD_BIN"
+  log "no istiod for istio.io/istio@$pin in $out: run \`make istiod\` (once per pin), or set GLOOMESH_ISTIOD_BIN"
   exit 3
 fi
 
@@ -51,10 +55,8 @@ go_bin="$(command -v go || true)"
 [ -n "$go_bin" ] || go_bin=/usr/local/go/bin/go
 [ -x "$go_bin" ] || { log "no go on PATH (Go >= $(awk '$1 == "go" { print $2 }' "$module/go.mod") needed)"; exit 1; }
 
-# Own build cache: hack/build-control-plane.sh uses $cache/gocache and may run at the same time.
-export GOCACHE="$cache/gocache-istiod"
-export GOFLAGS="-mod=mod"
-export CGO_ENABLED=0
+# The control plane's build cache and flags (GOCACHE is safe for concurrent builds).
+export GOCACHE="$cache/gocache" GOFLAGS=-mod=readonly CGO_ENABLED=0
 mkdir -p "$out"
 
 if ! have_files; then
@@ -72,7 +74,7 @@ if ! have_files; then
 fi
 
 if [ -z "${GLOOMESH_ISTIOD_BIN:-}" ] && [ ! -x "$out/pilot-discovery" ]; then
-  log "building istio.io/istio@$pin pilot-discovery with $("$go_bin" version) (once per pin; about 20 min on 2 cores)"
+  log "building istio.io/istio@$pin pilot-discovery with $("$go_bin" version) (once per pin; after \`make assets\` it compiles only Istio's own packages)"
   start=$(date +%s)
   # The version istiod reports (pkg/version/version.go; upstream's release build sets the same
   # variables from common/scripts/report_build_info.sh): the pin and its commit.

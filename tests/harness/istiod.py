@@ -1,6 +1,6 @@
 """Upstream istiod (pilot-discovery) against the local clusters: one process per cluster.
 
-The binary is built from the istio.io/istio module pinned in hack/istiod/go.mod by
+The binary is built from the istio.io/istio module pinned in hack/assets/go.mod by
 hack/build-istiod.sh into ``$GLOOMESH_CACHE/assets/istiod-<pin>/`` (with the chart's injection
 templates and Istio's CRDs beside it); ``GLOOMESH_ISTIOD_BIN`` names another pilot-discovery.
 `find_istiod()` raises `IstiodUnavailable` (with what to run) when there is none.
@@ -183,7 +183,7 @@ class IstiodUnavailable(RuntimeError):
 
 # -- assets ----------------------------------------------------------------------------------------
 def assets_dir() -> str:
-    """The folder hack/build-istiod.sh fills for the pin in hack/istiod/go.mod (it builds nothing here)."""
+    """The folder hack/build-istiod.sh fills for the pin in hack/assets/go.mod (it builds nothing here)."""
     out = subprocess.run(["bash", BUILD_SCRIPT, "--locate"], capture_output=True, text=True, check=False)
     if out.returncode != 0:
         raise IstiodUnavailable(out.stderr.strip() or f"{BUILD_SCRIPT} --locate exited with {out.returncode}")

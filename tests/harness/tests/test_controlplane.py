@@ -183,7 +183,8 @@ def _session_members(sid: int) -> list:
                 fields = stat.read().rsplit(")", 1)[1].split()
         except (OSError, IndexError):
             continue
-        if fields[3] == str(sid):  # after the name: state, ppid, pgrp, session
+        # After the name: state, ppid, pgrp, session. A zombie is dead already (its reaper may be slow).
+        if fields[3] == str(sid) and fields[0] != "Z":
             members.append(int(entry))
     return members
 
