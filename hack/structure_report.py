@@ -19,6 +19,11 @@ PACKAGE = "ansible_collections.gloomesh.multicluster.plugins"
 LAYERS = ("action", "plugin_utils", "modules", "module_utils", "operations", "builders", "k8s")
 
 
+
+def _line_count(path):
+    with open(path, encoding="utf-8") as handle:
+        return len(handle.readlines())
+
 def _files():
     for folder, _dirs, names in os.walk(PLUGINS):
         for name in sorted(names):
@@ -104,7 +109,7 @@ def main():
         print("%-14s" % src + "".join("%14s" % (edges[(src, dst)] or ".") for dst in LAYERS))
     cycle = _cycle(graph)
     print("file-level cycle: %s" % (" -> ".join(cycle) if cycle else "none"))
-    sizes = sorted(((sum(1 for _ in open(os.path.join(PLUGINS, p), encoding="utf-8")), p) for p in files),
+    sizes = sorted(((_line_count(os.path.join(PLUGINS, p)), p) for p in files),
                    reverse=True)
     print("\n%d largest files (lines)" % top)
     for lines, path in sizes[:top]:

@@ -61,7 +61,7 @@ def _cluster_state(args, variables):
         cluster = get_cluster(options)
         live = get_object(cluster, SERVICE_MESH_API_VERSION, SERVICE_MESH_KIND, args["service_mesh_name"],
                           args["service_mesh_namespace"])
-        release = helm.deployed_release(client, args["operator_namespace"], args["operator_release"])
+        release = helm.deployed_release(cluster, args["operator_namespace"], args["operator_release"])
     except GloomeshError as exc:
         return {}, "%s: %s" % (variables.get("cluster_name"), exc.message)
     metadata = (live or {}).get("metadata") or {}
