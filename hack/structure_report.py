@@ -19,10 +19,10 @@ PACKAGE = "ansible_collections.gloomesh.multicluster.plugins"
 LAYERS = ("action", "plugin_utils", "modules", "module_utils", "operations", "builders", "k8s")
 
 
-
 def _line_count(path):
     with open(path, encoding="utf-8") as handle:
         return len(handle.readlines())
+
 
 def _files():
     for folder, _dirs, names in os.walk(PLUGINS):
