@@ -2,6 +2,7 @@
 
     .venv/bin/python hack/benchmark.py [--only NAME] [--repeat N] [--clusters N,N] [--tree PATH] [--json PATH]
     .venv/bin/python hack/benchmark.py --only scale --sizes 3,10,20 --json .tmp/scale.json
+    .venv/bin/python hack/benchmark.py --only upgrade --upgrade-sizes 3,6
 
 Every benchmark starts its own local control planes (tests/harness of the measured tree) and stops
 each before the next one starts, so one control plane runs at a time and nothing is left behind.
@@ -859,6 +860,41 @@ def render_slices(name, report):
                 full.get("rc"))]
 
 
+# -- upgrade: the rolling upgrade of the whole mesh, its re-run and its rollback (issue 25) ----------
+UPGRADE_SIZES, UPGRADE_FROM, UPGRADE_TO = (3, 6), "1.25.2", "1.26.2"
+UPGRADE_RUNS = ("upgrade", "re-run", "rollback")
+
+
+def bench_upgrade(tree, args, report):
+    """upgrade_mesh from UPGRADE_FROM to UPGRADE_TO on N clusters (canary, then one batch of the rest),
+    its no-op re-run and the rollback, each measured; the install before them is not."""
+    if not os.path.isfile(tree.playbook("upgrade_mesh")):
+        raise BenchmarkError("%s has no playbooks/upgrade_mesh.yml" % tree.root)
+    report["sizes"] = {}
+    for n in args.upgrade_sizes:
+        runs = report["sizes"][str(n)] = {}
+        with session(tree, cluster_names(n), forks=n) as bench:
+            bench.run.extra["gloomesh_istio_version"] = UPGRADE_FROM
+            bench.play(tree.playbook("install_manual_link"), "the install before the upgrade (N=%d)" % n)
+            bench.run.extra.update(gloomesh_istio_version=UPGRADE_TO, upgrade_batch_size=max(n - 1, 1))
+            for run in UPGRADE_RUNS:
+                bench.run.extra["upgrade_rollback"] = run == "rollback"
+                runs[run] = bench.play(tree.playbook("upgrade_mesh"), "%s (N=%d)" % (run, n))[0]
+                progress("upgrade N=%d: %s measured" % (n, run))
+        args.save()
+
+
+def render_upgrade(name, report):
+    lines = ["%-9s %3s %-9s %8s %8s %8s %7s %s" % ("benchmark", "N", "run", "cpu s", "wall s", "wall/N",
+                                                    "writes", "writes by cluster")]
+    for n, runs in report.get("sizes", {}).items():
+        for run, m in runs.items():
+            lines.append("%-9s %3s %-9s %8.1f %8.1f %8.1f %7d %s" % (
+                name, n, run, m["cpu"], m["wall"], m["wall"] / int(n), m["writes"],
+                json.dumps(m["writes_by_cluster"], sort_keys=True)))
+    return lines
+
+
 SCALE_LINE = "%-9s %3s %-10s %-16s %8s %8s %7s %6s %6s %7s %7s %7s %s"
 
 
@@ -889,7 +925,7 @@ def render_scale(name, report):
 BENCHMARKS = {"wait": (bench_wait, render_rows), "rerun_requests": (bench_rerun_requests, render_rows),
               "install": (bench_install, render_rows), "baseline": (bench_baseline, render_baseline),
               "add_cluster": (bench_add_cluster, render_add_cluster), "scale": (bench_scale, render_scale),
-              "slices": (bench_slices, render_slices)}
+              "slices": (bench_slices, render_slices), "upgrade": (bench_upgrade, render_upgrade)}
 
 
 def sizes(text):
@@ -913,6 +949,8 @@ def main(argv=None):
     parser.add_argument("--automatic-sizes", type=sizes, metavar="N,N", default=list(SCALE_AUTOMATIC_SIZES),
                         help="scale: cluster counts (management cluster included), automatic linking ('' for none; "
                         "default %s)" % ",".join(map(str, SCALE_AUTOMATIC_SIZES)))
+    parser.add_argument("--upgrade-sizes", type=sizes, metavar="N,N", default=list(UPGRADE_SIZES),
+                        help="upgrade: cluster counts (default %s)" % ",".join(map(str, UPGRADE_SIZES)))
     parser.add_argument("--slices", type=int, default=4, help="slices: how many (default 4)")
     parser.add_argument("--slice-inventory", choices=("awx", "limit"), default="awx",
                         help="slices: each slice's inventory has its hosts only (awx, the default), or the whole "
