@@ -885,8 +885,8 @@ def bench_upgrade(tree, args, report):
 
 
 def render_upgrade(name, report):
-    lines = ["%-9s %3s %-9s %8s %8s %8s %7s %s" % ("benchmark", "N", "run", "cpu s", "wall s", "wall/N",
-                                                    "writes", "writes by cluster")]
+    header = ("benchmark", "N", "run", "cpu s", "wall s", "wall/N", "writes", "writes by cluster")
+    lines = ["%-9s %3s %-9s %8s %8s %8s %7s %s" % header]
     for n, runs in report.get("sizes", {}).items():
         for run, m in runs.items():
             lines.append("%-9s %3s %-9s %8.1f %8.1f %8.1f %7d %s" % (
