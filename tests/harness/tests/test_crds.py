@@ -35,6 +35,44 @@ def test_compact_fixture_defines_gateways_and_gatewayclasses_v1_with_status():
     assert set(gateway["properties"]["status"]["properties"]) >= {"addresses", "conditions"}
 
 
+STATUS_LIST_MAPS = {("GatewayClass", "conditions"): ["type"], ("Gateway", "conditions"): ["type"],
+                    ("Gateway", "listeners"): ["name"], ("Gateway", "listeners.conditions"): ["type"]}
+
+
+def _status_list_maps(docs):
+    """{(kind, path under status): map keys} of the Gateway API CRDs' status lists merged by key."""
+    found = {}
+
+    def walk(kind, node, path):
+        if node.get("x-kubernetes-list-type") == "map":
+            found[(kind, path)] = node["x-kubernetes-list-map-keys"]
+        for name, child in (node.get("properties") or {}).items():
+            walk(kind, child, "%s.%s" % (path, name) if path else name)
+        if isinstance(node.get("items"), dict):
+            walk(kind, node["items"], path)
+
+    for doc in docs:
+        kind = doc["spec"]["names"]["kind"]
+        if kind in ("Gateway", "GatewayClass"):
+            (schema,) = [v["schema"]["openAPIV3Schema"] for v in doc["spec"]["versions"] if v["name"] == "v1"]
+            walk(kind, schema["properties"]["status"], "")
+    return found
+
+
+def test_compact_fixture_merges_status_lists_by_key_as_upstream():
+    """Two controllers write a Gateway's conditions (istiod: Accepted, Programmed; Solo: the peering
+    conditions). With an atomic list each status apply would drop the other's conditions."""
+    compact = _status_list_maps(crds.load_documents(crds.COMPACT_GATEWAY_API))
+    # The listeners' own conditions are left untyped in the compact fixture (one writer sets them).
+    expected = {key: keys for key, keys in STATUS_LIST_MAPS.items() if key[1] != "listeners.conditions"}
+    assert compact == expected
+
+
+@pytest.mark.skipif(not os.path.isfile(crds.UPSTREAM_GATEWAY_API), reason="shared Gateway API fixture absent")
+def test_upstream_status_lists_are_the_ones_the_compact_fixture_follows():
+    assert _status_list_maps(crds.load_documents(crds.UPSTREAM_GATEWAY_API)) == STATUS_LIST_MAPS
+
+
 def test_compact_fixture_is_used_when_the_shared_file_is_absent(monkeypatch):
     monkeypatch.setattr(crds, "UPSTREAM_GATEWAY_API", "/nonexistent/standard-install.yaml")
     assert crds.gateway_api_path() == crds.COMPACT_GATEWAY_API

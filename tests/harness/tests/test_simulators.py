@@ -460,8 +460,7 @@ def test_automatic_peering_and_management_plane(make_control_plane):
         return all(set(remote_gateways(k)) == expected and all(
             true(g, "gloo.solo.io/PeerConnected") for n, g in remote_gateways(k).items()
             if n != f"istio-remote-peer-{c}") for c, k in kubes.items())
-    # Three clusters' writers in one process: on a loaded machine (make test's three lanes) 30 s was short.
-    wait_until(distributed, "peers distributed and connected everywhere", timeout=90)
+    wait_until(distributed, "peers distributed and connected everywhere")
     # A self-peer starts no network: Solo's writer leaves it alone (peering/controller.go reconcileGateway).
     for name, kube in kubes.items():
         own = kube.get(GATEWAYS, f"istio-remote-peer-{name}", "istio-eastwest")
