@@ -4,6 +4,7 @@ chart repository (helm_charts.py), the collection's writes counted from the audi
 license checked absent from the output."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -150,6 +151,23 @@ class Run:
         return {gw["metadata"]["name"]: gw["spec"]["addresses"][0]["value"]
                 for gw in self.custom(context, *GATEWAY_API)
                 if gw["spec"].get("gatewayClassName") == "istio-remote"}
+
+
+@contextlib.contextmanager
+def fresh_mesh(names, tmp_path, install="install_manual_link"):
+    """A Run on fresh local clusters ``names`` with simulators, stopped on exit; ``install`` (a
+    playbook, None for none) has run on all of them first."""
+    from .controlplane import start_environment  # the control plane imports nothing of this module
+
+    cp = start_environment(names, simulators=True, install_operator=False)
+    try:
+        run = Run(cp, tmp_path, names)
+        if install:
+            result = run.play(install)
+            assert result["rc"] == 0, f"{install} failed (rc={result['rc']}):\n{failures(result)}"
+        yield run
+    finally:
+        cp.stop()
 
 
 def failures(result):

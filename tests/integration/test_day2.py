@@ -18,9 +18,8 @@ import os
 import pytest
 from kubernetes import client as k8s
 
-from tests.harness.controlplane import start_environment
 from tests.harness.module_runner import run_module
-from tests.harness.playbook_run import GATEWAY_API, Run, failures
+from tests.harness.playbook_run import GATEWAY_API, Run, failures, fresh_mesh
 
 NAMES = ("cluster1", "cluster2", "cluster3", "cluster4")
 # Asymmetric: cluster2 reaches cluster1 only; every other cluster reaches all the others.
@@ -92,11 +91,8 @@ def mesh(tmp_path_factory):
     """Four fresh clusters; the tests below install, shrink and inspect one mesh on them, in order."""
     if os.environ.get("GLOOMESH_TEST_KUBECONFIG"):
         pytest.skip("needs fresh local clusters")
-    cp = start_environment(NAMES, simulators=True, install_operator=False)
-    try:
-        yield Run(cp, tmp_path_factory.mktemp("day2"), NAMES)
-    finally:
-        cp.stop()
+    with fresh_mesh(NAMES, tmp_path_factory.mktemp("day2"), install=None) as run:
+        yield run
 
 
 # -- 1. add a cluster ---------------------------------------------------------------------------------

@@ -15,8 +15,7 @@ import pytest
 from kubernetes import client as k8s
 
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders import certificates
-from tests.harness.controlplane import start_environment
-from tests.harness.playbook_run import Run, failures
+from tests.harness.playbook_run import failures, fresh_mesh
 
 NAMES = ("cluster1", "cluster2")
 CACERTS = "Secret istio-system/cacerts"
@@ -26,14 +25,8 @@ CACERTS = "Secret istio-system/cacerts"
 def mesh(tmp_path_factory):
     if os.environ.get("GLOOMESH_TEST_KUBECONFIG"):
         pytest.skip("needs fresh local clusters")
-    cp = start_environment(NAMES, simulators=True, install_operator=False)
-    try:
-        run = Run(cp, tmp_path_factory.mktemp("drift"), NAMES)
-        result = run.play("install_manual_link", run.inventory())
-        assert result["rc"] == 0, failures(result)
+    with fresh_mesh(NAMES, tmp_path_factory.mktemp("drift")) as run:
         yield run
-    finally:
-        cp.stop()
 
 
 def test_drift_reports_a_missing_and_a_mismatched_cacerts(mesh, tmp_path):

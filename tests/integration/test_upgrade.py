@@ -21,8 +21,7 @@ from ansible_collections.gloomesh.multicluster.plugins.module_utils.constants im
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.mesh_state import service_mesh_readiness
 
 from tests.conftest import EXTERNAL_KUBECONFIG
-from tests.harness.controlplane import start_environment
-from tests.harness.playbook_run import Run, failures
+from tests.harness.playbook_run import failures, fresh_mesh
 from tests.harness.poll import wait_until
 
 NAMES = ("cluster1", "cluster2", "cluster3", "cluster4")
@@ -35,14 +34,9 @@ pytestmark = pytest.mark.skipif(bool(EXTERNAL_KUBECONFIG), reason="injects opera
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    cp = start_environment(NAMES, simulators=True, install_operator=False)
-    try:
-        built = Run(cp, tmp_path_factory.mktemp("upgrade"), NAMES)
-        ok(built.play("install_manual_link"), "install_manual_link")
+    with fresh_mesh(NAMES, tmp_path_factory.mktemp("upgrade")) as built:
         assert set(versions(built).values()) == {BEFORE}
         yield built
-    finally:
-        cp.stop()
 
 
 def ok(result, what):

@@ -13,9 +13,8 @@ import time
 import pytest
 
 from tests.conftest import EXTERNAL_KUBECONFIG
-from tests.harness.controlplane import start_environment
 from tests.harness.module_runner import run_module
-from tests.harness.playbook_run import GATEWAY_API, Run, failures
+from tests.harness.playbook_run import GATEWAY_API, failures, fresh_mesh
 from tests.harness.poll import wait_until
 
 NAMES = ("cluster1", "cluster2", "cluster3")
@@ -28,14 +27,8 @@ pytestmark = pytest.mark.skipif(bool(EXTERNAL_KUBECONFIG), reason="breaks cluste
 
 @pytest.fixture(scope="module")
 def mesh(tmp_path_factory):
-    cp = start_environment(NAMES, simulators=True, install_operator=False)
-    try:
-        run = Run(cp, tmp_path_factory.mktemp("verify"), NAMES)
-        result = run.play("install_manual_link")
-        assert result["rc"] == 0, failures(result)
+    with fresh_mesh(NAMES, tmp_path_factory.mktemp("verify")) as run:
         yield run
-    finally:
-        cp.stop()
 
 
 def verify(run, tmp_path, wait=30, check=False, playbook="verify", **extra):
