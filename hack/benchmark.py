@@ -96,19 +96,23 @@ def become_subreaper():
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
 
 
-def child_pids(exclude):
-    """PIDs of this process's children (zombies included), except ``exclude`` (the control plane's servers)."""
-    me, pids = str(os.getpid()), []
+def parents():
+    """{pid: parent pid} of every process (/proc/<pid>/stat: the field after the state)."""
+    found = {}
     for entry in os.listdir("/proc"):
-        if entry.isdigit() and int(entry) not in exclude:
+        if entry.isdigit():
             try:
                 with open(f"/proc/{entry}/stat", encoding="utf-8") as fh:
-                    ppid = fh.read().rsplit(")", 1)[1].split()[1]
+                    found[int(entry)] = int(fh.read().rsplit(")", 1)[1].split()[1])
             except (OSError, IndexError):
                 continue
-            if ppid == me:
-                pids.append(int(entry))
-    return pids
+    return found
+
+
+def child_pids(exclude):
+    """PIDs of this process's children (zombies included), except ``exclude`` (the control plane's servers)."""
+    me = os.getpid()
+    return [pid for pid, parent in parents().items() if parent == me and pid not in exclude]
 
 
 def reap_orphans(exclude, grace):
@@ -142,13 +146,8 @@ def rss_kib(pid):
 def descendants(exclude):
     """PIDs of every descendant of this process, except ``exclude`` and theirs (the control plane)."""
     children = collections.defaultdict(list)
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat", encoding="utf-8") as fh:
-                    children[int(fh.read().rsplit(")", 1)[1].split()[1])].append(int(entry))
-            except (OSError, IndexError):
-                continue
+    for pid, parent in parents().items():
+        children[parent].append(pid)
     found, todo = [], [os.getpid()]
     while todo:
         for pid in children.get(todo.pop(), ()):

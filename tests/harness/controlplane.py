@@ -123,10 +123,15 @@ def binary_version(path: str) -> tuple[int, int]:
     return int(match.group(1)), int(match.group(2))
 
 
+def stat_fields(pid: int) -> list[str]:
+    """The fields of /proc/<pid>/stat after the command name: state, ppid, pgrp, session, ..."""
+    with open("/proc/%d/stat" % pid, encoding="utf-8") as fh:
+        return fh.read().rsplit(")", 1)[1].split()
+
+
 def process_state(pid: int) -> str:
     """The kernel's one-letter state of a process (R running, S sleeping, T stopped, ...)."""
-    with open("/proc/%d/stat" % pid, encoding="utf-8") as fh:
-        return fh.read().rsplit(")", 1)[1].split()[0]
+    return stat_fields(pid)[0]
 
 
 def _wait_stopped(pid: int, timeout: float, context: str):

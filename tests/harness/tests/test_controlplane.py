@@ -177,14 +177,12 @@ def test_background_start_that_times_out_leaves_no_process(tmp_path, monkeypatch
 
 def _session_members(sid: int) -> list:
     members = []
-    for entry in os.listdir("/proc"):
+    for entry in filter(str.isdigit, os.listdir("/proc")):
         try:
-            with open(f"/proc/{entry}/stat", encoding="utf-8") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
+            state, _ppid, _pgrp, session = controlplane.stat_fields(int(entry))[:4]
+        except (OSError, ValueError):
             continue
-        # After the name: state, ppid, pgrp, session. A zombie is dead already (its reaper may be slow).
-        if fields[3] == str(sid) and fields[0] != "Z":
+        if session == str(sid) and state != "Z":  # a zombie is dead already (its reaper may be slow)
             members.append(int(entry))
     return members
 
