@@ -84,16 +84,6 @@ def _refusals(args, current, states):
     return [problem for problem in problems if problem]
 
 
-def _operator_steps(result, states, wanted):
-    """Each moving cluster whose Gloo Operator moves first (to ``wanted``), noted on its step."""
-    moving = []
-    for step, state in zip(result["steps"], states):
-        if wanted and step["stage"] != upgrade.CURRENT and state.get("operator") != wanted:
-            step["operator"] = "%s -> %s" % (state.get("operator") or "unknown", wanted)
-            moving.append(step["host"])
-    return moving
-
-
 class ActionModule(RunOnceAction):
     """Runs once for the play (like mesh_preflight); writes nothing."""
 
@@ -130,7 +120,8 @@ class ActionModule(RunOnceAction):
         except GloomeshError as exc:
             result.update(failed=True, msg=exc.message, problems=exc.details.get("problems") or [exc.message])
             return result
-        operator_moves = [] if args["rollback"] else _operator_steps(plan, states, args["operator_chart_version"])
+        operator_moves = [] if args["rollback"] else upgrade.operator_moves(
+            plan, [state.get("operator") for state in states], args["operator_chart_version"])
         lines = upgrade.render(plan)
         display.display("\n".join(lines))
         stages = dict((step["host"], step["stage"]) for step in plan["steps"])

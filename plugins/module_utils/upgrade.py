@@ -150,6 +150,18 @@ def plan(current, target=None, canary=None, size=1, rollback=False, refusals=())
             "versions": dict((step["host"], step["to"]) for step in steps)}
 
 
+def operator_moves(result, operators, wanted):
+    """The hosts whose Gloo Operator moves to chart version ``wanted`` before their Istio step: the
+    moving clusters (not CURRENT) whose deployed chart version (``operators``, in the order of
+    ``result``'s steps; None: unknown) differs. Each such step is noted with "from -> to"."""
+    moving = []
+    for step, deployed in zip(result["steps"], operators):
+        if wanted and step["stage"] != CURRENT and deployed != wanted:
+            step["operator"] = "%s -> %s" % (deployed or "unknown", wanted)
+            moving.append(step["host"])
+    return moving
+
+
 def _title(target, rollback):
     return "rollback of the mesh to the versions recorded" if rollback else "upgrade to %s" % (target,)
 
