@@ -19,9 +19,10 @@ PACKAGE = "ansible_collections.gloomesh.multicluster.plugins"
 LAYERS = ("action", "plugin_utils", "modules", "module_utils", "operations", "builders", "k8s")
 
 
-def _line_count(path):
-    with open(path, encoding="utf-8") as handle:
-        return len(handle.readlines())
+def _source(path):
+    """The text of a plugins/ file (``path`` relative to plugins/)."""
+    with open(os.path.join(PLUGINS, path), encoding="utf-8") as handle:
+        return handle.read()
 
 
 def _files():
@@ -40,7 +41,7 @@ def _layer(path):
 
 def _imports(path, known):
     """The plugins/ files that ``path`` imports (``from pkg import module`` names the module)."""
-    tree = ast.parse(open(os.path.join(PLUGINS, path), encoding="utf-8").read())
+    tree = ast.parse(_source(path))
     found = set()
     for node in ast.walk(tree):
         if not isinstance(node, ast.ImportFrom) or not (node.module or "").startswith(PACKAGE):
@@ -81,7 +82,7 @@ def _cycle(graph):
 
 
 def _functions(path):
-    tree = ast.parse(open(os.path.join(PLUGINS, path), encoding="utf-8").read())
+    tree = ast.parse(_source(path))
 
     def walk(node, prefix):
         for child in ast.iter_child_nodes(node):
@@ -109,7 +110,7 @@ def main():
         print("%-14s" % src + "".join("%14s" % (edges[(src, dst)] or ".") for dst in LAYERS))
     cycle = _cycle(graph)
     print("file-level cycle: %s" % (" -> ".join(cycle) if cycle else "none"))
-    sizes = sorted(((_line_count(os.path.join(PLUGINS, p)), p) for p in files),
+    sizes = sorted(((len(_source(p).splitlines()), p) for p in files),
                    reverse=True)
     print("\n%d largest files (lines)" % top)
     for lines, path in sizes[:top]:
