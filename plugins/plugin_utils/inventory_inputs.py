@@ -136,10 +136,11 @@ def _unset(value):
 
 
 def _check(problems, host, rule, value, option):
+    """``rule(value, option)``'s refusal appended to ``problems``, after ``host: `` unless host is None."""
     try:
         rule(value, option)
     except GloomeshError as exc:
-        problems.append("%s: %s" % (host, exc.message))
+        problems.append(exc.message if host is None else "%s: %s" % (host, exc.message))
 
 
 def _check_option(problems, host, module, option, variable, value):
@@ -233,10 +234,7 @@ def inventory_problems(variables):
     problems.extend(_root_files_problems(variables))
     for name, rule in INVENTORY_INPUTS.items():
         if not _unset(variables.get(name)):
-            try:
-                rule(variables[name], name)
-            except GloomeshError as exc:
-                problems.append(exc.message)
+            _check(problems, None, rule, variables[name], name)
     try:
         force_conflicts(variables.get("gloomesh_force_conflicts", False))
     except GloomeshError as exc:
