@@ -706,10 +706,10 @@ def serve(state_dir: str, names=DEFAULT_NAMES, simulators=True, load_balancers=N
           istiod=()):
     """Body of the background process: start everything, publish state.json, run until SIGTERM.
 
-    istiod: contexts that get an upstream istiod which only reads (tests/harness/istiod.py
-    observe_only: it writes nothing, so it starts before the install); state.json, written once
-    they are started (not yet ready), gives each one's http port (its /debug endpoints) and log
-    under "istiod".
+    istiod: contexts where upstream istiod plays istiod in place of the simulators' (tests/harness/
+    istiod.py with_deployment: it runs as the pod of the Gloo Operator's Deployment istiod-gloo,
+    from when the install creates it); state.json gives under "istiod" the file holding each one's
+    http port (its /debug endpoints; a rollout moves it) and its log.
     """
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # unwinds into cp.stop() below
     # The playbooks install the operator with the real helm (molecule, make demo): nothing may own its
@@ -721,8 +721,8 @@ def serve(state_dir: str, names=DEFAULT_NAMES, simulators=True, load_balancers=N
         if istiod:
             from .istiod import start_with_control_plane
 
-            # Started, not waited for: the clusters are usable meanwhile.
-            fleet = start_with_control_plane(cp, contexts=istiod, observe_only=True, wait=False)
+            # Each starts with its Deployment: nothing to wait for before the install.
+            fleet = start_with_control_plane(cp, contexts=istiod, with_deployment=True, wait=False)
         istiods = fleet.istiods if fleet else {}
         kubeconfig = os.path.join(state_dir, "kubeconfig")
         shutil.copyfile(cp.kubeconfig_path, kubeconfig)
@@ -730,7 +730,7 @@ def serve(state_dir: str, names=DEFAULT_NAMES, simulators=True, load_balancers=N
         state = {
             "pid": os.getpid(),
             "processes": [{"pid": pid, "argv0": _argv0(pid)}
-                          for pid in [os.getpid()] + cp.pids() + [i.proc.pid for i in istiods.values()]],
+                          for pid in [os.getpid()] + cp.pids()],
             "kubeconfig": kubeconfig,
             "simulator_kubeconfig": cp.simulator_kubeconfig_path,
             "contexts": list(cp.names),
@@ -741,17 +741,12 @@ def serve(state_dir: str, names=DEFAULT_NAMES, simulators=True, load_balancers=N
             "mesh_configmaps": {name: cp.simulators.mesh_configmap(name) for name in cp.names} if simulators else {},
             "workdir": cp.workdir,
             "startup_seconds": round(cp.startup_seconds, 2),
-            "istiod": {name: {"http": i.ports.http, "log": i.log_path} for name, i in istiods.items()},
+            "istiod": {name: {"http_port_file": i.port_path, "log": i.log_path} for name, i in istiods.items()},
         }
         tmp = os.path.join(state_dir, STATE_FILE + ".tmp")
         with open(tmp, "w", encoding="utf-8") as fh:
             json.dump(state, fh, indent=2)
         os.replace(tmp, os.path.join(state_dir, STATE_FILE))
-        if fleet is not None:
-            try:
-                fleet.wait_ready()
-            except RuntimeError as err:  # the clusters stay up; whoever reads an istiod finds it gone
-                print(err, flush=True)
         while True:
             signal.pause()
     finally:

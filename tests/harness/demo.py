@@ -5,11 +5,12 @@ cluster without a LoadBalancer implementation (as kind without cloud-provider-ki
 NAT'd site): its east-west Service never gets an address, so it is linked through the address its
 host variable `eastwest_gateway_address` gives (what peers reach through the NAT).
 
-Each workload cluster also runs upstream istiod (pilot-discovery built by `make istiod`), started
-with the clusters and only reading (tests/harness/istiod.py observe_only: the simulators still play
-the rest of istiod). The report ends with a line per cluster from istiod itself: the network
-gateways it made of the peer Gateways the playbooks wrote and of the east-west Services
-(/debug/networkz).
+In each workload cluster upstream istiod (pilot-discovery built by `make istiod`) runs as the pod
+of the Gloo Operator's Deployment istiod-gloo once the install creates it (tests/harness/istiod.py
+with_deployment): it loads the cacerts the playbook wrote, deploys the east-west gateway and writes
+the Gateways' status; only Solo's parts (the operator, the peering status) are simulated. The
+report ends with a line per cluster from istiod itself: the network gateways it made of the peer
+Gateways the playbooks wrote and of the east-west Services (/debug/networkz).
 
     python -m tests.harness.demo           # start, run, report, stop everything
     python -m tests.harness.demo --keep    # leave the clusters up for kubectl (make demo-down stops them)
@@ -80,7 +81,9 @@ def istiod_lines(state: dict) -> list[str]:
     lines = []
     for name, istiod in sorted((state.get("istiod") or {}).items()):
         try:
-            lines.append(network_summary(name, network_gateways(istiod["http"])))
+            with open(istiod["http_port_file"], encoding="utf-8") as fh:
+                port = int(fh.read())
+            lines.append(network_summary(name, network_gateways(port)))
         except OSError as err:
             lines.append(f"istiod {name}: no answer from /debug/networkz ({err}); log {istiod['log']}")
     return lines

@@ -39,6 +39,14 @@ plays, for the Services istiod deploys (label ``gateway.istio.io/managed``) only
 EndpointSlice controller (ready endpoints for the simulated pods the workload simulator runs for
 istiod's Deployments) and a load balancer (an ingress address at once, or never).
 
+An istiod that is not ``observe_only`` plays all of istiod: it deploys the east-west Gateways and
+writes their status, the istio-remote status and the GatewayClasses', and is the cluster's CA.
+With ``with_deployment`` it is the pod of the Gloo Operator's Deployment ``istiod-gloo``: the
+process starts when the install creates that Deployment (the cacerts it finds then are what it
+loads, as a pod's) and stops when the Deployment goes, and the simulators step aside in that
+cluster (`Simulators.set_istiod(context, "upstream")`; Solo's parts stay simulated). `make demo`
+and the playbook install test run it so.
+
 Beside the simulators (which still play istiod's writes: eastwest.py, trust.py), an istiod runs
 ``observe_only`` (OBSERVE_ENV): it reads the cluster and writes nothing, so it may start before the
 install; what it decides is read from its debug endpoints, e.g. the network gateways it made of
@@ -520,9 +528,10 @@ class Istiod:
 
     def __init__(self, cp, context: str, assets: IstiodAssets, env: dict | None = None,
                  cluster_id: str | None = None, lb_address: str | None = None, log_level: str = "default:info",
-                 observe_only: bool = False, ca: bool = False):
+                 observe_only: bool = False, ca: bool = False, with_deployment: bool = False):
         self.cp = cp
         self.observe_only = observe_only
+        self.with_deployment = with_deployment
         self.ca = ca or not observe_only
         self.context = context
         self.assets = assets
@@ -534,8 +543,9 @@ class Istiod:
         self.dir = os.path.join(cp.workdir, context, "istiod")
         self.log_path = os.path.join(cp.workdir, context, "istiod.log")
         self.kubeconfig_path = os.path.join(self.dir, "kubeconfig")
+        self.port_path = os.path.join(self.dir, "http-port")  # the running pod's --httpAddr port
         self.cert_dir = os.path.join(self.dir, "etc", "cacerts")
-        self.ports: Ports | None = None
+        self.ports = Ports.free()  # a new pod beside the old one gets its own (`_start_pod`)
         self.proc: subprocess.Popen | None = None
         self.env: dict[str, str] = {}
         self.argv: list[str] = []
@@ -556,35 +566,41 @@ class Istiod:
         self._write_kubeconfig()
         self._kube = Kube(self.cp.api_client(self.context, simulator=True), self.context)
         deployment = self._kube.get(DEPLOYMENTS, DEPLOYMENT, NAMESPACE)
-        # An observer writes nothing (it may start before the install) and leaves the cluster's
-        # Services to the simulators (whose east-west Services carry the managed label too);
-        # without the CA it needs no cacerts either.
-        if not self.observe_only:
-            self._write_pod_surroundings(deployment, _container_env(deployment))
+        # An observer leaves the cluster's Services to the simulators (whose east-west Services
+        # carry the managed label too); without the CA it needs no cacerts either.
         if self.ca:
             self._standins = ClusterStandIns(self._kube, SecretVolume(self.cert_dir), self.lb_address, self._error,
                                              self._follow_rollout, services=not self.observe_only)
-        self._start_pod(deployment)
+        if deployment is not None or not self.with_deployment:
+            self._start_pod(deployment)
         if self._standins is not None:
             self._standins.start()
         if wait:
             self.wait_ready(timeout)
         return self
 
-    def _start_pod(self, deployment: dict | None):
+    def _start_pod(self, deployment: dict | None, beside_old: bool = False):
         """Start the process as a new pod of `deployment` starts: with its env, and cacerts as the
-        API server has it now (kubelet mounts the volumes before the container starts)."""
+        API server has it now (kubelet mounts the volumes before the container starts); beside_old:
+        the old pod still runs, so the new one gets ports of its own."""
         pod_env = _container_env(deployment)
         self.cluster_id = self.requested_cluster_id or pod_env.get("CLUSTER_ID") or self.context
         self.template = template_hash(deployment["spec"]["template"]) if deployment else None
+        if beside_old:
+            self.ports = Ports.free()
         self.serving = False
         if self._standins is not None:
             self._standins.sync_secret()
             self.secret_version = self._standins.volume.version
+        # An observer writes nothing (it may start before the install).
+        if not self.observe_only:
+            self._write_pod_surroundings(deployment, pod_env)
         self.env = {**BASE_ENV, **pod_env, **self.extra_env,
                     "CLUSTER_ID": self.cluster_id,
-                    # A stable identity: a restarted istiod takes its leader leases back at once.
-                    "POD_NAME": f"{DEPLOYMENT}-{self.context}",
+                    # One identity per pod template: a new pod takes the leader leases only once the
+                    # old one released them (pilot/pkg/leaderelection: ReleaseOnCancel; 30 s TTL,
+                    # retried every 7.5 s), as in a rollout. Before that, its view may be incomplete.
+                    "POD_NAME": f"{DEPLOYMENT}-{self.template or 'none'}-{self.context}",
                     "ROOT_CA_DIR": self.cert_dir,
                     "KUBECONFIG": self.kubeconfig_path}
         self._spawn()
@@ -593,16 +609,25 @@ class Istiod:
         """The rollout of istiod-gloo, from the standins' thread (see the module docstring): a new
         pod template replaces the process; one that exited starts again once cacerts changed."""
         if deployment is None:
+            if self.with_deployment and self.running():  # the pod went with its Deployment
+                terminate(self.proc, 15)
+                self.template, self.serving = None, False
             return
         template = template_hash(deployment["spec"]["template"])
         crashed = not self.running() and self._standins.volume.version != self.secret_version
         if template != self.template or crashed:
-            if self.running():
-                terminate(self.proc, 15)
-            self.restarts += 1
-            self._start_pod(deployment)
+            old = self.proc if self.running() else None
+            self.restarts += self.template is not None
+            self._start_pod(deployment, beside_old=old is not None)
             self._gate_pods(deployment)  # the new pod is not ready yet
-            self._wait_ready(time.monotonic() + 60)
+            try:
+                self._wait_ready(time.monotonic() + 60)
+            finally:
+                # The old pod goes once the new one is ready (the chart's rolling update, maxSurge 100%),
+                # and releases its leader leases as it stops. (Where the new one fails, Kubernetes would
+                # keep the old one; here neither runs.)
+                if old is not None:
+                    terminate(old, 15)
         self._gate_pods(deployment)
 
     def _gate_pods(self, deployment: dict):
@@ -653,8 +678,10 @@ class Istiod:
 
     def _spawn(self, attempts: int = 3):
         for attempt in range(attempts):
-            self.ports = Ports.free()
+            if attempt:
+                self.ports = Ports.free()
             self.argv = self._argv()
+            _write_text(self.port_path, f"{self.ports.http}\n")
             with open(self.log_path, "ab") as log:
                 self.proc = subprocess.Popen(
                     self.argv, cwd=self.dir, env={**_base_process_env(), **self.env}, stdout=log,
@@ -696,6 +723,8 @@ class Istiod:
             raise
 
     def _wait_ready(self, deadline: float):
+        if self.proc is None and self.with_deployment:
+            return  # no pod yet: it starts with the Deployment (`_follow_rollout`)
         while True:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"istiod of {self.context} exited with code {self.proc.returncode}; "
@@ -942,7 +971,8 @@ class IstiodFleet:
 
 def start_istiods(cp, contexts=None, env: dict | None = None, lb_addresses: dict | None = None,
                   install_crds: bool = False, default_revision: bool = True, timeout: float = 180.0,
-                  observe_only: bool = False, ca: bool = False, wait: bool = True) -> IstiodFleet:
+                  observe_only: bool = False, ca: bool = False, with_deployment: bool = False,
+                  wait: bool = True) -> IstiodFleet:
     """Start istiod for each cluster (all of cp's by default), in parallel; returns once every one is ready.
 
     lb_addresses: {context: address or None} for the load balancer of istiod's gateway Services
@@ -956,17 +986,25 @@ def start_istiods(cp, contexts=None, env: dict | None = None, lb_addresses: dict
       writes; nothing is written before they start (no default revision, namespace or injector
       ConfigMap), so they may start before the install.
     ca: with observe_only, each is also its cluster's CA (CA_ENV; see the module docstring).
+    with_deployment: each runs only while Deployment istiod-gloo exists, as its pod (it may start
+      before the install) and, not observe_only, in place of the simulators' istiod
+      (`Simulators.set_istiod(context, "upstream")`), its load balancer the cluster's: none where
+      `Simulators.set_load_balancer(context, "none")`, else an address at once.
     wait: False returns once the processes are started; fleet.wait_ready() waits (overlap it with work).
     Call it from a thread that outlives the processes (see the module docstring).
     """
     assets = find_istiod()
     contexts = list(contexts or cp.names)
     istiods = {}
+    sims = cp.simulators if with_deployment and not observe_only else None
     for context in contexts:
         default_lb = f"198.51.100.{10 + list(cp.names).index(context)}"
+        if sims is not None:
+            sims.set_istiod(context, "upstream")
+            default_lb = None if sims.load_balancer(context)[0] == "none" else sims.lb_address(context)
         address = (lb_addresses or {}).get(context, default_lb)
         istiods[context] = Istiod(cp, context, assets, env=env, lb_address=address, observe_only=observe_only,
-                                  ca=ca)
+                                  ca=ca, with_deployment=with_deployment)
     fleet = IstiodFleet(istiods)
     try:
         def prepare(context):

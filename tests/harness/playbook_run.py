@@ -155,12 +155,15 @@ class Run:
 
 @contextlib.contextmanager
 def fresh_mesh(names, tmp_path, install="install_manual_link"):
-    """A Run on fresh local clusters ``names`` with simulators, stopped on exit; ``install`` (a
+    """A Run on fresh local clusters ``names`` with simulators and upstream istiod as the pod of each
+    cluster's istiod-gloo (tests/harness/istiod.py with_deployment), stopped on exit; ``install`` (a
     playbook, None for none) has run on all of them first."""
     from .controlplane import start_environment  # the control plane imports nothing of this module
+    from .istiod import start_with_control_plane
 
     cp = start_environment(names, simulators=True, install_operator=False)
     try:
+        start_with_control_plane(cp, with_deployment=True, wait=False)
         run = Run(cp, tmp_path, names)
         if install:
             result = run.play(install)

@@ -5,8 +5,10 @@ cluster) so that a bi-directional full mesh is 3*2 = 6 peer Gateways. Automatic 
 cluster1, cluster2 (workload) and mgmt (management cluster, meshed too), with the Gloo
 management-plane simulator distributing the peers.
 
-The short install run (test_install_rerun_verify) also runs upstream istiod in each cluster, only
-reading (tests/harness/istiod.py observe_only), and checks every link is a network gateway there.
+In the short install run (test_install_rerun_verify) upstream istiod plays istiod in each cluster
+(tests/harness/istiod.py with_deployment: the pod of the operator's Deployment istiod-gloo): it
+deploys the east-west gateway, writes the Gateways' status and is the CA; the test checks that it
+did, and that every link is a network gateway there.
 
 Helm: the real helm, behind a recording wrapper first on PATH that notes every call (the license
 value replaced by "<secret>"), installs our local charts (same names, versions and values shape as
@@ -20,7 +22,7 @@ import os
 from kubernetes import client
 
 from tests.harness.helm_charts import repository_url
-from tests.harness.istiod import observer_writes, start_with_control_plane
+from tests.harness.istiod import start_with_control_plane
 from tests.harness.playbook_run import GATEWAY_API, LICENSE, Run, failures
 
 TIMINGS = {}
@@ -55,21 +57,38 @@ def test_install_rerun_verify(make_control_plane, tmp_path):
     clusters, re-run with nothing to do, verify alone."""
     names = ("cluster1", "cluster2")
     cp = make_control_plane(names=names, simulators=True, install_operator=False)
-    # Reading only, istiod starts with the clusters; its start overlaps the install.
-    mark = cp.audit_mark()
-    istiods = start_with_control_plane(cp, observe_only=True, wait=False)
+    # Each istiod starts as the install creates its Deployment.
+    istiods = start_with_control_plane(cp, with_deployment=True, wait=False)
     run = Run(cp, tmp_path, names)
     result = run.play("install_manual_link")
     ok(result, "install_manual_link")
     assert {n: set(run.peers(n)) for n in names} == full_mesh(names)
-    # Each link is, in the source cluster's real istiod, the peer's network at its east-west address.
-    istiods.wait_ready()
     for name in names:
+        assert istiods[name].running() and istiods[name].restarts == 0, istiods[name].log_tail()
+        assert upstream_writers(cp, name) == {"istio-eastwest": {"pilot-discovery"},
+                                              **{g: {"pilot-discovery", "gloomesh-sim-solo-peering-status"}
+                                                 for g in full_mesh(names)[name]}}
+        # Each link is, in the source cluster's real istiod, the peer's network at its east-west address.
         istiods[name].wait_network_gateways("istio-eastwest", [
             (network_of(cp, peer), cp.simulators.lb_address(peer), 15008) for peer in names if peer != name])
     no_change(run.play("install_manual_link"), "re-run of install_manual_link")
     no_change(run.play("verify"), "verify")
-    assert observer_writes(cp, mark) == []
+
+
+def upstream_writers(cp, context):
+    """Who wrote the status of each Gateway in istio-eastwest, and the east-west Deployment, as
+    managedFields record it: upstream istiod's status writer is pilot-discovery, its gateway
+    deployment controller istio.io/gateway-controller (gatewaycommon/deploymentcontroller.go,
+    FieldManager features.ManagedGatewayController); no simulator of istiod wrote."""
+    with cp.api_client(context) as api:
+        gateways = client.CustomObjectsApi(api).list_namespaced_custom_object(
+            "gateway.networking.k8s.io", "v1", "istio-eastwest", "gateways")["items"]
+        deployment = client.AppsV1Api(api).read_namespaced_deployment("istio-eastwest", "istio-eastwest")
+    writers = {g["metadata"]["name"]: {f["manager"] for f in g["metadata"]["managedFields"]
+                                      if f.get("subresource") == "status"} for g in gateways}
+    assert {f.manager for f in deployment.metadata.managed_fields if not f.subresource} == \
+        {"istio.io/gateway-controller"}
+    return writers
 
 
 def test_manual_link_lifecycle(make_control_plane, tmp_path):

@@ -342,10 +342,11 @@ def _namespace_missing(exc, namespace):
     return details.get("kind") == "namespaces" and details.get("name") == namespace
 
 
-def apply_object(cluster, desired, check_mode, force_conflicts=False, take_ownership=False):
+def apply_object(cluster, desired, check_mode, force_conflicts=False, take_ownership=False, listed=None):
     """Server-side apply ``desired`` (field manager gloomesh) unless it is already in place.
 
-    Up to date: one GET and nothing else. ``take_ownership`` (adopting someone else's
+    Up to date: one GET and nothing else; no GET when ``listed`` (the live object as a LIST of
+    this run just returned it) is given. ``take_ownership`` (adopting someone else's
     object) always applies, with force, so the object becomes ours even when its values
     already match. Check mode: a server-side dry run, ``after``
     being what the server would store (predicted from ``desired`` when the namespace does
@@ -356,7 +357,7 @@ def apply_object(cluster, desired, check_mode, force_conflicts=False, take_owner
     namespace = desired["metadata"].get("namespace")
     what = describe(kind, name, namespace)
     resource = resource_for(cluster, api_version, kind)
-    before = _get(cluster, resource, kind, name, namespace)
+    before = listed if listed is not None else _get(cluster, resource, kind, name, namespace)
     if not take_ownership and before is not None and apply_needed(desired, before) is None:
         return ApplyResult(False, before, before, "unchanged")
     try:

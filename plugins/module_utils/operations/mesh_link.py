@@ -53,8 +53,9 @@ def _where(obj):
 def _plan(peers, by_cluster, state, adopt, exclusive, keep=()):
     """(deletions, applications, refusals) decided from the listing, before any write.
 
-    Deletions are live Gateways; applications are (peer, desired Gateway, adopted) tuples,
-    ``adopted`` being the unmanaged live Gateway to take over at the target, if any. ``exclusive``
+    Deletions are live Gateways; applications are (peer, desired Gateway, adopted, listed) tuples,
+    ``adopted`` being the unmanaged live Gateway to take over at the target, if any, and ``listed``
+    the live Gateway at the target as the listing returned it, if any. ``exclusive``
     spares the clusters in ``keep`` besides the listed ones.
     """
     deletions, applications, refusals = [], [], []
@@ -76,8 +77,9 @@ def _plan(peers, by_cluster, state, adopt, exclusive, keep=()):
             continue
         # Ours elsewhere (the peer's namespace changed) or adopted strays: exactly one remains.
         deletions.extend(g for g in existing if _key(g) != target)
-        adopted = next((g for g in foreign if _key(g) == target), None)
-        applications.append((peer, gateway.peer_gateway(peer), adopted))
+        at_target = next((g for g in existing if _key(g) == target), None)
+        adopted = at_target if at_target is not None and not is_managed_by_us(at_target) else None
+        applications.append((peer, gateway.peer_gateway(peer), adopted, at_target))
     if exclusive and state == "present":
         for cluster, gateways in sorted(by_cluster.items()):
             if cluster not in listed:
@@ -114,13 +116,17 @@ class _Writer(object):
             namespace, name = _key(stale)
             result = delete_object(cluster, GATEWAY_API_VERSION, GATEWAY_KIND, name, namespace, check_mode)
             self._record(target, result, gateway.peer_cluster_of(stale), namespace, name, _where(stale))
-        for peer, desired, adopted in applications:
+        namespaces = set()
+        for peer, desired, adopted, listed in applications:
             namespace, name = desired["metadata"]["namespace"], desired["metadata"]["name"]
-            self.changed = ensure_namespace(cluster, namespace, check_mode).changed or self.changed
+            if namespace not in namespaces:  # one read per namespace, not one per peer
+                self.changed = ensure_namespace(cluster, namespace, check_mode).changed or self.changed
+                namespaces.add(namespace)
+            # The listing's copy spares a read per peer; a Gateway it did not list is read.
             if adopted is None:
-                result = apply_object(cluster, desired, check_mode, force_conflicts=force_conflicts)
+                result = apply_object(cluster, desired, check_mode, force_conflicts=force_conflicts, listed=listed)
             else:
-                result = apply_object(cluster, desired, check_mode, take_ownership=True)
+                result = apply_object(cluster, desired, check_mode, take_ownership=True, listed=listed)
             self._record(target, result, peer["cluster"], namespace, name, _where(desired))
             self.waits.append((cluster, target, peer["cluster"], namespace, name))
 

@@ -61,6 +61,12 @@ Fault and fidelity settings, per cluster (context):
   the trust simulator loads cacerts, publishes istio-ca-root-cert and certifies the workloads;
   "upstream": it does nothing in that cluster, where a real istiod (tests/harness/istiod.py,
   ``observe_only`` with ``ca=True``) loads, signs and publishes instead.
+- ``set_istiod(context, mode="simulated")``: who plays istiod's open-source controllers in that
+  cluster. "simulated": eastwest.py (the east-west and istio-remote Gateways: status, what is
+  deployed for them) and trust.py (the CA); "upstream": neither acts there, a real istiod
+  (tests/harness/istiod.py, not ``observe_only``) does both, and peers reach the cluster's
+  istiod where that istiod reports its east-west Gateway (`eastwest.IstiodSimulator.endpoints`).
+  Solo's parts (operator.py, peering.py, management_plane.py) stay simulated either way.
 - ``load_balancer(context)`` / ``mesh_configmap(context)`` / ``peering_status(context)`` /
   ``operator_conditions(context)`` / ``operator_upgrade(context)`` read the settings back.
 
@@ -98,6 +104,7 @@ LB_NETWORK = "198.51.100."  # TEST-NET-2 (RFC 5737): documentation addresses, ne
 LB_MODES = ("ready", "slow", "none")
 MESH_CONFIGMAP_MODES = ("full", "no-trust-domain", "absent")
 CA_MODES = ("simulated", "upstream")
+ISTIOD_MODES = CA_MODES
 _MARKED = f"{COMPONENT_LABEL}"  # label-exists selector: only objects a simulator wrote
 # Changes that can alter what another cluster's simulators must do (peer addresses, reachable
 # east-west gateways, trust domains, networks, distributed Gateways, target namespaces).
@@ -116,6 +123,7 @@ class ClusterSettings:
     operator_conditions: str = "all"
     operator_upgrade: str = "succeed"
     ca: str = "simulated"
+    istiod: str = "simulated"
 
 
 class Simulators:
@@ -193,6 +201,14 @@ class Simulators:
 
     def ca(self, context: str) -> str:
         return self.settings(context).ca
+
+    def set_istiod(self, context: str, mode: str = "simulated") -> None:
+        """Who plays istiod (Gateway controllers and CA): the simulators or a real istiod ("upstream")."""
+        self._set(context, "istiod", mode, ISTIOD_MODES)
+        self._set(context, "ca", mode, CA_MODES)
+
+    def istiod(self, context: str) -> str:
+        return self.settings(context).istiod
 
     def istiod_endpoints(self):
         """Where each cluster's istiod answers peers (eastwest.IstiodSimulator.endpoints)."""

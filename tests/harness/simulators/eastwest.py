@@ -59,6 +59,13 @@ Remote peers (class istio-remote, controller istio.io/unmanaged-gateway):
   cluster's east-west gateway answers when its Gateway carries label istio.io/expose-istiod, has
   an xds-tls listener, and its pod is available, at its load balancer's addresses and at
   `Simulators.lb_address(context)`.
+
+In a cluster where a real istiod plays istiod (`Simulators.set_istiod(context, "upstream")`) this
+simulator does nothing: istiod writes the GatewayClass, east-west and istio-remote statuses and
+deploys the east-west gateway itself. `endpoints` then reads where that istiod answers peers from
+what it reports: an east-west Gateway as above whose Deployment (named and labelled by istiod's
+deployment controller, gateway.networking.k8s.io/gateway-name) is available, at the addresses
+istiod put in the Gateway's status and at `Simulators.lb_address(context)`.
 """
 from __future__ import annotations
 
@@ -355,6 +362,22 @@ def _class(gw) -> str:
     return _spec(gw).get("gatewayClassName") or ""
 
 
+def _upstream_addresses(cluster, gw) -> set | None:
+    """Where a real istiod's east-west gateway answers (see the module docstring), None while its pod
+    is not available."""
+    dep = cluster.cached(DEPLOYMENTS, deployed_name(gw), _meta(gw)["namespace"])
+    if dep is None or (_meta(dep).get("labels") or {}).get(GATEWAY_NAME_LABEL) != _meta(gw)["name"] \
+            or not (dep.get("status") or {}).get("availableReplicas"):
+        return None
+    return {a["value"] for a in (gw.get("status") or {}).get("addresses") or [] if a.get("value")}
+
+
+def _simulated_addresses(cluster, gw) -> set | None:
+    """Where this simulator's east-west gateway answers, None while its pod is not available."""
+    service, available = _available(cluster, gw)
+    return {i.get("ip") or i.get("hostname") for i in assigned(service)} if available else None
+
+
 def _available(cluster, gw) -> tuple[dict | None, bool]:
     """The Service deployed for an east-west Gateway, and whether its gateway pod is available."""
     ns, name = _meta(gw)["namespace"], deployed_name(gw)
@@ -377,20 +400,23 @@ class IstiodSimulator:
         for cluster in self.sims.clusters():
             if not cluster.served(GATEWAYS) or istiod(cluster) is None:
                 continue
+            upstream = self.sims.istiod(cluster.name) == "upstream"
+            addresses_of = _upstream_addresses if upstream else _simulated_addresses
             for gw in cluster.items(GATEWAYS):
                 port = xds_port(gw)
                 if _class(gw) != EASTWEST_CLASS or not is_managed(gw) or port is None \
                         or EXPOSE_ISTIOD_LABEL not in (_meta(gw).get("labels") or {}):
                     continue
-                service, available = _available(cluster, gw)
-                if not available:
+                addresses = addresses_of(cluster, gw)
+                if addresses is None:
                     continue
-                addresses = {i.get("ip") or i.get("hostname") for i in assigned(service)}
                 addresses.add(self.sims.lb_address(cluster.name))
                 found.append(Endpoint(cluster.name, frozenset(addresses), port))
         return found
 
     def reconcile(self, cluster) -> None:
+        if self.sims.istiod(cluster.name) == "upstream":
+            return  # a real istiod plays istiod here (see the module docstring)
         dep = istiod(cluster)
         if not (cluster.served(GATEWAYS) and cluster.served(GATEWAYCLASSES)):
             return

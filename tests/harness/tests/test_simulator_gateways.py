@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.harness.simulators.eastwest import (Endpoint, address_type, eastwest_objects, eastwest_status, human_join,
-                                               mesh_trust_domain, remote_status)
+from tests.harness.simulators.eastwest import (Endpoint, _upstream_addresses, address_type, eastwest_objects,
+                                               eastwest_status, human_join, mesh_trust_domain, remote_status)
 from tests.harness.simulators.management_plane import copy_of, source_of
 from tests.harness.simulators.peering import local_peer, peer_of, solo_conditions
 
@@ -146,6 +146,30 @@ def test_eastwest_gateway_with_a_hostname_address_is_not_deployed():
                                                {"type": "IPAddress", "value": "203.0.113.2"}]), None, False)
     assert _conditions(two)["Accepted"]["reason"] == "InvalidAddress"
     assert _conditions(two)["Programmed"]["reason"] == "UnsupportedAddress"
+
+
+class _Cached:
+    """The one Deployment a simulator cache holds."""
+
+    def __init__(self, deployment):
+        self.deployment = deployment
+
+    def cached(self, res, name, namespace):
+        dep = self.deployment
+        return dep if dep and (dep["metadata"]["name"], dep["metadata"]["namespace"]) == (name, namespace) else None
+
+
+def test_upstream_istiod_answers_peers_once_the_gateway_it_deployed_is_available():
+    gw = _eastwest()
+    gw["status"] = {"addresses": [{"type": "IPAddress", "value": "10.96.0.20"}]}  # pending LB: the ClusterIP
+    dep = {"metadata": {"name": "istio-eastwest", "namespace": "istio-eastwest",
+                        "labels": {"gateway.networking.k8s.io/gateway-name": "istio-eastwest"}},
+           "status": {"availableReplicas": 1}}
+    assert _upstream_addresses(_Cached(dep), gw) == {"10.96.0.20"}
+    assert _upstream_addresses(_Cached(None), gw) is None
+    assert _upstream_addresses(_Cached({**dep, "status": {}}), gw) is None
+    # a Deployment of that name that istiod did not deploy for this Gateway
+    assert _upstream_addresses(_Cached({**dep, "metadata": {**dep["metadata"], "labels": {}}}), gw) is None
 
 
 def test_human_join():
