@@ -710,8 +710,9 @@ SCALE_RUNS = (INSTALL, RERUN, VERIFY, ADD)
 GLOO_VERSION = "2.7.0"
 SCALE_VERIFY_WAIT = 600
 # Issue 24's criteria: the N=20 no-op re-run and verify per cluster, at most 1.5x their N=3 cost;
-# the no-op re-run at most 0.15x the baseline's CPU at N=10.
-PER_CLUSTER_GROWTH, BASELINE_RERUN_RATIO = 1.5, 0.15
+# the no-op re-run at most 0.15x the baseline's CPU from N=10 on (below, the ratio is printed only:
+# Ansible's fixed cost weighs more there).
+PER_CLUSTER_GROWTH, BASELINE_RERUN_RATIO, BASELINE_RATIO_FROM = 1.5, 0.15, 10
 
 
 def cluster_resources(bench, began):
@@ -801,8 +802,9 @@ def scale_criteria(sizes):
                 checks["%s re-run writes, N=%s" % (linking, n)] = {"value": writes, "limit": 0, "ok": writes == 0}
         if K8S_CORE in size and "manual" in size:
             ratio = size["manual"][RERUN]["cpu"] / size[K8S_CORE][RERUN]["cpu"]
-            checks["re-run CPU / baseline, N=%s" % n] = {"value": ratio, "limit": BASELINE_RERUN_RATIO,
-                                                         "ok": ratio <= BASELINE_RERUN_RATIO}
+            applies = int(n) >= BASELINE_RATIO_FROM
+            checks["re-run CPU / baseline, N=%s" % n] = {"value": ratio, "limit": BASELINE_RERUN_RATIO if applies else None,
+                                                         "ok": ratio <= BASELINE_RERUN_RATIO or not applies}
     return checks
 
 
@@ -916,6 +918,9 @@ def render_scale(name, report):
                              % (name, n, variant, c["clusters"], c["seconds"], c["apiservers_seconds"],
                                 c["apiservers_etcd_rss_mb"], c["benchmark_process_rss_mb"]))
     for check, verdict in report.get("criteria", {}).items():
+        if verdict["limit"] is None:
+            lines.append("%-9s %s: %.3g (no limit at this N)" % (name, check, verdict["value"]))
+            continue
         lines.append("%-9s %s: %.3g (limit %g) %s" % (name, check, verdict["value"], verdict["limit"],
                                                       "ok" if verdict["ok"] else "FAILED"))
     return lines
