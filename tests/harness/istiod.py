@@ -44,8 +44,8 @@ writes their status, the istio-remote status and the GatewayClasses', and is the
 With ``with_deployment`` it is the pod of the Gloo Operator's Deployment ``istiod-gloo``: the
 process starts when the install creates that Deployment (the cacerts it finds then are what it
 loads, as a pod's) and stops when the Deployment goes, and the simulators step aside in that
-cluster (`Simulators.set_istiod(context, "upstream")`; Solo's parts stay simulated). `make demo`
-and the playbook install test run it so.
+cluster (`Simulators.set_istiod(context, "upstream")`; Solo's parts stay simulated). `make demo`,
+the playbook install test and the tests on `playbook_run.fresh_mesh` run it so.
 
 Beside the simulators (which still play istiod's writes: eastwest.py, trust.py), an istiod runs
 ``observe_only`` (OBSERVE_ENV): it reads the cluster and writes nothing, so it may start before the
