@@ -84,11 +84,10 @@ def upstream_writers(cp, context):
         gateways = client.CustomObjectsApi(api).list_namespaced_custom_object(
             "gateway.networking.k8s.io", "v1", "istio-eastwest", "gateways")["items"]
         deployment = client.AppsV1Api(api).read_namespaced_deployment("istio-eastwest", "istio-eastwest")
-    writers = {g["metadata"]["name"]: {f["manager"] for f in g["metadata"]["managedFields"]
-                                      if f.get("subresource") == "status"} for g in gateways}
-    assert {f.manager for f in deployment.metadata.managed_fields if not f.subresource} == \
-        {"istio.io/gateway-controller"}
-    return writers
+    deployment_writers = {f.manager for f in deployment.metadata.managed_fields if not f.subresource}
+    assert deployment_writers == {"istio.io/gateway-controller"}
+    return {g["metadata"]["name"]: {f["manager"] for f in g["metadata"]["managedFields"] if f.get("subresource") == "status"}
+            for g in gateways}
 
 
 def test_manual_link_lifecycle(make_control_plane, tmp_path):
