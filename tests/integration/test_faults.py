@@ -66,9 +66,11 @@ def succeeded(result, what):
     assert result["rc"] == 0, f"{what} failed (rc={result['rc']}):\n{failures(result)}\n{result['stderr'][-2000:]}"
 
 
-def written(result) -> set[tuple[str, str]]:
-    """(context, request path) of every write of a run."""
-    return {(e["context"], e["requestURI"].split("?", 1)[0]) for e in result["writes"]}
+def written(result, stored_only=False) -> set[tuple[str, str]]:
+    """(context, request path) of every write of a run; stored_only: only those the server answered
+    with 2xx (a request the interrupt cut off in flight may not have been stored)."""
+    return {(e["context"], e["requestURI"].split("?", 1)[0]) for e in result["writes"]
+            if not stored_only or 200 <= (e.get("responseStatus") or {}).get("code", 0) < 300}
 
 
 def described(writes) -> str:
@@ -77,8 +79,8 @@ def described(writes) -> str:
 
 
 def redone(first, rerun) -> set[tuple[str, str]]:
-    """Objects a re-run wrote again although the interrupted run had written them already."""
-    return written(first) & written(rerun)
+    """Objects a re-run wrote again although the interrupted run had stored them already."""
+    return written(first, stored_only=True) & written(rerun)
 
 
 def errors(result) -> dict[str, list[str]]:
