@@ -103,8 +103,7 @@ AUTOMATIC_PEERING_LABEL = peering.AUTOMATIC_LABEL
 LB_NETWORK = "198.51.100."  # TEST-NET-2 (RFC 5737): documentation addresses, never routed
 LB_MODES = ("ready", "slow", "none")
 MESH_CONFIGMAP_MODES = ("full", "no-trust-domain", "absent")
-CA_MODES = ("simulated", "upstream")
-ISTIOD_MODES = CA_MODES
+PLAYER_MODES = ("simulated", "upstream")  # who plays an open-source part of istiod: set_ca, set_istiod
 _MARKED = f"{COMPONENT_LABEL}"  # label-exists selector: only objects a simulator wrote
 # Changes that can alter what another cluster's simulators must do (peer addresses, reachable
 # east-west gateways, trust domains, networks, distributed Gateways, target namespaces).
@@ -197,15 +196,15 @@ class Simulators:
 
     def set_ca(self, context: str, mode: str = "simulated") -> None:
         """Who is the cluster's istiod CA: the trust simulator ("simulated") or a real istiod ("upstream")."""
-        self._set(context, "ca", mode, CA_MODES)
+        self._set(context, "ca", mode, PLAYER_MODES)
 
     def ca(self, context: str) -> str:
         return self.settings(context).ca
 
     def set_istiod(self, context: str, mode: str = "simulated") -> None:
         """Who plays istiod (Gateway controllers and CA): the simulators or a real istiod ("upstream")."""
-        self._set(context, "istiod", mode, ISTIOD_MODES)
-        self._set(context, "ca", mode, CA_MODES)
+        self._set(context, "istiod", mode, PLAYER_MODES)
+        self.set_ca(context, mode)  # a real istiod is its cluster's CA as well
 
     def istiod(self, context: str) -> str:
         return self.settings(context).istiod
