@@ -317,13 +317,16 @@ class Cluster:
 
 def test_run_stops_helm_when_the_cluster_stops_answering(tmp_path, private_tmp, monkeypatch):
     monkeypatch.setattr(helm, "PROBE_INTERVAL", 0.2)
+    ready = tmp_path / "ready"
     binary = fake_helm(tmp_path, """
         import signal
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # as helm whose last write hangs
         sys.stderr.write("waiting in a hook\\n"); sys.stderr.flush()
+        open(%r, "w").close()
         time.sleep(600)
-    """)
-    cluster = Cluster(answers=3)
+    """ % str(ready))
+    # Answers count once the fake ignores SIGTERM: a loaded machine may start it after the probes.
+    cluster = Cluster(answers=3, after=str(ready))
     began = time.monotonic()
     with pytest.raises(GloomeshError) as err:
         helm.run(binary, ["upgrade"], {}, timeout=300, what="helm upgrade of r in cluster c9", cluster=cluster)
