@@ -12,6 +12,8 @@ Per cluster, `Simulators.set_load_balancer(context, mode, delay)` chooses what t
 does for a Service without an address: "ready" assigns it at once, "slow" `delay` seconds after
 the Service (or the mode, whichever came later) appeared, "none" never: the Service stays
 pending, as on bare metal or kind without cloud-provider-kind. An address once assigned stays.
+The load balancer of the Services a real istiod deploys (tests/harness/istiod.py ClusterStandIns)
+follows the same settings through `wait_left`.
 """
 from __future__ import annotations
 
@@ -26,6 +28,17 @@ def assigned(service: dict) -> list[dict]:
     """The ingress entries of a Service's status (empty while pending)."""
     return [i for i in ((service.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
             if i.get("ip") or i.get("hostname")]
+
+
+def wait_left(settings, pending_since: float, now: float) -> float | None:
+    """Seconds until a Service pending since `pending_since` gets its address under a cluster's
+    settings (lb_mode, lb_delay, lb_since): 0 now, None never. A slow load balancer counts from the
+    Service or the mode, whichever came later."""
+    if settings.lb_mode == "none":
+        return None
+    if settings.lb_mode == "slow":
+        return max(max(pending_since, settings.lb_since) + settings.lb_delay - now, 0.0)
+    return 0.0
 
 
 class LoadBalancerSimulator:
@@ -46,14 +59,12 @@ class LoadBalancerSimulator:
                     or assigned(service):
                 continue
             pending.add(key)
-            seen = self._first_seen.setdefault(key, now)
-            if settings.lb_mode == "none":
+            left = wait_left(settings, self._first_seen.setdefault(key, now), now)
+            if left is None:
                 continue
-            if settings.lb_mode == "slow":
-                remaining = max(seen, settings.lb_since) + settings.lb_delay - now
-                if remaining > 0:
-                    next_due = remaining if next_due is None else min(next_due, remaining)
-                    continue
+            if left > 0:
+                next_due = left if next_due is None else min(next_due, left)
+                continue
             address = service["spec"].get("loadBalancerIP") or self.sims.lb_address(cluster.name)
             cluster.ensure_status(service, {"loadBalancer": {"ingress": [{"ip": address}]}}, MANAGER)
         for key in [k for k in self._first_seen if k[0] == cluster.name and k not in pending]:

@@ -1,10 +1,12 @@
-"""Pure parts of the istiod, automatic-peering and management-plane simulators."""
+"""Pure parts of the istiod, load-balancer, automatic-peering and management-plane simulators."""
 from __future__ import annotations
 
 import pytest
 
 from tests.harness.simulators.eastwest import (Endpoint, _upstream_addresses, address_type, eastwest_objects,
                                                eastwest_status, human_join, mesh_trust_domain, remote_status)
+from tests.harness.simulators import ClusterSettings
+from tests.harness.simulators.loadbalancer import wait_left
 from tests.harness.simulators.management_plane import copy_of, source_of
 from tests.harness.simulators.peering import local_peer, peer_of, solo_conditions
 
@@ -290,3 +292,15 @@ def test_management_plane_copies_keep_their_source():
     assert copied["spec"] == gw["spec"]
     manual = _remote()
     assert source_of(manual) is None  # the collection's own links are never distributed
+
+
+@pytest.mark.parametrize("mode, since, seen, now, left", [
+    ("ready", 0.0, 10.0, 10.0, 0.0),
+    ("none", 0.0, 10.0, 99.0, None),
+    ("slow", 0.0, 10.0, 11.0, 2.0),   # 3 s after the Service appeared
+    ("slow", 0.0, 10.0, 14.0, 0.0),   # due: never negative
+    ("slow", 12.0, 10.0, 13.0, 2.0),  # the mode set after the Service: counted from the mode
+])
+def test_load_balancer_wait_left(mode, since, seen, now, left):
+    settings = ClusterSettings(lb_mode=mode, lb_delay=3.0, lb_since=since)
+    assert wait_left(settings, seen, now) == left
