@@ -82,7 +82,8 @@ options:
         cloud-provider-kind, bare metal).
       - Kept in the Gateway's annotation C(gloomesh.multicluster/advertised-address) (ours; Istio reads
         none for this), where M(gloomesh.multicluster.eastwest_gateway_info) finds it for peers.
-      - With it, O(wait) waits for C(Accepted=True) only, not for a load-balancer address.
+      - With it, O(wait) waits for C(Accepted=True) and the Service istiod deploys for the Gateway, not
+        for a load-balancer address.
     type: str
   install_namespace:
     description:

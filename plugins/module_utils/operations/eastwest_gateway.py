@@ -2,11 +2,13 @@
 # Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
 """What eastwest_gateway does: resolve the cluster's topology, apply the east-west Gateway,
 wait until istiod has programmed it with an address (or, with an advertised address, until it is
-accepted), report the cluster's peer descriptor."""
+accepted and its Service deployed), report the cluster's peer descriptor."""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
+
+import time
 
 from ansible_collections.gloomesh.multicluster.plugins.module_utils import mesh_state, validation
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders import gateway
@@ -45,6 +47,28 @@ def accepted(obj):
         return False, "the Gateway does not exist"
     why = condition_not_true(condition_of(obj, "Accepted"), "Accepted")
     return why is None, why or ""
+
+
+def deployed(obj):
+    """The Service istiod deploys for the Gateway exists."""
+    return obj is not None, "no Service yet"
+
+
+def _wait_for_peers(cluster, namespace, params):
+    """The Gateway once peers can use it. With an advertised address: once istiod accepted it and
+    deployed its Service, whose labels the peer descriptor reads. istiod's status writer and its
+    gateway deployment controller (pilot/pkg/config/kube/gateway/deploymentcontroller.go) work
+    independently: Accepted can come before the Service."""
+    what = describe(GATEWAY_KIND, EASTWEST_NAME, namespace)
+    if not params["address"]:
+        return wait_for(cluster, GATEWAY_API_VERSION, GATEWAY_KIND, EASTWEST_NAME, namespace,
+                        programmed_with_address, params["wait_timeout"], "%s to be programmed with an address" % what)
+    deadline = time.monotonic() + params["wait_timeout"]
+    obj = wait_for(cluster, GATEWAY_API_VERSION, GATEWAY_KIND, EASTWEST_NAME, namespace, accepted,
+                   params["wait_timeout"], "%s to be accepted" % what)
+    wait_for(cluster, "v1", "Service", EASTWEST_NAME, namespace, deployed, max(deadline - time.monotonic(), 1),
+             "istiod to deploy Service %s/%s for %s" % (namespace, EASTWEST_NAME, what))
+    return obj
 
 
 def _no_address_hint(cluster, namespace, exc):
@@ -121,15 +145,8 @@ def run(invocation):
     report = {"changed": result.changed or namespace_result.changed, "action": result.action,
               "network": network, "cluster": cluster_name}
     if params["wait"] and not invocation.check_mode:
-        what = describe(GATEWAY_KIND, EASTWEST_NAME, namespace)
         try:
-            if params["address"]:
-                obj = wait_for(cluster, GATEWAY_API_VERSION, GATEWAY_KIND, EASTWEST_NAME, namespace, accepted,
-                               params["wait_timeout"], "%s to be accepted" % what)
-            else:
-                obj = wait_for(cluster, GATEWAY_API_VERSION, GATEWAY_KIND, EASTWEST_NAME, namespace,
-                               programmed_with_address, params["wait_timeout"],
-                               "%s to be programmed with an address" % what)
+            obj = _wait_for_peers(cluster, namespace, params)
         except GloomeshError as exc:
             exc.details.setdefault("changed", report["changed"])
             if params["address"] or "timed out" not in exc.message:
