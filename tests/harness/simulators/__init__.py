@@ -20,7 +20,7 @@ Usage::
 
     sims = Simulators(kubeconfig_path, ["cluster1", "cluster2", "mgmt"], operator_delay=0.3)
     sims.set_load_balancer("cluster2", "none")           # before or after start()
-    sims.set_mesh_configmap("cluster1", "no-trust-domain")
+    sims.set_mesh_configmap("cluster1", "absent")
     sims.start()                 # returns once every cache is synced
     sims.management_plane(True, mgmt_context="mgmt")
     sims.lb_address("cluster2")  # "198.51.100.11"
@@ -39,8 +39,9 @@ Fault and fidelity settings, per cluster (context):
   `lb_address(context)` (as through a NAT address the operator knows), so a peer that names
   that address and the right xds-tls port connects.
 - ``set_mesh_configmap(context, mode="full")``: how the Gloo Operator writes the mesh ConfigMap
-  istio-gloo. "full": with trustDomain; "no-trust-domain": without it; "absent": not at all (an
-  existing one is removed). The cluster's real trust domain stays the ServiceMeshController's
+  istio-gloo. "full": as upstream's chart renders it, always with trustDomain (cluster.local unless
+  meshConfig overrides it: manifests/charts/istio-control/istio-discovery/values.yaml
+  meshConfig.trustDomain); "absent": not at all (an existing one is removed). The cluster's real trust domain stays the ServiceMeshController's
   (spec.trustDomain, else spec.cluster, else cluster.local), so tests can prove a client's
   fallback order.
 - ``set_peering_status(context, mode="synced")``: Solo's peering status writer in that cluster
@@ -102,7 +103,7 @@ __all__ = ["Simulators", "install_gloo_operator", "SMC_CRD_PATH", "COMPONENT_LAB
 AUTOMATIC_PEERING_LABEL = peering.AUTOMATIC_LABEL
 LB_NETWORK = "198.51.100."  # TEST-NET-2 (RFC 5737): documentation addresses, never routed
 LB_MODES = ("ready", "slow", "none")
-MESH_CONFIGMAP_MODES = ("full", "no-trust-domain", "absent")
+MESH_CONFIGMAP_MODES = ("full", "absent")
 PLAYER_MODES = ("simulated", "upstream")  # who plays an open-source part of istiod: set_ca, set_istiod
 _MARKED = f"{COMPONENT_LABEL}"  # label-exists selector: only objects a simulator wrote
 # Changes that can alter what another cluster's simulators must do (peer addresses, reachable
@@ -167,7 +168,7 @@ class Simulators:
         return settings.lb_mode, settings.lb_delay
 
     def set_mesh_configmap(self, context: str, mode: str = "full") -> None:
-        """How the operator writes the mesh ConfigMap of one cluster: "full", "no-trust-domain" or "absent"."""
+        """How the operator writes the mesh ConfigMap of one cluster: "full" or "absent"."""
         self._set(context, "mesh_configmap", mode, MESH_CONFIGMAP_MODES)
 
     def mesh_configmap(self, context: str) -> str:

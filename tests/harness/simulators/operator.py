@@ -17,8 +17,8 @@ below is Solo's multicluster procedure, cited by section title; the reference ta
   istio-gloo (data key `mesh`, top-level trustDomain = spec.trustDomain, else spec.cluster, else
   cluster.local: reference table, trustDomain) and the GatewayClasses istio-eastwest and
   istio-remote (as soon as the Gateway API CRDs exist: "Deploy mesh components" step 8). How the
-  mesh ConfigMap is written follows `Simulators.set_mesh_configmap` ("full", "no-trust-domain",
-  "absent"); the trust domain istiod uses stays the one above.
+  mesh ConfigMap is written follows `Simulators.set_mesh_configmap` ("full" or "absent"); the
+  trust domain istiod uses stays the one above.
 - Once istiod, CNI and ztunnel pods are ready it reports, as "Deploy mesh components" step 5
   shows, conditions Initialized, CRDInstalled, ControlPlaneDeployed, CNIDeployed,
   WebhookDeployed and Ready, each with observedGeneration, and phase SUCCEEDED; nothing else (no
@@ -170,8 +170,7 @@ def _workload(kind, name, namespace, labels, container, spec, replicas=None) -> 
 def desired_objects(smc: dict, ext_env: dict[str, str], mesh_configmap: str = "full") -> list[dict]:
     """Every object the operator creates for a valid ServiceMeshController (unmarked).
 
-    mesh_configmap: "full", "no-trust-domain" (the mesh document without trustDomain) or
-    "absent" (no mesh ConfigMap), see `Simulators.set_mesh_configmap`.
+    mesh_configmap: "full" or "absent" (no mesh ConfigMap), see `Simulators.set_mesh_configmap`.
     """
     spec = smc.get("spec") or {}
     ns = install_namespace(spec)
@@ -183,8 +182,6 @@ def desired_objects(smc: dict, ext_env: dict[str, str], mesh_configmap: str = "f
     istiod_labels = {"app": "istiod", "istio": "pilot", "istio.io/rev": REVISION}
     mesh = {"trustDomain": trust_domain(spec), "rootNamespace": ns,
             "defaultConfig": {"discoveryAddress": f"{ISTIOD}.{ns}.svc:15012"}}
-    if mesh_configmap == "no-trust-domain":
-        del mesh["trustDomain"]
     objects = [
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": ns}}
         for name in (ISTIOD, "istio-cni", "ztunnel")

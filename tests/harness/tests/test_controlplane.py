@@ -300,7 +300,7 @@ def test_fault_controls_name_an_unknown_cluster(make_control_plane):
 @pytest.mark.parametrize("args, message", [
     (["--load-balancer", "cluster2=down"], "expected CONTEXT=MODE with MODE one of ready, slow, none"),
     (["--load-balancer", "cluster2=slow:soon"], "DELAY must be a number of seconds"),
-    (["--mesh-configmap", "cluster1=none"], "MODE one of full, no-trust-domain, absent"),
+    (["--mesh-configmap", "cluster1=none"], "MODE one of full, absent"),
     (["--mesh-configmap", "elsewhere=absent"], "no cluster elsewhere in --clusters cluster1,cluster2,mgmt"),
     (["--istiod", "cluster1,elsewhere"], "no cluster elsewhere in --clusters cluster1,cluster2,mgmt"),
 ])

@@ -117,7 +117,7 @@ def test_reevaluated_mode_moves_only_the_reevaluated_conditions():
     assert {c["observedGeneration"] for c in success_status(_smc(), "reevaluated")["conditions"]} == {2}
 
 
-@pytest.mark.parametrize("mode, expected", [("full", "cluster1"), ("no-trust-domain", None), ("absent", "absent")])
+@pytest.mark.parametrize("mode, expected", [("full", "cluster1"), ("absent", "absent")])
 def test_mesh_configmap_modes(mode, expected):
     objects = desired_objects(_smc(), {}, mode)
     configmaps = [o for o in objects if o["kind"] == "ConfigMap"]

@@ -364,15 +364,11 @@ def test_eastwest_gateways_load_balancer_modes_and_remote_peers(make_control_pla
                  "istio-remote-peer-noaddr"):
         c1.delete(GATEWAYS, name, "istio-eastwest")
 
-    # The mesh ConfigMap without trustDomain, or none at all: cluster2's trust domain is still the
-    # ServiceMeshController's (its cluster name), so the peer stays linked.
+    # No mesh ConfigMap at all: cluster2's trust domain is still the ServiceMeshController's (its
+    # cluster name), so the peer stays linked.
     sims.set_mesh_configmap("cluster2", "absent")
     assert sims.mesh_configmap("cluster2") == "absent"
     wait_until(lambda: c2.get(CONFIGMAPS, "istio-gloo", "istio-system") is None, "mesh ConfigMap removed")
-    sims.set_mesh_configmap("cluster2", "no-trust-domain")
-    mesh = wait_until(lambda: (c2.get(CONFIGMAPS, "istio-gloo", "istio-system") or {}).get("data", {}).get("mesh"),
-                      "mesh ConfigMap without trustDomain")
-    assert "trustDomain" not in mesh and "rootNamespace: istio-system" in mesh
     time.sleep(0.5)
     assert reported(c1, "istio-remote-peer-cluster2", "gloo.solo.io/PeerDataPlaneProgrammed")["status"] == "True"
 
@@ -415,7 +411,7 @@ def test_fault_settings_are_validated_before_anything_starts():
         sims.set_load_balancer("cluster1", "down")
     with pytest.raises(ValueError, match="unknown context 'nope'"):
         sims.set_load_balancer("nope", "none")
-    with pytest.raises(ValueError, match="expected one of full, no-trust-domain, absent"):
+    with pytest.raises(ValueError, match="expected one of full, absent"):
         sims.set_mesh_configmap("cluster1", "partial")
     with pytest.raises(ValueError, match="peering status mode 'off': expected one of synced, unsynced, stopped"):
         sims.set_peering_status("cluster1", "off")
