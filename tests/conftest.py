@@ -40,6 +40,7 @@ class ExternalClusters:
     """The clusters named by GLOOMESH_TEST_KUBECONFIG: real controllers, no simulators, no audit log."""
 
     simulators = None
+    istiods = None  # their istiod is real and runs in the clusters
     simulator_kubeconfig_path = None
 
     def __init__(self, kubeconfig_path, names=DEFAULT_NAMES):
@@ -68,11 +69,12 @@ class Audit:
 
 @pytest.fixture(scope="session")
 def control_plane():
-    """cluster1, cluster2 and mgmt with Gateway API + fixture CRDs, simulators and a gloo-operator each."""
+    """cluster1, cluster2 and mgmt with Gateway API + fixture CRDs, simulators, a gloo-operator each,
+    and upstream istiod as each one's istiod (from when an install creates istiod-gloo)."""
     if EXTERNAL_KUBECONFIG:
         yield ExternalClusters(EXTERNAL_KUBECONFIG)
         return
-    cp = start_environment(DEFAULT_NAMES)
+    cp = start_environment(DEFAULT_NAMES, istiod=DEFAULT_NAMES)
     try:
         yield cp
     finally:
@@ -99,9 +101,10 @@ def make_control_plane():
         pytest.skip("needs fresh local clusters; GLOOMESH_TEST_KUBECONFIG clusters are shared")
     started = []
 
-    def make(names=DEFAULT_NAMES, simulators=True, install_operator=False, load_balancers=None, mesh_configmaps=None):
+    def make(names=DEFAULT_NAMES, simulators=True, install_operator=False, load_balancers=None, mesh_configmaps=None,
+             istiod=()):
         cp = start_environment(names, simulators=simulators, install_operator=install_operator,
-                               load_balancers=load_balancers, mesh_configmaps=mesh_configmaps)
+                               load_balancers=load_balancers, mesh_configmaps=mesh_configmaps, istiod=istiod)
         started.append(cp)
         return cp
 

@@ -11,8 +11,8 @@ writes DIR/state.json and DIR/kubeconfig and prints the kubeconfig path. `down` 
 background process by PID and waits until every process it started is gone.
 --load-balancer sets a cluster's load balancer to ready, slow (address after DELAY seconds,
 default 5) or none; --mesh-configmap makes the simulated operator write the mesh ConfigMap
-full, without trustDomain (no-trust-domain) or not at all (absent). --istiod runs an upstream
-istiod that only reads (its /debug endpoints; tests/harness/istiod.py observe_only) for those clusters.
+(full) or not (absent). --istiod makes upstream istiod those clusters' istiod (the pod of the
+operator's Deployment istiod-gloo: tests/harness/istiod.py with_deployment).
 """
 from __future__ import annotations
 

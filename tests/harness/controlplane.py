@@ -256,6 +256,7 @@ class LocalControlPlane:
         self.simulator_kubeconfig_path = ""
         self.startup_seconds = 0.0
         self.simulators = None  # set by callers that run controller simulators against us
+        self.istiods = None  # the IstiodFleet of tests/harness/istiod.py playing istiod here, if any
         self.stop_hooks: list = []  # called first by stop(), newest first (e.g. the istiods of tests/harness/istiod.py)
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -630,11 +631,15 @@ def _write(path, data: bytes):
 
 
 def start_environment(names=DEFAULT_NAMES, simulators=True, install_operator=True, workdir=None,
-                      load_balancers=None, mesh_configmaps=None):
+                      load_balancers=None, mesh_configmaps=None, istiod=()):
     """What tests, molecule and the demo run against: clusters, CRDs, simulators, a simulated gloo-operator.
 
     load_balancers: {context: mode or (mode, delay)} and mesh_configmaps: {context: mode}, set on
     the simulators before they start (see `Simulators.set_load_balancer` / `set_mesh_configmap`).
+    istiod: contexts where upstream istiod plays istiod in place of the simulators' (tests/harness/
+    istiod.py with_deployment: the pod of the Gloo Operator's Deployment istiod-gloo, from when an
+    install creates it; nothing to wait for before that); `cp.istiods` holds them. Call it from a
+    thread that outlives the processes (their parent-death signal).
     """
     cp = LocalControlPlane(names, workdir).start()
     # Set-up writes go as the simulator user: audit counts of `admin` are the collection's alone.
@@ -658,6 +663,10 @@ def start_environment(names=DEFAULT_NAMES, simulators=True, install_operator=Tru
             for name in cp.names:
                 with cp.api_client(name, simulator=True) as client:
                     install_gloo_operator(client)
+        if istiod:
+            from .istiod import start_with_control_plane
+
+            start_with_control_plane(cp, contexts=istiod, with_deployment=True, wait=False)
     except BaseException:
         cp.stop()
         raise
@@ -706,24 +715,16 @@ def serve(state_dir: str, names=DEFAULT_NAMES, simulators=True, load_balancers=N
           istiod=()):
     """Body of the background process: start everything, publish state.json, run until SIGTERM.
 
-    istiod: contexts where upstream istiod plays istiod in place of the simulators' (tests/harness/
-    istiod.py with_deployment: it runs as the pod of the Gloo Operator's Deployment istiod-gloo,
-    from when the install creates it); state.json gives under "istiod" the file holding each one's
-    http port (its /debug endpoints; a rollout moves it) and its log.
+    istiod: as for start_environment(); state.json gives under "istiod" the file holding each
+    one's http port (its /debug endpoints; a rollout moves it) and its log.
     """
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # unwinds into cp.stop() below
     # The playbooks install the operator with the real helm (molecule, make demo): nothing may own its
     # objects before it.
     cp = start_environment(names, simulators=simulators, install_operator=False,
-                           load_balancers=load_balancers, mesh_configmaps=mesh_configmaps)
+                           load_balancers=load_balancers, mesh_configmaps=mesh_configmaps, istiod=istiod)
     try:
-        fleet = None
-        if istiod:
-            from .istiod import start_with_control_plane
-
-            # Each starts with its Deployment: nothing to wait for before the install.
-            fleet = start_with_control_plane(cp, contexts=istiod, with_deployment=True, wait=False)
-        istiods = fleet.istiods if fleet else {}
+        istiods = cp.istiods.istiods if cp.istiods else {}
         kubeconfig = os.path.join(state_dir, "kubeconfig")
         shutil.copyfile(cp.kubeconfig_path, kubeconfig)
         os.chmod(kubeconfig, 0o600)

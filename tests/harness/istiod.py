@@ -37,7 +37,8 @@ A revisioned istiod deploys unlabelled Gateways only as the default revision: se
 Our clusters have no controller-manager and no cloud, so beside each istiod `ClusterStandIns`
 plays, for the Services istiod deploys (label ``gateway.istio.io/managed``) only: the
 EndpointSlice controller (ready endpoints for the simulated pods the workload simulator runs for
-istiod's Deployments) and a load balancer (an ingress address at once, or never).
+istiod's Deployments) and a load balancer (an ingress address at once, after a delay or never, as
+`Simulators.set_load_balancer` says for the cluster).
 
 An istiod that is not ``observe_only`` plays all of istiod: it deploys the east-west Gateways and
 writes their status, the istio-remote status and the GatewayClasses', and is the cluster's CA.
@@ -76,6 +77,7 @@ import base64
 import concurrent.futures
 import dataclasses
 import datetime
+import functools
 import json
 import os
 import re
@@ -92,7 +94,9 @@ import yaml
 from .collection_path import REPO_ROOT, install_collection_finder
 from .controlplane import _BIND_ERRORS, MUTATING_VERBS, SIMULATOR_USER, _die_with_parent, _tail, free_port, terminate
 from .poll import wait_until
+from .simulators import ClusterSettings
 from .simulators.base import Kube, Resource
+from .simulators.loadbalancer import assigned, wait_left
 from .simulators.workloads import template_hash
 
 BUILD_SCRIPT = os.path.join(REPO_ROOT, "hack", "build-istiod.sh")
@@ -433,18 +437,22 @@ class ClusterStandIns:
     """For one cluster, in one polling thread: kubelet's cacerts volume of istiod, the rollout of
     its Deployment (`on_deployment`, called with Deployment istiod-gloo or None), and (`services`)
     for the Services istiod's gateway deployment controller creates, the EndpointSlice controller and
-    a cloud load balancer (`lb_address`: the ingress IP given at once; None: pending forever)."""
+    a cloud load balancer: `lb_address` is the ingress IP (None: pending forever), given as
+    `lb_settings()` says (the cluster's `Simulators.settings`: at once, after a delay or never; see
+    simulators/loadbalancer.py `wait_left`)."""
 
     def __init__(self, kube: Kube, volume: SecretVolume, lb_address: str | None, on_error, on_deployment=None,
-                 services: bool = True):
+                 services: bool = True, lb_settings=ClusterSettings):
         self.kube = kube
         self.volume = volume
         self.lb_address = lb_address
+        self.lb_settings = lb_settings
         self.services = services
         self._on_error = on_error
         self._on_deployment = on_deployment
         self._stop = threading.Event()
         self._slices: dict[tuple[str, str], dict] = {}
+        self._pending: dict[tuple[str, str], float] = {}  # LoadBalancer Services without an address: since
         self.thread = threading.Thread(target=self._run, name=f"istiod-standins-{kube.name}", daemon=True)
 
     def sync_secret(self) -> bool:
@@ -483,16 +491,25 @@ class ClusterStandIns:
             if wanted is not None and self._slices.get(key) != wanted:
                 _apply(self.kube, ENDPOINTSLICES, wanted)
                 self._slices[key] = wanted
-            spec = svc.get("spec") or {}
-            ingress = ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress")
-            if spec.get("type") == "LoadBalancer" and not ingress and self.lb_address:
-                address = spec.get("loadBalancerIP") or self.lb_address
-                _apply(self.kube, SERVICES, {"apiVersion": "v1", "kind": "Service",
-                                             "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
-                                             "status": {"loadBalancer": {"ingress": [{"ip": address}]}}},
-                       subresource="status")
+            self._load_balance(key, svc)
         for key in set(self._slices) - seen:
             del self._slices[key]
+        for key in set(self._pending) - seen:
+            del self._pending[key]
+
+    def _load_balance(self, key: tuple[str, str], svc: dict):
+        spec = svc.get("spec") or {}
+        if spec.get("type") != "LoadBalancer" or assigned(svc) or not self.lb_address:
+            self._pending.pop(key, None)
+            return
+        now = time.monotonic()
+        if wait_left(self.lb_settings(), self._pending.setdefault(key, now), now) != 0:
+            return  # later (polled again), or never
+        address = spec.get("loadBalancerIP") or self.lb_address
+        _apply(self.kube, SERVICES, {"apiVersion": "v1", "kind": "Service",
+                                     "metadata": {"name": key[1], "namespace": key[0]},
+                                     "status": {"loadBalancer": {"ingress": [{"ip": address}]}}},
+               subresource="status")
 
 
 # -- one istiod --------------------------------------------------------------------------------------
@@ -528,7 +545,8 @@ class Istiod:
 
     def __init__(self, cp, context: str, assets: IstiodAssets, env: dict | None = None,
                  cluster_id: str | None = None, lb_address: str | None = None, log_level: str = "default:info",
-                 observe_only: bool = False, ca: bool = False, with_deployment: bool = False):
+                 observe_only: bool = False, ca: bool = False, with_deployment: bool = False,
+                 lb_settings=ClusterSettings):
         self.cp = cp
         self.observe_only = observe_only
         self.with_deployment = with_deployment
@@ -539,6 +557,7 @@ class Istiod:
         self.extra_env = {**mode, **(env or {})}
         self.requested_cluster_id = cluster_id
         self.lb_address = lb_address
+        self.lb_settings = lb_settings
         self.log_level = log_level
         self.dir = os.path.join(cp.workdir, context, "istiod")
         self.log_path = os.path.join(cp.workdir, context, "istiod.log")
@@ -570,7 +589,8 @@ class Istiod:
         # carry the managed label too); without the CA it needs no cacerts either.
         if self.ca:
             self._standins = ClusterStandIns(self._kube, SecretVolume(self.cert_dir), self.lb_address, self._error,
-                                             self._follow_rollout, services=not self.observe_only)
+                                             self._follow_rollout, services=not self.observe_only,
+                                             lb_settings=self.lb_settings)
         if deployment is not None or not self.with_deployment:
             self._start_pod(deployment)
         if self._standins is not None:
@@ -969,14 +989,14 @@ class IstiodFleet:
             istiod.stop()
 
 
-def start_istiods(cp, contexts=None, env: dict | None = None, lb_addresses: dict | None = None,
+def start_istiods(cp, contexts=None, env: dict | None = None,
                   install_crds: bool = False, default_revision: bool = True, timeout: float = 180.0,
                   observe_only: bool = False, ca: bool = False, with_deployment: bool = False,
                   wait: bool = True) -> IstiodFleet:
     """Start istiod for each cluster (all of cp's by default), in parallel; returns once every one is ready.
 
-    lb_addresses: {context: address or None} for the load balancer of istiod's gateway Services
-    (default: 198.51.100.(10 + index), as `Simulators.lb_address`; None: never assigned).
+    The load balancer of istiod's gateway Services gives 198.51.100.(10 + index), as
+    `Simulators.lb_address`, at once (with_deployment: as the cluster's simulators say).
     install_crds: apply Istio's CRDs first, as the Gloo Operator does (CRDInstalled). Off by
       default: istiod runs without them (its CRD watcher starts each informer once the CRD is
       there) and the API servers spend ~20 s each on their OpenAPI (measured: istiods ready in
@@ -988,8 +1008,8 @@ def start_istiods(cp, contexts=None, env: dict | None = None, lb_addresses: dict
     ca: with observe_only, each is also its cluster's CA (CA_ENV; see the module docstring).
     with_deployment: each runs only while Deployment istiod-gloo exists, as its pod (it may start
       before the install) and, not observe_only, in place of the simulators' istiod
-      (`Simulators.set_istiod(context, "upstream")`), its load balancer the cluster's: none where
-      `Simulators.set_load_balancer(context, "none")`, else an address at once.
+      (`Simulators.set_istiod(context, "upstream")`), its load balancer the cluster's
+      (`Simulators.set_load_balancer`, followed as it changes: at once, slow or never).
     wait: False returns once the processes are started; fleet.wait_ready() waits (overlap it with work).
     Call it from a thread that outlives the processes (see the module docstring).
     """
@@ -998,13 +1018,13 @@ def start_istiods(cp, contexts=None, env: dict | None = None, lb_addresses: dict
     istiods = {}
     sims = cp.simulators if with_deployment and not observe_only else None
     for context in contexts:
-        default_lb = f"198.51.100.{10 + list(cp.names).index(context)}"
+        address = f"198.51.100.{10 + list(cp.names).index(context)}"
+        lb_settings = ClusterSettings
         if sims is not None:
             sims.set_istiod(context, "upstream")
-            default_lb = None if sims.load_balancer(context)[0] == "none" else sims.lb_address(context)
-        address = (lb_addresses or {}).get(context, default_lb)
+            address, lb_settings = sims.lb_address(context), functools.partial(sims.settings, context)
         istiods[context] = Istiod(cp, context, assets, env=env, lb_address=address, observe_only=observe_only,
-                                  ca=ca, with_deployment=with_deployment)
+                                  ca=ca, with_deployment=with_deployment, lb_settings=lb_settings)
     fleet = IstiodFleet(istiods)
     try:
         def prepare(context):

@@ -159,11 +159,9 @@ def fresh_mesh(names, tmp_path, install="install_manual_link"):
     cluster's istiod-gloo (tests/harness/istiod.py with_deployment), stopped on exit; ``install`` (a
     playbook, None for none) has run on all of them first."""
     from .controlplane import start_environment  # the control plane imports nothing of this module
-    from .istiod import start_with_control_plane
 
-    cp = start_environment(names, simulators=True, install_operator=False)
+    cp = start_environment(names, simulators=True, install_operator=False, istiod=names)
     try:
-        start_with_control_plane(cp, with_deployment=True, wait=False)
         run = Run(cp, tmp_path, names)
         if install:
             result = run.play(install)

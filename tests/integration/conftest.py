@@ -4,7 +4,6 @@ from __future__ import annotations
 import pytest
 from kubernetes import client as k8s
 
-from tests.harness.istiod import observer_writes, start_istiods
 from tests.harness.poll import wait_until
 from tests.integration.gateway_helpers import (
     CONTEXTS, SMC_GROUP, SMC_PLURAL, SMC_VERSION, TEST_SMC, api, delete_test_objects, istiod_in_istio_system,
@@ -13,12 +12,29 @@ from tests.integration.gateway_helpers import (
 
 @pytest.fixture(scope="module")
 def istiod(control_plane):
-    """istiod (revision gloo) in istio-system of every cluster, as the ServiceMeshController installs it.
+    """istiod (revision gloo) in istio-system of every cluster, as the ServiceMeshController installs
+    it; yields the upstream istiods (None on GLOOMESH_TEST_KUBECONFIG clusters, whose istiod is real).
 
-    Reuses a running one; otherwise applies a ServiceMeshController (cluster = network = context)
-    and removes it at the end of the module. Automatic peering must be off: its Gateways would
-    be foreign peers for the clusters these tests link.
+    Upstream pilot-discovery is each session cluster's istiod (tests/conftest.py control_plane;
+    tests/harness/istiod.py with_deployment): the pod of the Deployment istiod-gloo the operator
+    simulator creates. It deploys the east-west gateways, writes the Gateways' status and is read
+    back through its debug endpoints (`expect_network_gateways`). Reuses a running istiod-gloo;
+    otherwise applies a ServiceMeshController (cluster = network = context) and removes it at the
+    end of the module. Automatic peering must be off: its Gateways would be foreign peers for the
+    clusters these tests link.
     """
+    fleet = control_plane.istiods
+    created = _install_istiod(control_plane)
+    try:
+        for context in CONTEXTS if fleet else ():
+            fleet[context].wait_rolled_out(120)
+        yield fleet
+    finally:
+        _uninstall_istiod(control_plane, created)
+
+
+def _install_istiod(control_plane) -> list[str]:
+    """Apply the test ServiceMeshController where istiod-gloo is missing; the contexts it went to."""
     created = []
     for context in CONTEXTS:
         if istiod_in_istio_system(control_plane, context) is None:
@@ -36,7 +52,10 @@ def istiod(control_plane):
         env = {e.name: e.value for c in dep.spec.template.spec.containers for e in (c.env or [])}
         assert env.get("PEERING_AUTOMATIC_LOCAL_GATEWAY") != "true", (
             "automatic peering is on in %s (left by another test?)" % context)
-    yield
+    return created
+
+
+def _uninstall_istiod(control_plane, created):
     for context in created:
         k8s.CustomObjectsApi(api(control_plane, context)).delete_namespaced_custom_object(
             SMC_GROUP, SMC_VERSION, "gloo-mesh", SMC_PLURAL, TEST_SMC)
@@ -44,22 +63,6 @@ def istiod(control_plane):
     for context in created:
         wait_until(lambda: istiod_in_istio_system(control_plane, context) is None,
                    "istiod-gloo removed from %s" % context, 30)
-
-
-@pytest.fixture(scope="module")
-def upstream_istiods(control_plane, istiod):
-    """Upstream istiod for every cluster, beside the simulated one, only reading
-    (tests/harness/istiod.py observe_only): what it makes of the peer Gateways the tests write
-    (`expect_network_gateways`). One fleet per module, started in parallel once the simulated
-    istiod-gloo Deployments exist (their CLUSTER_ID). None on GLOOMESH_TEST_KUBECONFIG clusters."""
-    if control_plane.simulators is None:
-        yield None
-        return
-    mark = control_plane.audit_mark()
-    fleet = start_istiods(control_plane, contexts=CONTEXTS, observe_only=True)
-    yield fleet
-    fleet.stop()
-    assert observer_writes(control_plane, mark) == [], "istiod wrote where the simulators play it"
 
 
 @pytest.fixture

@@ -20,6 +20,8 @@ LISTENERS = [
     {"name": "xds-tls", "port": 15012, "protocol": "TLS", "tls": {"mode": "Passthrough"}},
 ]
 TEST_SMC = "gloomesh-gateway-tests"
+# on what istiod deploys for a Gateway (its Deployment, Service, ServiceAccount)
+GATEWAY_NAME_LABEL = "gateway.networking.k8s.io/gateway-name"
 
 
 def spec_as_applied(spec):
@@ -114,29 +116,33 @@ def lb_address(control_plane, context, namespace):
 
 
 def delete_test_objects(control_plane, context, namespace):
-    """What a test created in one of its namespaces (the namespace itself never goes away here)."""
+    """What a test created in one of its namespaces (the namespace itself never goes away here), and
+    what upstream istiod deployed there for its Gateways (garbage collection, which these clusters
+    lack, would remove it with them)."""
     delete_gateways(control_plane, context, namespace)
     core = k8s.CoreV1Api(api(control_plane, context))
     apps = k8s.AppsV1Api(api(control_plane, context))
     services = core.list_namespaced_service(namespace, label_selector="istio.io/expose-istiod").items
     deletions = [(core.delete_namespaced_service, s.metadata.name) for s in services
                  if "simulator.gloomesh.io/component" not in (s.metadata.labels or {})]
-    deletions += [(apps.delete_namespaced_deployment, name) for name in ("istiod", "istiod-gloo")]
+    deployed = apps.list_namespaced_deployment(namespace, label_selector=GATEWAY_NAME_LABEL).items
+    deletions += [(apps.delete_namespaced_deployment, name)
+                  for name in ["istiod", "istiod-gloo"] + [d.metadata.name for d in deployed]]
     for delete, name in deletions:
         try:
-            # raw response: this client cannot parse the Status a 1.20 server returns for a Service
             delete(name, namespace, _preload_content=False)
         except ApiException as exc:
             if exc.status != 404:
                 raise
 
 
-def expect_network_gateways(upstream_istiods, context, namespace, peers):
-    """The real istiod of `context` made each peer Gateway in `namespace` a network gateway with the
-    peer's network and address and the HBONE port 15008, and made nothing else of that namespace
-    (peers: descriptors, as mesh_link takes them). Nothing to check without local istiods."""
-    if upstream_istiods is not None:
-        upstream_istiods[context].wait_network_gateways(
+def expect_network_gateways(istiods, context, namespace, peers):
+    """The real istiod of `context` (fixture istiod) made each peer Gateway in `namespace` a network
+    gateway with the peer's network and address and the HBONE port 15008, and made nothing else of
+    that namespace (peers: descriptors, as mesh_link takes them). Nothing to check without local
+    istiods."""
+    if istiods is not None:
+        istiods[context].wait_network_gateways(
             namespace, [(p["network"], p["address"], LISTENERS[0]["port"]) for p in peers])
 
 

@@ -1,8 +1,13 @@
-"""eastwest_gateway and eastwest_gateway_info against real API servers and the istiod simulator.
+"""eastwest_gateway and eastwest_gateway_info against real API servers and upstream istiod.
+
+Upstream istiod is every cluster's istiod in this module (fixture istiod): it deploys the
+east-west gateway for the Gateway the module applies and decides its status (Accepted,
+Programmed and its reasons, status.addresses); only the cloud's load balancer is simulated (at
+once, slow or never: `Simulators.set_load_balancer`).
 
 Every test uses its own east-west namespace (and its own mesh cluster names where the name
 matters), so the shared session clusters keep nothing of it that another test could see:
-Gateways are deleted at the end, and the istiod simulator then removes what it deployed.
+Gateways and what istiod deployed for them are deleted at the end.
 """
 from __future__ import annotations
 
@@ -226,11 +231,10 @@ def test_wait_timeout_names_what_is_missing(make_control_plane):
 
 def test_without_a_load_balancer_the_timeout_names_the_service_and_the_fix_an_address_needs_no_wait(
         kubeconfig, control_plane, istiod, scratch):
-    """Istio reports Programmed=False (AddressNotAssigned) with the Service's ClusterIP while the
-    LoadBalancer Service is pending (gateway conditions in Istio's deployment controller): never
-    an address peers can dial."""
+    """istiod reports Programmed=False (AddressNotAssigned) while the LoadBalancer Service it
+    deployed is pending: no address peers can dial."""
     if control_plane.simulators is None:
-        pytest.skip("needs the gateway simulator's load-balancer modes")
+        pytest.skip("needs the simulated load balancer's modes")
     context, sims = "cluster2", control_plane.simulators
     ns = scratch("ew-nolb", [context])
     args = {"namespace": ns, "network": "net-n", "cluster": "nolb"}

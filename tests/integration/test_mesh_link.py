@@ -1,9 +1,10 @@
-"""mesh_link against real API servers and the istiod simulator, alone and with eastwest_gateway
-and eastwest_gateway_info (full mesh, asymmetric link, unlink, adoption).
+"""mesh_link against real API servers and upstream istiod, alone and with eastwest_gateway and
+eastwest_gateway_info (full mesh, asymmetric link, unlink, adoption).
 
-Upstream istiod runs beside the simulators in every cluster (fixture upstream_istiods, reading
-only): every link is checked to be, in the source cluster's real istiod, a network gateway with the
-peer's network, address and HBONE port (its /debug/networkz), and every unlink to remove it.
+Upstream istiod is every cluster's istiod (fixture istiod): it deploys the east-west gateways and
+writes their status; Solo's peering status writer stays simulated. Every link is checked to be, in
+the source cluster's istiod, a network gateway with the peer's network, address and HBONE port (its
+/debug/networkz), and every unlink to remove it.
 
 Peer clusters get unique names per test: mesh_link looks at every istio-remote Gateway of the
 source cluster, so unique names keep the tests from seeing each other's peers.
@@ -59,7 +60,7 @@ def owns_managed_by_label(gateway):
 
 # --- kubernetes.core's checklist ---------------------------------------------------------------------
 
-def test_mesh_link_checklist(kubeconfig, control_plane, audit, istiod, upstream_istiods, scratch):
+def test_mesh_link_checklist(kubeconfig, control_plane, audit, istiod, scratch):
     ns = scratch("ml-life", [SOURCE])
     p1, p2 = unique("life"), unique("life")
     peers = [descriptor(p1, ns, "198.51.100.201"),
@@ -101,7 +102,7 @@ def test_mesh_link_checklist(kubeconfig, control_plane, audit, istiod, upstream_
     # istiod resolves a peer's hostname itself and drops a gateway whose name does not resolve
     # (pilot/pkg/model/network.go resolveHostnameGateways, RESOLVE_HOSTNAME_GATEWAYS on by
     # default): ew.<p2>.example never does, so only the IP peer is a network gateway.
-    expect_network_gateways(upstream_istiods, SOURCE, ns, peers[:1])
+    expect_network_gateways(istiod, SOURCE, ns, peers[:1])
 
     # create again
     for check_mode in (True, False):
@@ -130,7 +131,7 @@ def test_mesh_link_checklist(kubeconfig, control_plane, audit, istiod, upstream_
     live = get_gateway(control_plane, SOURCE, ns, "istio-remote-peer-" + p1)
     assert live["spec"]["addresses"] == [{"type": "IPAddress", "value": "198.51.100.202"}]
     assert live["metadata"]["annotations"]["gateway.istio.io/trust-domain"] == "moved.local"
-    expect_network_gateways(upstream_istiods, SOURCE, ns, modified[:1])
+    expect_network_gateways(istiod, SOURCE, ns, modified[:1])
 
     # modify again
     for check_mode in (True, False):
@@ -153,7 +154,7 @@ def test_mesh_link_checklist(kubeconfig, control_plane, audit, istiod, upstream_
     assert result["changed"] and actions(result) == sorted([(p1, ns, "removed"), (p2, ns, "removed")])
     assert len(audit.writes(mark, SOURCE)) == 2
     assert remote_gateways(control_plane, SOURCE, ns) == []
-    expect_network_gateways(upstream_istiods, SOURCE, ns, [])
+    expect_network_gateways(istiod, SOURCE, ns, [])
 
     # delete missing
     for check_mode in (True, False):
@@ -228,7 +229,7 @@ def expose_all(kubeconfig, contexts, namespace, names):
     return peers
 
 
-def test_full_mesh_then_exclusive_unlink(kubeconfig, control_plane, audit, istiod, upstream_istiods, scratch):
+def test_full_mesh_then_exclusive_unlink(kubeconfig, control_plane, audit, istiod, scratch):
     ns = scratch("ml-mesh")
     names = {context: unique("fm") for context in CONTEXTS}
     peers = expose_all(kubeconfig, CONTEXTS, ns, names)
@@ -260,7 +261,7 @@ def test_full_mesh_then_exclusive_unlink(kubeconfig, control_plane, audit, istio
                 "listeners": LISTENERS}
             # Solo's istiod (simulated) peered: reachable at that address, with an HBONE listener
             assert all(conditions(gateway)[c] == "True" for c in PEER_CONDITIONS), conditions(gateway)
-        expect_network_gateways(upstream_istiods, context, ns, [peers[c] for c in CONTEXTS if c != context])
+        expect_network_gateways(istiod, context, ns, [peers[c] for c in CONTEXTS if c != context])
     assert total == 6
 
     # re-run everything: no write in any cluster
@@ -284,14 +285,14 @@ def test_full_mesh_then_exclusive_unlink(kubeconfig, control_plane, audit, istio
     assert actions(result) == sorted([(names["cluster2"], ns, "unchanged"), dropped])
     assert [g["metadata"]["name"] for g in remote_gateways(control_plane, "cluster1", ns)] == [
         "istio-remote-peer-" + names["cluster2"]]
-    expect_network_gateways(upstream_istiods, "cluster1", ns, keep)
+    expect_network_gateways(istiod, "cluster1", ns, keep)
     mark = audit.mark()
     result = link(kubeconfig, "cluster1", keep, cluster=names["cluster1"], exclusive=True)
     assert not result["changed"]
     assert_no_writes(audit, mark, "cluster1")
 
 
-def test_asymmetric_link(kubeconfig, control_plane, istiod, upstream_istiods, scratch):
+def test_asymmetric_link(kubeconfig, control_plane, istiod, scratch):
     ns = scratch("ml-asym")
     names = {context: unique("as") for context in ("cluster1", "cluster2")}
     peers = expose_all(kubeconfig, ("cluster1", "cluster2"), ns, names)
@@ -302,11 +303,11 @@ def test_asymmetric_link(kubeconfig, control_plane, istiod, upstream_istiods, sc
     (gateway,) = found["cluster1"]
     assert gateway["metadata"]["labels"]["topology.istio.io/cluster"] == names["cluster2"]
     assert conditions(gateway)["gloo.solo.io/PeerConnected"] == "True"
-    expect_network_gateways(upstream_istiods, "cluster1", ns, [peers["cluster2"]])
-    expect_network_gateways(upstream_istiods, "cluster2", ns, [])
+    expect_network_gateways(istiod, "cluster1", ns, [peers["cluster2"]])
+    expect_network_gateways(istiod, "cluster2", ns, [])
 
 
-def test_wait_for_peer_connected_names_what_is_missing(kubeconfig, istiod, upstream_istiods, scratch):
+def test_wait_for_peer_connected_names_what_is_missing(kubeconfig, istiod, scratch):
     ns = scratch("ml-wait", [SOURCE])
     nobody = descriptor(unique("gone"), ns, address="203.0.113.50")
     result = link(kubeconfig, SOURCE, [nobody], cluster="src-wait", wait=True, wait_timeout=3)
@@ -317,10 +318,10 @@ def test_wait_for_peer_connected_names_what_is_missing(kubeconfig, istiod, upstr
                                     "connected to peer); also not True: gloo.solo.io/PeeringSucceeded"
                                     % (ns, nobody["cluster"], nobody["cluster"]))
     # istiod takes the peer as a network gateway all the same: that says nothing about reaching it.
-    expect_network_gateways(upstream_istiods, SOURCE, ns, [nobody])
+    expect_network_gateways(istiod, SOURCE, ns, [nobody])
 
 
-def test_peer_namespace_change_moves_the_gateway(kubeconfig, control_plane, upstream_istiods, scratch):
+def test_peer_namespace_change_moves_the_gateway(kubeconfig, control_plane, istiod, scratch):
     first, second = scratch("ml-from", [SOURCE]), scratch("ml-to", [SOURCE])
     peer = unique("mv")
     link(kubeconfig, SOURCE, [descriptor(peer, first)], cluster="src-mv")
@@ -329,8 +330,8 @@ def test_peer_namespace_change_moves_the_gateway(kubeconfig, control_plane, upst
     assert [(p["namespace"], p["action"]) for p in result["peers"]] == [(first, "removed"), (second, "created")]
     assert remote_gateways(control_plane, SOURCE, first) == []
     assert len(remote_gateways(control_plane, SOURCE, second)) == 1
-    expect_network_gateways(upstream_istiods, SOURCE, second, [descriptor(peer, second)])
-    expect_network_gateways(upstream_istiods, SOURCE, first, [])
+    expect_network_gateways(istiod, SOURCE, second, [descriptor(peer, second)])
+    expect_network_gateways(istiod, SOURCE, first, [])
 
 
 # --- Gateways we do not manage ------------------------------------------------------------------------
@@ -349,7 +350,7 @@ def foreign_gateway(namespace, name, cluster, address):
                      "addresses": [{"type": "IPAddress", "value": address}], "listeners": LISTENERS}}
 
 
-def test_adopt_takes_over_unmanaged_peer_gateways(kubeconfig, control_plane, audit, upstream_istiods, scratch):
+def test_adopt_takes_over_unmanaged_peer_gateways(kubeconfig, control_plane, audit, istiod, scratch):
     ns, stray_ns = scratch("ml-adopt", [SOURCE]), scratch("ml-stray", [SOURCE])
     peer = unique("ad")
     custom = k8s.CustomObjectsApi(api(control_plane, SOURCE))
@@ -382,8 +383,8 @@ def test_adopt_takes_over_unmanaged_peer_gateways(kubeconfig, control_plane, aud
     adopted = get_gateway(control_plane, SOURCE, ns, "istio-remote-peer-" + peer)
     assert owns_managed_by_label(adopted)
     assert adopted["spec"]["addresses"] == [{"type": "IPAddress", "value": "198.51.100.241"}]
-    expect_network_gateways(upstream_istiods, SOURCE, ns, wanted)
-    expect_network_gateways(upstream_istiods, SOURCE, stray_ns, [])
+    expect_network_gateways(istiod, SOURCE, ns, wanted)
+    expect_network_gateways(istiod, SOURCE, stray_ns, [])
 
     # ours now: no adopt needed, nothing to write
     mark = audit.mark()
@@ -416,7 +417,7 @@ def peer_specs(control_plane, context, namespace):
             for g in remote_gateways(control_plane, context, namespace)}
 
 
-def test_mesh_add_one_cluster_writes_2n(kubeconfig, control_plane, audit, istiod, upstream_istiods, scratch):
+def test_mesh_add_one_cluster_writes_2n(kubeconfig, control_plane, audit, istiod, scratch):
     ns = scratch("ml-add")
     names = {context: unique("add") for context in CONTEXTS}
     peers = expose_all(kubeconfig, CONTEXTS, ns, names)
@@ -459,10 +460,10 @@ def test_mesh_add_one_cluster_writes_2n(kubeconfig, control_plane, audit, istiod
     assert writes_by_context(audit, mark) == {c: 0 for c in CONTEXTS}
     for context in CONTEXTS:
         assert sorted(peer_specs(control_plane, context, ns)) == sorted(names[c] for c in CONTEXTS if c != context)
-        expect_network_gateways(upstream_istiods, context, ns, [peers[c] for c in CONTEXTS if c != context])
+        expect_network_gateways(istiod, context, ns, [peers[c] for c in CONTEXTS if c != context])
 
 
-def test_mesh_asymmetric_peers_both_ways(kubeconfig, control_plane, audit, istiod, upstream_istiods, scratch):
+def test_mesh_asymmetric_peers_both_ways(kubeconfig, control_plane, audit, istiod, scratch):
     ns = scratch("ml-asy")
     names = {context: unique("asy") for context in CONTEXTS}
     peers = expose_all(kubeconfig, CONTEXTS, ns, names)
@@ -483,10 +484,10 @@ def test_mesh_asymmetric_peers_both_ways(kubeconfig, control_plane, audit, istio
     assert sorted(peer_specs(control_plane, "cluster1", ns)) == [c]
     assert peer_specs(control_plane, "cluster2", ns) == {}
     for context, reached in (("mgmt", ["cluster2"]), ("cluster1", ["mgmt"]), ("cluster2", [])):
-        expect_network_gateways(upstream_istiods, context, ns, [peers[c] for c in reached])
+        expect_network_gateways(istiod, context, ns, [peers[c] for c in reached])
 
 
-def test_mesh_refuses_before_any_write(kubeconfig, control_plane, audit, istiod, upstream_istiods, scratch):
+def test_mesh_refuses_before_any_write(kubeconfig, control_plane, audit, istiod, scratch):
     ns = scratch("ml-ref")
     names = {context: unique("ref") for context in CONTEXTS}
     peers = expose_all(kubeconfig, CONTEXTS, ns, names)
@@ -520,7 +521,7 @@ def test_mesh_refuses_before_any_write(kubeconfig, control_plane, audit, istiod,
         assert writes_by_context(audit, mark) == (
             {x: 0 for x in CONTEXTS} if check_mode else {"cluster1": 1, "cluster2": 1, "mgmt": 0})
     assert sorted(peer_specs(control_plane, "cluster1", ns)) == sorted([b, c])
-    expect_network_gateways(upstream_istiods, "cluster1", ns, [peers["cluster2"], peers["mgmt"]])
+    expect_network_gateways(istiod, "cluster1", ns, [peers["cluster2"], peers["mgmt"]])
 
     # a descriptor that describes another cluster than its entry
     mesh = [mesh_entry(kubeconfig, "cluster1", a, ns, peers["cluster2"]), mesh_entry(kubeconfig, "cluster2", b, ns)]
@@ -530,7 +531,7 @@ def test_mesh_refuses_before_any_write(kubeconfig, control_plane, audit, istiod,
     assert writes_by_context(audit, mark) == {x: 0 for x in CONTEXTS}
 
 
-def test_mesh_waits_for_a_cluster_outside_the_run(kubeconfig, control_plane, audit, istiod, upstream_istiods,
+def test_mesh_waits_for_a_cluster_outside_the_run(kubeconfig, control_plane, audit, istiod,
                                                   scratch):
     ns = scratch("ml-rdy")
     names = {context: unique("rdy") for context in CONTEXTS}
@@ -565,6 +566,6 @@ def test_mesh_waits_for_a_cluster_outside_the_run(kubeconfig, control_plane, aud
         (a, b, "created"), (b, a, "created")])
     assert get_gateway(control_plane, "cluster1", ns, "istio-remote-peer-" + b)["spec"]["addresses"] == [
         {"type": "IPAddress", "value": lb_address(control_plane, "cluster2", ns)}]
-    expect_network_gateways(upstream_istiods, "cluster1", ns,
+    expect_network_gateways(istiod, "cluster1", ns,
                             [{"network": "cluster2", "address": lb_address(control_plane, "cluster2", ns)}])
-    expect_network_gateways(upstream_istiods, "cluster2", ns, [peers["cluster1"]])
+    expect_network_gateways(istiod, "cluster2", ns, [peers["cluster1"]])

@@ -22,7 +22,6 @@ import os
 from kubernetes import client
 
 from tests.harness.helm_charts import repository_url
-from tests.harness.istiod import start_with_control_plane
 from tests.harness.playbook_run import GATEWAY_API, LICENSE, Run, failures
 
 TIMINGS = {}
@@ -56,9 +55,9 @@ def test_install_rerun_verify(make_control_plane, tmp_path):
     """The short run each cell of the version matrix makes (hack/version-matrix.sh): install two
     clusters, re-run with nothing to do, verify alone."""
     names = ("cluster1", "cluster2")
-    cp = make_control_plane(names=names, simulators=True, install_operator=False)
     # Each istiod starts as the install creates its Deployment.
-    istiods = start_with_control_plane(cp, with_deployment=True, wait=False)
+    cp = make_control_plane(names=names, simulators=True, install_operator=False, istiod=names)
+    istiods = cp.istiods
     run = Run(cp, tmp_path, names)
     result = run.play("install_manual_link")
     ok(result, "install_manual_link")
@@ -92,7 +91,7 @@ def upstream_writers(cp, context):
 
 def test_manual_link_lifecycle(make_control_plane, tmp_path):
     names = ("cluster1", "cluster2", "cluster3")
-    cp = make_control_plane(names=names, simulators=True, install_operator=False)
+    cp = make_control_plane(names=names, simulators=True, install_operator=False, istiod=names)
     run = Run(cp, tmp_path, names)
 
     # 1. Preflight reports every problem of every cluster at once, before any write.
@@ -261,7 +260,7 @@ def test_automatic_link_refuses_what_it_cannot_honour_before_any_write(make_cont
 
 def test_automatic_link(make_control_plane, tmp_path):
     names = ("cluster1", "cluster2", "mgmt")
-    cp = make_control_plane(names=names, simulators=True, install_operator=False)
+    cp = make_control_plane(names=names, simulators=True, install_operator=False, istiod=names)
     cp.simulators.management_plane(True, mgmt_context="mgmt")
     run = Run(cp, tmp_path, ["cluster1", "cluster2"], management=["mgmt"])
     existing = {}
