@@ -11,6 +11,8 @@ import datetime
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.builders import certificates as certs
 from tests.harness.simulators import trust
 
+# Every certificate here is issued at NOW: a test that runs minutes after the import (other
+# harness tests first) must not find them not yet valid.
 NOW = datetime.datetime.now(datetime.timezone.utc)
 
 
@@ -24,14 +26,14 @@ def _bundle(root_texts: list[str]):
     """cacerts files under the first root, whose root-cert.pem holds `root_texts` in that order."""
     root, key = ROOTS[0]
     ca_key = certs.generate_key("ecdsa-p256")
-    data = certs.bundle_data([certs.build_intermediate(root, key, ca_key, "c1")], ca_key, root)
+    data = certs.bundle_data([certs.build_intermediate(root, key, ca_key, "c1", now=NOW)], ca_key, root)
     data["root-cert.pem"] = "".join(root_texts)
     return {k: v.encode() for k, v in data.items()}
 
 
 def _root():
     key = certs.generate_key("ecdsa-p256")
-    return certs.build_root(key), key
+    return certs.build_root(key, now=NOW), key
 
 
 ROOTS = [_root(), _root()]
