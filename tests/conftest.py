@@ -40,7 +40,6 @@ class ExternalClusters:
     """The clusters named by GLOOMESH_TEST_KUBECONFIG: real controllers, no simulators, no audit log."""
 
     simulators = None
-    istiods = None  # their istiod is real and runs in the clusters
     simulator_kubeconfig_path = None
 
     def __init__(self, kubeconfig_path, names=DEFAULT_NAMES):
@@ -69,12 +68,11 @@ class Audit:
 
 @pytest.fixture(scope="session")
 def control_plane():
-    """cluster1, cluster2 and mgmt with Gateway API + fixture CRDs, simulators, a gloo-operator each,
-    and upstream istiod as each one's istiod (from when an install creates istiod-gloo)."""
+    """cluster1, cluster2 and mgmt with Gateway API + fixture CRDs, simulators and a gloo-operator each."""
     if EXTERNAL_KUBECONFIG:
         yield ExternalClusters(EXTERNAL_KUBECONFIG)
         return
-    cp = start_environment(DEFAULT_NAMES, istiod=DEFAULT_NAMES)
+    cp = start_environment(DEFAULT_NAMES)
     try:
         yield cp
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 from kubernetes import client as k8s
 
+from tests.harness.istiod import start_istiods
 from tests.harness.poll import wait_until
 from tests.integration.gateway_helpers import (
     CONTEXTS, SMC_GROUP, SMC_PLURAL, SMC_VERSION, TEST_SMC, api, delete_test_objects, istiod_in_istio_system,
@@ -15,22 +16,30 @@ def istiod(control_plane):
     """istiod (revision gloo) in istio-system of every cluster, as the ServiceMeshController installs
     it; yields the upstream istiods (None on GLOOMESH_TEST_KUBECONFIG clusters, whose istiod is real).
 
-    Upstream pilot-discovery is each session cluster's istiod (tests/conftest.py control_plane;
-    tests/harness/istiod.py with_deployment): the pod of the Deployment istiod-gloo the operator
-    simulator creates. It deploys the east-west gateways, writes the Gateways' status and is read
-    back through its debug endpoints (`expect_network_gateways`). Reuses a running istiod-gloo;
-    otherwise applies a ServiceMeshController (cluster = network = context) and removes it at the
-    end of the module. Automatic peering must be off: its Gateways would be foreign peers for the
-    clusters these tests link.
+    Upstream pilot-discovery is each cluster's istiod for the module (tests/harness/istiod.py
+    with_deployment): the pod of the Deployment istiod-gloo the operator simulator creates. It
+    deploys the east-west gateways, writes the Gateways' status and is read back through its debug
+    endpoints (`expect_network_gateways`); the simulators' istiod steps aside in these clusters
+    until the module ends. Reuses a running istiod-gloo; otherwise applies a ServiceMeshController
+    (cluster = network = context) and removes it at the end. Automatic peering must be off: its
+    Gateways would be foreign peers for the clusters these tests link.
     """
-    fleet = control_plane.istiods
-    created = _install_istiod(control_plane)
+    sims = control_plane.simulators
+    fleet = None if sims is None else start_istiods(control_plane, contexts=CONTEXTS, with_deployment=True,
+                                                       wait=False)
     try:
-        for context in CONTEXTS if fleet else ():
-            fleet[context].wait_rolled_out(120)
-        yield fleet
+        created = _install_istiod(control_plane)
+        try:
+            for context in CONTEXTS if fleet else ():
+                fleet[context].wait_rolled_out(120)
+            yield fleet
+        finally:
+            _uninstall_istiod(control_plane, created)
     finally:
-        _uninstall_istiod(control_plane, created)
+        if fleet is not None:
+            fleet.stop()
+            for context in CONTEXTS:
+                sims.set_istiod(context, "simulated")
 
 
 def _install_istiod(control_plane) -> list[str]:

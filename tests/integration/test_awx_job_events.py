@@ -90,7 +90,7 @@ def scan(root):
 
 def test_awx_job_keeps_no_secret(make_control_plane, tmp_path):
     names = ("cluster1", "cluster2")
-    run = Run(make_control_plane(names=names, simulators=True, install_operator=False, istiod=names), tmp_path, names)
+    run = Run(make_control_plane(names=names, simulators=True, install_operator=False), tmp_path, names)
     kubeconfig_file = tmp_path / "credential-kubeconfig"
     kubeconfig_file.write_text(open(run.cp.kubeconfig_path, encoding="utf-8").read())
     root = private_data_dir(run, tmp_path, kubeconfig_file)

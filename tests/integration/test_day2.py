@@ -156,7 +156,7 @@ def test_slices_in_parallel_equal_one_full_run(make_control_plane, tmp_path, cou
     # Asymmetric inside each slice.
     host_vars = {s[1]: {"mesh_link_peers": [s[0]]} for s in slices}
 
-    cp = make_control_plane(names=names, simulators=True, install_operator=False, istiod=names)
+    cp = make_control_plane(names=names, simulators=True, install_operator=False)
     run = Run(cp, tmp_path / "sliced", names)
     mark = cp.audit_mark()
     with concurrent.futures.ThreadPoolExecutor(len(slices)) as pool:
@@ -180,7 +180,7 @@ def test_slices_in_parallel_equal_one_full_run(make_control_plane, tmp_path, cou
     no_writes(run.play("install_manual_link", run.inventory(host_vars=host_vars)), "a full run after the slices")
     cp.stop()
 
-    fresh = make_control_plane(names=names, simulators=True, install_operator=False, istiod=names)
+    fresh = make_control_plane(names=names, simulators=True, install_operator=False)
     full = Run(fresh, tmp_path / "full", names)
     ok(full.play("install_manual_link", full.inventory(host_vars=host_vars)), "one full run on fresh clusters")
     assert snapshot(full, names) == sliced

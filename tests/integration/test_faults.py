@@ -48,7 +48,7 @@ RUN_TIMEOUT = 300
 
 # -- helpers -------------------------------------------------------------------------------------
 def fresh(make_control_plane, tmp_path, names=("cluster1", "cluster2")):
-    cp = make_control_plane(names=names, simulators=True, install_operator=False, istiod=names)
+    cp = make_control_plane(names=names, simulators=True, install_operator=False)
     return faults.LoggedRun(cp, tmp_path, names)
 
 

@@ -91,7 +91,7 @@ def upstream_writers(cp, context):
 
 def test_manual_link_lifecycle(make_control_plane, tmp_path):
     names = ("cluster1", "cluster2", "cluster3")
-    cp = make_control_plane(names=names, simulators=True, install_operator=False, istiod=names)
+    cp = make_control_plane(names=names, simulators=True, install_operator=False)
     run = Run(cp, tmp_path, names)
 
     # 1. Preflight reports every problem of every cluster at once, before any write.
@@ -260,7 +260,7 @@ def test_automatic_link_refuses_what_it_cannot_honour_before_any_write(make_cont
 
 def test_automatic_link(make_control_plane, tmp_path):
     names = ("cluster1", "cluster2", "mgmt")
-    cp = make_control_plane(names=names, simulators=True, install_operator=False, istiod=names)
+    cp = make_control_plane(names=names, simulators=True, install_operator=False)
     cp.simulators.management_plane(True, mgmt_context="mgmt")
     run = Run(cp, tmp_path, ["cluster1", "cluster2"], management=["mgmt"])
     existing = {}
