@@ -25,8 +25,9 @@ def istiod(control_plane):
     Gateways would be foreign peers for the clusters these tests link.
     """
     sims = control_plane.simulators
-    fleet = None if sims is None else start_istiods(control_plane, contexts=CONTEXTS, with_deployment=True,
-                                                       wait=False)
+    fleet = None
+    if sims is not None:
+        fleet = start_istiods(control_plane, contexts=CONTEXTS, with_deployment=True, wait=False)
     try:
         created = _install_istiod(control_plane)
         try:
