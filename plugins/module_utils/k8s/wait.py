@@ -127,6 +127,11 @@ def daemonset_ready(obj):
     return True, ""
 
 
+def exists(obj):
+    """wait_for predicate: the object is there."""
+    return obj is not None, "it does not exist yet"
+
+
 def gone(obj):
     """Done when the object no longer exists."""
     if obj is None:

@@ -26,7 +26,7 @@ from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.apply im
     ensure_namespace,
     get_object,
 )
-from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.wait import condition_not_true, condition_of, wait_for
+from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.wait import condition_not_true, condition_of, exists, wait_for
 
 
 def programmed_with_address(obj):
@@ -49,11 +49,6 @@ def accepted(obj):
     return why is None, why or ""
 
 
-def deployed(obj):
-    """The Service istiod deploys for the Gateway exists."""
-    return obj is not None, "no Service yet"
-
-
 def _wait_for_peers(cluster, namespace, params):
     """The Gateway once peers can use it. With an advertised address: once istiod accepted it and
     deployed its Service, whose labels the peer descriptor reads. istiod's status writer and its
@@ -66,7 +61,7 @@ def _wait_for_peers(cluster, namespace, params):
     deadline = time.monotonic() + params["wait_timeout"]
     obj = wait_for(cluster, GATEWAY_API_VERSION, GATEWAY_KIND, EASTWEST_NAME, namespace, accepted,
                    params["wait_timeout"], "%s to be accepted" % what)
-    wait_for(cluster, "v1", "Service", EASTWEST_NAME, namespace, deployed, max(deadline - time.monotonic(), 1),
+    wait_for(cluster, "v1", "Service", EASTWEST_NAME, namespace, exists, max(deadline - time.monotonic(), 1),
              "istiod to deploy Service %s/%s for %s" % (namespace, EASTWEST_NAME, what))
     return obj
 

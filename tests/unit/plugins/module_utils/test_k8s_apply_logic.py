@@ -7,7 +7,7 @@ import pytest
 
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s import apply as ka
 from ansible_collections.gloomesh.multicluster.plugins.module_utils.k8s.wait import (
-    compact_status, condition_in, condition_of, condition_true, describe_condition, gone)
+    compact_status, condition_in, condition_of, condition_true, describe_condition, exists, gone)
 
 LISTENERS = [
     {"name": "cross-network", "port": 15008, "protocol": "HBONE", "tls": {"mode": "Passthrough"}},
@@ -272,6 +272,7 @@ def test_condition_of_condition_true_and_gone():
         "type": "B", "status": "False"}
     assert condition_of(obj_with([]), "B") is None and condition_of(None, "B") is None
     assert gone(None) == (True, "") and gone({}) == (False, "object still exists")
+    assert exists(None) == (False, "it does not exist yet") and exists({})[0] is True
 
 
 def test_compact_status_truncates():
